@@ -1,0 +1,1 @@
+"""The `poolbench` command: one thin module per subcommand. The only layer that prints or exits."""

@@ -1,0 +1,82 @@
+"""The typer application and the one place where user errors become an exit code.
+
+Exit codes: 0 success; 1 a measured check failed (a gate, a regression); 2 the user's
+input is unusable (bad flag, bad scenario, unreachable broker). A bug keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from poolbench import __version__
+from poolbench.cli import commands
+from poolbench.errors import UserError
+
+EXIT_CHECK_FAILED = 1
+EXIT_USER_ERROR = 2
+
+app = typer.Typer(
+    name="poolbench",
+    help=(
+        "Size, trust and guard a pooled Kafka-to-SMTP email consumer.\n\n"
+        "Parts: `broker` (embedded Kafka), `sink` (fake SMTP server), `produce` (load "
+        "generator), `consume` (the pooled consumer under test). Runs: `run` a scenario "
+        "sweep, `gate` against a baseline, `tune` for sizing advice."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"poolbench {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    log_level: str = typer.Option(
+        "INFO", "--log-level", envvar="POOLBENCH_LOG_LEVEL", help="DEBUG, INFO, WARNING or ERROR."
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    level = logging.getLevelName(log_level.upper())
+    if not isinstance(level, int):
+        raise typer.BadParameter(f"unknown log level {log_level!r}", param_hint="--log-level")
+    logging.basicConfig(
+        level=level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _register() -> None:
+    """Each subcommand lives in its own module under poolbench.cli."""
+    for name, function in commands.COMMANDS:
+        app.command(name)(function)
+    for name, sub_app in commands.GROUPS:
+        app.add_typer(sub_app, name=name)
+
+
+_register()
+
+
+def run_app(typer_app: typer.Typer, argv: list[str] | None = None) -> None:
+    """Run a typer app; a `UserError` becomes one line on stderr and exit code 2."""
+    try:
+        typer_app(args=argv, standalone_mode=True)
+    except UserError as exc:
+        typer.echo(f"poolbench: error: {exc}", err=True)
+        sys.exit(EXIT_USER_ERROR)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `poolbench` script."""
+    run_app(app, argv)

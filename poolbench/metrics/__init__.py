@@ -1,0 +1,1 @@
+"""Clocks, latency histograms and process sampling: the measuring instruments."""

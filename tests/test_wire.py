@@ -1,0 +1,59 @@
+import json
+
+import pytest
+
+from poolbench.errors import InvalidEventError
+from poolbench.wire import EmailEvent, EmailMessage, decode_event, encode_event, event_to_dict
+
+
+def _event() -> EmailEvent:
+    return EmailEvent(
+        type="welcome",
+        message=EmailMessage(
+            id="5f0c",
+            sender="noreply@shop.example",
+            to="ana@example.org",
+            subject="Bienvenue, Ana",
+            data={"name": "Ana"},
+            priority="high",
+        ),
+    )
+
+
+def test_round_trip_keeps_every_field() -> None:
+    event = _event()
+    assert decode_event(encode_event(event)) == event
+
+
+def test_json_uses_the_go_field_names() -> None:
+    doc = json.loads(encode_event(_event()))
+    assert set(doc) == {"type", "message"}
+    assert doc["message"]["from"] == "noreply@shop.example"
+    assert doc["message"]["max_retries"] == 3
+
+
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (lambda d: "{not json", "malformed JSON"),
+        (lambda d: [1, 2], "JSON object"),
+        (lambda d: {**d, "type": ""}, "type"),
+        (lambda d: {"type": "welcome"}, "message"),
+        (lambda d: {**d, "message": {**d["message"], "to": "nobody"}}, "message.to"),
+        (lambda d: {**d, "message": {**d["message"], "id": None}}, "message.id"),
+        (lambda d: {**d, "message": {**d["message"], "priority": "urgent"}}, "priority"),
+        (lambda d: {**d, "message": {**d["message"], "max_retries": -1}}, "max_retries"),
+        (lambda d: {**d, "message": {**d["message"], "data": [1]}}, "message.data"),
+    ],
+)
+def test_invalid_events_say_what_is_wrong(mutate: object, reason: str) -> None:
+    doc = event_to_dict(_event())
+    bad = mutate(doc)  # type: ignore[operator]
+    raw = bad if isinstance(bad, str) else json.dumps(bad)
+    with pytest.raises(InvalidEventError, match=reason):
+        decode_event(raw.encode())
+
+
+def test_none_value_is_invalid() -> None:
+    with pytest.raises(InvalidEventError, match="empty"):
+        decode_event(None)
