@@ -21,6 +21,9 @@ HEADER_SENT_NS: Final = "poolbench-sent-ns"
 # Email headers the consumer copies them into, read by the sink.
 EMAIL_HEADER_ID: Final = "X-Poolbench-Id"
 EMAIL_HEADER_INTENDED_NS: Final = "X-Poolbench-Intended-Ns"
+# Added by poolbench's consumer: when a worker started the job, so the sink can split
+# end-to-end latency into waiting (Kafka + queue) and sending.
+EMAIL_HEADER_STARTED_NS: Final = "X-Poolbench-Started-Ns"
 
 EVENT_TYPES: Final = frozenset({"password_reset", "welcome", "notification", "order_confirmation"})
 PRIORITIES: Final = frozenset({"high", "normal", "low"})
