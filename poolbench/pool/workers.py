@@ -15,7 +15,7 @@ import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from types import TracebackType
 
 from poolbench.errors import InvalidPoolSizeError, PoolClosedError, QueueFullError
@@ -284,10 +284,8 @@ class WorkerPool:
             if wait:
                 return asyncio.run_coroutine_threadsafe(self.submit(job), loop)
             loop.call_soon_threadsafe(self._submit_for_thread, job, result)
-        except RuntimeError as exc:  # the loop is closed
+        except RuntimeError:  # the loop is closed
             result.set_exception(PoolClosedError(f"worker pool {self.name!r} is not running"))
-            result.exception()
-            del exc
         return result
 
     def _submit_for_thread(self, job: Job, result: concurrent.futures.Future[None]) -> None:
@@ -299,6 +297,42 @@ class WorkerPool:
             result.set_exception(exc)
         else:
             result.set_result(None)
+
+    def submit_batch_threadsafe(self, jobs: Sequence[Job]) -> concurrent.futures.Future[int]:
+        """Submit several jobs from another thread with one wake-up of the event loop.
+
+        Thread-safe like `submit_threadsafe` (one cross-thread call per batch instead of
+        per job, e.g. per Kafka poll). The future resolves to how many jobs were queued:
+        jobs are taken in order and the first one refused (queue full) ends the batch, so
+        `jobs[n:]` were not queued. It fails with `PoolClosedError` if the pool is closed.
+        """
+        result: concurrent.futures.Future[int] = concurrent.futures.Future()
+        loop = self._loop
+        if loop is None or self._closed:
+            result.set_exception(PoolClosedError(f"worker pool {self.name!r} is not running"))
+            return result
+        try:
+            loop.call_soon_threadsafe(self._submit_batch_for_thread, jobs, result)
+        except RuntimeError:  # the loop is closed
+            result.set_exception(PoolClosedError(f"worker pool {self.name!r} is not running"))
+        return result
+
+    def _submit_batch_for_thread(
+        self, jobs: Sequence[Job], result: concurrent.futures.Future[int]
+    ) -> None:
+        if not result.set_running_or_notify_cancel():
+            return
+        if self._closed:
+            result.set_exception(PoolClosedError(f"worker pool {self.name!r} is not running"))
+            return
+        queued = 0
+        try:
+            for job in jobs:
+                self.submit_nowait(job)
+                queued += 1
+        except QueueFullError:
+            pass
+        result.set_result(queued)
 
     def _wake_putter(self) -> None:
         putters = self._putters

@@ -452,3 +452,22 @@ async def test_submit_before_start_is_refused() -> None:
     with pytest.raises(PoolClosedError):
         pool.submit_nowait(returning(0))
     assert isinstance(pool.submit_threadsafe(returning(0)).exception(timeout=0), PoolClosedError)
+
+
+async def test_batch_from_another_thread_stops_at_the_first_refusal(recorder: Recorder) -> None:
+    gate = asyncio.Event()
+    pool = WorkerPool(2, 3, on_result=recorder)
+    await pool.start()
+    batch = [gated(gate, i) for i in range(8)]  # room for 2 running + 3 queued
+
+    def from_thread() -> int:
+        return pool.submit_batch_threadsafe(batch).result(timeout=30)
+
+    assert await asyncio.to_thread(from_thread) == 5
+    assert pool.stats.rejected == 1
+    gate.set()
+    await recorder.wait_for(5)
+    assert sorted(r.value for r in recorder.results) == list(range(5))  # type: ignore[type-var]
+    await pool.stop()
+    closed = pool.submit_batch_threadsafe(batch)
+    assert isinstance(closed.exception(timeout=0), PoolClosedError)
