@@ -23,7 +23,8 @@ from poolbench.metrics.clock import Clock
 from poolbench.pool.job import Job, PoolStats, Result, StopSummary
 from poolbench.pool.stream import ResultStream
 
-logger = logging.getLogger(__name__)
+# The brief names one logger for the whole pool package.
+logger = logging.getLogger("poolbench.pool")
 
 # (run, job id, submitted at): a tuple is the cheapest record for the hot path.
 _Entry = tuple[Callable[[], Awaitable[object]], Hashable, float]

@@ -16,7 +16,7 @@ from poolbench.errors import InvalidPoolSizeError, PoolClosedError, QueueFullErr
 from poolbench.metrics.clock import ManualClock
 from poolbench.pool import Result, WorkerPool
 
-LOGGER = "poolbench.pool.workers"
+LOGGER = "poolbench.pool"
 
 
 class Recorder:
