@@ -58,3 +58,7 @@ class PoolClosedError(PoolError):
 
 class RunError(PoolbenchError):
     """A measured run could not be completed (a part failed to start or died)."""
+
+
+class GateInputError(UserError):
+    """The gate cannot compare: a missing or mismatched baseline or results file."""
