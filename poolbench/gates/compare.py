@@ -379,3 +379,15 @@ def _compare_count(
         method=ALWAYS,
         reason=reason,
     )
+
+
+def parse_percent(text: str | float, *, what: str) -> float:
+    """Percent from `10%`, `10` or `12.5 %`; `GateInputError` naming the option otherwise."""
+    raw = str(text).strip().removesuffix("%").strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        raise GateInputError(f"{what}: expected a percentage like '10%', got {text!r}") from None
+    if not value >= 0:
+        raise GateInputError(f"{what}: must not be negative, got {text!r}")
+    return value

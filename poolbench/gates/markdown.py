@@ -44,11 +44,9 @@ def to_markdown(comparison: Comparison) -> str:
     for point in comparison.points:
         repeats = f"{point.baseline_repeats} / {point.current_repeats}"
         for metric in point.metrics:
-            why = (
-                metric.reason
-                if metric.method in ("-", "none")
-                else (f"{metric.reason}; {metric.method}")
-            )
+            # How a verdict was reached matters only where the thresholds were crossed.
+            plain = metric.verdict is Verdict.PASS or metric.method in ("-", "none")
+            why = metric.reason if plain else f"{metric.reason}; {metric.method}"
             lines.append(
                 "| "
                 + " | ".join(

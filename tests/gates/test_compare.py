@@ -3,7 +3,7 @@ import random
 import pytest
 
 from poolbench.errors import GateInputError, UserError
-from poolbench.gates.compare import THRESHOLD_ONLY, Thresholds, Verdict, compare
+from poolbench.gates.compare import THRESHOLD_ONLY, Thresholds, Verdict, compare, parse_percent
 from poolbench.results import PointResult
 from tests.gates.factories import point, result_set, with_env
 
@@ -157,3 +157,12 @@ def test_another_commit_is_not_an_environment_change() -> None:
 def test_invalid_thresholds_are_rejected(kwargs: dict[str, float]) -> None:
     with pytest.raises(GateInputError):
         Thresholds(**kwargs)
+
+
+def test_parse_percent() -> None:
+    assert parse_percent("10%", what="x") == 10.0
+    assert parse_percent(" 12.5 % ", what="x") == 12.5
+    assert parse_percent("25", what="x") == 25.0
+    for bad in ("ten", "-5%", "nan"):
+        with pytest.raises(GateInputError, match="--max-p99-rise"):
+            parse_percent(bad, what="--max-p99-rise")
