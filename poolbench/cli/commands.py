@@ -13,3 +13,9 @@ import typer
 
 COMMANDS: list[tuple[str, Callable[..., Any]]] = []
 GROUPS: list[tuple[str, typer.Typer]] = []
+
+from poolbench.cli.baseline import baseline_app  # noqa: E402
+from poolbench.cli.gate import gate  # noqa: E402
+
+COMMANDS.append(("gate", gate))
+GROUPS.append(("baseline", baseline_app))

@@ -29,8 +29,8 @@ from poolbench.gates.absolute import describe_params
 from poolbench.gates.stats import significance
 from poolbench.results import ParamValue, PointResult, ResultSet
 
-THRESHOLD_ONLY: Final = "threshold only (1 repeat, no significance test)"
-ALWAYS: Final = "always a regression beyond the baseline's"
+THRESHOLD_ONLY: Final = "threshold only (1 repeat, no test)"
+ALWAYS: Final = "no threshold: any excess fails"
 
 
 class Verdict(enum.StrEnum):
@@ -326,7 +326,7 @@ def _compare_metric(
     worse = -change if metric.higher_is_better else change
     direction = "drop" if metric.higher_is_better else "rise"
     if abs(change) <= limit:
-        return result(Verdict.PASS, f"within the allowed {limit:g}% {direction}", change, "-")
+        return result(Verdict.PASS, f"within {limit:g}%", change, "-")
     if len(base) < 2 or len(cur) < 2:
         agrees, method = True, THRESHOLD_ONLY
     else:
@@ -336,20 +336,16 @@ def _compare_metric(
         agrees, method = test.significant, f"{test.method}: {test.detail}"
     if worse > 0:
         if agrees:
-            return result(
-                Verdict.REGRESSION, f"{direction} beyond the allowed {limit:g}%", change, method
-            )
+            return result(Verdict.REGRESSION, f"{direction} beyond {limit:g}%", change, method)
         return result(
             Verdict.NOISE,
-            f"{direction} beyond {limit:g}% but not significant over the repeats",
+            f"{direction} beyond {limit:g}%, not significant",
             change,
             method,
         )
     if agrees:
-        return result(Verdict.IMPROVEMENT, f"better by more than {limit:g}%", change, method)
-    return result(
-        Verdict.NOISE, f"better by more than {limit:g}% but not significant", change, method
-    )
+        return result(Verdict.IMPROVEMENT, f"better by over {limit:g}%", change, method)
+    return result(Verdict.NOISE, f"better by over {limit:g}%, not significant", change, method)
 
 
 def _compare_count(
@@ -362,11 +358,11 @@ def _compare_count(
     worst_base = max(value(p) for p in base)
     worst_cur = max(value(p) for p in cur)
     if worst_cur > worst_base:
-        verdict, reason = Verdict.REGRESSION, f"more {label} than the baseline's worst repeat"
+        verdict, reason = Verdict.REGRESSION, "above the baseline's worst repeat"
     elif worst_cur < worst_base:
-        verdict, reason = Verdict.IMPROVEMENT, f"fewer {label} than the baseline"
+        verdict, reason = Verdict.IMPROVEMENT, "below the baseline's"
     else:
-        verdict, reason = Verdict.PASS, f"no more {label} than the baseline"
+        verdict, reason = Verdict.PASS, "not above the baseline's"
     return MetricComparison(
         metric=name,
         label=label,

@@ -1,0 +1,133 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from poolbench.results import Environment, PointResult, save
+from tests.gates.factories import ENVIRONMENT, point, result_set, with_env
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE = [point(workers=5), point(workers=10, throughput=190.0)]
+
+
+def _poolbench(
+    *args: str | Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "poolbench", *map(str, args)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200", **(env or {})},
+    )
+
+
+@pytest.fixture
+def baseline(tmp_path: Path) -> Path:
+    run_dir = save(result_set(BASE), tmp_path / "results" / "quick" / "base").parent
+    dest = tmp_path / "results" / "baselines" / "quick.json"
+    done = _poolbench("baseline", "save", run_dir, dest)
+    assert done.returncode == 0, done.stderr
+    assert "baseline saved" in done.stdout
+    return dest
+
+
+def _current(
+    tmp_path: Path, points: list[PointResult], environment: Environment = ENVIRONMENT
+) -> Path:
+    return save(result_set(points, environment=environment), tmp_path / "current").parent
+
+
+def test_a_result_passes_against_itself(tmp_path: Path, baseline: Path) -> None:
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n")
+    done = _poolbench(
+        "gate", _current(tmp_path, BASE), "--baseline", baseline,
+        env={"GITHUB_STEP_SUMMARY": str(summary)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "gate passed: 2 point(s) compared" in done.stdout
+    assert "single repeat" in done.stdout
+    text = summary.read_text()
+    assert text.startswith("earlier step\n## poolbench gate: quick PASSED")
+
+
+@pytest.mark.parametrize(
+    ("doctored", "metric"),
+    [
+        (point(workers=5, throughput=70.0), "throughput"),
+        (point(workers=5, p99=240.0), "p99 latency"),
+        (point(workers=5, lost=1), "lost emails"),
+    ],
+    ids=["throughput-30%", "p99-doubled", "one-email-lost"],
+)
+def test_doctored_copies_fail(
+    tmp_path: Path, baseline: Path, doctored: PointResult, metric: str
+) -> None:
+    markdown = tmp_path / "out" / "gate.md"
+    done = _poolbench(
+        "gate", _current(tmp_path, [doctored, BASE[1]]), "--baseline", baseline,
+        "--markdown", markdown,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "gate FAILED: 1 regression(s)" in done.stdout
+    regressions = [line for line in markdown.read_text().splitlines() if "REGRESSION" in line]
+    assert len(regressions) == 1
+    assert f"| {metric} |" in regressions[0]
+    assert "consumer.workers=5" in regressions[0]
+
+
+def test_wider_thresholds_let_a_drop_pass(tmp_path: Path, baseline: Path) -> None:
+    current = _current(tmp_path, [point(workers=5, throughput=70.0), BASE[1]])
+    done = _poolbench("gate", current, "--baseline", baseline, "--max-throughput-drop", "35%")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_schema_mismatch_exits_2(tmp_path: Path, baseline: Path) -> None:
+    data = json.loads(baseline.read_text())
+    data["schema_version"] = 2
+    baseline.write_text(json.dumps(data))
+    done = _poolbench("gate", _current(tmp_path, BASE), "--baseline", baseline)
+    assert done.returncode == 2
+    assert done.stderr.startswith("poolbench: error: baseline: ")
+    assert "schema version 2" in done.stderr
+    assert len(done.stderr.splitlines()) == 1
+
+
+def test_no_matching_points_exits_2(tmp_path: Path, baseline: Path) -> None:
+    done = _poolbench("gate", _current(tmp_path, [point(workers=7)]), "--baseline", baseline)
+    assert done.returncode == 2
+    assert "no point of the current results matches" in done.stderr
+
+
+def test_missing_file_and_bad_threshold_exit_2(tmp_path: Path, baseline: Path) -> None:
+    missing = _poolbench("gate", tmp_path / "nowhere", "--baseline", baseline)
+    assert missing.returncode == 2
+    assert "no such results file" in missing.stderr
+    bad = _poolbench(
+        "gate", _current(tmp_path, BASE), "--baseline", baseline, "--max-p99-rise", "lots"
+    )
+    assert bad.returncode == 2
+    assert "--max-p99-rise" in bad.stderr
+
+
+def test_another_environment_needs_allow_env_change(tmp_path: Path, baseline: Path) -> None:
+    current = _current(tmp_path, BASE, environment=with_env(cpu_count=16))
+    refused = _poolbench("gate", current, "--baseline", baseline)
+    assert refused.returncode == 2
+    assert "cpu_count: 2 != 16" in refused.stderr
+    allowed = _poolbench("gate", current, "--baseline", baseline, "--allow-env-change")
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+    assert "compared anyway" in allowed.stdout
+
+
+def test_baseline_save_refuses_a_bad_destination(tmp_path: Path) -> None:
+    run_dir = save(result_set(BASE), tmp_path / "run").parent
+    done = _poolbench("baseline", "save", run_dir, tmp_path / "quick.txt")
+    assert done.returncode == 2
+    assert ".json" in done.stderr
+    assert not (tmp_path / "quick.txt").exists()
