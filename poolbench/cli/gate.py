@@ -16,8 +16,8 @@ def gate(
     current: Annotated[
         Path,
         typer.Argument(
-            help="The run to check: a results directory (results/<scenario>/<timestamp>/) "
-            "or its results.json.",
+            help="The run to check: a run directory (results/<scenario>/<timestamp>/), its "
+            "results.json, or a scenario directory (results/<scenario>/: its latest run).",
             show_default=False,
         ),
     ],

@@ -13,13 +13,24 @@ import json
 from pathlib import Path
 
 from poolbench.errors import GateInputError, ResultsError
-from poolbench.results import ResultSet, load
+from poolbench.results import RESULTS_FILE, ResultSet, load
+
+
+def resolve_results(path: Path | str) -> Path:
+    """The results.json meant by `path`: the file itself, a run directory holding one, or
+    a scenario directory (`results/quick/`), whose latest run is taken (the run
+    directories are UTC timestamps, so the greatest name is the latest)."""
+    given = Path(path)
+    if not given.is_dir() or (given / RESULTS_FILE).exists():
+        return given / RESULTS_FILE if given.is_dir() else given
+    runs = sorted(d for d in given.iterdir() if (d / RESULTS_FILE).is_file())
+    return runs[-1] / RESULTS_FILE if runs else given / RESULTS_FILE
 
 
 def load_input(path: Path | str, *, role: str) -> ResultSet:
-    """Load a results directory or JSON file; any problem is a `GateInputError` (exit 2)."""
+    """Load results (see `resolve_results`); any problem is a `GateInputError` (exit 2)."""
     try:
-        return load(path)
+        return load(resolve_results(path))
     except ResultsError as exc:
         raise GateInputError(f"{role}: {exc}") from exc
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from poolbench.errors import GateInputError
-from poolbench.gates.baseline import load_input, save_baseline
+from poolbench.gates.baseline import load_input, resolve_results, save_baseline
 from poolbench.results import PointResult, TimelineSample, save
 from tests.gates.factories import point, result_set
 
@@ -53,3 +53,14 @@ def test_bad_destination_and_empty_results_are_refused(tmp_path: Path) -> None:
     save(result_set([]), tmp_path / "empty")
     with pytest.raises(GateInputError, match="no points"):
         save_baseline(tmp_path / "empty", tmp_path / "b.json")
+
+
+def test_a_scenario_directory_means_its_latest_run(tmp_path: Path) -> None:
+    scenario_dir = tmp_path / "results" / "quick"
+    save(result_set([point(throughput=1.0)]), scenario_dir / "20261127T200000Z")
+    save(result_set([point(throughput=2.0)]), scenario_dir / "20261127T210000Z")
+    (scenario_dir / "20261127T220000Z").mkdir()  # an interrupted run without results
+    assert resolve_results(scenario_dir) == scenario_dir / "20261127T210000Z" / "results.json"
+    assert load_input(scenario_dir, role="current").points[0].throughput_per_s == 2.0
+    with pytest.raises(GateInputError, match="no such results file"):
+        load_input(tmp_path / "results", role="current")
