@@ -3,7 +3,7 @@ from pathlib import Path
 
 from poolbench.report.summary import EXTRA_COLUMNS, SEED_COLUMNS, summary_table
 from poolbench.report.tables import markdown_table, to_frame
-from poolbench.report.writer import write_report
+from poolbench.report.writer import render_markdown, write_report
 from poolbench.results import ResultSet
 from tests import synthetic
 
@@ -56,9 +56,8 @@ def test_markdown_table_shape_and_losses() -> None:
     assert summary_table(result_set).flagged == (False, True, False, False)
 
 
-def test_report_spells_out_losses_and_warnings(tmp_path: Path) -> None:
-    files = write_report(synthetic.seed_table(lost_at=2), tmp_path)
-    text = files.markdown.read_text()
+def test_report_spells_out_losses_and_warnings() -> None:
+    text = render_markdown(synthetic.seed_table(lost_at=2))
     assert "LOST 3 of" in text
     assert "consumer.workers=10" in text.split("### Losses and warnings")[1]
 
