@@ -388,6 +388,16 @@ class ResultSet:
             "schema_version",
         )
         _check(bool(self.scenario_name), "must not be empty", "scenario_name")
+        # Points are matched across result sets by (params, repeat): each must be unique.
+        seen: dict[tuple[str, int], int] = {}
+        for i, point in enumerate(self.points):
+            key = (point.params_key, point.repeat)
+            _check(
+                key not in seen,
+                f"same params and repeat as points[{seen.get(key)}]",
+                f"points[{i}]",
+            )
+            seen[key] = i
 
     def with_point(self, point: PointResult) -> ResultSet:
         """A copy with one more point (the runner adds them as they are measured)."""

@@ -225,3 +225,9 @@ def test_with_point_appends() -> None:
     grown = empty.with_point(_point(1)).with_point(_point(5))
     assert [p.params["consumer.workers"] for p in grown.points] == [1, 5]
     assert empty.points == ()
+
+
+def test_duplicate_points_are_rejected() -> None:
+    with pytest.raises(ResultsError, match=r"points\[1\]: same params and repeat as points\[0\]"):
+        _result_set(points=(_point(5), _point(5)))
+    assert len(_result_set(points=(_point(5), _point(5, repeat=1))).points) == 2
