@@ -278,10 +278,17 @@ class PointResult:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Environment:
-    """Where a result was measured. `versions` maps distribution name to version."""
+    """Where a result was measured. `versions` maps distribution name to version.
+
+    `host` and `platform` (which includes the kernel release) are recorded but not
+    compared: ephemeral CI runners change both on every run. `machine` (OS and
+    architecture), `cpu_model`, `cpu_count`, Python and library versions are compared.
+    """
 
     host: str
     platform: str
+    machine: str
+    cpu_model: str
     cpu_count: int
     python: str
     versions: Mapping[str, str | None]
@@ -301,6 +308,8 @@ class Environment:
         return cls(
             host=socket.gethostname(),
             platform=platform.platform(),
+            machine=f"{platform.system()} {platform.machine()}",
+            cpu_model=_cpu_model(),
             cpu_count=os.cpu_count() or 1,
             python=platform.python_version(),
             versions=_library_versions(),
@@ -315,7 +324,7 @@ class Environment:
         and are not reported.
         """
         out: list[str] = []
-        for name in ("host", "platform", "cpu_count", "python"):
+        for name in ("machine", "cpu_model", "cpu_count", "python"):
             mine, theirs = getattr(self, name), getattr(other, name)
             if mine != theirs:
                 out.append(f"{name}: {mine!r} != {theirs!r}")
@@ -329,12 +338,26 @@ class Environment:
         return {
             "host": self.host,
             "platform": self.platform,
+            "machine": self.machine,
+            "cpu_model": self.cpu_model,
             "cpu_count": self.cpu_count,
             "python": self.python,
             "versions": dict(self.versions),
             "git_commit": self.git_commit,
             "created_utc": self.created_utc,
         }
+
+
+def _cpu_model() -> str:
+    """`model name` from /proc/cpuinfo on Linux; `platform.processor()` elsewhere."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
 
 
 def _library_versions() -> dict[str, str | None]:
@@ -562,6 +585,8 @@ def _environment(obj: _Obj) -> Environment:
         Environment,
         host=obj.get("host", str),
         platform=obj.get("platform", str),
+        machine=obj.get("machine", str),
+        cpu_model=obj.get("cpu_model", str),
         cpu_count=obj.get("cpu_count", int),
         python=obj.get("python", str),
         versions=versions,

@@ -27,6 +27,8 @@ def environment() -> Environment:
     return Environment(
         host="test-host",
         platform="Linux-test",
+        machine="Linux x86_64",
+        cpu_model="Test CPU",
         cpu_count=2,
         python="3.11.9",
         versions={"poolbench": "0.1.0", "confluent-kafka": "2.16.1", "librdkafka": "2.16.0"},

@@ -27,6 +27,8 @@ def _env(**changes: Any) -> Environment:
     values: dict[str, Any] = {
         "host": "box",
         "platform": "Linux-6.1-x86_64",
+        "machine": "Linux x86_64",
+        "cpu_model": "AMD EPYC",
         "cpu_count": 2,
         "python": "3.11.9",
         "versions": {"poolbench": "0.1.0", "confluent-kafka": "2.16.1", "librdkafka": "2.16.0"},
@@ -195,9 +197,18 @@ def test_missing_and_broken_files(tmp_path: Path) -> None:
         load(tmp_path)
 
 
-def test_environment_differences_ignore_commit_and_time() -> None:
+def test_environment_differences_ignore_commit_time_host_and_kernel() -> None:
     base = _env()
-    assert base.differences(_env(git_commit="def456", created_utc="2027-01-01T00:00:00Z")) == []
+    same_kind = _env(
+        git_commit="def456",
+        created_utc="2027-01-01T00:00:00Z",
+        host="runner-42",
+        platform="Linux-6.5-x86_64",
+    )
+    assert base.differences(same_kind) == []
+    assert base.differences(_env(cpu_model="Intel Xeon")) == [
+        "cpu_model: 'AMD EPYC' != 'Intel Xeon'"
+    ]
     other = _env(
         cpu_count=4,
         versions={"poolbench": "0.1.0", "confluent-kafka": "2.17.0", "librdkafka": "2.16.0"},
@@ -213,6 +224,8 @@ def test_environment_capture_describes_this_process(tmp_path: Path) -> None:
     env = Environment.capture(repo_dir=tmp_path, now=moment)
     assert env.created_utc == "2026-11-27T21:00:00Z"
     assert env.cpu_count >= 1
+    assert env.cpu_model
+    assert env.machine.split()[0] in {"Linux", "Darwin", "Windows"}
     assert env.git_commit is None  # tmp_path is not a git checkout
     assert env.versions["librdkafka"] is not None
     assert env.versions["confluent-kafka"] is not None

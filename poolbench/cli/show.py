@@ -33,7 +33,7 @@ def show(
         pad_edge=False,
         title=f"{result_set.scenario_name} ({len(result_set.points)} point(s))",
         caption=(
-            f"{env.host}, {env.cpu_count} CPUs, Python {env.python}, "
+            f"{env.host}, {env.cpu_count} x {env.cpu_model}, Python {env.python}, "
             f"commit {(env.git_commit or 'unknown')[:12]}, {env.created_utc}"
         ),
     )
