@@ -452,6 +452,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def run_directory(root: Path | str, result_set: ResultSet) -> Path:
+    """`root/<scenario>/<UTC timestamp>`, e.g. `results/quick/20261127T210000Z`."""
+    stamp = result_set.environment.created_utc.replace("-", "").replace(":", "")
+    return Path(root) / result_set.scenario_name / stamp
+
+
 def save(result_set: ResultSet, directory: Path | str) -> Path:
     """Write `results.json` into `directory` (created if needed); returns the file."""
     target_dir = Path(directory)

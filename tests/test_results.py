@@ -19,6 +19,7 @@ from poolbench.results import (
     TimelineSample,
     from_dict,
     load,
+    run_directory,
     save,
 )
 
@@ -244,3 +245,7 @@ def test_duplicate_points_are_rejected() -> None:
     with pytest.raises(ResultsError, match=r"points\[1\]: same params and repeat as points\[0\]"):
         _result_set(points=(_point(5), _point(5)))
     assert len(_result_set(points=(_point(5), _point(5, repeat=1))).points) == 2
+
+
+def test_run_directory_is_scenario_then_utc_stamp(tmp_path: Path) -> None:
+    assert run_directory(tmp_path, _result_set()) == tmp_path / "seed-table" / "20261127T210000Z"
