@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
+import time
 import uuid
 from collections.abc import Mapping
 from email.utils import formatdate
@@ -69,7 +71,7 @@ def build_message(
         f"From: {message.sender}\r\n",
         f"To: {to}\r\n",
         header_line("Subject", rendered.subject),
-        f"Date: {formatdate(usegmt=True)}\r\n",
+        _date_line(int(time.time())),
         f"Message-ID: <{_message_id_left(message.id)}@poolbench>\r\n",
     ]
     head.extend(header_line(key, value) for key, value in extra_headers.items())
@@ -84,6 +86,12 @@ def build_message(
             _CLOSE,
         )
     )
+
+
+@functools.lru_cache(maxsize=2)
+def _date_line(second: int) -> str:
+    # Formatting a date costs more than the rest of the headers; it changes once a second.
+    return f"Date: {formatdate(second, usegmt=True)}\r\n"
 
 
 def header_line(name: str, value: str) -> str:
@@ -112,9 +120,16 @@ def encode_words(value: str, *, first_line_used: int = 4) -> str:
     one counting the `first_line_used` characters before the value (`Subject: `). A word
     never splits a character (section 5).
     """
+    room = min(_WORD_BYTES, max(6, (_LINE_WITH_WORDS - first_line_used - 12) // 4 * 3))
+    raw = value.encode("utf-8", "surrogatepass")
+    if len(raw) <= room:
+        return _word(raw)
+    if value.isascii():
+        first, rest = raw[:room], raw[room:]
+        tail = [rest[i : i + _WORD_BYTES] for i in range(0, len(rest), _WORD_BYTES)]
+        return "\r\n ".join(_word(chunk) for chunk in (first, *tail))
     words: list[str] = []
     chunk = bytearray()
-    room = min(_WORD_BYTES, max(6, (_LINE_WITH_WORDS - first_line_used - 12) // 4 * 3))
     for char in value:
         encoded = char.encode("utf-8", "surrogatepass")
         if len(chunk) + len(encoded) > room and chunk:
@@ -155,6 +170,6 @@ def _part(text: str, seven_bit_head: bytes, base64_head: bytes) -> tuple[bytes, 
 
 
 def _fits_7bit(body: str) -> bool:
-    if "\0" in body or f"--{_BOUNDARY}" in body:
+    if "\0" in body or _BOUNDARY in body:
         return False
-    return all(len(line) <= MAX_LINE for line in body.split("\n"))
+    return len(body) <= MAX_LINE or max(map(len, body.split("\n"))) <= MAX_LINE
