@@ -135,3 +135,11 @@ def test_bad_values_name_their_source(
 
 def test_a_good_flag_hides_a_bad_variable() -> None:
     assert load_settings({"workers": 4}, {"EMAIL_WORKER_COUNT": "ten"}).workers == 4
+
+
+def test_readme_documents_every_flag_and_variable() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Consumer settings", 1)[1]
+    for spec in SETTINGS:
+        assert f"`{spec.env}`" in section, spec.env
+        assert f"`{spec.flag}" in section, spec.flag
