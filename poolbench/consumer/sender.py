@@ -50,6 +50,10 @@ class SmtpSender:
 
     async def send(self, mail_from: str, rcpt_to: str, message: bytes) -> None:
         """Deliver `message`; raises `TransientSendError` or `PermanentSendError`."""
+        for address in (mail_from, rcpt_to):
+            if not address.isascii():
+                # Would need SMTPUTF8 (RFC 6531), which poolbench does not negotiate.
+                raise PermanentSendError(f"non-ASCII address needs SMTPUTF8: {address!r}")
         if not self._settings.connection_reuse:
             await self._send_once(mail_from, rcpt_to, message)
             return
@@ -62,9 +66,10 @@ class SmtpSender:
                     await self._client.sendmail(mail_from, [rcpt_to], message)
                 except BaseException as exc:
                     error = _classify(exc)
-                    # A permanent reply leaves a healthy connection (aiosmtplib sent RSET);
-                    # anything else may have left it in an unknown state: start afresh.
-                    if not isinstance(error, PermanentSendError):
+                    # A refusal by the server leaves a healthy connection (aiosmtplib sent
+                    # RSET); anything else, even a permanent error raised on our side in
+                    # mid-transaction, may have left it in an unknown state: start afresh.
+                    if not _server_refused(exc):
                         await self._drop()
                     if attempt == 0 and not fresh and isinstance(exc, ConnectionError):
                         # The server closed an idle kept connection; that says nothing
@@ -131,6 +136,15 @@ class SmtpSender:
         client, self._client = self._client, None
         if client is not None:
             client.close()
+
+
+def _server_refused(exc: BaseException) -> bool:
+    """A 5xx/4xx reply inside a transaction, after which aiosmtplib has sent RSET."""
+    return (
+        isinstance(exc, aiosmtplib.SMTPRecipientsRefused | aiosmtplib.SMTPResponseException)
+        and not isinstance(exc, aiosmtplib.SMTPServerDisconnected)
+        and getattr(exc, "code", None) != 421
+    )
 
 
 def _classify(exc: BaseException) -> SendError | None:

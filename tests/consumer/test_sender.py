@@ -249,3 +249,13 @@ async def test_close_is_safe_twice_and_after_the_server_stopped(
     await sender.close()
     await sender.close()
     assert len(handler.received) == 1
+
+
+async def test_a_non_ascii_address_without_smtputf8_is_permanent(
+    server: PortZeroController, handler: Handler, make_sender: MakeSender
+) -> None:
+    sender = make_sender(settings_for(server.port))
+    with pytest.raises(PermanentSendError):
+        await sender.send(FROM, "zoë@example.org", message(1))
+    await sender.send(FROM, "bob@example.org", message(2))
+    assert len(handler.received) == 1
