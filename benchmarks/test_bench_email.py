@@ -1,4 +1,5 @@
-"""Cost per email of render + `build_message` beside the same email built with `email.message`.
+"""Cost per email of render + `build_message` beside the same email built with `email.message`,
+and of `SmtpSender.send` beside a bare aiosmtplib client on the same server.
 
 Each round renders and assembles EMAILS emails from a mix of events (all five built-in
 templates, a quarter with non-ASCII subjects and names). The baseline renders with the same
@@ -6,19 +7,29 @@ templates and builds each message with `email.message.EmailMessage` (set_content
 add_alternative + as_bytes), the obvious way that FACTS.md measured at about a fifth of a
 consumer's throughput. `extra_info["emails_per_s"]` holds the rate; goal: at least 5x the
 baseline and at least 20,000 emails/s on one core.
+
+The sending pair sends SENDS prebuilt emails per round over one kept connection to an
+aiosmtpd server running in a thread of the same process (so both sides share the GIL
+with it; the server is the bottleneck, FACTS.md: about 3k/s). Goal: SmtpSender within
+10% of bare aiosmtplib. A third case shows the one-connection-per-email mode.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Coroutine, Iterator
 from email import policy
 from email.message import EmailMessage as StdlibMessage
 from email.parser import BytesParser
 from email.utils import formatdate, make_msgid
 
+import aiosmtplib
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from poolbench.consumer.mime import build_message
+from poolbench.consumer.sender import SmtpSender
+from poolbench.consumer.settings import ConsumerSettings
 from poolbench.consumer.templates import RenderedEmail, TemplateSet
 from poolbench.wire import (
     EMAIL_HEADER_ID,
@@ -27,8 +38,10 @@ from poolbench.wire import (
     EmailEvent,
     EmailMessage,
 )
+from tests.consumer.smtp_server import HOST, Handler, PortZeroController
 
-EMAILS = 1_000
+EMAILS = 300
+SENDS = EMAILS
 TEMPLATES = ("plain", "password_reset", "welcome", "notification", "order_confirmation")
 
 
@@ -128,3 +141,75 @@ def test_baseline_email_message(
     built = benchmark.pedantic(build_all, rounds=3, iterations=1)  # type: ignore[no-untyped-call]
     record_rate(benchmark)
     assert len(built) == EMAILS
+
+
+@pytest.fixture
+def smtp_port() -> Iterator[int]:
+    controller = PortZeroController(Handler(), hostname=HOST, port=0, server_hostname="sink")
+    controller.start()
+    yield controller.port
+    controller.stop()
+
+
+@pytest.fixture
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+def run_rounds(
+    benchmark: BenchmarkFixture,
+    loop: asyncio.AbstractEventLoop,
+    one_round: Callable[[], Coroutine[None, None, None]],
+) -> None:
+    benchmark.pedantic(  # type: ignore[no-untyped-call]
+        lambda: loop.run_until_complete(one_round()), rounds=5, iterations=1, warmup_rounds=1
+    )
+    stats = benchmark.stats
+    assert stats is not None
+    benchmark.extra_info["emails_per_s"] = round(SENDS / stats.stats.median)
+
+
+@pytest.fixture(scope="module")
+def prebuilt(events: list[EmailEvent], templates: TemplateSet) -> list[bytes]:
+    return [build_message(e, templates.render(e), extra_headers=headers(e)) for e in events]
+
+
+@pytest.mark.benchmark(group="smtp-send")
+@pytest.mark.parametrize("reuse", [True, False], ids=["kept-connection", "connection-per-email"])
+def test_smtp_sender(
+    benchmark: BenchmarkFixture,
+    loop: asyncio.AbstractEventLoop,
+    smtp_port: int,
+    prebuilt: list[bytes],
+    reuse: bool,
+) -> None:
+    settings = ConsumerSettings(smtp_host=HOST, smtp_port=smtp_port, connection_reuse=reuse)
+    sender = SmtpSender(settings, local_hostname="bench")
+
+    async def one_round() -> None:
+        for raw in prebuilt:
+            await sender.send("shop@example.com", "user@example.org", raw)
+
+    run_rounds(benchmark, loop, one_round)
+    loop.run_until_complete(sender.close())
+    assert sender.connections_opened == (1 if reuse else SENDS * 6)
+
+
+@pytest.mark.benchmark(group="smtp-send")
+def test_baseline_bare_aiosmtplib(
+    benchmark: BenchmarkFixture,
+    loop: asyncio.AbstractEventLoop,
+    smtp_port: int,
+    prebuilt: list[bytes],
+) -> None:
+    client = aiosmtplib.SMTP(hostname=HOST, port=smtp_port, local_hostname="bench", start_tls=False)
+    loop.run_until_complete(client.connect())
+
+    async def one_round() -> None:
+        for raw in prebuilt:
+            await client.sendmail("shop@example.com", ["user@example.org"], raw)
+
+    run_rounds(benchmark, loop, one_round)
+    loop.run_until_complete(client.quit())
