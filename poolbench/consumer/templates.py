@@ -67,13 +67,15 @@ class CompiledTemplate:
         literals.append("".join(pending))
         return cls(tuple(literals), tuple(keys))
 
-    def render(self, values: Mapping[str, str]) -> str:
+    def render(self, values: Mapping[str, str], escape: Callable[[str], str] | None = None) -> str:
+        """The text with each key's value (empty if missing), passed through `escape` if given."""
         literals = self.literals
         if not self.keys:
             return literals[0]
         pieces = [literals[0]]
         for index, key in enumerate(self.keys, start=1):
-            pieces.append(values.get(key, ""))
+            value = values.get(key, "")
+            pieces.append(escape(value) if escape is not None and value else value)
             pieces.append(literals[index])
         return "".join(pieces)
 
@@ -142,10 +144,11 @@ class TemplateSet:
         values["subject"] = message.subject
         values["type"] = event.type
         values["priority"] = message.priority
-        text = pair.text.render(values)
-        escape: Callable[[str], str] = html.escape
-        html_part = pair.html.render({key: escape(value) for key, value in values.items()})
-        return RenderedEmail(subject=message.subject, text=text, html=html_part)
+        return RenderedEmail(
+            subject=message.subject,
+            text=pair.text.render(values),
+            html=pair.html.render(values, html.escape),
+        )
 
 
 def _split(filename: str) -> tuple[str, str]:
