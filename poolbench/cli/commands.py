@@ -13,3 +13,9 @@ import typer
 
 COMMANDS: list[tuple[str, Callable[..., Any]]] = []
 GROUPS: list[tuple[str, typer.Typer]] = []
+
+from poolbench.cli.broker import broker  # noqa: E402
+from poolbench.cli.produce import produce  # noqa: E402
+
+COMMANDS.append(("broker", broker))
+COMMANDS.append(("produce", produce))
