@@ -46,12 +46,13 @@ def broker(
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     with EmbeddedBroker(brokers=brokers, topics=topics) as running:
-        sys.stdout.write(running.bootstrap_servers + "\n")
-        sys.stdout.flush()
+        # The port file first: whoever reads the stdout line may look for it at once.
         if port_file is not None:
             partial = port_file.with_name(port_file.name + ".tmp")
             partial.write_text(running.bootstrap_servers + "\n")
             os.replace(partial, port_file)
+        sys.stdout.write(running.bootstrap_servers + "\n")
+        sys.stdout.flush()
         names = ", ".join(f"{t.name}:{t.partitions}" for t in topics)
         log.info("serving %s with topics %s; Ctrl-C to stop", running.bootstrap_servers, names)
         try:

@@ -25,7 +25,8 @@ def produce(
     rate: str = typer.Option(
         "max",
         "--rate",
-        help="Arrival rate: '500/s', 'max', or a profile 'ramp:100/s:2000/s:30s', "
+        help="Arrival rate: '500/s', 'max', 'saturate' (max with --backlog, default 2000), "
+        "or a profile 'ramp:100/s:2000/s:30s', "
         "'steps:100/s:10s,500/s:10s', 'burst:500/s:5000/s:10s:2s'.",
     ),
     duration: str | None = typer.Option(

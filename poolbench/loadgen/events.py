@@ -297,6 +297,7 @@ class EventFactory:
         self._ts = b""
         self._key_bytes = [f"user-{k}".encode() for k in range(knobs.keys.keys)]
         self._key_kind = knobs.keys.kind
+        self._recipients = knobs.keys.keys
         self._poison_share = knobs.poison_share
 
     def event_id(self, seq: int) -> str:
@@ -335,7 +336,10 @@ class EventFactory:
             template = self._pick(self._templates, self._template_cum, rng.random())
             priority = self._pick(self._priorities, self._priority_cum, rng.random())
             form = self._formats[template, priority]
-        key, index = self._key(seq)
+        if self._key_kind == "none":
+            key, index = None, seq % self._recipients
+        else:
+            key, index = self._key(seq)
         second = intended_ns // 1_000_000_000
         if second != self._ts_second:
             self._ts_second = second

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from array import array
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -45,10 +46,20 @@ class LagRecorder:
         if len(self._buffer) >= FOLD_EVERY:
             self._fold()
 
+    @property
+    def append(self) -> Callable[[int], None]:
+        """For hot loops: the bare append; call `maybe_fold()` every few thousand values."""
+        return self._buffer.append
+
+    def maybe_fold(self) -> None:
+        if len(self._buffer) >= FOLD_EVERY:
+            self._fold()
+
     def _fold(self) -> None:
         for micros, count in Counter(self._buffer).items():
             self._hist.record_value(min(max(micros, 1), _HIGHEST_US), count)
-        self._buffer = array("q")
+        # Cleared in place, so that a bound `append` stays valid.
+        del self._buffer[:]
 
     def summary(self) -> LagSummary:
         self._fold()

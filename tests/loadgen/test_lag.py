@@ -28,3 +28,14 @@ def test_negative_and_zero_lags_are_clamped_to_the_floor() -> None:
     summary = recorder.summary()
     assert summary.count == 2
     assert summary.max == pytest.approx(0.001)
+
+
+def test_hot_loop_append_keeps_working_across_folds() -> None:
+    recorder = LagRecorder()
+    append = recorder.append
+    for i in range(FOLD_EVERY * 3):
+        append(200)
+        if i % 1000 == 0:
+            recorder.maybe_fold()
+    assert recorder.summary().count == FOLD_EVERY * 3
+    assert recorder.summary().p99 == pytest.approx(0.2, rel=0.01)
