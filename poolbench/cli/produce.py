@@ -100,7 +100,7 @@ def produce(
         data_bytes=payload_bytes,
         compression=compression,
         linger_ms=linger_ms,
-        connect_timeout=parse_duration(connect_timeout, what="--connect-timeout") or 0.001,
+        connect_timeout=parse_duration(connect_timeout, what="--connect-timeout"),
     )
     stop = threading.Event()
 

@@ -34,6 +34,7 @@ PROGRESS_EVERY_S: Final = 0.5
 _MAX_NAP_S: Final = 0.1
 _BUFFER_FULL_POLL_S: Final = 0.001
 _SERVE_EVERY: Final = 1024  # events between producer.poll(0) calls when never idle
+_STALLED_WARNING_S: Final = 10.0
 
 
 def producer_config(spec: LoadSpec, bootstrap_servers: str) -> dict[str, Any]:
@@ -199,10 +200,21 @@ def _produce(
             # Saturation mode: wait for the group to commit. The release time becomes the
             # intended time: the consumer is not charged for the generator's waiting.
             timed_out = False
+            waiting_since: float | None = now
             while gate.permits(seq, now) <= 0:
                 if duration is not None and now - t0 >= duration:
                     timed_out = True
                     break
+                if waiting_since is not None and now - waiting_since > _STALLED_WARNING_S:
+                    log.warning(
+                        "backlog of %d has not shrunk for %.0fs: is a consumer in group %s "
+                        "committing offsets on %s?",
+                        seq - gate.consumed,
+                        now - waiting_since,
+                        spec.group,
+                        topic,
+                    )
+                    waiting_since = None
                 if not idle_until(now + spec.backlog_poll / 2):
                     stopped = True
                     break

@@ -89,12 +89,15 @@ class LoadSpec:
         if self.compression not in COMPRESSIONS:
             choices = ", ".join(COMPRESSIONS)
             raise ConfigError(f"--compression: expected one of {choices}, got {self.compression!r}")
-        for name in ("linger_ms", "backlog_poll"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name}: must not be negative")
-        for name in ("connect_timeout", "delivery_timeout"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name}: must be positive")
+        for flag, value in (("--linger-ms", self.linger_ms), ("backlog poll", self.backlog_poll)):
+            if value < 0:
+                raise ConfigError(f"{flag}: must not be negative, got {value}")
+        for flag, value in (
+            ("--connect-timeout", self.connect_timeout),
+            ("delivery timeout", self.delivery_timeout),
+        ):
+            if value <= 0:
+                raise ConfigError(f"{flag}: must be positive, got {value}")
         # Validates the knobs too.
         self.knobs()
 

@@ -92,3 +92,14 @@ def test_saturation_keeps_the_backlog_near_the_target(
     while consumed[0] < 1000 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert consumed[0] == 1000
+
+
+def test_saturation_without_a_consumer_stops_at_the_backlog(
+    embedded_broker: EmbeddedBroker,
+) -> None:
+    topic = new_topic(embedded_broker, 2, prefix="idle")
+    spec = LoadSpec(topic=topic, rate="max", backlog=50, group="nobody", duration="300ms")
+    report = run_load(spec, bootstrap_servers=embedded_broker.bootstrap_servers)
+    assert report.produced == 50
+    assert report.backlog_max == 50
+    assert report.complete

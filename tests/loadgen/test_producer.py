@@ -220,3 +220,10 @@ def test_saturate_means_max_with_a_backlog() -> None:
     spec = LoadSpec(rate="saturate", group="g", count=5)
     assert spec.profile.is_max
     assert spec.backlog == 2000
+
+
+def test_timeouts_and_linger_are_validated_with_flag_names() -> None:
+    with pytest.raises(ConfigError, match="--connect-timeout"):
+        LoadSpec(count=1, connect_timeout=0)
+    with pytest.raises(ConfigError, match="--linger-ms"):
+        LoadSpec(count=1, linger_ms=-1)
