@@ -11,11 +11,20 @@ from typing import Any
 
 import typer
 
-COMMANDS: list[tuple[str, Callable[..., Any]]] = []
-GROUPS: list[tuple[str, typer.Typer]] = []
+from poolbench.cli.baseline import baseline_app
+from poolbench.cli.broker import broker
+from poolbench.cli.gate import gate
+from poolbench.cli.produce import produce
+from poolbench.cli.report import report
+from poolbench.cli.show import show
+from poolbench.cli.validate import validate
 
-from poolbench.cli.baseline import baseline_app  # noqa: E402
-from poolbench.cli.gate import gate  # noqa: E402
-
-COMMANDS.append(("gate", gate))
-GROUPS.append(("baseline", baseline_app))
+COMMANDS: list[tuple[str, Callable[..., Any]]] = [
+    ("broker", broker),
+    ("produce", produce),
+    ("validate", validate),
+    ("report", report),
+    ("show", show),
+    ("gate", gate),
+]
+GROUPS: list[tuple[str, typer.Typer]] = [("baseline", baseline_app)]

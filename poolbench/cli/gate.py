@@ -60,7 +60,8 @@ def gate(
         bool,
         typer.Option(
             "--allow-env-change",
-            help="Compare even though host, CPUs, Python or library versions differ.",
+            help="Compare even though OS/architecture, CPU model or count, Python or library "
+            "versions differ.",
         ),
     ] = False,
     markdown: Annotated[

@@ -18,6 +18,8 @@ from poolbench.results import (
 ENVIRONMENT = Environment(
     host="ci-runner",
     platform="Linux-6.1-x86_64",
+    machine="Linux x86_64",
+    cpu_model="AMD EPYC 7763 64-Core Processor",
     cpu_count=2,
     python="3.11.9",
     versions={"poolbench": "0.1.0", "confluent-kafka": "2.16.1", "librdkafka": "2.16.0"},

@@ -135,17 +135,19 @@ def test_a_changed_scenario_is_refused_unless_allowed() -> None:
 
 
 def test_a_different_environment_is_refused_unless_allowed() -> None:
-    elsewhere = result_set(BASE, environment=with_env(cpu_count=8, host="laptop"))
+    elsewhere = result_set(BASE, environment=with_env(cpu_count=8, python="3.12.1"))
     with pytest.raises(GateInputError, match="cpu_count") as info:
         compare(result_set(BASE), elsewhere)
-    assert "host" in str(info.value)
+    assert "python" in str(info.value)
     assert "--allow-env-change" in str(info.value)
     comparison = compare(result_set(BASE), elsewhere, allow_env_change=True)
     assert any("environment differs" in note for note in comparison.notes)
 
 
-def test_another_commit_is_not_an_environment_change() -> None:
-    other_commit = result_set(BASE, environment=with_env(git_commit="f" * 40))
+def test_another_commit_or_host_is_not_an_environment_change() -> None:
+    other_commit = result_set(
+        BASE, environment=with_env(git_commit="f" * 40, host="runner-7", platform="Linux-6.8")
+    )
     comparison = compare(result_set(BASE), other_commit)
     assert comparison.current_commit == "f" * 40
 
