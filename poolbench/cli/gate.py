@@ -108,6 +108,8 @@ def gate(
         console.print(f"note: {note}", style="yellow", markup=False, highlight=False)
     for label in comparison.only_in_baseline:
         console.print(f"not in the current results: {label}", markup=False, highlight=False)
+    for label in comparison.only_in_current:
+        console.print(f"not in the baseline: {label}", markup=False, highlight=False)
     text = to_markdown(comparison)
     if markdown is not None:
         markdown.parent.mkdir(parents=True, exist_ok=True)

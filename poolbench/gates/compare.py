@@ -20,7 +20,7 @@ from __future__ import annotations
 import enum
 import random
 import statistics
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -257,6 +257,7 @@ def compare(
             "a single repeat on at least one side: those verdicts rest on the thresholds "
             "alone, without a significance test (use `repeats:` >= 2, ideally 4 or more)"
         )
+    notes.extend(_run_warnings(cur_groups[key] for key in matched))
     return Comparison(
         scenario_name=current.scenario_name,
         thresholds=limits,
@@ -271,6 +272,23 @@ def compare(
         ),
         notes=tuple(notes),
     )
+
+
+# At most this many of a point's run warnings are repeated in the gate's notes.
+_WARNINGS_PER_POINT: Final = 3
+
+
+def _run_warnings(groups: Iterable[list[PointResult]]) -> list[str]:
+    """The current run's own warnings (e.g. a saturated sink): a change at such a point
+    may measure the harness rather than the consumer, and the reader must see that."""
+    notes: list[str] = []
+    for group in groups:
+        seen = list(dict.fromkeys(w for p in group for w in p.warnings))
+        for warning in seen[:_WARNINGS_PER_POINT]:
+            notes.append(f"current run warned at {describe_params(group[0].params)}: {warning}")
+        if len(seen) > _WARNINGS_PER_POINT:
+            notes.append(f"... and {len(seen) - _WARNINGS_PER_POINT} more warning(s) there")
+    return notes
 
 
 def _labels(groups: Mapping[str, list[PointResult]]) -> str:

@@ -1,3 +1,4 @@
+import dataclasses
 import random
 
 import pytest
@@ -168,3 +169,17 @@ def test_parse_percent() -> None:
     for bad in ("ten", "-5%", "nan"):
         with pytest.raises(GateInputError, match="--max-p99-rise"):
             parse_percent(bad, what="--max-p99-rise")
+
+
+def test_the_current_runs_warnings_are_repeated_as_notes() -> None:
+    warned = dataclasses.replace(
+        BASE[0], warnings=("sink CPU at 97% of a core", "a", "b", "c", "a")
+    )
+    comparison = compare(result_set(BASE), result_set([warned, BASE[1]]))
+    ours = [note for note in comparison.notes if "warn" in note]
+    assert ours == [
+        "current run warned at consumer.workers=5: sink CPU at 97% of a core",
+        "current run warned at consumer.workers=5: a",
+        "current run warned at consumer.workers=5: b",
+        "... and 1 more warning(s) there",
+    ]
