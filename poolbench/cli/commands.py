@@ -13,3 +13,7 @@ import typer
 
 COMMANDS: list[tuple[str, Callable[..., Any]]] = []
 GROUPS: list[tuple[str, typer.Typer]] = []
+
+from poolbench.cli.sink import sink  # noqa: E402  (typer only; the library loads lazily)
+
+COMMANDS.append(("sink", sink))

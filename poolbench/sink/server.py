@@ -10,8 +10,9 @@ runs in the caller between calls. Duplicates (an id seen twice) are counted in t
 merged stream, so they are caught across processes too.
 
 CPU: thread mode reads the server thread's own CPU time (psutil, per-thread, Linux);
-process mode sums the children's CPU times (psutil). `cpu_percent` is over the interval
-since the previous `counters()` call (100 = one core).
+process mode sums the children's CPU times (psutil). Both count from when the sink
+started serving (a child's imports are left out). `cpu_percent` is over the interval since
+the previous `counters()` call (100 = one core), and after `stop()` over the whole run.
 """
 
 from __future__ import annotations
@@ -406,6 +407,9 @@ class SinkServer:
         self._cpu_mark = (0.0, 0.0)  # (monotonic, cpu seconds) at the previous counters()
         self._stopped = False
         self._cpu_final = 0.0
+        self._stopped_at = 0.0
+        self._cpu_start = 0.0
+        self._serving_since = 0.0
         self.host = config.host
         self.port = 0
         self.started = 0.0  # monotonic instant outage windows count from
@@ -426,7 +430,10 @@ class SinkServer:
             backend = _ThreadBackend(config, started=started, tls=self.tls)
         self._backend = backend
         self.port = backend.port
-        self._cpu_mark = (time.monotonic(), backend.cpu_seconds())
+        # CPU counts from here: a child's imports and start-up are not serving.
+        self._cpu_start = backend.cpu_seconds()
+        self._serving_since = time.monotonic()
+        self._cpu_mark = (self._serving_since, self._cpu_start)
         log.info(
             "SMTP sink listening on %s:%d (%d process(es))", self.host, self.port, config.processes
         )
@@ -443,6 +450,9 @@ class SinkServer:
                 new, raw = self._backend.stop()
                 self._merge(new, raw)
                 self._cpu_final = cpu_before
+                # After the stop, cpu_percent is the average over the whole run.
+                self._cpu_mark = (self._serving_since, self._cpu_start)
+                self._stopped_at = time.monotonic()
                 record = self.config.record_path
                 if record is not None and self.config.processes > 1:
                     merge_parts(record)
@@ -487,7 +497,7 @@ class SinkServer:
         with self._lock:
             self._pull()
             backend = self._require()
-            now = time.monotonic()
+            now = self._stopped_at if self._stopped else time.monotonic()
             cpu = self._cpu_final if self._stopped else backend.cpu_seconds()
             mark_time, mark_cpu = self._cpu_mark
             percent = 100.0 * (cpu - mark_cpu) / (now - mark_time) if now > mark_time else 0.0
@@ -507,7 +517,7 @@ class SinkServer:
                 connections_open=raw.connections_open,
                 connections_total=raw.connections_total,
                 cpu_percent=max(0.0, percent),
-                cpu_seconds=cpu,
+                cpu_seconds=cpu - self._cpu_start,
                 processes=self.config.processes,
             )
 
