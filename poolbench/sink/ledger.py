@@ -167,6 +167,9 @@ class SinkCounters:
     `cpu_percent` is the sink's own CPU use since the previous snapshot (100 = one core;
     summed over processes); `cpu_seconds` is its total since start. In-process (thread)
     mode measures the server thread alone (Linux per-thread CPU time via psutil).
+    Rejections by kind: `transient` 451 and `permanent` 550 faults, `dropped` cut
+    connections, `auth` 535 (bad credentials) and 530 (MAIL without AUTH),
+    `rate_limited` 451 at MAIL, `over_capacity` 421 at connect, `outage` 421/451.
     """
 
     received: int = 0
