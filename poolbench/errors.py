@@ -58,3 +58,7 @@ class PoolClosedError(PoolError):
 
 class RunError(PoolbenchError):
     """A measured run could not be completed (a part failed to start or died)."""
+
+
+class DeadLetterError(PoolbenchError):
+    """A dead letter could not be written; its event stays uncommitted for redelivery."""
