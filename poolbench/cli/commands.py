@@ -12,6 +12,7 @@ from typing import Any
 import typer
 
 from poolbench.cli.broker import broker
+from poolbench.cli.consume import consume
 from poolbench.cli.produce import produce
 from poolbench.cli.report import report
 from poolbench.cli.show import show
@@ -20,6 +21,7 @@ from poolbench.cli.validate import validate
 COMMANDS: list[tuple[str, Callable[..., Any]]] = [
     ("broker", broker),
     ("produce", produce),
+    ("consume", consume),
     ("validate", validate),
     ("report", report),
     ("show", show),

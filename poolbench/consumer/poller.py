@@ -109,19 +109,32 @@ class KafkaPoller:
     # ---- life cycle (called from a worker thread, never the loop's) -------------------
 
     def connect(self, timeout: float) -> None:
-        """Create the consumer and check the broker answers; `UnreachableError` if not."""
-        consumer = Consumer(self._config)
+        """Check the broker answers (`UnreachableError` if not), then create the consumer."""
+        servers = self._config.get("bootstrap.servers")
+        # A silent probe: librdkafka logs every failed connection attempt, and an
+        # unreachable broker must come out as one clear line, not dozens.
+        probe = Consumer(
+            {
+                "bootstrap.servers": servers,
+                "group.id": self._config.get("group.id", "poolbench-probe"),
+                "log_level": 0,
+                "socket.connection.setup.timeout.ms": max(1000, int(timeout * 1000)),
+            }
+        )
         try:
-            metadata = consumer.list_topics(self.topic, timeout=timeout)
+            metadata = probe.list_topics(self.topic, timeout=timeout)
         except KafkaException as exc:
-            consumer.close()
-            servers = self._config.get("bootstrap.servers")
+            error = exc.args[0] if exc.args else exc
+            reason = error.str() if isinstance(error, KafkaError) else str(error)
             raise UnreachableError(
-                f"Kafka broker {servers} did not answer within {timeout:g}s: {exc.args[0]}"
+                f"Kafka broker {servers} did not answer within {timeout:g}s: {reason}"
             ) from exc
+        finally:
+            probe.close()
         topic = metadata.topics.get(self.topic)
         if topic is not None and topic.error is not None:
             logger.warning("topic %r: %s", self.topic, topic.error)
+        consumer = Consumer(self._config)
         consumer.subscribe(
             [self.topic],
             on_assign=self._on_assign,
