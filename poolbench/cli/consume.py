@@ -83,22 +83,23 @@ def consume(  # noqa: PLR0917 (one parameter per flag)
             " (env POOLBENCH_SMTP_SECURITY; default none).",
         ),
     ] = None,
-    no_verify_tls: Annotated[
-        bool,
+    smtp_verify_tls: Annotated[
+        bool | None,
         typer.Option(
-            "--no-smtp-verify-tls",
-            help="Do not verify the server's TLS certificate, for self-signed test"
-            " sinks (env POOLBENCH_SMTP_VERIFY_TLS=false).",
+            "--smtp-verify-tls/--no-smtp-verify-tls",
+            help="Verify the server's TLS certificate; off for self-signed test"
+            " sinks (env POOLBENCH_SMTP_VERIFY_TLS; default on).",
         ),
-    ] = False,
-    no_reuse: Annotated[
-        bool,
+    ] = None,
+    connection_reuse: Annotated[
+        bool | None,
         typer.Option(
-            "--no-reuse",
-            help="One SMTP connection per email, the Go service's way, instead of one"
-            " kept per worker (env POOLBENCH_CONNECTION_REUSE=false).",
+            "--connection-reuse/--no-connection-reuse",
+            "--reuse/--no-reuse",
+            help="One SMTP connection kept per worker; off: one per email, the Go"
+            " service's way (env POOLBENCH_CONNECTION_REUSE; default on).",
         ),
-    ] = False,
+    ] = None,
     smtp_timeout_s: Annotated[
         str | None,
         typer.Option(
@@ -178,13 +179,13 @@ def consume(  # noqa: PLR0917 (one parameter per flag)
         ),
     ] = None,
     sequential: Annotated[
-        bool,
+        bool | None,
         typer.Option(
-            "--sequential",
-            help="One email at a time (forces 1 worker): the seed's old consumer (env"
-            " POOLBENCH_SEQUENTIAL=true).",
+            "--sequential/--no-sequential",
+            help="One email at a time (forces 1 worker): the seed's old consumer"
+            " (env POOLBENCH_SEQUENTIAL; default off).",
         ),
-    ] = False,
+    ] = None,
     templates_dir: Annotated[
         str | None,
         typer.Option(
@@ -243,9 +244,8 @@ def consume(  # noqa: PLR0917 (one parameter per flag)
         "smtp_user": smtp_user,
         "smtp_password": smtp_password,
         "smtp_security": smtp_security,
-        # A flag given wins; a flag not given leaves the environment or default.
-        "smtp_verify_tls": False if no_verify_tls else None,
-        "connection_reuse": False if no_reuse else None,
+        "smtp_verify_tls": smtp_verify_tls,
+        "connection_reuse": connection_reuse,
         "smtp_timeout_s": smtp_timeout_s,
         "shutdown_timeout_s": shutdown_timeout_s,
         "max_retries": max_retries,
@@ -256,7 +256,7 @@ def consume(  # noqa: PLR0917 (one parameter per flag)
         "dlq_topic": dlq_topic,
         "metrics_port": metrics_port,
         "commit_interval_s": commit_interval_s,
-        "sequential": True if sequential else None,
+        "sequential": sequential,
         "templates_dir": templates_dir,
         "debug_delay_s": debug_delay_s,
     }
