@@ -46,6 +46,7 @@ from poolbench.consumer.sender import SmtpSender
 from poolbench.consumer.settings import ConsumerSettings
 from poolbench.consumer.templates import TemplateSet
 from poolbench.errors import (
+    ConfigError,
     InvalidEventError,
     PermanentSendError,
     TransientSendError,
@@ -147,6 +148,7 @@ class ConsumerService:
         self._stop_requested = False
         self._stopping = False
         self._ready = False
+        self._pool_started = False
         self._started_at = 0.0
 
     # ---- public -----------------------------------------------------------------------
@@ -210,17 +212,18 @@ class ConsumerService:
         )
         await asyncio.to_thread(poller.connect, self._connect_timeout_s)
         self._poller = poller
-        self._dlq = DeadLetterProducer(
-            s.kafka_brokers, s.dlq_topic, config={"logger": self.kafka_config()["logger"]}
-        )
-        self._senders = [SmtpSender(s) for _ in range(s.workers)]
-        pool = WorkerPool(s.workers, s.buffer, on_result=self._on_result, name="email")
-        self._pool = pool
-        if s.metrics_port:
-            self.metrics_port = self.metrics.serve(s.metrics_port)
         timed_out = True
         try:
+            self._dlq = DeadLetterProducer(
+                s.kafka_brokers, s.dlq_topic, config={"logger": self.kafka_config()["logger"]}
+            )
+            self._senders = [SmtpSender(s) for _ in range(s.workers)]
+            pool = WorkerPool(s.workers, s.buffer, on_result=self._on_result, name="email")
+            self._pool = pool
+            if s.metrics_port:
+                self.metrics_port = self._serve_metrics(s.metrics_port)
             await pool.start()
+            self._pool_started = True
             poller.start()
             await self._housekeeping()
             timed_out = await self._shutdown()
@@ -553,7 +556,18 @@ class ConsumerService:
             )
         return timed_out
 
+    def _serve_metrics(self, port: int) -> int:
+        try:
+            return self.metrics.serve(port)
+        except OSError as exc:
+            raise ConfigError(f"--metrics-port: cannot listen on 127.0.0.1:{port}: {exc}") from exc
+
     async def _release(self, poller: KafkaPoller) -> None:
+        """Free everything, also after an error: no thread or connection outlives run()."""
+        if self._pool is not None and self._pool_started:
+            # After a normal shutdown this returns the same summary; after an error it
+            # cancels what is left, so those events stay uncommitted.
+            await self._pool.stop(0)
         positions = self._tracker.positions()
         if not await asyncio.to_thread(poller.close, positions):
             logger.error("the final commit failed: finished events may be redelivered")
