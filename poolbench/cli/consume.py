@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -229,6 +229,7 @@ def consume(  # noqa: PLR0917 (one parameter per flag)
     Exit 0 after a clean stop (SIGTERM, SIGINT, --max-events), 1 when the shutdown
     timeout passed (unfinished events stay uncommitted for redelivery), 2 on bad input.
     """
+    from poolbench.cli.consume_run import SPEC_ENV, encode_spec, finish, ready
     from poolbench.consumer.service import run_consumer
     from poolbench.consumer.settings import load_settings
     from poolbench.units import parse_duration
@@ -262,15 +263,22 @@ def consume(  # noqa: PLR0917 (one parameter per flag)
     }
     settings = load_settings(flags, os.environ)
     timeout = parse_duration(connect_timeout, what="--connect-timeout")
-
-    def ready() -> None:
-        print("consumer ready", file=sys.stderr, flush=True)
-
+    if os.environ.get("POOLBENCH_CONSUME_IN_PROCESS") != "1":
+        # Shed typer and pydantic (~13 MB) before consuming: see consume_run.
+        spec = encode_spec(
+            settings,
+            max_events=max_events,
+            summary_json=summary_json,
+            connect_timeout_s=timeout,
+            log_level=logging.getLogger().level,
+        )
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.environ[SPEC_ENV] = spec
+        os.execv(sys.executable, [sys.executable, "-m", "poolbench.cli.consume_run"])
     counters = run_consumer(
         settings, max_events=max_events, on_ready=ready, connect_timeout_s=timeout
     )
-    if summary_json is not None:
-        summary_json.write_text(json.dumps(counters.to_dict(), indent=2) + "\n")
-    typer.echo(counters.summary_line(), err=True)
-    if counters.timed_out:
-        raise typer.Exit(1)
+    code = finish(counters, summary_json)
+    if code:
+        raise typer.Exit(code)

@@ -324,19 +324,16 @@ class ConsumerService:
         finally:
             asg.running -= 1
 
-    async def _deliver(self, job: EmailJob) -> None:
-        started_ns = time.time_ns()
+    def _prepare(self, job: EmailJob) -> tuple[bytes, str, str, int]:
+        """Decode, render and assemble: (message bytes, from, to, retries allowed).
+
+        A plain function, so the decoded event and rendered text are freed before the
+        send is awaited (a thousand workers would otherwise each hold them).
+        """
         message = job.message
-        try:
-            event = decode_event(message.value())
-            rendered = self.templates.render(event)
-        except InvalidEventError as exc:
-            self.counters.invalid += 1
-            await self._dead_letter(job, f"invalid event: {exc}", attempts=0)
-            return
-        except UnknownTemplateError as exc:
-            await self._dead_letter(job, f"unknown template: {exc}", attempts=0)
-            return
+        started_ns = time.time_ns()
+        event = decode_event(message.value())
+        rendered = self.templates.render(event)
         extra = {EMAIL_HEADER_STARTED_NS: str(started_ns)}
         for name, raw in _header_pairs(message):
             if raw is None:
@@ -345,11 +342,24 @@ class ConsumerService:
                 extra[EMAIL_HEADER_ID] = raw.decode("utf-8", "replace")
             elif name == HEADER_INTENDED_NS:
                 extra[EMAIL_HEADER_INTENDED_NS] = raw.decode("ascii", "replace")
-        data = build_message(event, rendered, extra_headers=extra)
-        mail_from, rcpt_to = event.message.sender, event.message.to
-        retries_left = event.message.max_retries
-        if retries_left is None:
-            retries_left = self.settings.max_retries
+        retries = event.message.max_retries
+        return (
+            build_message(event, rendered, extra_headers=extra),
+            event.message.sender,
+            event.message.to,
+            self.settings.max_retries if retries is None else retries,
+        )
+
+    async def _deliver(self, job: EmailJob) -> None:
+        try:
+            data, mail_from, rcpt_to, retries_left = self._prepare(job)
+        except InvalidEventError as exc:
+            self.counters.invalid += 1
+            await self._dead_letter(job, f"invalid event: {exc}", attempts=0)
+            return
+        except UnknownTemplateError as exc:
+            await self._dead_letter(job, f"unknown template: {exc}", attempts=0)
+            return
         attempts = 0
         breaker = self._breaker
         counters = self.counters
@@ -405,7 +415,7 @@ class ConsumerService:
             counters.sent += 1
             self._finish(job)
             if logger.isEnabledFor(logging.DEBUG):
-                logger.debug("Job completed successfully: %s", extra.get(EMAIL_HEADER_ID))
+                logger.debug("Job completed successfully: %s[%d]@%d", *job.asg.key, job.offset)
             return
 
     async def _wait_for_breaker(self, job: EmailJob) -> bool:
