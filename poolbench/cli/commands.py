@@ -16,12 +16,14 @@ from poolbench.cli.consume import consume
 from poolbench.cli.produce import produce
 from poolbench.cli.report import report
 from poolbench.cli.show import show
+from poolbench.cli.sink import sink
 from poolbench.cli.validate import validate
 
 COMMANDS: list[tuple[str, Callable[..., Any]]] = [
     ("broker", broker),
     ("produce", produce),
     ("consume", consume),
+    ("sink", sink),
     ("validate", validate),
     ("report", report),
     ("show", show),
