@@ -267,3 +267,23 @@ def test_past_the_shutdown_timeout_only_finished_events_are_committed(
     again = run_service(ConsumerService(replace(settings, smtp_port=fast.port), max_events=rest))
     assert again.sent == rest
     assert {r.id for r in slow.receipts()} | {r.id for r in fast.receipts()} == set(ids)
+
+
+@pytest.mark.parametrize("reuse", [True, False])
+def test_connections_are_kept_per_worker_or_opened_per_email(
+    embedded_broker: EmbeddedBroker, sink_factory: SinkFactory, reuse: bool
+) -> None:
+    count = 60
+    source, dlq = topics(embedded_broker)
+    ids = new_ids(count)
+    produce(embedded_broker.bootstrap_servers, source, [(i, event_value(i)) for i in ids])
+    sink = sink_factory()
+    settings = settings_for(embedded_broker, sink, source, dlq, workers=4, connection_reuse=reuse)
+    counters = run_service(ConsumerService(settings, max_events=count))
+    assert counters.sent == count
+    assert {r.id for r in sink.receipts()} == set(ids)
+    connections = sink.counters().connections_total
+    if reuse:
+        assert connections <= 4  # one kept connection per worker
+    else:
+        assert connections == count  # the Go service's way: one per email
