@@ -11,9 +11,9 @@ run it) against an SMTP sink in its own process. Throughput is measured at the s
 Peak RSS is sampled with psutil every 20 ms on the consume process.
 
 The baseline, in the same run: as many bare aiosmtplib senders (kept connections, a
-prebuilt message, no Kafka) against a fresh sink of the same latency, in a process of
-their own. The machine is shared, so the numbers are indicative; each point prints as
-soon as it is measured.
+prebuilt message of about the same size, no Kafka) against a fresh sink of the same
+latency, in a process of their own. The machine is shared, so the numbers are
+indicative; each point prints as soon as it is measured.
 """
 
 from __future__ import annotations
@@ -139,6 +139,9 @@ import aiosmtplib
 host, port, workers, emails = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 
 
+BODY = b"\r\n".join([b"x" * 76] * 11)
+
+
 async def main() -> None:
     queue = asyncio.Queue()
     for n in range(emails):
@@ -149,7 +152,8 @@ async def main() -> None:
         await client.connect()
         while not queue.empty():
             n = queue.get_nowait()
-            message = b"Subject: bare %d\r\nX-Poolbench-Id: bare-%d\r\n\r\nhello\r\n" % (n, n)
+            # About the size of the consumer's multipart emails (~1 KB), prebuilt.
+            message = b"Subject: bare %d\r\nX-Poolbench-Id: bare-%d\r\n\r\n%b\r\n" % (n, n, BODY)
             await client.sendmail("shop@example.com", ["ana@example.org"], message)
         await client.quit()
 

@@ -119,7 +119,7 @@ async def _bare_pipeline(bootstrap: str, topic: str, sink: SinkServer) -> int:
         try:
             while not done.is_set():
                 value = await queue.get()
-                message = b"Subject: x\r\nX-Poolbench-Id: %d\r\n\r\n%b\r\n" % (sent, value[:60])
+                message = b"Subject: x\r\nX-Poolbench-Id: %d\r\n\r\n%b\r\n" % (sent, value)
                 await client.sendmail("shop@example.com", ["ana@example.org"], message)
                 sent += 1
                 if sent >= EVENTS:
