@@ -2,8 +2,8 @@
 
 `ConsumerService.run()` wires the parts: a `KafkaPoller` thread fetches batches and hands
 them to this event loop; each message becomes an `EmailJob` for the `WorkerPool`; a job
-decodes, renders, builds and sends its email (retrying transient failures with backoff,
-dead-lettering permanent ones), then marks its offset finished in the `OffsetTracker`,
+decodes, renders, builds and sends its email (delivery.py: retries, breaker gate, dead
+letters), then marks its offset finished in the `OffsetTracker`,
 whose commit positions are committed every `commit_interval_s`, on revocation and on
 shutdown. Everything but the poll thread (and the DLQ's delivery-report thread) runs in
 the event loop thread, so the tracker, counters and breaker need no locks.
@@ -22,7 +22,6 @@ import contextlib
 import logging
 import random
 import signal
-import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -30,6 +29,7 @@ from typing import Any
 from confluent_kafka import Message
 
 from poolbench.broker import kafka_tuning
+from poolbench.consumer.delivery import Assignment, Delivery, EmailJob
 from poolbench.consumer.dlq import DeadLetterProducer
 from poolbench.consumer.metrics import (
     ConsumerCounters,
@@ -38,72 +38,21 @@ from poolbench.consumer.metrics import (
     LiveCounters,
     snapshot,
 )
-from poolbench.consumer.mime import build_message
-from poolbench.consumer.offsets import OffsetTracker, PartitionOffsets, TopicPartitionKey
+from poolbench.consumer.offsets import OffsetTracker, TopicPartitionKey
 from poolbench.consumer.poller import KafkaPoller
 from poolbench.consumer.retry import Backoff, BreakerState, CircuitBreaker
 from poolbench.consumer.sender import SmtpSender
 from poolbench.consumer.settings import ConsumerSettings
 from poolbench.consumer.templates import TemplateSet
-from poolbench.errors import (
-    ConfigError,
-    InvalidEventError,
-    PermanentSendError,
-    TransientSendError,
-    UnknownTemplateError,
-)
+from poolbench.errors import ConfigError
 from poolbench.metrics.clock import Clock, SystemClock
 from poolbench.pool import Result, WorkerPool
-from poolbench.wire import (
-    EMAIL_HEADER_ID,
-    EMAIL_HEADER_INTENDED_NS,
-    EMAIL_HEADER_STARTED_NS,
-    HEADER_ID,
-    HEADER_INTENDED_NS,
-    decode_event,
-)
 
 logger = logging.getLogger(__name__)
 
 HOUSEKEEPING_INTERVAL_S = 0.05
-# How often a job held by an open breaker looks again whether it may send.
-GATE_POLL_S = 0.02
-GATE_MAX_SLEEP_S = 0.25
 MAX_BATCH = 500
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
-
-
-class _Assignment:
-    """One assignment of one partition: its offsets and its running jobs."""
-
-    __slots__ = ("key", "offsets", "running")
-
-    def __init__(self, key: TopicPartitionKey, offsets: PartitionOffsets) -> None:
-        self.key = key
-        self.offsets = offsets
-        self.running = 0
-
-    @property
-    def revoked(self) -> bool:
-        return self.offsets.detached
-
-
-class EmailJob:
-    """One Kafka message on its way to the SMTP server; the pool runs `execute()`."""
-
-    __slots__ = ("asg", "id", "message", "offset", "service")
-
-    def __init__(
-        self, service: ConsumerService, asg: _Assignment, message: Message, offset: int
-    ) -> None:
-        self.service = service
-        self.asg = asg
-        self.message = message
-        self.offset = offset
-        self.id = offset
-
-    async def execute(self) -> None:
-        await self.service._process(self)
 
 
 class ConsumerService:
@@ -131,7 +80,7 @@ class ConsumerService:
         self.metrics_port: int | None = None
         self.templates = TemplateSet.load(settings.templates_dir)
         self._tracker = OffsetTracker()
-        self._assignments: dict[TopicPartitionKey, _Assignment] = {}
+        self._assignments: dict[TopicPartitionKey, Assignment] = {}
         self._overflow: deque[EmailJob] = deque()
         self._full_episode = False
         self._breaker = CircuitBreaker(
@@ -144,6 +93,7 @@ class ConsumerService:
         self._pool: WorkerPool | None = None
         self._poller: KafkaPoller | None = None
         self._dlq: DeadLetterProducer | None = None
+        self._delivery: Delivery | None = None
         self._stop_event: asyncio.Event | None = None
         self._stop_requested = False
         self._stopping = False
@@ -218,6 +168,18 @@ class ConsumerService:
                 s.kafka_brokers, s.dlq_topic, config={"logger": self.kafka_config()["logger"]}
             )
             self._senders = [SmtpSender(s) for _ in range(s.workers)]
+            self._delivery = Delivery(
+                s,
+                templates=self.templates,
+                senders=list(self._senders),
+                breaker=self._breaker,
+                backoff=self._backoff,
+                dlq=self._dlq,
+                counters=self.counters,
+                observe_latency=self.metrics.send_latency.observe,
+                on_finished=self._finish,
+                on_breaker_opened=self._update_pause,
+            )
             pool = WorkerPool(s.workers, s.buffer, on_result=self._on_result, name="email")
             self._pool = pool
             if s.metrics_port:
@@ -237,7 +199,7 @@ class ConsumerService:
 
     def on_assigned(self, keys: list[TopicPartitionKey]) -> None:
         for key in keys:
-            self._assignments[key] = _Assignment(key, self._tracker.assign(key))
+            self._assignments[key] = Assignment(key, self._tracker.assign(key))
         if not self._ready:
             self._ready = True
             logger.info("consumer ready: %d partition(s) assigned", len(keys))
@@ -253,19 +215,21 @@ class ConsumerService:
         counters = self.counters
         overflow = self._overflow
         assignments = self._assignments
+        delivery = self._delivery
+        assert delivery is not None
         for message in messages:
             key: TopicPartitionKey = (message.topic() or "", message.partition() or 0)
             offset = message.offset() or 0
             asg = assignments.get(key)
             if asg is None:
-                asg = assignments[key] = _Assignment(key, self._tracker.assign(key))
+                asg = assignments[key] = Assignment(key, self._tracker.assign(key))
             try:
                 asg.offsets.dispatch(offset)
             except ValueError:
                 logger.warning("skipping %s[%d]@%d: offset already seen", *key, offset)
                 continue
             counters.consumed += 1
-            job = EmailJob(self, asg, message, offset)
+            job = EmailJob(delivery, asg, message, offset)
             if overflow or not pool.has_room:
                 overflow.append(job)
             else:
@@ -285,7 +249,7 @@ class ConsumerService:
         self, keys: list[TopicPartitionKey], *, lost: bool
     ) -> dict[TopicPartitionKey, int]:
         """Drop the partitions' jobs not started, wait (bounded) for running ones."""
-        revoked: list[_Assignment] = []
+        revoked: list[Assignment] = []
         for key in keys:
             asg = self._assignments.pop(key, None)
             self._tracker.revoke(key)
@@ -293,9 +257,11 @@ class ConsumerService:
                 revoked.append(asg)
         if not revoked:
             return {}
-        before = len(self._overflow)
-        self._overflow = deque(job for job in self._overflow if not job.asg.revoked)
-        self.counters.dropped_on_revoke += before - len(self._overflow)
+        # Filtered in place: the shutdown may hold a reference to the same deque.
+        kept = [job for job in self._overflow if not job.asg.revoked]
+        self.counters.dropped_on_revoke += len(self._overflow) - len(kept)
+        self._overflow.clear()
+        self._overflow.extend(kept)
         if not self._overflow and self._poller is not None:
             self._poller.more_wanted()
         deadline = self._clock.monotonic() + min(self.settings.shutdown_timeout_s, 10.0)
@@ -311,149 +277,7 @@ class ConsumerService:
                 positions[asg.key] = position
         return positions
 
-    # ---- one email -------------------------------------------------------------------
-
-    async def _process(self, job: EmailJob) -> None:
-        asg = job.asg
-        if asg.revoked:
-            self.counters.dropped_on_revoke += 1
-            return
-        asg.running += 1
-        try:
-            await self._deliver(job)
-        finally:
-            asg.running -= 1
-
-    def _prepare(self, job: EmailJob) -> tuple[bytes, str, str, int]:
-        """Decode, render and assemble: (message bytes, from, to, retries allowed).
-
-        A plain function, so the decoded event and rendered text are freed before the
-        send is awaited (a thousand workers would otherwise each hold them).
-        """
-        message = job.message
-        started_ns = time.time_ns()
-        event = decode_event(message.value())
-        rendered = self.templates.render(event)
-        extra = {EMAIL_HEADER_STARTED_NS: str(started_ns)}
-        for name, raw in _header_pairs(message):
-            if raw is None:
-                continue
-            if name == HEADER_ID:
-                extra[EMAIL_HEADER_ID] = raw.decode("utf-8", "replace")
-            elif name == HEADER_INTENDED_NS:
-                extra[EMAIL_HEADER_INTENDED_NS] = raw.decode("ascii", "replace")
-        retries = event.message.max_retries
-        return (
-            build_message(event, rendered, extra_headers=extra),
-            event.message.sender,
-            event.message.to,
-            self.settings.max_retries if retries is None else retries,
-        )
-
-    async def _deliver(self, job: EmailJob) -> None:
-        try:
-            data, mail_from, rcpt_to, retries_left = self._prepare(job)
-        except InvalidEventError as exc:
-            self.counters.invalid += 1
-            await self._dead_letter(job, f"invalid event: {exc}", attempts=0)
-            return
-        except UnknownTemplateError as exc:
-            await self._dead_letter(job, f"unknown template: {exc}", attempts=0)
-            return
-        attempts = 0
-        breaker = self._breaker
-        counters = self.counters
-        delay = self.settings.debug_delay_s
-        while True:
-            if not breaker.allow() and not await self._wait_for_breaker(job):
-                counters.dropped_on_revoke += 1
-                return
-            if attempts:
-                counters.retried += 1
-            attempts += 1
-            if delay:
-                await asyncio.sleep(delay)
-            sender = self._senders.pop()
-            began = time.perf_counter()
-            try:
-                await sender.send(mail_from, rcpt_to, data)
-            except TransientSendError as exc:
-                self._senders.append(sender)
-                self.metrics.send_latency.observe(time.perf_counter() - began)
-                counters.failed += 1
-                breaker.record_transient_failure()
-                if breaker.state is BreakerState.OPEN:
-                    if counters.breaker_opened != breaker.opened_count:
-                        counters.breaker_opened = breaker.opened_count
-                        self._update_pause()
-                    # Blamed on the outage, not on this email: it waits for the breaker
-                    # without spending a retry, so an outage does not fill the DLQ.
-                    continue
-                if retries_left <= 0:
-                    await self._dead_letter(
-                        job, f"transient failure, retries exhausted: {exc}", attempts=attempts
-                    )
-                    return
-                retries_left -= 1
-                await asyncio.sleep(self._backoff.delay(attempts - 1))
-                if job.asg.revoked:
-                    counters.dropped_on_revoke += 1
-                    return
-                continue
-            except PermanentSendError as exc:
-                self._senders.append(sender)
-                counters.failed += 1
-                breaker.record_permanent_failure()
-                await self._dead_letter(job, f"permanent failure: {exc}", attempts=attempts)
-                return
-            except BaseException:
-                self._senders.append(sender)
-                raise
-            self._senders.append(sender)
-            self.metrics.send_latency.observe(time.perf_counter() - began)
-            breaker.record_success()
-            counters.sent += 1
-            self._finish(job)
-            if logger.isEnabledFor(logging.DEBUG):
-                logger.debug("Job completed successfully: %s[%d]@%d", *job.asg.key, job.offset)
-            return
-
-    async def _wait_for_breaker(self, job: EmailJob) -> bool:
-        """Hold a job while the breaker is open; False if its partition was revoked."""
-        breaker = self._breaker
-        while not breaker.allow():
-            if job.asg.revoked:
-                return False
-            # Sleep through the cool-down (bounded, to notice a revocation); then poll
-            # while another job's probe is out.
-            await asyncio.sleep(
-                min(GATE_MAX_SLEEP_S, max(GATE_POLL_S, breaker.remaining_cooldown()))
-            )
-        return True
-
-    async def _dead_letter(self, job: EmailJob, error: str, *, attempts: int) -> None:
-        message = job.message
-        logger.error(
-            "Job failed: %s[%d]@%d -> %s: %s",
-            job.asg.key[0],
-            job.asg.key[1],
-            job.offset,
-            self.settings.dlq_topic,
-            error,
-        )
-        assert self._dlq is not None
-        await self._dlq.send(
-            value=message.value(),
-            key=message.key(),
-            headers=_header_pairs(message),
-            error=error,
-            attempts=attempts,
-            source_topic=job.asg.key[0],
-            source_partition=job.asg.key[1],
-            source_offset=job.offset,
-        )
-        self.counters.dead_lettered += 1
-        self._finish(job)
+    # ---- finished events ---------------------------------------------------------------
 
     def _finish(self, job: EmailJob) -> None:
         job.asg.offsets.finish(job.offset)
@@ -586,15 +410,6 @@ class ConsumerService:
         for sender in self._senders:
             await sender.close()
         self.metrics.close()
-
-
-def _header_pairs(message: Message) -> list[tuple[str, bytes | None]]:
-    """A message's headers as (name, bytes) pairs; the client may give str values."""
-    headers = message.headers()
-    if not headers:
-        return []
-    items = headers.items() if isinstance(headers, dict) else headers
-    return [(k, v.encode() if isinstance(v, str) else v) for k, v in items]
 
 
 def run_consumer(
