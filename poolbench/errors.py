@@ -93,5 +93,9 @@ class PermanentSendError(SendError):
     """Retrying will not help: a 5xx reply or an address the server rejects."""
 
 
+class DeadLetterError(PoolbenchError):
+    """A dead letter could not be written; its event stays uncommitted for redelivery."""
+
+
 class GateInputError(UserError):
     """The gate cannot compare: a missing or mismatched baseline or results file."""

@@ -13,6 +13,7 @@ import typer
 
 from poolbench.cli.baseline import baseline_app
 from poolbench.cli.broker import broker
+from poolbench.cli.consume import consume
 from poolbench.cli.gate import gate
 from poolbench.cli.produce import produce
 from poolbench.cli.report import report
@@ -23,6 +24,7 @@ from poolbench.cli.validate import validate
 COMMANDS: list[tuple[str, Callable[..., Any]]] = [
     ("broker", broker),
     ("produce", produce),
+    ("consume", consume),
     ("sink", sink),
     ("validate", validate),
     ("report", report),
