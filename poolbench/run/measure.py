@@ -17,6 +17,12 @@ Rules (see issue 6):
 - Latency is end to end, received - intended, recorded in an HdrHistogram (<= 1% error);
   when the consumer stamps the worker start time, it splits into waiting
   (started - intended) and sending (received - started).
+- Except under a saturating load: there the end-to-end time is the standing backlog
+  divided by the throughput (Little's law), a property of the harness's backlog, not of
+  the consumer. So the latency of a saturating point is the time from the worker's start
+  to the sink's receipt (what the seed's table calls latency), and the end-to-end split
+  is still reported as wait/send. Receipts without a start stamp (a foreign consumer)
+  fall back to end to end, with a warning.
 - Duplicates (the same id received twice) count once; the first receipt is the one
   measured.
 """
@@ -183,28 +189,43 @@ class Latencies:
     end_to_end: LatencySummary
     wait: LatencySummary | None  # started - intended: Kafka, poll and the pool's queue
     send: LatencySummary | None  # received - started: rendering and SMTP
-    histogram: str  # the end-to-end histogram, encoded (LatencyHistogram.encode)
+    histogram: str  # the `end_to_end` histogram, encoded (LatencyHistogram.encode)
     untimed: int  # receipts without an intended time (not measurable)
+    unstarted: int = 0  # saturating load: receipts measured end to end (no start stamp)
 
 
-def latencies(receipts: Iterable[ReceiptLike]) -> Latencies:
-    e2e, wait, send = LatencyHistogram(), LatencyHistogram(), LatencyHistogram()
+def latency_ns(receipt: ReceiptLike, mode: LoadMode) -> int | None:
+    """The point's latency of one receipt (see the module doc); None if not measurable."""
+    if mode is LoadMode.SATURATE and receipt.started_ns is not None:
+        return receipt.received_ns - receipt.started_ns
+    if receipt.intended_ns is None:
+        return None
+    return receipt.received_ns - receipt.intended_ns
+
+
+def latencies(receipts: Iterable[ReceiptLike], mode: LoadMode = LoadMode.OPEN) -> Latencies:
+    main, wait, send = LatencyHistogram(), LatencyHistogram(), LatencyHistogram()
     untimed = 0
+    unstarted = 0
     for r in receipts:
-        if r.intended_ns is None:
+        value = latency_ns(r, mode)
+        if value is None:
             untimed += 1
             continue
-        e2e.record_ns(r.received_ns - r.intended_ns)
-        if r.started_ns is not None:
+        main.record_ns(value)
+        if r.started_ns is None:
+            unstarted += 1
+        elif r.intended_ns is not None:
             wait.record_ns(r.started_ns - r.intended_ns)
             send.record_ns(r.received_ns - r.started_ns)
     split = wait.count > 0
     return Latencies(
-        end_to_end=e2e.summary(),
+        end_to_end=main.summary(),
         wait=wait.summary() if split else None,
         send=send.summary() if split else None,
-        histogram=e2e.encode(),
+        histogram=main.encode(),
         untimed=untimed,
+        unstarted=unstarted if mode is LoadMode.SATURATE else 0,
     )
 
 
@@ -309,6 +330,7 @@ def timeline(
     metric_samples: Iterable[MetricSample] = (),
     role: str = "consumer",
     bin_s: float = 1.0,
+    mode: LoadMode = LoadMode.OPEN,
 ) -> list[TimelineRow]:
     """Per-`bin_s` rows from `origin_ns` (the load start) up to `end_ns`, by received time."""
     bin_ns = round(bin_s * NS_PER_S)
@@ -323,9 +345,8 @@ def timeline(
         i = index(r.received_ns)
         if i is None:
             continue
-        latency_ms[i].append(
-            (r.received_ns - r.intended_ns) / 1e6 if r.intended_ns is not None else math.nan
-        )
+        value = latency_ns(r, mode)
+        latency_ms[i].append(value / 1e6 if value is not None else math.nan)
     queue: list[list[float]] = [[] for _ in range(bins)]
     for m in metric_samples:
         i = index(m.t_ns)
@@ -369,6 +390,7 @@ def warnings_for(
     throughput: Throughput | None = None,
     unidentified: int = 0,
     untimed: int = 0,
+    unstarted: int = 0,
     errors: Sequence[str] = (),
 ) -> tuple[str, ...]:
     """Plain sentences, most serious first."""
@@ -417,6 +439,11 @@ def warnings_for(
         out.append(f"{unidentified} received emails carried no poolbench id")
     if untimed:
         out.append(f"{untimed} received emails carried no intended send time")
+    if unstarted:
+        out.append(
+            f"{unstarted} emails carried no worker start time: under a saturating load their "
+            "latency includes the wait in the backlog"
+        )
     return tuple(out)
 
 
@@ -473,7 +500,7 @@ def measure(inputs: PointInputs) -> Measurement:
     firsts = list(distinct.first.values())
     rate = throughput(firsts, window, inputs.mode)
     selected = in_window(firsts, window, inputs.mode)
-    lat = latencies(selected)
+    lat = latencies(selected, inputs.mode)
     accounting = Accounting(
         produced=inputs.produced,
         delivered=len(firsts),
@@ -503,6 +530,7 @@ def measure(inputs: PointInputs) -> Measurement:
         end_ns=until,
         process_samples=inputs.process_samples,
         metric_samples=inputs.metric_samples,
+        mode=inputs.mode,
     )
     return Measurement(
         window=window,
@@ -527,6 +555,7 @@ def measure(inputs: PointInputs) -> Measurement:
             throughput=rate,
             unidentified=distinct.unidentified,
             untimed=lat.untimed,
+            unstarted=lat.unstarted,
             errors=inputs.errors,
         ),
     )

@@ -382,7 +382,16 @@ def test_measure_an_outage_shows_in_p99_coordinated_omission_corrected() -> None
 
 
 def test_measure_saturating_point_with_samples_and_losses() -> None:
-    receipts = [Rec(f"m{i}", T0 + i * 10 * MS - 100 * MS, T0 + i * 10 * MS) for i in range(1000)]
+    # Released 2 s before receipt (the standing backlog), started 100 ms before it.
+    receipts = [
+        Rec(
+            f"m{i}",
+            T0 + i * 10 * MS - 2 * S,
+            T0 + i * 10 * MS,
+            started_ns=T0 + i * 10 * MS - 100 * MS,
+        )
+        for i in range(1000)
+    ]
     samples = [
         ProcessSample(t_ns=T0 + k * 500 * MS, role="consumer", rss_bytes=45_000_000, cpu_percent=30)
         for k in range(20)
@@ -405,7 +414,10 @@ def test_measure_saturating_point_with_samples_and_losses() -> None:
     )
     assert result.throughput.per_s == pytest.approx(100.0)
     assert result.ideal_per_s == pytest.approx(100.0)
+    # Saturating: the latency is the send time; the backlog wait is in the split.
     assert result.latency.end_to_end.p50 == pytest.approx(100, rel=0.01)
+    assert result.latency.wait is not None
+    assert result.latency.wait.p50 == pytest.approx(1900, rel=0.01)
     assert result.accounting.delivered == 1000
     assert result.accounting.duplicates == 1
     assert result.accounting.lost == 5
@@ -414,3 +426,20 @@ def test_measure_saturating_point_with_samples_and_losses() -> None:
     assert result.harness.loadgen_cpu_percent == 95.0
     assert any("lost 5" in w for w in result.warnings)
     assert any("load generator CPU 95%" in w for w in result.warnings)
+
+
+def test_saturating_latency_falls_back_to_end_to_end_without_a_start_stamp() -> None:
+    receipts = [Rec("a", T0, T0 + 300 * MS, started_ns=T0 + 200 * MS), Rec("b", T0, T0 + 2 * S)]
+    lat = latencies(receipts, LoadMode.SATURATE)
+    assert lat.end_to_end.count == 2
+    assert lat.end_to_end.max == pytest.approx(2000, rel=0.01)
+    assert lat.end_to_end.avg == pytest.approx(1050, rel=0.01)  # 100 ms send, 2 s end to end
+    assert lat.unstarted == 1
+    text = warnings_for(
+        accounting=_acc(), harness=HarnessLoad(), window_samples=1000, unstarted=lat.unstarted
+    )
+    assert text == (
+        "1 emails carried no worker start time: under a saturating load their latency "
+        "includes the wait in the backlog",
+    )
+    assert latencies(receipts, LoadMode.OPEN).unstarted == 0
