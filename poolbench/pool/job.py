@@ -1,0 +1,79 @@
+"""What goes into the worker pool (a job) and what comes out (a result, stats, a summary)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol, TypeAlias, runtime_checkable
+
+
+@runtime_checkable
+class ExecutableJob(Protocol):
+    """A job object: the consumer's email jobs have this shape."""
+
+    @property
+    def id(self) -> Hashable: ...
+
+    def execute(self) -> Awaitable[object]: ...
+
+
+#: A job is an async callable with no arguments, or an object with `execute()` and `id`.
+Job: TypeAlias = ExecutableJob | Callable[[], Awaitable[object]]
+
+
+class Result(NamedTuple):
+    """The outcome of one job, delivered once, right after the job ends.
+
+    `cancelled` is true when the job was cancelled (by itself, by the pool's context, or
+    abandoned by `stop()` past its timeout, in which case `run_s` is 0: it never ran).
+    A NamedTuple rather than a frozen dataclass because one is built per job: it is
+    immutable too, and measured ten times cheaper to create (about 0.2 us against 2 us).
+    """
+
+    job_id: Hashable
+    success: bool
+    error: BaseException | None
+    cancelled: bool
+    queue_wait_s: float
+    run_s: float
+    value: object = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PoolStats:
+    """A snapshot of the pool's counters.
+
+    `submitted` counts accepted jobs; every one of them is in exactly one of `queued`
+    (accepted, not started), `running`, `succeeded`, `failed` or `cancelled`.
+    `rejected` counts `submit_nowait` calls refused because the queue was full.
+    """
+
+    workers: int
+    buffer: int
+    submitted: int
+    rejected: int
+    queued: int
+    running: int
+    succeeded: int
+    failed: int
+    cancelled: int
+
+    @property
+    def finished(self) -> int:
+        """Jobs that reached an end: succeeded, failed or cancelled."""
+        return self.succeeded + self.failed + self.cancelled
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StopSummary:
+    """What `WorkerPool.stop()` achieved.
+
+    `finished`: jobs that ran to an end (succeeded or failed) over the pool's life.
+    `abandoned`: jobs cancelled because the stop timeout passed (queued or running then).
+    `timed_out`: whether the timeout passed before the pool drained.
+    """
+
+    finished: int
+    abandoned: int
+    timed_out: bool
+    stats: PoolStats

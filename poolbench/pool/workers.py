@@ -1,0 +1,475 @@
+"""The worker pool: N long-lived asyncio worker tasks behind a bounded job queue.
+
+The seed's Go pool, without its defects: results never block workers, a full queue is
+logged once per episode instead of once per rejected job, and `stop()` reports what it
+had to abandon. Hot path: a submitted job is either handed straight to an idle worker
+(its wake-up future gets the job) or appended to a deque; workers drain the deque without
+suspending between jobs. No task, lock or log record is created per job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import itertools
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from types import TracebackType
+
+from poolbench.errors import InvalidPoolSizeError, PoolClosedError, QueueFullError
+from poolbench.metrics.clock import Clock
+from poolbench.pool.job import Job, PoolStats, Result, StopSummary
+from poolbench.pool.stream import ResultStream
+
+# The brief names one logger for the whole pool package.
+logger = logging.getLogger("poolbench.pool")
+
+# (run, job id, submitted at): a tuple is the cheapest record for the hot path.
+_Entry = tuple[Callable[[], Awaitable[object]], Hashable, float]
+
+DEFAULT_STOP_TIMEOUT_S = 30.0
+
+
+def _check_size(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidPoolSizeError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise InvalidPoolSizeError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+class WorkerPool:
+    """A fixed number of workers and a queue of `buffer` slots.
+
+    `buffer=0` hands each job straight to an idle worker. Every job yields one `Result`,
+    passed to `on_result` (synchronously, in the event loop, right after the job ends; an
+    exception there is logged and ignored) and to every open `results()` stream.
+
+    Thread-safety: only `submit_threadsafe` may be called from another thread; every other
+    method and property must be used from the event loop that ran `start()`.
+    """
+
+    def __init__(
+        self,
+        workers: int,
+        buffer: int,
+        *,
+        on_result: Callable[[Result], None] | None = None,
+        name: str = "email",
+        clock: Clock | None = None,
+    ) -> None:
+        self.workers = _check_size("workers", workers, 1)
+        self.buffer = _check_size("buffer", buffer, 0)
+        self.name = name
+        self._on_result = on_result
+        # perf_counter by default: the cheapest monotonic clock on the hot path.
+        self._now: Callable[[], float] = clock.monotonic if clock is not None else time.perf_counter
+        self._ids = itertools.count(1)
+        self._queue: deque[_Entry] = deque()
+        # Futures of idle workers, each waiting for a job (or None: exit).
+        self._idle: deque[asyncio.Future[_Entry | None]] = deque()
+        # Futures of `submit()` calls waiting for room.
+        self._putters: deque[asyncio.Future[None]] = deque()
+        self._streams: list[ResultStream] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+        self._aborting = False
+        self._full_logged = False
+        self._stopping: asyncio.Future[StopSummary] | None = None
+        # queued = submitted - taken; running = taken - (succeeded + failed + cancelled).
+        # Fewer counters to move per job than keeping queued and running themselves.
+        self._submitted = self._rejected = self._taken = 0
+        self._succeeded = self._failed = self._cancelled = 0
+        self._abandoned = 0
+
+    # ---- life cycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the worker tasks in the running event loop."""
+        if self._loop is not None:
+            raise RuntimeError("worker pool already started")
+        if self._closed:
+            raise PoolClosedError(f"worker pool {self.name!r} was stopped")
+        self._loop = asyncio.get_running_loop()
+        logger.info("Starting worker pool with %d workers (buffer %d)", self.workers, self.buffer)
+        self._tasks = [
+            self._loop.create_task(self._work(), name=f"{self.name}-worker-{i}")
+            for i in range(self.workers)
+        ]
+        # One turn of the loop lets every worker reach its idle wait, so that a pool
+        # with buffer=0 accepts jobs as soon as start() returns.
+        await asyncio.sleep(0)
+
+    async def __aenter__(self) -> WorkerPool:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # A cancelled context cancels the running jobs at once (the seed's context
+        # support); a normal or failing exit drains the pool first.
+        if exc_type is not None and issubclass(exc_type, asyncio.CancelledError):
+            await self.stop(timeout=0)
+        else:
+            await self.stop(timeout=DEFAULT_STOP_TIMEOUT_S)
+
+    # The seed's API takes a deadline for the drain, hence the `timeout` parameters.
+    async def stop(
+        self,
+        timeout: float | None = DEFAULT_STOP_TIMEOUT_S,  # noqa: ASYNC109
+    ) -> StopSummary:
+        """Stop accepting jobs, let queued and running ones finish, and summarise.
+
+        Past `timeout` seconds (None: no limit, 0: at once) the jobs left are cancelled
+        and counted as abandoned. Calling it again returns the same summary.
+        """
+        if self._stopping is None:
+            self._stopping = asyncio.get_running_loop().create_future()
+            try:
+                summary = await self._stop(timeout)
+            except asyncio.CancelledError as exc:
+                # Whoever stops us is cancelled: cancel the jobs too, without waiting.
+                self._aborting = True
+                self._abandon_queue()
+                for task in self._tasks:
+                    task.cancel()
+                self._stopping.set_exception(exc)
+                self._stopping.exception()
+                raise
+            except BaseException as exc:
+                self._stopping.set_exception(exc)
+                self._stopping.exception()  # retrieved: no "never retrieved" warning
+                raise
+            self._stopping.set_result(summary)
+            return summary
+        return await asyncio.shield(self._stopping)
+
+    async def _stop(self, timeout: float | None) -> StopSummary:  # noqa: ASYNC109
+        self._closed = True
+        while self._putters:
+            putter = self._putters.popleft()
+            if not putter.done():
+                putter.set_result(None)  # the waiting submit() sees the pool closed
+        while self._idle:
+            idle = self._idle.popleft()
+            if not idle.done():
+                idle.set_result(None)
+        timed_out = False
+        if self._tasks:
+            if timeout is None or timeout > 0:
+                _, pending = await asyncio.wait(self._tasks, timeout=timeout)
+            else:
+                pending = {task for task in self._tasks if not task.done()}
+            outstanding = self._submitted - self._succeeded - self._failed - self._cancelled
+            if pending and outstanding:
+                timed_out = True
+                logger.warning(
+                    "Worker pool shutdown timeout: abandoning %d jobs",
+                    outstanding,
+                )
+                await self._abort(pending)
+            elif pending:  # idle workers on their way out
+                await asyncio.wait(pending)
+        for stream in self._streams:
+            stream.end()
+        self._streams.clear()
+        logger.info("Worker pool stopped")
+        return StopSummary(
+            finished=self._succeeded + self._failed,
+            abandoned=self._abandoned,
+            timed_out=timed_out,
+            stats=self.stats,
+        )
+
+    async def _abort(self, pending: set[asyncio.Task[None]]) -> None:
+        self._aborting = True
+        self._abandon_queue()
+        for task in pending:
+            task.cancel()
+        # Workers report their running job as cancelled, then end.
+        await asyncio.wait(pending)
+
+    def _abandon_queue(self) -> None:
+        now = self._now()
+        while self._queue:
+            _, job_id, submitted_at = self._queue.popleft()
+            self._taken += 1
+            self._abandoned += 1
+            self._cancelled += 1
+            self._deliver(
+                Result(
+                    job_id=job_id,
+                    success=False,
+                    error=None,
+                    cancelled=True,
+                    queue_wait_s=now - submitted_at,
+                    run_s=0.0,
+                )
+            )
+
+    # ---- submitting -------------------------------------------------------------------
+
+    @property
+    def has_room(self) -> bool:
+        """Whether `submit_nowait` would accept a job now."""
+        return not self._closed and (bool(self._idle) or len(self._queue) < self.buffer)
+
+    def submit_nowait(self, job: Job) -> None:
+        """Queue a job, or raise `QueueFullError` at once (`PoolClosedError` once stopping)."""
+        if self._closed or self._loop is None:
+            raise PoolClosedError(f"worker pool {self.name!r} is not accepting jobs")
+        execute = getattr(job, "execute", None)
+        if execute is not None:
+            entry: _Entry = (execute, job.id, self._now())  # type: ignore[union-attr]
+        else:
+            entry = (job, next(self._ids), self._now())  # type: ignore[assignment]
+        idle = self._idle
+        while idle:
+            waiter = idle.popleft()
+            if not waiter.done():
+                waiter.set_result(entry)
+                break
+        else:
+            if len(self._queue) >= self.buffer:
+                self._rejected += 1
+                if not self._full_logged:
+                    self._full_logged = True
+                    logger.warning(
+                        "Worker pool job queue is full (%d workers busy, buffer %d)",
+                        self.workers,
+                        self.buffer,
+                    )
+                raise QueueFullError(f"worker pool {self.name!r} job queue is full")
+            self._queue.append(entry)
+        self._submitted += 1
+
+    async def submit(self, job: Job, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        """Queue a job, waiting for room (backpressure); `TimeoutError` past `timeout`."""
+        if not (self._idle or len(self._queue) < self.buffer or self._closed):
+            async with asyncio.timeout(timeout):
+                while not self.has_room and not self._closed:
+                    putter = asyncio.get_running_loop().create_future()
+                    self._putters.append(putter)
+                    try:
+                        await putter
+                    except BaseException:
+                        # Pass a wake-up we got but cannot use to the next waiter.
+                        if putter.done() and not putter.cancelled():
+                            self._wake_putter()
+                        else:
+                            putter.cancel()
+                        raise
+        self.submit_nowait(job)
+
+    def submit_threadsafe(self, job: Job, *, wait: bool = False) -> concurrent.futures.Future[None]:
+        """Submit from any thread (e.g. the Kafka poll thread); the only thread-safe method.
+
+        The returned future resolves once the job is queued, or fails with
+        `QueueFullError` (queue full and `wait` false) or `PoolClosedError`. With `wait`,
+        the job waits for room like `submit()`. Every other method must be called from the
+        event loop thread that started the pool.
+        """
+        result: concurrent.futures.Future[None] = concurrent.futures.Future()
+        loop = self._loop
+        if loop is None or self._closed:
+            result.set_exception(PoolClosedError(f"worker pool {self.name!r} is not running"))
+            return result
+        try:
+            if wait:
+                return asyncio.run_coroutine_threadsafe(self.submit(job), loop)
+            loop.call_soon_threadsafe(self._submit_for_thread, job, result)
+        except RuntimeError:  # the loop is closed
+            result.set_exception(PoolClosedError(f"worker pool {self.name!r} is not running"))
+        return result
+
+    def _submit_for_thread(self, job: Job, result: concurrent.futures.Future[None]) -> None:
+        if not result.set_running_or_notify_cancel():
+            return
+        try:
+            self.submit_nowait(job)
+        except (QueueFullError, PoolClosedError) as exc:
+            result.set_exception(exc)
+        else:
+            result.set_result(None)
+
+    def submit_batch_threadsafe(self, jobs: Sequence[Job]) -> concurrent.futures.Future[int]:
+        """Submit several jobs from another thread with one wake-up of the event loop.
+
+        Thread-safe like `submit_threadsafe` (one cross-thread call per batch instead of
+        per job, e.g. per Kafka poll). The future resolves to how many jobs were queued:
+        jobs are taken in order and the first one refused (queue full) ends the batch, so
+        `jobs[n:]` were not queued. It fails with `PoolClosedError` if the pool is closed.
+        """
+        result: concurrent.futures.Future[int] = concurrent.futures.Future()
+        loop = self._loop
+        if loop is None or self._closed:
+            result.set_exception(PoolClosedError(f"worker pool {self.name!r} is not running"))
+            return result
+        try:
+            loop.call_soon_threadsafe(self._submit_batch_for_thread, jobs, result)
+        except RuntimeError:  # the loop is closed
+            result.set_exception(PoolClosedError(f"worker pool {self.name!r} is not running"))
+        return result
+
+    def _submit_batch_for_thread(
+        self, jobs: Sequence[Job], result: concurrent.futures.Future[int]
+    ) -> None:
+        if not result.set_running_or_notify_cancel():
+            return
+        if self._closed:
+            result.set_exception(PoolClosedError(f"worker pool {self.name!r} is not running"))
+            return
+        queued = 0
+        try:
+            for job in jobs:
+                self.submit_nowait(job)
+                queued += 1
+        except QueueFullError:
+            pass
+        result.set_result(queued)
+
+    def _wake_putter(self) -> None:
+        putters = self._putters
+        while putters:
+            putter = putters.popleft()
+            if not putter.done():
+                putter.set_result(None)
+                return
+
+    # ---- the workers ------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        queue = self._queue
+        idle = self._idle
+        now = self._now
+        new_result = tuple.__new__  # skips NamedTuple's keyword-parsing __new__
+        loop = asyncio.get_running_loop()
+        while not self._aborting:
+            if queue:
+                entry = queue.popleft()
+                self._full_logged = False
+                if self._putters:
+                    self._wake_putter()
+            elif self._closed:
+                return
+            else:
+                waiter: asyncio.Future[_Entry | None] = loop.create_future()
+                idle.append(waiter)
+                self._full_logged = False
+                if self._putters:
+                    self._wake_putter()
+                try:
+                    got = await waiter
+                except asyncio.CancelledError:
+                    if waiter.done() and not waiter.cancelled():
+                        handed = waiter.result()  # a job was handed over as we were cancelled
+                        if handed is not None:
+                            self._abandon_handed(handed)
+                    raise
+                if got is None:
+                    return
+                entry = got
+            run, job_id, submitted_at = entry
+            self._taken += 1
+            started = now()
+            try:
+                value = await run()
+            except asyncio.CancelledError as exc:
+                self._job_cancelled(job_id, exc, started - submitted_at, started)
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise
+            except Exception as exc:
+                self._failed += 1
+                result = new_result(
+                    Result,
+                    (job_id, False, exc, False, started - submitted_at, now() - started, None),
+                )
+                self._deliver(result)
+            else:
+                self._succeeded += 1
+                result = new_result(
+                    Result,
+                    (job_id, True, None, False, started - submitted_at, now() - started, value),
+                )
+                self._deliver(result)
+
+    def _job_cancelled(
+        self, job_id: Hashable, exc: asyncio.CancelledError, wait: float, started: float
+    ) -> None:
+        self._cancelled += 1
+        if self._aborting:
+            self._abandoned += 1
+        self._deliver(
+            Result(
+                job_id=job_id,
+                success=False,
+                error=exc,
+                cancelled=True,
+                queue_wait_s=wait,
+                run_s=self._now() - started,
+            )
+        )
+
+    def _abandon_handed(self, entry: _Entry) -> None:
+        _, job_id, submitted_at = entry
+        self._taken += 1
+        self._abandoned += 1
+        self._cancelled += 1
+        wait = self._now() - submitted_at
+        self._deliver(
+            Result(
+                job_id=job_id,
+                success=False,
+                error=None,
+                cancelled=True,
+                queue_wait_s=wait,
+                run_s=0.0,
+            )
+        )
+
+    def _deliver(self, result: Result) -> None:
+        if self._on_result is not None:
+            try:
+                self._on_result(result)
+            except Exception:
+                logger.exception("on_result callback failed for job %r", result.job_id)
+        for stream in self._streams:
+            stream.push(result)
+
+    # ---- observing --------------------------------------------------------------------
+
+    def results(self, maxlen: int = 10_000) -> ResultStream:
+        """An async iterator over the results of jobs that end from now on.
+
+        Never blocks a worker: at most `maxlen` unread results are kept; beyond that the
+        oldest is dropped and counted in the stream's `dropped`. The iteration ends after
+        `stop()`, once the pending results are read.
+        """
+        stream = ResultStream(maxlen, self._streams.remove)
+        if self._stopping is not None and self._stopping.done():
+            stream.end()
+        else:
+            self._streams.append(stream)
+        return stream
+
+    @property
+    def stats(self) -> PoolStats:
+        return PoolStats(
+            workers=self.workers,
+            buffer=self.buffer,
+            submitted=self._submitted,
+            rejected=self._rejected,
+            queued=self._submitted - self._taken,
+            running=self._taken - self._succeeded - self._failed - self._cancelled,
+            succeeded=self._succeeded,
+            failed=self._failed,
+            cancelled=self._cancelled,
+        )
