@@ -28,6 +28,7 @@ class ScenarioError(ConfigError):
     def __init__(self, message: str, *, path: str = "", key: str = "") -> None:
         where = ":".join(part for part in (path, key) if part)
         super().__init__(f"{where}: {message}" if where else message)
+        self.message = message
         self.path = path
         self.key = key
 
@@ -58,3 +59,35 @@ class PoolClosedError(PoolError):
 
 class RunError(PoolbenchError):
     """A measured run could not be completed (a part failed to start or died)."""
+
+
+class ResultsError(UserError):
+    """A results file is missing, invalid or of another schema version; names file and field."""
+
+    def __init__(self, message: str, *, path: str = "", key: str = "") -> None:
+        where = ":".join(part for part in (path, key) if part)
+        super().__init__(f"{where}: {message}" if where else message)
+        self.message = message
+        self.path = path
+        self.key = key
+
+
+class UnknownTemplateError(PoolbenchError, LookupError):
+    """An event names a template the consumer does not have. Permanent: goes to the DLQ."""
+
+
+class SendError(PoolbenchError):
+    """Sending one email over SMTP failed; `code` is the SMTP reply code, if any."""
+
+    def __init__(self, message: str, *, code: int | None = None, reply: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.reply = reply
+
+
+class TransientSendError(SendError):
+    """Worth retrying: a 4xx reply, a refused or dropped connection, a timeout."""
+
+
+class PermanentSendError(SendError):
+    """Retrying will not help: a 5xx reply or an address the server rejects."""
