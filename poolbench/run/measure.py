@@ -392,14 +392,16 @@ def warnings_for(
     untimed: int = 0,
     unstarted: int = 0,
     errors: Sequence[str] = (),
+    notes: Sequence[str] = (),
 ) -> tuple[str, ...]:
-    """Plain sentences, most serious first."""
+    """Plain sentences, most serious first. `notes` explain losses (from the consumer)."""
     out = [f"error: {text}" for text in errors]
     if accounting.lost:
         out.append(
             f"lost {accounting.lost} of {accounting.produced} emails "
             "(neither delivered, dead-lettered nor dropped by the broker)"
         )
+    out.extend(notes)
     if accounting.dropped_by_broker:
         out.append(
             f"the broker dropped {accounting.dropped_by_broker} messages before they were "
@@ -470,6 +472,7 @@ class PointInputs:
     harness: HarnessLoad = HarnessLoad()
     measured_until_ns: int | None = None  # end of the timeline (default: the last receipt)
     errors: Sequence[str] = ()
+    notes: Sequence[str] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -557,5 +560,6 @@ def measure(inputs: PointInputs) -> Measurement:
             untimed=lat.untimed,
             unstarted=lat.unstarted,
             errors=inputs.errors,
+            notes=inputs.notes,
         ),
     )

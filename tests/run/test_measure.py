@@ -302,10 +302,12 @@ def test_each_problem_is_named() -> None:
         unidentified=2,
         untimed=1,
         errors=["consumer exited with code 1"],
+        notes=["the consumer left 2 events uncommitted"],
     )
     text = "\n".join(warnings)
     assert warnings[0] == "error: consumer exited with code 1"
     assert "lost 5 of 100" in text
+    assert warnings[2] == "the consumer left 2 events uncommitted"  # right after the loss
     assert "broker dropped 3" in text
     assert "3 poison events were not dead-lettered" in text
     assert "sink CPU 95%" in text
