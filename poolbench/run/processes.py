@@ -120,10 +120,13 @@ class ChildProcess:
         with self._tail_lock:
             return "\n".join(list(self._tail)[-lines:])
 
-    def wait_ready(self, timeout: float) -> None:
-        """Return once the readiness line appeared; RunError if the child exits or times out."""
+    def wait_ready(self, timeout: float, *, stop: threading.Event | None = None) -> None:
+        """Return once the readiness line appeared; RunError if the child exits, the
+        timeout passes or `stop` is set."""
         deadline = time.monotonic() + timeout
         while not self._ready.wait(0.05):
+            if stop is not None and stop.is_set():
+                raise RunError(f"{self.spec.name}: stopped while waiting for it to be ready")
             code = self._popen.poll()
             if code is not None:
                 # Let the readers finish so the message has the child's last words.

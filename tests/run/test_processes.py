@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,6 +83,14 @@ def test_not_ready_in_time_is_a_run_error(processes: ProcessSet) -> None:
     with pytest.raises(RunError, match=r"not ready within 0\.3s"):
         child.wait_ready(timeout=0.3)
     assert child.running  # the set stops it
+
+
+def test_wait_ready_gives_up_when_stopped(processes: ProcessSet) -> None:
+    stop = threading.Event()
+    child = processes.start(py("slow", "import time; time.sleep(60)", ready="ready"))
+    threading.Timer(0.2, stop.set).start()
+    with pytest.raises(RunError, match="stopped while waiting"):
+        child.wait_ready(timeout=30, stop=stop)
 
 
 def test_a_child_ignoring_sigterm_is_killed_after_the_grace(processes: ProcessSet) -> None:
