@@ -13,6 +13,7 @@ from poolbench.consumer.sender import SendOutcome, SmtpSender
 from poolbench.consumer.settings import ConsumerSettings
 from poolbench.consumer.templates import RenderedEmail
 from poolbench.errors import PermanentSendError, TransientSendError
+from poolbench.sink import FaultConfig, SinkServer
 from tests.consumer.conftest import StartServer
 from tests.consumer.events import make_event
 from tests.consumer.smtp_server import HOST, CertFiles, Handler, PortZeroController, authenticator
@@ -138,6 +139,26 @@ async def test_reconnects_when_the_server_drops_a_kept_connection(
         await sender.send(FROM, "bob@example.org", message(n))
     assert len(handler.received) == 5
     assert len(handler.connections) == 5
+
+
+async def test_a_connection_cut_in_mid_transaction_is_an_error_not_a_hidden_retry(
+    sink_factory: Callable[..., SinkServer], make_sender: MakeSender
+) -> None:
+    # Drops at DATA happen after MAIL was accepted: each must reach the caller (who counts
+    # and backs off), also on a kept connection, never be re-sent silently.
+    sink = sink_factory(faults=FaultConfig(drop=0.3), seed=11)
+    sender = make_sender(settings_for(sink.port, connection_reuse=True))
+    errors = 0
+    for n in range(60):
+        try:
+            await sender.send(FROM, "bob@example.org", message(n))
+        except TransientSendError:
+            errors += 1
+    counters = sink.counters()
+    assert counters.dropped > 0
+    assert errors == counters.dropped
+    assert counters.received == 60 - errors
+    assert sender.stale_reconnects == 0
 
 
 async def test_connection_refused_is_transient(unused_port: int, make_sender: MakeSender) -> None:
