@@ -339,6 +339,19 @@ def drops_from_watermarks(
     }
 
 
+def attribute_broker_drops(
+    watermark_drops: int, produced: int, delivered: int, dead_lettered: int
+) -> int:
+    """Pure: how many of the missing messages the broker's retention accounts for.
+
+    A low watermark above our first offset also counts messages consumed and delivered
+    before retention deleted them, so the watermark count is an upper bound; the broker
+    can only be blamed for messages that are actually missing.
+    """
+    missing = max(0, produced - delivered - dead_lettered)
+    return min(max(0, watermark_drops), missing)
+
+
 def broker_drops(
     bootstrap_servers: str, topic: str, first_offsets: Mapping[int, int], timeout: float = 10.0
 ) -> dict[int, int]:

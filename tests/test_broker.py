@@ -10,6 +10,7 @@ from poolbench.broker import (
     CommittedOffsets,
     EmbeddedBroker,
     TopicSpec,
+    attribute_broker_drops,
     broker_drops,
     default_topics,
     drops_from_watermarks,
@@ -100,6 +101,23 @@ def test_drops_from_watermarks_counts_only_what_was_ours() -> None:
     first = {0: 100, 1: 0, 2: 50}
     marks = {0: (150, 400), 1: (0, 10), 2: (20, 60)}
     assert drops_from_watermarks(first, marks) == {0: 50, 1: 0, 2: 0}
+
+
+@pytest.mark.parametrize(
+    ("watermark", "produced", "delivered", "dead", "expected"),
+    [
+        (50, 100, 100, 0, 0),  # all delivered before retention deleted them
+        (50, 100, 80, 0, 20),  # only the missing 20 can be the broker's
+        (10, 100, 80, 0, 10),  # fewer deleted than missing: the rest is the consumer's
+        (50, 100, 80, 5, 15),
+        (0, 100, 50, 0, 0),
+        (5, 100, 120, 0, 0),  # duplicates delivered: nothing missing
+    ],
+)
+def test_attribute_broker_drops_blames_the_broker_only_for_missing_messages(
+    watermark: int, produced: int, delivered: int, dead: int, expected: int
+) -> None:
+    assert attribute_broker_drops(watermark, produced, delivered, dead) == expected
 
 
 def test_broker_drop_detector_fires_on_an_overfilled_partition(

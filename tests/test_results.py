@@ -123,6 +123,17 @@ def test_lost_is_derived_and_checked_on_load() -> None:
         from_dict(data)
 
 
+def test_lost_does_not_count_what_the_broker_dropped() -> None:
+    assert _point(1, dropped_by_broker=2).lost == 100 - 97 - 2 - 1 == 0
+    assert _point(1, delivered=90, dropped_by_broker=3).lost == 100 - 90 - 2 - 3
+    assert _point(1, delivered=90, dropped_by_broker=50).lost == 0
+    data = _result_set().to_dict()
+    data["points"][0]["dropped_by_broker"] = 1
+    data["points"][0]["lost"] = 1
+    with pytest.raises(ResultsError, match=r"dropped_by_broker = 0"):
+        from_dict(data)
+
+
 def test_metrics_cover_exactly_the_gate_names() -> None:
     metrics = _point(10).metrics()
     assert tuple(metrics) == METRIC_NAMES
