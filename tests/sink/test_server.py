@@ -231,6 +231,29 @@ async def test_stall_outage_holds_replies_until_it_ends(sink_factory: Factory) -
     assert sink.counters().outage == 0
 
 
+async def test_a_mail_refused_by_an_outage_spends_no_rate_limit_token(
+    sink_factory: Factory,
+) -> None:
+    sink = sink_factory(
+        outages=(parse_outage("reject:2s..60s"),), rate_limit=RateLimit(rate=0.01, burst=1)
+    )
+    smtp = client(sink)
+    await smtp.connect()  # before the outage: the greeting is answered
+    try:
+        await asyncio.sleep(max(0.0, sink.started + 2.1 - time.monotonic()))
+        codes = []
+        for _ in range(3):
+            with pytest.raises(aiosmtplib.SMTPResponseException) as caught:
+                await smtp.mail("a@example.com")
+            codes.append(caught.value.code)
+            await smtp.rset()
+    finally:
+        smtp.close()
+    assert codes == [451, 451, 451]
+    counters = sink.counters()
+    assert (counters.outage, counters.rate_limited) == (3, 0)
+
+
 def _tls_client(sink: SinkServer, tls: str) -> smtplib.SMTP:
     context = sink.client_ssl_context()
     if tls == "implicit":
