@@ -341,16 +341,28 @@ class _ProcessBackend:
             raise value
         return int(value)
 
+    def _check_alive(self) -> None:
+        """A child that exited took its counters and unread receipts with it: say so."""
+        for index, (process, _) in enumerate(self._children):
+            code = process.poll()
+            if code is not None:
+                raise RunError(f"SMTP sink process {index} exited with code {code}")
+
     def _ask_all(self, command: str) -> tuple[list[Receipt], dict[str, int]]:
         receipts: list[Receipt] = []
         totals: dict[str, int] = {}
-        live = [(p, c) for p, c in self._children if p.poll() is None]
-        for _, conn in live:
+        live = [(i, p, c) for i, (p, c) in enumerate(self._children) if p.poll() is None]
+        for _, _, conn in live:
             conn.send(command)
-        for process, conn in live:
+        for index, process, conn in live:
             if not conn.poll(STOP_TIMEOUT):
-                raise RunError(f"SMTP sink process {process.pid} stopped answering")
-            rows, counters = conn.recv()
+                raise RunError(f"SMTP sink process {index} stopped answering")
+            try:
+                rows, counters = conn.recv()
+            except EOFError as exc:
+                raise RunError(
+                    f"SMTP sink process {index} exited with code {process.wait(STOP_TIMEOUT)}"
+                ) from exc
             receipts.extend(_from_row(row) for row in rows)
             for key, value in counters.items():
                 totals[key] = totals.get(key, 0) + value
@@ -359,6 +371,7 @@ class _ProcessBackend:
     def snapshot(self) -> tuple[list[Receipt], dict[str, int]]:
         if self._final is not None:
             return [], self._final[1]
+        self._check_alive()
         return self._ask_all("snapshot")
 
     def cpu_seconds(self) -> float:
@@ -373,6 +386,10 @@ class _ProcessBackend:
         if self._final is not None:
             return self._final
         final: tuple[list[Receipt], dict[str, int]] = ([], {})
+        try:
+            self._check_alive()
+        except RunError as exc:
+            log.warning("%s; its counters and unread receipts are lost", exc)
         with contextlib.suppress(RunError, OSError, EOFError):
             final = self._ask_all("stop")
         for process, conn in self._children:

@@ -12,9 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import aiosmtplib
+import psutil
 import pytest
 
-from poolbench.errors import ConfigError
+from poolbench.errors import ConfigError, RunError
 from poolbench.sink import (
     Auth,
     FaultConfig,
@@ -386,3 +387,26 @@ def test_cpu_of_the_server_thread_is_reported(sink_factory: Factory) -> None:
     assert counters.received == 300
     assert counters.cpu_seconds > 0
     assert counters.cpu_percent > 0
+
+
+def _wait_until_exited(process: psutil.Process) -> None:
+    # Not psutil's wait(): that would reap the child before the sink sees its exit code.
+    deadline = time.monotonic() + 10
+    while process.status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+async def test_a_sink_process_that_died_is_an_error_not_a_silent_drop(
+    sink_factory: Factory,
+) -> None:
+    sink = sink_factory(isolated=True)
+    assert await send_counting(sink, n=3, concurrency=1) == {"250": 3}
+    assert sink.counters().received == 3
+    children = [p for p in psutil.Process().children() if "_child_entry" in " ".join(p.cmdline())]
+    assert len(children) == 1
+    children[0].kill()
+    _wait_until_exited(children[0])
+    with pytest.raises(RunError, match=r"SMTP sink process 0 exited with code -9"):
+        sink.counters()
+    with pytest.raises(RunError, match=r"SMTP sink process 0 exited"):
+        sink.receipts()
