@@ -110,6 +110,8 @@ def sink(
         processes=processes,
         record=record,
         seed=seed,
+        # Only the counters are printed: keep ids for duplicates, not every receipt.
+        keep_receipts=False,
     )
     stop = threading.Event()
 

@@ -495,7 +495,8 @@ class SinkServer:
                     self._duplicates += 1
                 else:
                     seen.add(receipt.id)
-        self._receipts.extend(new)
+        if self.config.keep_receipts:
+            self._receipts.extend(new)
         if raw:
             self._raw = raw
 
@@ -540,6 +541,8 @@ class SinkServer:
 
     def receipts(self) -> list[Receipt]:
         """Every accepted email so far, in the order they were collected."""
+        if not self.config.keep_receipts:
+            raise RunError("this SMTP sink keeps no receipts (keep_receipts=False)")
         with self._lock:
             self._pull()
             return list(self._receipts)

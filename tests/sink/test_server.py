@@ -410,3 +410,18 @@ async def test_a_sink_process_that_died_is_an_error_not_a_silent_drop(
         sink.counters()
     with pytest.raises(RunError, match=r"SMTP sink process 0 exited"):
         sink.receipts()
+
+
+async def test_without_kept_receipts_only_ids_are_kept_and_duplicates_still_count(
+    sink_factory: Factory,
+) -> None:
+    sink = sink_factory(keep_receipts=False)
+    ids = ["11111111-1111-1111-1111-111111111111"] * 2 + [str(i) for i in range(3)]
+    assert await send_counting(sink, n=5, concurrency=1, make=lambda i: message(ids[i])) == {
+        "250": 5
+    }
+    counters = sink.counters()
+    assert (counters.received, counters.duplicates) == (5, 1)
+    with pytest.raises(RunError, match="keeps no receipts"):
+        sink.receipts()
+    assert sink._receipts == []  # what the option is for: nothing per email but its id
