@@ -7,6 +7,7 @@ import pytest
 from confluent_kafka import Consumer, Producer
 
 from poolbench.broker import (
+    BrokerError,
     CommittedOffsets,
     EmbeddedBroker,
     TopicSpec,
@@ -19,7 +20,7 @@ from poolbench.broker import (
     list_partitions,
     watermarks,
 )
-from poolbench.errors import ConfigError, UnreachableError
+from poolbench.errors import ConfigError, UnreachableError, UserError
 from tests.loadgen.kafka_client import consume_all, group_consumer, new_topic, take
 
 
@@ -42,9 +43,20 @@ def test_topic_spec_parses_name_and_partitions() -> None:
     assert TopicSpec.parse("email-queue:8") == TopicSpec("email-queue", 8)
     assert TopicSpec.parse("email-dlq") == TopicSpec("email-dlq", 1)
     assert default_topics() == (TopicSpec("email-queue", 8), TopicSpec("email-dlq", 1))
-    for bad in ("email-queue:eight", "email-queue:0", ":3", "a b:1"):
-        with pytest.raises(ConfigError):
+    for bad, shown in (
+        ("email-queue:eight", "'email-queue:eight'"),
+        ("email-queue:0", "email-queue:0"),
+        (":3", "''"),
+        ("a b:1", "'a b'"),
+    ):
+        with pytest.raises(ConfigError, match=r"^--topic: ") as caught:
             TopicSpec.parse(bad)
+        assert shown in str(caught.value)
+
+
+def test_broker_errors_are_the_users_to_fix() -> None:
+    # librdkafka missing or a topic refused: one line and exit 2 from the CLI.
+    assert issubclass(BrokerError, UserError)
 
 
 def test_embedded_broker_serves_topics_over_tcp(embedded_broker: EmbeddedBroker) -> None:
