@@ -260,3 +260,16 @@ def test_duplicate_points_are_rejected() -> None:
 
 def test_run_directory_is_scenario_then_utc_stamp(tmp_path: Path) -> None:
     assert run_directory(tmp_path, _result_set()) == tmp_path / "seed-table" / "20261127T210000Z"
+
+
+def test_scenario_and_results_errors_share_the_located_form() -> None:
+    from poolbench.errors import ConfigError, LocatedError, ScenarioError
+
+    for kind in (ScenarioError, ResultsError):
+        error = kind("bad value", path="f.yaml", key="a.b[1]")
+        assert isinstance(error, LocatedError)
+        assert str(error) == "f.yaml:a.b[1]: bad value"
+        assert (error.message, error.path, error.key) == ("bad value", "f.yaml", "a.b[1]")
+        assert str(kind("alone")) == "alone"
+    assert isinstance(ScenarioError("x"), ConfigError)
+    assert not isinstance(ResultsError("x"), ConfigError)
