@@ -1,11 +1,8 @@
 """`poolbench produce`: the open-model load generator."""
 
 import json
-import signal
 import sys
-import threading
 from pathlib import Path
-from types import FrameType
 
 import typer
 
@@ -88,6 +85,7 @@ def produce(
 
     Ctrl-C or SIGTERM ends the run early; what was produced is still flushed and reported.
     """
+    from poolbench.cli.signals import stop_on_signals
     from poolbench.errors import RunError
     from poolbench.loadgen import LoadProgress, LoadSpec, run_load
     from poolbench.units import parse_duration
@@ -110,13 +108,6 @@ def produce(
         connect_timeout=parse_duration(connect_timeout, what="--connect-timeout"),
         stall_timeout=parse_duration(stall_timeout, what="--stall-timeout"),
     )
-    stop = threading.Event()
-
-    def on_signal(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
     interactive = sys.stderr.isatty()
 
     def on_progress(progress: LoadProgress) -> None:
@@ -129,9 +120,10 @@ def produce(
             sys.stderr.flush()
 
     try:
-        result = run_load(
-            spec, bootstrap_servers=bootstrap_servers, stop=stop, on_progress=on_progress
-        )
+        with stop_on_signals() as stop:
+            result = run_load(
+                spec, bootstrap_servers=bootstrap_servers, stop=stop, on_progress=on_progress
+            )
     except RunError as exc:
         if interactive:
             sys.stderr.write("\n")

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import typer
@@ -85,6 +82,7 @@ def sink(
     Prints HOST:PORT alone on the first line of stdout once it accepts connections,
     runs until Ctrl-C or SIGTERM, then prints its counters.
     """
+    from poolbench.cli.signals import stop_on_signals
     from poolbench.errors import ConfigError
     from poolbench.sink.options import build_config
     from poolbench.sink.server import serve
@@ -113,12 +111,6 @@ def sink(
         # Only the counters are printed: keep ids for duplicates, not every receipt.
         keep_receipts=False,
     )
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
 
     def on_ready(server: Any) -> None:
         typer.echo(f"{server.host}:{server.port}")
@@ -127,7 +119,7 @@ def sink(
     def on_tick(counters: Any) -> None:
         typer.echo(_line(counters.as_dict()), err=True)
 
-    try:
+    with stop_on_signals() as stop:
         final = serve(
             config,
             on_ready=on_ready,
@@ -135,9 +127,6 @@ def sink(
             on_tick=on_tick if status_every > 0 else None,
             tick=status_every if status_every > 0 else 0.5,
         )
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
     typer.echo(f"summary: {_line(final.as_dict())}")
 
 
