@@ -523,17 +523,8 @@ class SinkServer:
                 self._cpu_mark = (now, cpu)
             raw = RawCounters(**self._raw) if self._raw else RawCounters()
             return SinkCounters(
-                received=raw.received,
+                **raw.snapshot(),
                 duplicates=self._duplicates,
-                transient=raw.transient,
-                permanent=raw.permanent,
-                dropped=raw.dropped,
-                auth=raw.auth,
-                rate_limited=raw.rate_limited,
-                over_capacity=raw.over_capacity,
-                outage=raw.outage,
-                connections_open=raw.connections_open,
-                connections_total=raw.connections_total,
                 cpu_percent=max(0.0, percent),
                 cpu_seconds=cpu - self._cpu_start,
                 processes=self.config.processes,
