@@ -17,6 +17,7 @@ from poolbench.cli.consume import consume
 from poolbench.cli.gate import gate
 from poolbench.cli.produce import produce
 from poolbench.cli.report import report
+from poolbench.cli.run import run
 from poolbench.cli.show import show
 from poolbench.cli.sink import sink
 from poolbench.cli.validate import validate
@@ -29,6 +30,7 @@ COMMANDS: list[tuple[str, Callable[..., Any]]] = [
     ("validate", validate),
     ("report", report),
     ("show", show),
+    ("run", run),
     ("gate", gate),
 ]
 GROUPS: list[tuple[str, typer.Typer]] = [("baseline", baseline_app)]
