@@ -192,7 +192,9 @@ def fit_usl(points: Sequence[CapacityPoint]) -> UslFit | None:
 def fit(points: Sequence[CapacityPoint], *, knee_workers: int | None) -> ModelFit:
     """Little's law below the knee and the USL across all points, with notes on their limits."""
     notes = []
-    little = fit_little(points, up_to=knee_workers)
+    # Strictly below the knee where there are such points: the knee itself may already bend.
+    below = None if knee_workers is None else knee_workers - 1
+    little = fit_little(points, up_to=below) or fit_little(points, up_to=knee_workers)
     model = fit_usl(points)
     if not points:
         notes.append("no capacity points measured: no model")

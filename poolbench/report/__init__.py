@@ -1,0 +1,1 @@
+"""Tables, charts and the markdown report. The only package importing pandas/matplotlib."""
