@@ -63,6 +63,7 @@ class Recommendation:
     stop: StopReason
     probes: tuple[Probe, ...]
     elapsed_s: float
+    error: str | None = None
 
     @property
     def headroom(self) -> float | None:
@@ -111,6 +112,7 @@ def recommend(result: SearchResult) -> Recommendation:
         stop=result.stop,
         probes=result.probes,
         elapsed_s=result.elapsed_s,
+        error=result.error,
     )
 
 
@@ -123,7 +125,8 @@ def render_markdown(rec: Recommendation, *, chart: str | None = None) -> str:
     t = rec.target
     out = [f"# Sizing for {t.rate:g}/s with p99 under {t.p99_ms:g} ms", ""]
     if rec.workers is None or rec.buffer is None or rec.at_setting is None:
-        out += [f"**No setting found**: {rec.stop.value}.", ""]
+        why = rec.stop.value + (f" ({rec.error})" if rec.error else "")
+        out += [f"**No setting found**: {why}.", ""]
         if rec.knee is not None:
             out += [
                 f"Best throughput seen: {rec.knee.throughput:.0f}/s at {rec.knee.workers} "
@@ -303,6 +306,7 @@ def to_dict(rec: Recommendation) -> dict[str, Any]:
             "notes": list(rec.model.notes),
         },
         "stop": rec.stop.value,
+        "error": rec.error,
         "elapsed_s": rec.elapsed_s,
         "probes": [probe(p) for p in rec.probes],
     }

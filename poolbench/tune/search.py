@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from poolbench.errors import ConfigError
+from poolbench.errors import ConfigError, RunError
 from poolbench.metrics.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ class StopReason(enum.Enum):
     INTERRUPTED = "interrupted"
     UNREACHABLE = "target not reachable"
     UNCONFIRMED = "the chosen setting failed when measured again"
+    FAILED = "a point could not be measured"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -172,6 +173,7 @@ class SearchResult:
     knee: Knee | None
     stop: StopReason
     elapsed_s: float
+    error: str | None = None  # with StopReason.FAILED: what failed
 
     @property
     def at_setting(self) -> Probe | None:
@@ -192,9 +194,10 @@ def _latest(
 
 
 class _Stop(Exception):
-    def __init__(self, reason: StopReason) -> None:
+    def __init__(self, reason: StopReason, error: str | None = None) -> None:
         super().__init__(reason.value)
         self.reason = reason
+        self.error = error
 
 
 @dataclass(slots=True)
@@ -223,6 +226,9 @@ class _Search:
             m = self.measure(workers, buffer, load)
         except KeyboardInterrupt:
             raise _Stop(StopReason.INTERRUPTED) from None
+        except RunError as exc:
+            # A part would not start: end the search, keep what was measured.
+            raise _Stop(StopReason.FAILED, f"{workers} workers, buffer {buffer}: {exc}") from exc
         failures = tuple(self.target.failures(m)) if load is Load.TARGET else ()
         probe = Probe(
             index=len(self.probes),
@@ -409,6 +415,7 @@ def search(
     confirmed = False
     knee: Knee | None = None
     stop = StopReason.DONE
+    error: str | None = None
     try:
         workers = s.workers()
         buffer = limits.buffer_for_search(workers)
@@ -417,7 +424,7 @@ def search(
             workers, buffer, confirmed = s.confirm(workers, buffer)
         knee = s.knee(workers, buffer)
     except _Stop as stop_at:
-        stop = stop_at.reason
+        stop, error = stop_at.reason, stop_at.error
         if stop in (StopReason.UNREACHABLE, StopReason.UNCONFIRMED):
             workers = buffer = None
     if knee is None and stop is StopReason.UNREACHABLE:
@@ -432,6 +439,7 @@ def search(
         knee=knee,
         stop=stop,
         elapsed_s=s.elapsed(),
+        error=error,
     )
 
 

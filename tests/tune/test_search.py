@@ -224,3 +224,19 @@ def test_a_setting_that_keeps_failing_when_re_measured_is_not_recommended() -> N
     assert result.stop is StopReason.UNCONFIRMED
     assert result.workers is None
     assert [p.phase for p in result.probes][-2:] == [Phase.CONFIRM, Phase.CONFIRM]
+
+
+def test_a_point_that_cannot_run_ends_the_search_and_keeps_the_rest() -> None:
+    from poolbench.errors import RunError
+
+    sim = SimSystem(rate=1000.0)
+
+    def broken(workers: int, buffer: int, load: Load, /) -> Measurement:
+        if len(sim.calls) == 2:
+            raise RunError("the consumer never got ready")
+        return sim(workers, buffer, load)
+
+    result = search(broken, Target(rate=1000, p99_ms=500), SearchLimits(), clock=sim.clock)
+    assert result.stop is StopReason.FAILED
+    assert len(result.probes) == 2
+    assert result.error is not None and "never got ready" in result.error
