@@ -28,6 +28,7 @@ class ScenarioError(ConfigError):
     def __init__(self, message: str, *, path: str = "", key: str = "") -> None:
         where = ":".join(part for part in (path, key) if part)
         super().__init__(f"{where}: {message}" if where else message)
+        self.message = message
         self.path = path
         self.key = key
 
@@ -58,3 +59,14 @@ class PoolClosedError(PoolError):
 
 class RunError(PoolbenchError):
     """A measured run could not be completed (a part failed to start or died)."""
+
+
+class ResultsError(UserError):
+    """A results file is missing, invalid or of another schema version; names file and field."""
+
+    def __init__(self, message: str, *, path: str = "", key: str = "") -> None:
+        where = ":".join(part for part in (path, key) if part)
+        super().__init__(f"{where}: {message}" if where else message)
+        self.message = message
+        self.path = path
+        self.key = key

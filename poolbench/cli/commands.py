@@ -13,3 +13,9 @@ import typer
 
 COMMANDS: list[tuple[str, Callable[..., Any]]] = []
 GROUPS: list[tuple[str, typer.Typer]] = []
+
+from poolbench.cli.report import report  # noqa: E402
+from poolbench.cli.show import show  # noqa: E402
+from poolbench.cli.validate import validate  # noqa: E402
+
+COMMANDS.extend([("validate", validate), ("report", report), ("show", show)])

@@ -1,0 +1,1 @@
+"""Gates: checks over measured results (absolute expressions; baseline comparison)."""

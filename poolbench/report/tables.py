@@ -1,0 +1,73 @@
+"""Results as a pandas DataFrame, CSV (one row per point) and a markdown table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from poolbench.report.summary import BUFFER, WORKERS, setting, summary_table, swept_paths
+from poolbench.results import LATENCY_KEYS, ResultSet
+
+
+def to_frame(result_set: ResultSet) -> pd.DataFrame:
+    """One row per point and repeat: swept settings (by dotted path) then every measure.
+
+    `consumer.workers` and `consumer.buffer` are always present (the scenario's value
+    when not swept), since every chart plots against them.
+    """
+    paths = swept_paths(result_set)
+    for path in (WORKERS, BUFFER):
+        if path not in paths:
+            paths.append(path)
+    records: list[dict[str, Any]] = []
+    for point in result_set.points:
+        record: dict[str, Any] = {path: setting(result_set, point, path) for path in paths}
+        record["repeat"] = point.repeat
+        record["throughput_per_s"] = point.throughput_per_s
+        record["ideal_throughput_per_s"] = point.ideal_throughput_per_s
+        record["share_of_ideal"] = point.share_of_ideal
+        for key in LATENCY_KEYS:
+            record[f"latency_{key}_ms"] = point.latency_ms.as_dict()[key]
+        for name, split in (("wait", point.wait_ms), ("send", point.send_ms)):
+            for key in ("avg", "p50", "p99"):
+                record[f"{name}_{key}_ms"] = None if split is None else split.as_dict()[key]
+        record["memory_peak_mb"] = point.memory_mb.peak
+        record["memory_mean_mb"] = point.memory_mb.mean
+        record["cpu_percent"] = point.cpu_percent
+        record["sink_cpu_percent"] = point.sink_cpu_percent
+        record["loadgen_cpu_percent"] = point.loadgen_cpu_percent
+        for name in (
+            "produced",
+            "delivered",
+            "duplicates",
+            "retried",
+            "dead_lettered",
+            "dropped_by_broker",
+            "lost",
+        ):
+            record[name] = getattr(point, name)
+        record["warnings"] = "; ".join(point.warnings)
+        records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def write_csv(result_set: ResultSet, path: Path) -> Path:
+    to_frame(result_set).to_csv(path, index=False)
+    return path
+
+
+def markdown_table(result_set: ResultSet) -> str:
+    """The seed's table shape plus ideal, losses and warnings, as GitHub markdown."""
+    table = summary_table(result_set)
+    lines = [
+        "| " + " | ".join(table.headers) + " |",
+        "|" + "|".join(" --- " for _ in table.headers) + "|",
+    ]
+    lines.extend("| " + " | ".join(_escape(c) for c in row) + " |" for row in table.rows)
+    return "\n".join(lines) + "\n"
+
+
+def _escape(cell: str) -> str:
+    return cell.replace("|", "\\|") or " "

@@ -1,0 +1,105 @@
+"""`write_report`: results.csv, report.md and the PNG charts, next to results.json."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from poolbench.report.charts import write_charts
+from poolbench.report.tables import markdown_table, write_csv
+from poolbench.results import ResultSet
+
+CSV_FILE: Final = "results.csv"
+REPORT_FILE: Final = "report.md"
+
+_CHART_TITLES: Final = {
+    "throughput.png": "Throughput against the ideal",
+    "latency.png": "Latency percentiles",
+    "memory.png": "Consumer memory",
+    "heatmap.png": "Workers x buffer",
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportFiles:
+    csv: Path
+    markdown: Path
+    charts: tuple[Path, ...]
+
+
+def write_report(result_set: ResultSet, directory: Path | str) -> ReportFiles:
+    """Write the CSV, the charts and report.md (which links them) into `directory`."""
+    target = Path(directory)
+    target.mkdir(parents=True, exist_ok=True)
+    csv = write_csv(result_set, target / CSV_FILE)
+    charts = tuple(write_charts(result_set, target))
+    markdown = target / REPORT_FILE
+    markdown.write_text(render_markdown(result_set, charts))
+    return ReportFiles(csv=csv, markdown=markdown, charts=charts)
+
+
+def render_markdown(result_set: ResultSet, charts: tuple[Path, ...] = ()) -> str:
+    scenario = result_set.scenario
+    env = result_set.environment
+    lines = [f"# poolbench: {result_set.scenario_name}", ""]
+    description = str(scenario.get("description") or "").strip()
+    if description:
+        lines += [description, ""]
+    lines += ["## Results", ""]
+    if result_set.points:
+        lines.append(markdown_table(result_set))
+        lines += [
+            "Throughput is measured at the SMTP sink in the steady-state window; latency runs "
+            "from the intended send time to receipt at the sink. *Ideal* is "
+            "min(workers / mean sink latency, offered rate). Memory is the consumer's peak RSS.",
+            "",
+        ]
+    else:
+        lines += ["No point was measured.", ""]
+    lines += _problems(result_set)
+    gates = scenario.get("gates") or []
+    if gates:
+        lines += ["## Gates", ""]
+        lines += [f"- `{gate}`" for gate in gates]
+        lines.append("")
+    if charts:
+        lines += ["## Charts", ""]
+        for chart in charts:
+            title = _CHART_TITLES.get(chart.name)
+            if title is None:
+                title = "Timeline of point " + chart.stem.removeprefix("timeline-")
+            lines += [f"### {title}", "", f"![{title}]({chart.name})", ""]
+    lines += [
+        "## Environment",
+        "",
+        "| | |",
+        "| --- | --- |",
+        f"| host | {env.host} |",
+        f"| platform | {env.platform} |",
+        f"| machine | {env.machine} |",
+        f"| CPU | {env.cpu_count} x {env.cpu_model} |",
+        f"| Python | {env.python} |",
+        *(f"| {name} | {version or 'not installed'} |" for name, version in env.versions.items()),
+        f"| git commit | {env.git_commit or 'unknown'} |",
+        f"| measured (UTC) | {env.created_utc} |",
+        f"| scenario hash | `{result_set.scenario_hash}` |",
+        f"| schema version | {result_set.schema_version} |",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _problems(result_set: ResultSet) -> list[str]:
+    """Points with losses or warnings, spelled out under the table."""
+    lines: list[str] = []
+    for number, point in enumerate(result_set.points, start=1):
+        notes = list(point.warnings)
+        if point.has_losses:
+            notes.insert(0, f"LOST {point.lost} of {point.produced} emails")
+        if notes:
+            params = ", ".join(f"{k}={v}" for k, v in point.params.items()) or "the only point"
+            lines.append(f"- point {number} ({params}): " + "; ".join(notes))
+    if not lines:
+        return []
+    return ["### Losses and warnings", "", *lines, ""]

@@ -1,0 +1,49 @@
+"""Scenario files: YAML -> a validated, frozen model -> the points of its sweep.
+
+scenario = load_scenario("scenarios/quick.yaml")   # ScenarioError on any problem
+for point in expand(scenario): ...                  # point.params, point.scenario
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from poolbench.scenario.expand import Point, expand
+from poolbench.scenario.model import (
+    Broker,
+    Consumer,
+    Faults,
+    Load,
+    Outage,
+    RateStep,
+    Scenario,
+    Sink,
+    Sweep,
+    Topic,
+)
+from poolbench.scenario.parse import load_scenario_file, parse_scenario
+
+
+def load_scenario(path: Path | str) -> Scenario:
+    """Read a scenario file and check it completely, every sweep point included."""
+    scenario = load_scenario_file(path)
+    expand(scenario)
+    return scenario
+
+
+__all__ = [
+    "Broker",
+    "Consumer",
+    "Faults",
+    "Load",
+    "Outage",
+    "Point",
+    "RateStep",
+    "Scenario",
+    "Sink",
+    "Sweep",
+    "Topic",
+    "expand",
+    "load_scenario",
+    "parse_scenario",
+]

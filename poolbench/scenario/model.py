@@ -1,0 +1,248 @@
+"""The validated scenario: frozen data, durations in seconds, rates per second.
+
+Built only by `poolbench.scenario.parse` (which checks every value); `to_dict` gives
+the canonical form that is hashed, stored with results and overridden by sweeps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Final, Literal
+
+SweepMode = Literal["zip", "grid"]
+
+DEFAULT_TOPIC: Final = "email-queue"
+DEFAULT_DLQ: Final = "email-dlq"
+
+# Placeholders a foreign consumer's command and env may use; the runner fills them in.
+PLACEHOLDERS: Final = frozenset(
+    {
+        "workers",
+        "buffer",
+        "bootstrap",
+        "topic",
+        "dlq_topic",
+        "group",
+        "smtp_host",
+        "smtp_port",
+        "instance",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Broker:
+    """The embedded broker (`bootstrap_servers` None) or an existing cluster."""
+
+    bootstrap_servers: str | None = None
+    brokers: int = 1  # embedded only: brokers in the mock cluster
+
+    @property
+    def embedded(self) -> bool:
+        return self.bootstrap_servers is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"bootstrap_servers": self.bootstrap_servers, "brokers": self.brokers}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Topic:
+    name: str = DEFAULT_TOPIC
+    partitions: int = 8
+    dlq: str = DEFAULT_DLQ
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "partitions": self.partitions, "dlq": self.dlq}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Faults:
+    """Shares of emails the sink answers with a fault (each between 0 and 1)."""
+
+    transient: float = 0.0  # 4xx: try again later
+    permanent: float = 0.0  # 5xx: give up (dead letter)
+    drop: float = 0.0  # connection closed mid-transaction
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"transient": self.transient, "permanent": self.permanent, "drop": self.drop}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outage:
+    """The sink refuses connections from `at` for `duration` seconds (load time)."""
+
+    at: float
+    duration: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"at": self.at, "duration": self.duration}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sink:
+    latency: str = "0ms"  # passed through to the sink, which parses it
+    processes: int = 1
+    faults: Faults = field(default_factory=Faults)
+    max_connections: int | None = None
+    rate_limit_per_s: float | None = None
+    outages: tuple[Outage, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "latency": self.latency,
+            "processes": self.processes,
+            "faults": self.faults.to_dict(),
+            "max_connections": self.max_connections,
+            "rate_limit": self.rate_limit_per_s,
+            "outages": [o.to_dict() for o in self.outages],
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Consumer:
+    """poolbench's pooled consumer, or a foreign one when `command` is set."""
+
+    workers: int = 10
+    buffer: int = 100
+    connection_reuse: bool = False  # the Go service opens a connection per email
+    retries: int = 3
+    retry_backoff_s: float = 0.1
+    send_timeout_s: float = 10.0
+    instances: int = 1
+    command: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "env", MappingProxyType(dict(self.env)))
+
+    @property
+    def foreign(self) -> bool:
+        return self.command is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "workers": self.workers,
+            "buffer": self.buffer,
+            "connection_reuse": self.connection_reuse,
+            "retries": self.retries,
+            "retry_backoff": self.retry_backoff_s,
+            "send_timeout": self.send_timeout_s,
+            "instances": self.instances,
+            "command": self.command,
+            "env": dict(self.env),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RateStep:
+    """One step of a rate profile: `rate_per_s` for `duration_s`."""
+
+    rate_per_s: float
+    duration_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rate": self.rate_per_s, "duration": self.duration_s}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Load:
+    """What the load generator offers.
+
+    Exactly one of: a fixed open-model rate (`rate_per_s`), `saturate` (as fast as the
+    consumer takes it), or a `profile` of steps, played in order and looped.
+    """
+
+    rate_per_s: float | None = None
+    profile: tuple[RateStep, ...] = ()
+    duration_s: float = 20.0
+    warmup_s: float = 5.0
+    drain_s: float = 10.0
+    cooldown_s: float = 1.0
+    count: int | None = None
+    seed: int = 1
+    poison: float = 0.0
+
+    @property
+    def saturate(self) -> bool:
+        return self.rate_per_s is None and not self.profile
+
+    @property
+    def total_s(self) -> float:
+        """Warm-up plus measured window: how long the load runs."""
+        return self.warmup_s + self.duration_s
+
+    def to_dict(self) -> dict[str, Any]:
+        rate: Any
+        if self.profile:
+            rate = [step.to_dict() for step in self.profile]
+        elif self.rate_per_s is None:
+            rate = "saturate"
+        else:
+            rate = self.rate_per_s
+        return {
+            "rate": rate,
+            "duration": self.duration_s,
+            "warmup": self.warmup_s,
+            "drain": self.drain_s,
+            "cooldown": self.cooldown_s,
+            "count": self.count,
+            "seed": self.seed,
+            "poison": self.poison,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sweep:
+    """Values by dotted path; `zip` pairs them in order, `grid` takes every combination."""
+
+    mode: SweepMode = "zip"
+    axes: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return tuple(path for path, _ in self.axes)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"mode": self.mode}
+        out.update({path: list(values) for path, values in self.axes})
+        return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Scenario:
+    name: str
+    description: str = ""
+    broker: Broker = field(default_factory=Broker)
+    topic: Topic = field(default_factory=Topic)
+    sink: Sink = field(default_factory=Sink)
+    consumer: Consumer = field(default_factory=Consumer)
+    load: Load = field(default_factory=Load)
+    sweep: Sweep = field(default_factory=Sweep)
+    repeats: int = 1
+    gates: tuple[str, ...] = ()
+    source: str = field(default="", compare=False)  # the file it came from, if any
+
+    def to_dict(self) -> dict[str, Any]:
+        """The canonical form: every key, defaults filled in, seconds and per-second."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "broker": self.broker.to_dict(),
+            "topic": self.topic.to_dict(),
+            "sink": self.sink.to_dict(),
+            "consumer": self.consumer.to_dict(),
+            "load": self.load.to_dict(),
+            "sweep": self.sweep.to_dict(),
+            "repeats": self.repeats,
+            "gates": list(self.gates),
+        }
+
+    @property
+    def scenario_hash(self) -> str:
+        """sha256 of the canonical JSON: equal for scenarios that mean the same run."""
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()

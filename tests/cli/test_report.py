@@ -1,0 +1,44 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from poolbench.results import save
+from tests import synthetic
+from tests.cli.run import poolbench
+
+
+@pytest.mark.slow
+def test_report_rebuilds_files_from_results_json(tmp_path: Path) -> None:
+    save(synthetic.seed_table(), tmp_path)
+    done = poolbench("report", tmp_path)
+    assert done.returncode == 0, done.stderr
+    for name in ("report.md", "results.csv", "throughput.png", "latency.png", "memory.png"):
+        assert (tmp_path / name).is_file()
+        assert f"wrote {tmp_path / name}" in done.stdout
+    assert "| Workers | Buffer | Throughput |" in (tmp_path / "report.md").read_text()
+
+
+def test_report_and_show_refuse_a_schema_mismatch(tmp_path: Path) -> None:
+    file = save(synthetic.seed_table(), tmp_path)
+    data = json.loads(file.read_text())
+    data["schema_version"] = 99
+    file.write_text(json.dumps(data))
+    for command in ("report", "show"):
+        done = poolbench(command, tmp_path)
+        assert done.returncode == 2
+        assert done.stderr.startswith(f"poolbench: error: {file}:schema_version: schema version 99")
+    assert not (tmp_path / "report.md").exists()
+
+
+def test_show_prints_the_table(tmp_path: Path) -> None:
+    result_set = synthetic.seed_table(lost_at=1)
+    save(result_set, tmp_path)
+    done = poolbench("show", tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "seed-table (4 point(s))" in done.stdout
+    for header in ("Workers", "Buffer", "Thrpt", "Lat avg", "p99", "Mem", "Ideal"):
+        assert header in done.stdout
+    lost = result_set.points[1]
+    assert f"point 2: lost {lost.lost} of {lost.produced}" in done.stdout
+    assert max(len(line) for line in done.stdout.splitlines()) <= 100

@@ -1,0 +1,146 @@
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from poolbench.errors import ScenarioError, UserError
+from poolbench.scenario import load_scenario, parse_scenario
+from poolbench.scenario.parse import load_scenario_file
+
+MINIMAL: dict[str, Any] = {"name": "t"}
+
+
+def _scenario(**sections: Any) -> dict[str, Any]:
+    return {"name": "t", **sections}
+
+
+def test_defaults_fill_every_key() -> None:
+    scenario = parse_scenario(MINIMAL)
+    assert scenario.broker.embedded
+    assert scenario.topic.name == "email-queue"
+    assert scenario.topic.dlq == "email-dlq"
+    assert scenario.consumer.workers == 10
+    assert scenario.consumer.buffer == 100
+    assert scenario.load.saturate
+    assert scenario.load.duration_s == 20.0
+    assert scenario.sink.latency == "0ms"
+    assert scenario.repeats == 1
+
+
+def test_file_form_is_parsed_into_seconds_and_rates(tmp_path: Path) -> None:
+    file = tmp_path / "s.yaml"
+    file.write_text(
+        "name: s\n"
+        "broker: {bootstrap_servers: 'kafka:9092'}\n"
+        "sink: {latency: 100ms, rate_limit: 600/min, outages: [{at: 2s, duration: 500ms}]}\n"
+        "consumer: {workers: 3, retry_backoff: 250ms}\n"
+        "load: {rate: 500/s, duration: 1m, warmup: 0}\n"
+    )
+    scenario = load_scenario(file)
+    assert scenario.broker.bootstrap_servers == "kafka:9092"
+    assert not scenario.broker.embedded
+    assert scenario.sink.latency == "100ms"  # passed through for the sink to parse
+    assert scenario.sink.rate_limit_per_s == pytest.approx(10.0)
+    assert scenario.sink.outages[0].duration == pytest.approx(0.5)
+    assert scenario.consumer.retry_backoff_s == pytest.approx(0.25)
+    assert scenario.load.rate_per_s == 500.0
+    assert scenario.load.duration_s == 60.0
+    assert scenario.source == str(file)
+
+
+def test_rate_profile() -> None:
+    scenario = parse_scenario(
+        _scenario(load={"rate": [{"rate": "10/s", "duration": "2s"}, {"rate": 50, "duration": 1}]})
+    )
+    assert [s.rate_per_s for s in scenario.load.profile] == [10.0, 50.0]
+    assert not scenario.load.saturate
+
+
+def test_canonical_form_round_trips_and_hash_ignores_spelling() -> None:
+    a = parse_scenario(_scenario(load={"rate": "500/s", "duration": "2s", "warmup": "500ms"}))
+    b = parse_scenario(_scenario(load={"rate": 500, "duration": 2, "warmup": 0.5}))
+    assert a.scenario_hash == b.scenario_hash
+    assert parse_scenario(a.to_dict()) == a
+    c = parse_scenario(_scenario(load={"rate": 501, "duration": 2, "warmup": 0.5}))
+    assert c.scenario_hash != a.scenario_hash
+    assert len(a.scenario_hash) == 64
+
+
+@pytest.mark.parametrize(
+    ("data", "key", "message"),
+    [
+        (_scenario(consumer={"wrokers": 5}), "consumer.wrokers", "did you mean 'workers'"),
+        (_scenario(extra=1), "extra", "unknown key"),
+        (_scenario(sink={"faults": {"transient": 0.1, "flaky": 1}}), "sink.faults.flaky", "unk"),
+        (_scenario(consumer={"workers": "ten"}), "consumer.workers", "expected an integer"),
+        (_scenario(consumer={"workers": True}), "consumer.workers", "expected an integer"),
+        (_scenario(consumer={"workers": 0}), "consumer.workers", "at least 1, got 0"),
+        (_scenario(consumer={"buffer": -1}), "consumer.buffer", "at least 0"),
+        (_scenario(load={"duration": "soon"}), "load.duration", "expected a duration"),
+        (_scenario(load={"duration": "0s"}), "load.duration", "must be positive"),
+        (_scenario(load={"rate": "fast"}), "load.rate", "expected a rate"),
+        (_scenario(load={"rate": "0/s"}), "load.rate", "must be positive"),
+        (_scenario(load={"rate": []}), "load.rate", "at least one"),
+        (_scenario(load={"poison": 1.0}), "load.poison", "between 0 and 1 (excluded)"),
+        (_scenario(sink={"faults": {"transient": 1.5}}), "sink.faults.transient", "between 0"),
+        (
+            _scenario(sink={"faults": {"transient": 0.6, "permanent": 0.6}}),
+            "sink.faults",
+            "must not exceed 1",
+        ),
+        (_scenario(sink={"latency": ""}), "sink.latency", "expected a latency"),
+        (
+            _scenario(sink={"outages": [{"at": "30s", "duration": "2s"}]}),
+            "sink.outages[0]",
+            "after the load stops",
+        ),
+        (_scenario(sink={"outages": [{"at": "1s"}]}), "sink.outages[0].duration", "duration"),
+        (_scenario(broker="kafka:9092"), "broker", "expected 'embedded'"),
+        (_scenario(topic={"dlq": "email-queue"}), "topic.dlq", "must differ"),
+        (
+            _scenario(topic={"partitions": 2}, consumer={"instances": 3}),
+            "consumer.instances",
+            "sit idle",
+        ),
+        (_scenario(consumer={"command": "./svc -w {wrk}"}), "consumer.command", "placeholder"),
+        (_scenario(consumer={"env": {"A": "b"}}), "consumer.env", "foreign consumer"),
+        (_scenario(sweep={"mode": "cross"}), "sweep.mode", "'zip' or 'grid'"),
+        (_scenario(sweep={"consumer.workers": []}), "sweep.consumer.workers", "non-empty list"),
+        (_scenario(gates=["p99_ms < 5", "open('x') == 1"]), "gates[1]", "function calls"),
+        (_scenario(gates=["latency < 5"]), "gates[0]", "unknown name 'latency'"),
+        (_scenario(repeats=0), "repeats", "at least 1"),
+        ({"description": "x"}, "name", "missing"),
+        (_scenario(name="a/b"), "name", "names a folder"),
+        ([1, 2], "(top level)", "expected a mapping"),
+    ],
+)
+def test_rejects_with_key_path(data: Any, key: str, message: str) -> None:
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(data, source="s.yaml")
+    assert info.value.key == key
+    assert info.value.path == "s.yaml"
+    assert message in str(info.value)
+    assert str(info.value).startswith(f"s.yaml:{key}: ")
+    assert isinstance(info.value, UserError)
+
+
+def test_foreign_consumer_with_placeholders() -> None:
+    scenario = parse_scenario(
+        _scenario(
+            consumer={
+                "command": "./messaging-service -workers {workers} -buffer {buffer}",
+                "env": {"KAFKA_BROKERS": "{bootstrap}", "SMTP_PORT": "{smtp_port}"},
+            }
+        )
+    )
+    assert scenario.consumer.foreign
+    assert scenario.consumer.env["KAFKA_BROKERS"] == "{bootstrap}"
+
+
+def test_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match="no such scenario file"):
+        load_scenario_file(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nconsumer: {workers: [1\n")
+    with pytest.raises(ScenarioError, match=r"bad.yaml: not valid YAML at line \d"):
+        load_scenario_file(bad)
