@@ -70,3 +70,24 @@ class ResultsError(UserError):
         self.message = message
         self.path = path
         self.key = key
+
+
+class UnknownTemplateError(PoolbenchError, LookupError):
+    """An event names a template the consumer does not have. Permanent: goes to the DLQ."""
+
+
+class SendError(PoolbenchError):
+    """Sending one email over SMTP failed; `code` is the SMTP reply code, if any."""
+
+    def __init__(self, message: str, *, code: int | None = None, reply: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.reply = reply
+
+
+class TransientSendError(SendError):
+    """Worth retrying: a 4xx reply, a refused or dropped connection, a timeout."""
+
+
+class PermanentSendError(SendError):
+    """Retrying will not help: a 5xx reply or an address the server rejects."""
