@@ -307,7 +307,10 @@ class _Search:
         m = p.measurement
         if m.throughput >= self.target.min_throughput:
             return
-        if m.cpu_percent >= self.limits.cpu_saturated_percent and not m.harness_limited:
+        if m.harness_limited:
+            # The sink or load generator is the limit: more workers cannot show anything.
+            raise _Stop(StopReason.UNREACHABLE)
+        if m.cpu_percent >= self.limits.cpu_saturated_percent:
             raise _Stop(StopReason.UNREACHABLE)
         for q in failing:
             if q.workers < p.workers and not _helps(q, p, self.limits.flat_efficiency):
@@ -448,4 +451,6 @@ def _knee_from_failures(probes: list[Probe]) -> Knee | None:
     if not probes:
         return None
     best = max(probes, key=lambda p: (p.measurement.throughput, -p.workers))
+    if best.measurement.harness_limited:
+        return _knee(best, False, "the harness (sink or load generator) saturated first")
     return _knee(best, True, "throughput stops rising below the target rate")

@@ -240,3 +240,11 @@ def test_a_point_that_cannot_run_ends_the_search_and_keeps_the_rest() -> None:
     assert result.stop is StopReason.FAILED
     assert len(result.probes) == 2
     assert result.error is not None and "never got ready" in result.error
+
+
+def test_a_harness_that_cannot_carry_the_rate_ends_the_search() -> None:
+    sim = SimSystem(rate=800.0, sigma=0.0, kappa=0.0, harness_max=500.0, cpu_per_email=0.0)
+    result = search(sim, Target(rate=800, p99_ms=500), SearchLimits(), clock=sim.clock)
+    assert result.stop is StopReason.UNREACHABLE
+    assert result.knee is not None and not result.knee.reached
+    assert "harness" in result.knee.reason
