@@ -313,7 +313,8 @@ class _Search:
         if m.cpu_percent >= self.limits.cpu_saturated_percent:
             raise _Stop(StopReason.UNREACHABLE)
         for q in failing:
-            if q.workers < p.workers and not _helps(q, p, self.limits.flat_efficiency):
+            # Only across a step of 1.5x or more: a smaller one is within the noise of a point.
+            if 1.5 * q.workers <= p.workers and not _helps(q, p, self.limits.flat_efficiency):
                 raise _Stop(StopReason.UNREACHABLE)
 
     # -- phase 2 -----------------------------------------------------------------------------

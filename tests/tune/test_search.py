@@ -248,3 +248,22 @@ def test_a_harness_that_cannot_carry_the_rate_ends_the_search() -> None:
     assert result.stop is StopReason.UNREACHABLE
     assert result.knee is not None and not result.knee.reached
     assert "harness" in result.knee.reason
+
+
+def test_a_small_step_without_gain_is_noise_not_a_verdict() -> None:
+    sim = SimSystem(rate=200.0, sigma=0.0, kappa=0.0)
+    noisy = {19: 163.0, 26: 155.0}  # a dip measured at 26 workers
+
+    def measure(workers: int, buffer: int, load: Load, /) -> Measurement:
+        m = sim(workers, buffer, load)
+        if workers in noisy and load is Load.TARGET:
+            return Measurement(
+                throughput=noisy[workers], p99_ms=1000, lost=0, cpu_percent=30, memory_mb=50
+            )
+        return m
+
+    limits = SearchLimits(first_guess=19, max_time_s=1e9)
+    result = search(measure, Target(rate=200, p99_ms=500), limits, clock=sim.clock)
+    assert [p.workers for p in result.probes][:3] == [19, 26, 37]
+    assert result.stop is StopReason.DONE
+    assert result.workers is not None
