@@ -293,14 +293,21 @@ class _Search:
             w = _clamp(max(self._little(p), math.ceil(w * 1.25)), lo + 1, lim.max_workers)
 
     def _little(self, p: Probe) -> int:
-        """Measured Little's law: the workers the rate needs at the send time seen at `p`."""
-        m, rate = p.measurement, self.target.rate
+        """Measured Little's law: the workers the rate needs at the send time seen at `p`.
+
+        Two estimates of the send time: the measured mean, and workers / throughput when the
+        point fell short (every worker busy). An overloaded point inflates both, so take the
+        smaller, and never more than 4x the workers of `p`: the bracket does the rest.
+        """
+        m, rate, headroom = p.measurement, self.target.rate, self.limits.headroom
+        guesses = []
         if m.send_ms:
-            return math.ceil(self.limits.headroom * rate * m.send_ms / 1000)
+            guesses.append(math.ceil(headroom * rate * m.send_ms / 1000))
         if 0 < m.throughput < self.target.min_throughput:
-            # Saturated: every worker was busy, so one worker carries throughput / workers.
-            return math.ceil(self.limits.headroom * rate * p.workers / m.throughput)
-        return math.ceil(p.workers * 1.5)  # p99 or losses, not capacity: grow geometrically
+            guesses.append(math.ceil(headroom * rate * p.workers / m.throughput))
+        if not guesses:
+            return math.ceil(p.workers * 1.5)  # p99 or losses, not capacity: grow geometrically
+        return min(*guesses, 4 * p.workers)
 
     def _check_reachable(self, p: Probe, failing: list[Probe]) -> None:
         """Stop when more workers demonstrably do not raise throughput to the rate."""

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import dataclasses
+import itertools
+
 import pytest
 
 from poolbench.errors import ConfigError
@@ -266,4 +269,19 @@ def test_a_small_step_without_gain_is_noise_not_a_verdict() -> None:
     result = search(measure, Target(rate=200, p99_ms=500), limits, clock=sim.clock)
     assert [p.workers for p in result.probes][:3] == [19, 26, 37]
     assert result.stop is StopReason.DONE
+    assert result.workers is not None
+
+
+def test_an_overloaded_point_does_not_send_the_next_guess_past_4x() -> None:
+    sim = SimSystem(rate=2000.0, sigma=0.0, kappa=0.0)
+
+    def measure(workers: int, buffer: int, load: Load, /) -> Measurement:
+        m = sim(workers, buffer, load)
+        # Overload inflates the measured send time tenfold.
+        return dataclasses.replace(m, send_ms=500.0 if m.throughput < 1900 else 50.0)
+
+    limits = SearchLimits(first_guess=10, max_time_s=1e9)
+    result = search(measure, Target(rate=2000, p99_ms=500), limits, clock=sim.clock)
+    workers = [p.workers for p in result.probes if p.phase is Phase.WORKERS]
+    assert all(b <= 4 * a for a, b in itertools.pairwise(workers))
     assert result.workers is not None
