@@ -27,7 +27,6 @@ EMAIL_HEADER_STARTED_NS: Final = "X-Poolbench-Started-Ns"
 
 EVENT_TYPES: Final = frozenset({"password_reset", "welcome", "notification", "order_confirmation"})
 PRIORITIES: Final = frozenset({"high", "normal", "low"})
-DEFAULT_MAX_RETRIES: Final = 3
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,7 +40,8 @@ class EmailMessage:
     priority: str = "normal"
     timestamp: str = ""
     retry_count: int = 0
-    max_retries: int = DEFAULT_MAX_RETRIES
+    # None when the event does not say: the consumer then applies its configured limit.
+    max_retries: int | None = None
     status: str = "pending"
     error_msg: str = ""
 
@@ -54,23 +54,23 @@ class EmailEvent:
 
 def event_to_dict(event: EmailEvent) -> dict[str, Any]:
     m = event.message
-    return {
-        "type": event.type,
-        "message": {
-            "id": m.id,
-            "from": m.sender,
-            "to": m.to,
-            "subject": m.subject,
-            "template": m.template,
-            "data": m.data,
-            "priority": m.priority,
-            "timestamp": m.timestamp,
-            "retry_count": m.retry_count,
-            "max_retries": m.max_retries,
-            "status": m.status,
-            "error_msg": m.error_msg,
-        },
+    message: dict[str, Any] = {
+        "id": m.id,
+        "from": m.sender,
+        "to": m.to,
+        "subject": m.subject,
+        "template": m.template,
+        "data": m.data,
+        "priority": m.priority,
+        "timestamp": m.timestamp,
+        "retry_count": m.retry_count,
+        "max_retries": m.max_retries,
+        "status": m.status,
+        "error_msg": m.error_msg,
     }
+    if m.max_retries is None:
+        del message["max_retries"]
+    return {"type": event.type, "message": message}
 
 
 def encode_event(event: EmailEvent) -> bytes:
@@ -117,8 +117,10 @@ def decode_event(value: bytes | str | None) -> EmailEvent:
     if priority not in PRIORITIES:
         raise InvalidEventError(f"message.priority: expected high, normal or low, got {priority!r}")
     retry_count = message.get("retry_count", 0)
-    max_retries = message.get("max_retries", DEFAULT_MAX_RETRIES)
+    max_retries = message.get("max_retries")
     for key, number in (("retry_count", retry_count), ("max_retries", max_retries)):
+        if key == "max_retries" and number is None:
+            continue
         if not isinstance(number, int) or isinstance(number, bool) or number < 0:
             raise InvalidEventError(
                 f"message.{key}: expected a non-negative integer, got {number!r}"

@@ -29,7 +29,7 @@ def test_json_uses_the_go_field_names() -> None:
     doc = json.loads(encode_event(_event()))
     assert set(doc) == {"type", "message"}
     assert doc["message"]["from"] == "noreply@shop.example"
-    assert doc["message"]["max_retries"] == 3
+    assert "max_retries" not in doc["message"]  # unset: the consumer applies its own limit
 
 
 @pytest.mark.parametrize(
@@ -57,3 +57,10 @@ def test_invalid_events_say_what_is_wrong(mutate: object, reason: str) -> None:
 def test_none_value_is_invalid() -> None:
     with pytest.raises(InvalidEventError, match="empty"):
         decode_event(None)
+
+
+def test_max_retries_absent_is_none_and_present_is_kept() -> None:
+    doc = event_to_dict(_event())
+    assert decode_event(json.dumps(doc).encode()).message.max_retries is None
+    doc["message"]["max_retries"] = 5
+    assert decode_event(json.dumps(doc).encode()).message.max_retries == 5

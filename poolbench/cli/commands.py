@@ -11,11 +11,17 @@ from typing import Any
 
 import typer
 
-COMMANDS: list[tuple[str, Callable[..., Any]]] = []
+from poolbench.cli.broker import broker
+from poolbench.cli.produce import produce
+from poolbench.cli.report import report
+from poolbench.cli.show import show
+from poolbench.cli.validate import validate
+
+COMMANDS: list[tuple[str, Callable[..., Any]]] = [
+    ("broker", broker),
+    ("produce", produce),
+    ("validate", validate),
+    ("report", report),
+    ("show", show),
+]
 GROUPS: list[tuple[str, typer.Typer]] = []
-
-from poolbench.cli.report import report  # noqa: E402
-from poolbench.cli.show import show  # noqa: E402
-from poolbench.cli.validate import validate  # noqa: E402
-
-COMMANDS.extend([("validate", validate), ("report", report), ("show", show)])

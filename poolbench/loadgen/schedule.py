@@ -1,0 +1,193 @@
+"""Arrival-rate profiles and the open-model schedule they define (pure).
+
+A profile is a list of segments, each with a duration and a rate that moves linearly from
+its start to its end value; the last segment lasts for ever. Event i is meant to be sent
+at the moment the profile's cumulative count reaches i, so the schedule never depends on
+how fast the producer or the consumer actually is (no coordinated omission).
+
+Text forms (flags and scenarios):
+  `500/s`                          constant
+  `max`                            as fast as the producer takes them (no schedule)
+  `ramp:100/s:2000/s:30s`          linear from 100/s to 2000/s over 30 s, then 2000/s
+  `steps:100/s:10s,500/s:10s,...`  each rate for its duration; the last one stays
+  `burst:500/s:5000/s:10s:2s`      500/s, then 5000/s from 10 s for 2 s, then 500/s again
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Final
+
+from poolbench.errors import ConfigError
+from poolbench.units import parse_duration, parse_rate
+
+MAX: Final = "max"
+PROFILES: Final = ("constant", "ramp", "steps", "burst")
+_SYNTAX: Final = (
+    "expected 'max', a rate like '500/s', or a profile: 'ramp:FROM:TO:OVER', "
+    "'steps:RATE:FOR,RATE:FOR,...', 'burst:BASE:PEAK:AT:FOR'"
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Segment:
+    """`duration` seconds (inf for the last) with the rate moving from `start` to `end`/s."""
+
+    duration: float
+    start: float
+    end: float
+
+    def count(self, elapsed: float) -> float:
+        """Events meant to be sent in the first `elapsed` seconds of this segment."""
+        if elapsed <= 0:
+            return 0.0
+        elapsed = min(elapsed, self.duration)
+        if self.start == self.end or math.isinf(self.duration):
+            return self.start * elapsed
+        slope = (self.end - self.start) / self.duration
+        return self.start * elapsed + slope * elapsed * elapsed / 2
+
+    def time_of(self, events: float) -> float:
+        """Seconds into the segment at which `count` reaches `events` (the inverse)."""
+        if events <= 0:
+            return 0.0
+        if self.start == self.end or math.isinf(self.duration):
+            return events / self.start
+        half_slope = (self.end - self.start) / self.duration / 2
+        # Root of half_slope*t^2 + start*t - events = 0, in the form that is stable when
+        # the slope is tiny or negative.
+        return 2 * events / (self.start + math.sqrt(self.start**2 + 4 * half_slope * events))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RateProfile:
+    """An arrival-rate profile; `segments` is empty for `max` (no schedule)."""
+
+    text: str
+    segments: tuple[Segment, ...]
+
+    @property
+    def is_max(self) -> bool:
+        return not self.segments
+
+    def rate_at(self, t: float) -> float:
+        """Events per second meant at `t` seconds after the start (inf for max)."""
+        if self.is_max:
+            return math.inf
+        begin = 0.0
+        for segment in self.segments:
+            if t < begin + segment.duration:
+                elapsed = t - begin
+                if math.isinf(segment.duration) or segment.start == segment.end:
+                    return segment.start
+                return segment.start + (segment.end - segment.start) * elapsed / segment.duration
+            begin += segment.duration
+        return self.segments[-1].end
+
+    def expected_count(self, duration: float) -> float:
+        """Events the schedule means to send in the first `duration` seconds."""
+        if self.is_max:
+            return math.inf
+        total, begin = 0.0, 0.0
+        for segment in self.segments:
+            if duration <= begin:
+                break
+            total += segment.count(duration - begin)
+            begin += segment.duration
+        return total
+
+    def offsets(self) -> Iterator[float]:
+        """Seconds after the start at which events 0, 1, 2, ... are meant to be sent.
+
+        Event 0 at 0; endless (the caller bounds it by count or duration). Not for `max`.
+        """
+        if self.is_max:
+            raise ConfigError("rate max has no schedule")
+        segments = self.segments
+        index = 0
+        begin = 0.0
+        done_before = 0.0  # events meant before the current segment begins
+        segment_total = segments[0].count(segments[0].duration)
+        i = 0
+        while True:
+            while i >= done_before + segment_total and index + 1 < len(segments):
+                begin += segments[index].duration
+                done_before += segment_total
+                index += 1
+                segment_total = segments[index].count(segments[index].duration)
+            yield begin + segments[index].time_of(i - done_before)
+            i += 1
+
+
+def constant(rate: float) -> RateProfile:
+    return RateProfile(
+        text=f"{rate:g}/s", segments=(Segment(duration=math.inf, start=rate, end=rate),)
+    )
+
+
+def _rate(text: str | float, what: str) -> float:
+    return parse_rate(text, what=what)
+
+
+def _duration(text: str, what: str) -> float:
+    seconds = parse_duration(text, what=what)
+    if seconds <= 0:
+        raise ConfigError(f"{what}: must be positive, got {text!r}")
+    return seconds
+
+
+def parse_profile(text: str | float | int, *, what: str = "rate") -> RateProfile:
+    """A `RateProfile` from its text form (see the module doc); `ConfigError` if invalid."""
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        return constant(_rate(text, what))
+    if not isinstance(text, str):
+        raise ConfigError(f"{what}: {_SYNTAX}, got {text!r}")
+    cleaned = text.strip()
+    if cleaned.lower() == MAX:
+        return RateProfile(text=MAX, segments=())
+    kind, colon, rest = cleaned.partition(":")
+    kind = kind.lower()
+    if not colon:
+        try:
+            return constant(_rate(cleaned, what))
+        except ConfigError:
+            raise ConfigError(f"{what}: {_SYNTAX}, got {text!r}") from None
+    parts = [part.strip() for part in rest.split(":")]
+    if kind == "constant" and len(parts) == 1:
+        return constant(_rate(parts[0], what))
+    if kind == "ramp" and len(parts) == 3:
+        start, end = _rate(parts[0], what), _rate(parts[1], what)
+        over = _duration(parts[2], f"{what} (ramp duration)")
+        segments = (
+            Segment(duration=over, start=start, end=end),
+            Segment(duration=math.inf, start=end, end=end),
+        )
+        return RateProfile(text=cleaned, segments=segments)
+    if kind == "steps":
+        steps: list[Segment] = []
+        for step in rest.split(","):
+            rate_text, step_colon, for_text = step.strip().partition(":")
+            if not step_colon:
+                raise ConfigError(f"{what}: steps are RATE:FOR, got {step.strip()!r} in {text!r}")
+            rate = _rate(rate_text, what)
+            steps.append(
+                Segment(duration=_duration(for_text, f"{what} (step)"), start=rate, end=rate)
+            )
+        last = steps[-1].start
+        steps.append(Segment(duration=math.inf, start=last, end=last))
+        return RateProfile(text=cleaned, segments=tuple(steps))
+    if kind == "burst" and len(parts) == 4:
+        base, peak = _rate(parts[0], what), _rate(parts[1], what)
+        at = parse_duration(parts[2], what=f"{what} (burst start)")
+        length = _duration(parts[3], f"{what} (burst length)")
+        segments = (
+            *((Segment(duration=at, start=base, end=base),) if at > 0 else ()),
+            Segment(duration=length, start=peak, end=peak),
+            Segment(duration=math.inf, start=base, end=base),
+        )
+        return RateProfile(text=cleaned, segments=segments)
+    if kind in PROFILES:
+        raise ConfigError(f"{what}: wrong number of fields for {kind}: {_SYNTAX}, got {text!r}")
+    raise ConfigError(f"{what}: unknown profile {kind!r}: {_SYNTAX}, got {text!r}")

@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+from confluent_kafka import Consumer, Producer
+
+from poolbench.broker import (
+    CommittedOffsets,
+    EmbeddedBroker,
+    TopicSpec,
+    broker_drops,
+    default_topics,
+    drops_from_watermarks,
+    ensure_topics,
+    kafka_tuning,
+    list_partitions,
+    watermarks,
+)
+from poolbench.errors import ConfigError, UnreachableError
+from tests.loadgen.kafka_client import consume_all, group_consumer, new_topic, take
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _connectable(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def test_topic_spec_parses_name_and_partitions() -> None:
+    assert TopicSpec.parse("email-queue:8") == TopicSpec("email-queue", 8)
+    assert TopicSpec.parse("email-dlq") == TopicSpec("email-dlq", 1)
+    assert default_topics() == (TopicSpec("email-queue", 8), TopicSpec("email-dlq", 1))
+    for bad in ("email-queue:eight", "email-queue:0", ":3", "a b:1"):
+        with pytest.raises(ConfigError):
+            TopicSpec.parse(bad)
+
+
+def test_embedded_broker_serves_topics_over_tcp(embedded_broker: EmbeddedBroker) -> None:
+    address = embedded_broker.bootstrap_servers
+    assert address.startswith("127.0.0.1:")
+    assert _connectable(address)
+    topic = new_topic(embedded_broker, 8)
+    assert list_partitions(address, topic) == list(range(8))
+    assert watermarks(address, topic) == {p: (0, 0) for p in range(8)}
+
+
+def test_several_brokers_and_clean_stop() -> None:
+    broker = EmbeddedBroker(brokers=3, topics=[TopicSpec("email-queue", 6)])
+    with broker:
+        addresses = broker.bootstrap_servers.split(",")
+        assert len(addresses) == 3
+        assert all(_connectable(a) for a in addresses)
+        assert list_partitions(broker.bootstrap_servers, "email-queue") == list(range(6))
+    assert not any(_connectable(a) for a in addresses)
+    broker.stop()  # a second stop is harmless
+
+
+def test_kafka_tuning_is_accepted_by_a_consumer() -> None:
+    tuning = kafka_tuning()
+    assert int(tuning["fetch.wait.max.ms"]) <= 50
+    assert int(tuning["fetch.queue.backoff.ms"]) <= 50
+    assert 1000 <= int(tuning["session.timeout.ms"]) <= 10000
+    consumer = Consumer({"bootstrap.servers": "127.0.0.1:1", "group.id": "g", **tuning})
+    consumer.close()
+
+
+def test_ensure_topics_leaves_existing_topics(embedded_broker: EmbeddedBroker) -> None:
+    topic = new_topic(embedded_broker, 3)
+    ensure_topics(embedded_broker.bootstrap_servers, [TopicSpec(topic, 3)], timeout=5)
+    assert list_partitions(embedded_broker.bootstrap_servers, topic) == [0, 1, 2]
+
+
+def test_unreachable_cluster_fails_in_bounded_time() -> None:
+    address = f"127.0.0.1:{_closed_port()}"
+    started = time.monotonic()
+    with pytest.raises(UnreachableError, match=address):
+        ensure_topics(address, [TopicSpec("x")], timeout=1.5)
+    with pytest.raises(UnreachableError):
+        list_partitions(address, "x", timeout=1.5)
+    assert time.monotonic() - started < 20
+
+
+def test_missing_topic_is_a_config_error(embedded_broker: EmbeddedBroker) -> None:
+    with pytest.raises(ConfigError, match="no-such-topic"):
+        list_partitions(embedded_broker.bootstrap_servers, "no-such-topic", timeout=5)
+
+
+def test_drops_from_watermarks_counts_only_what_was_ours() -> None:
+    first = {0: 100, 1: 0, 2: 50}
+    marks = {0: (150, 400), 1: (0, 10), 2: (20, 60)}
+    assert drops_from_watermarks(first, marks) == {0: 50, 1: 0, 2: 0}
+
+
+def test_broker_drop_detector_fires_on_an_overfilled_partition(
+    embedded_broker: EmbeddedBroker,
+) -> None:
+    address = embedded_broker.bootstrap_servers
+    topic = new_topic(embedded_broker, 1)
+    kept = new_topic(embedded_broker, 1)
+    # Uncompressed 2 KB messages: 30k of them are ~60 MB, far above the ~5 MiB a mock
+    # partition keeps.
+    producer = Producer({"bootstrap.servers": address, "compression.type": "none", "linger.ms": 5})
+    value = b"x" * 2048
+    for _ in range(30_000):
+        while True:
+            try:
+                producer.produce(topic, value)
+                break
+            except BufferError:
+                producer.poll(0.01)
+    producer.produce(kept, b"small")
+    assert producer.flush(30) == 0
+    drops = broker_drops(address, topic, {0: 0})
+    low, high = watermarks(address, topic)[0]
+    assert high == 30_000
+    assert drops[0] == low > 0
+    assert broker_drops(address, kept, {0: 0}) == {0: 0}
+
+
+def test_committed_offsets_follow_a_group(embedded_broker: EmbeddedBroker) -> None:
+    address = embedded_broker.bootstrap_servers
+    topic = new_topic(embedded_broker, 2)
+    producer = Producer({"bootstrap.servers": address})
+    for i in range(20):
+        producer.produce(topic, b"v", partition=i % 2)
+    assert producer.flush(10) == 0
+    reader = CommittedOffsets(address, topic, "watched-group", timeout=5)
+    try:
+        assert reader.read() == {0: None, 1: None}
+        assert len(consume_all(address, topic, 20, group="watched-group")) == 20
+        assert reader.read() == {0: 10, 1: 10}
+    finally:
+        reader.close()
+
+
+def test_group_consumer_reads_what_was_produced(embedded_broker: EmbeddedBroker) -> None:
+    address = embedded_broker.bootstrap_servers
+    topic = new_topic(embedded_broker, 1)
+    producer = Producer({"bootstrap.servers": address})
+    for i in range(5):
+        producer.produce(topic, b"m%d" % i)
+    assert producer.flush(10) == 0
+    consumer = group_consumer(address, topic, "plain-group")
+    try:
+        got = take(consumer, 5)
+    finally:
+        consumer.close()
+    assert [m.value for m in got] == [b"m0", b"m1", b"m2", b"m3", b"m4"]
