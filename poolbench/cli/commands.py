@@ -15,6 +15,7 @@ from poolbench.cli.broker import broker
 from poolbench.cli.produce import produce
 from poolbench.cli.report import report
 from poolbench.cli.show import show
+from poolbench.cli.tune import tune
 from poolbench.cli.validate import validate
 
 COMMANDS: list[tuple[str, Callable[..., Any]]] = [
@@ -23,5 +24,6 @@ COMMANDS: list[tuple[str, Callable[..., Any]]] = [
     ("validate", validate),
     ("report", report),
     ("show", show),
+    ("tune", tune),
 ]
 GROUPS: list[tuple[str, typer.Typer]] = []
