@@ -32,7 +32,7 @@ class BufferAdvice:
     buffer: int
     drain_per_s: float  # the rate a full buffer empties at: the measured ceiling, else the rate
     seed_buffer: int  # what the seed's guide says for this rate
-    seed_needed: bool  # did the measurement need a buffer as large as the seed's?
+    seed_needed: bool | None  # did it need a buffer as large as the seed's? None: not searched
 
     @property
     def burst_emails(self) -> int:
@@ -95,7 +95,7 @@ def recommend(result: SearchResult) -> Recommendation:
             buffer=result.buffer,
             drain_per_s=max(drain, 1e-9),
             seed_buffer=seed,
-            seed_needed=result.buffer >= seed,
+            seed_needed=result.buffer >= seed if result.buffer_searched else None,
         )
     knee_workers = result.knee.workers if result.knee is not None and result.knee.reached else None
     model = fit(capacity_points(result.probes, result.target), knee_workers=knee_workers)
@@ -124,6 +124,8 @@ def render_markdown(rec: Recommendation, *, chart: str | None = None) -> str:
     """A short report: setting, measurements, knee, buffer, model, and every point."""
     t = rec.target
     out = [f"# Sizing for {t.rate:g}/s with p99 under {t.p99_ms:g} ms", ""]
+    if rec.stop not in (StopReason.DONE, StopReason.UNREACHABLE):
+        out += [f"**Partial result**: {rec.stop.value}; what follows is what was measured.", ""]
     if rec.workers is None or rec.buffer is None or rec.at_setting is None:
         why = rec.stop.value + (f" ({rec.error})" if rec.error else "")
         out += [f"**No setting found**: {why}.", ""]
@@ -167,9 +169,12 @@ def render_markdown(rec: Recommendation, *, chart: str | None = None) -> str:
         ]
     if rec.buffer_advice is not None:
         b = rec.buffer_advice
-        verdict = (
-            "is needed" if b.seed_needed else f"is not needed: {b.buffer} already met the target"
-        )
+        if b.seed_needed is None:
+            verdict = "not known: the search stopped before it measured smaller buffers"
+        elif b.seed_needed:
+            verdict = "it is needed"
+        else:
+            verdict = f"it is not needed: {b.buffer} already met the target"
         out += [
             "## Buffer",
             "",
@@ -180,7 +185,7 @@ def render_markdown(rec: Recommendation, *, chart: str | None = None) -> str:
             "",
             f"The seed's guide says {b.seed_buffer}"
             + ("+" if t.rate > SEED_HIGH_RATE else "")
-            + f" at this rate (up to {b.seed_worst_delay_ms:.0f} ms of queueing): it {verdict}.",
+            + f" at this rate (up to {b.seed_worst_delay_ms:.0f} ms of queueing): {verdict}.",
             "",
         ]
     out += _model_section(rec.model)

@@ -170,6 +170,7 @@ class SearchResult:
     workers: int | None  # the smallest count found meeting the target
     buffer: int | None
     confirmed: bool  # the chosen setting met the target again when re-measured
+    buffer_searched: bool  # False: the buffer is the worker search's, not the smallest
     knee: Knee | None
     stop: StopReason
     elapsed_s: float
@@ -423,7 +424,7 @@ def search(
     s.started = clock.monotonic()
     workers: int | None = None
     buffer: int | None = None
-    confirmed = False
+    confirmed = buffer_searched = False
     knee: Knee | None = None
     stop = StopReason.DONE
     error: str | None = None
@@ -431,6 +432,7 @@ def search(
         workers = s.workers()
         buffer = limits.buffer_for_search(workers)
         buffer = s.buffer(workers)
+        buffer_searched = True
         if limits.confirm:
             workers, buffer, confirmed = s.confirm(workers, buffer)
         knee = s.knee(workers, buffer)
@@ -447,6 +449,7 @@ def search(
         workers=workers,
         buffer=buffer,
         confirmed=confirmed,
+        buffer_searched=buffer_searched,
         knee=knee,
         stop=stop,
         elapsed_s=s.elapsed(),

@@ -68,3 +68,22 @@ def test_to_dict_is_json_and_keeps_every_probe() -> None:
 @pytest.mark.parametrize(("rate", "expected"), [(5, 50), (10, 100), (100, 100), (101, 500)])
 def test_seed_buffer_rule(rate: float, expected: int) -> None:
     assert seed_buffer(rate) == expected
+
+
+def test_an_interrupted_search_does_not_judge_the_buffer() -> None:
+    from poolbench.tune.search import Load, Measurement
+
+    sim, target = tuned(200.0, sigma=0.0, kappa=0.0)
+
+    def measure(workers: int, buffer: int, load: Load, /) -> Measurement:
+        if len(sim.calls) == 2:  # after the worker bracket (11 passes, 10 fails)
+            raise KeyboardInterrupt
+        return sim(workers, buffer, load)
+
+    rec = recommend(search(measure, target, SearchLimits(send_s_hint=0.05), clock=sim.clock))
+    assert rec.stop is StopReason.INTERRUPTED
+    assert rec.workers == 11 and rec.buffer == 100
+    assert rec.buffer_advice is not None and rec.buffer_advice.seed_needed is None
+    text = render_markdown(rec)
+    assert "Partial result" in text
+    assert "not known" in text
