@@ -210,6 +210,7 @@ class _Search:
     on_probe: Callable[[Probe], None] | None
     started: float = 0.0
     probes: list[Probe] = field(default_factory=list)
+    best: tuple[int, int] | None = None  # the smallest passing (workers, buffer) so far
 
     def elapsed(self) -> float:
         return self.clock.monotonic() - self.started
@@ -279,6 +280,7 @@ class _Search:
             p = self.probe(Phase.WORKERS, w, lim.buffer_for_search(w), Load.TARGET)
             if p.meets:
                 hi = w
+                self.best = (w, p.buffer)
             else:
                 lo = max(lo, w)
                 if hi is None:
@@ -440,6 +442,9 @@ def search(
         stop, error = stop_at.reason, stop_at.error
         if stop in (StopReason.UNREACHABLE, StopReason.UNCONFIRMED):
             workers = buffer = None
+        elif workers is None and s.best is not None:
+            # Stopped inside the worker bracket: the smallest count seen to pass, unrefined.
+            workers, buffer = s.best
     if knee is None and stop is StopReason.UNREACHABLE:
         knee = _knee_from_failures(s.probes)
     return SearchResult(

@@ -285,3 +285,13 @@ def test_an_overloaded_point_does_not_send_the_next_guess_past_4x() -> None:
     workers = [p.workers for p in result.probes if p.phase is Phase.WORKERS]
     assert all(b <= 4 * a for a, b in itertools.pairwise(workers))
     assert result.workers is not None
+
+
+def test_a_budget_inside_the_worker_bracket_keeps_the_smallest_pass_seen() -> None:
+    sim = SimSystem(rate=1000.0)
+    result = search(sim, Target(rate=1000, p99_ms=500), SearchLimits(max_points=4), clock=sim.clock)
+    assert result.stop is StopReason.POINT_BUDGET
+    passing = [p for p in result.probes if p.meets]
+    assert passing, result.probes
+    assert result.workers == min(p.workers for p in passing)
+    assert not result.buffer_searched and not result.confirmed
