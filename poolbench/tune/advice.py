@@ -8,6 +8,7 @@ queueing delay. A buffer larger than the smallest one that met the target only a
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +73,15 @@ class Recommendation:
             return None
         return self.ceiling.measurement.throughput / self.target.rate - 1
 
+    def workers_for_headroom(self, headroom: float) -> int | None:
+        """Workers for `headroom` over the target, scaling the measured ceiling linearly."""
+        if self.ceiling is None or self.workers is None:
+            return None
+        ceiling = self.ceiling.measurement.throughput
+        if ceiling <= 0:
+            return None
+        return math.ceil(self.workers * self.target.rate * (1 + headroom) / ceiling)
+
     @property
     def env(self) -> dict[str, str]:
         if self.workers is None or self.buffer is None:
@@ -124,6 +134,13 @@ def render_markdown(rec: Recommendation, *, chart: str | None = None) -> str:
     """A short report: setting, measurements, knee, buffer, model, and every point."""
     t = rec.target
     out = [f"# Sizing for {t.rate:g}/s with p99 under {t.p99_ms:g} ms", ""]
+    if t.p99_margin > 0:
+        out += [
+            f"Every point had to show p99 at most {t.max_p99_ms:.0f} ms ({100 * t.p99_margin:.0f}% "
+            "margin), so that the noise of one short point does not pick a setting that only "
+            "just passes.",
+            "",
+        ]
     if rec.stop not in (StopReason.DONE, StopReason.UNREACHABLE):
         out += [f"**Partial result**: {rec.stop.value}; what follows is what was measured.", ""]
     if rec.workers is None or rec.buffer is None or rec.at_setting is None:
@@ -155,6 +172,12 @@ def render_markdown(rec: Recommendation, *, chart: str | None = None) -> str:
                 f"{rec.ceiling.measurement.throughput:.0f}/s, headroom {_pct(rec.headroom)} "
                 "over the target"
             )
+            more = rec.workers_for_headroom(0.1)
+            if more is not None and more > rec.workers:
+                out.append(
+                    f"- little headroom: for 10% over the target, about {more} workers "
+                    "(Little's law from the measured ceiling)"
+                )
         else:
             out.append("- ceiling: not measured (budget ended)")
         out.append("")
@@ -266,7 +289,11 @@ def to_dict(rec: Recommendation) -> dict[str, Any]:
 
     u, lf = rec.model.usl, rec.model.little
     return {
-        "target": {"rate_per_s": rec.target.rate, "p99_ms": rec.target.p99_ms},
+        "target": {
+            "rate_per_s": rec.target.rate,
+            "p99_ms": rec.target.p99_ms,
+            "p99_margin": rec.target.p99_margin,
+        },
         "workers": rec.workers,
         "buffer": rec.buffer,
         "env": rec.env,

@@ -87,3 +87,20 @@ def test_an_interrupted_search_does_not_judge_the_buffer() -> None:
     text = render_markdown(rec)
     assert "Partial result" in text
     assert "not known" in text
+
+
+def test_little_headroom_is_flagged_with_the_workers_for_ten_percent() -> None:
+    sim, target = tuned(200.0, sigma=0.0, kappa=0.0)
+    rec = recommend(search(sim, target, SearchLimits(send_s_hint=0.05), clock=sim.clock))
+    # 11 workers carry 220/s: 10% exactly; 15% would need ceil(11 x 230 / 220) = 12.
+    assert rec.workers_for_headroom(0.15) == 12
+    assert rec.workers_for_headroom(0.1) == 11
+    assert "little headroom" not in render_markdown(rec)
+
+
+def test_the_margin_is_explained() -> None:
+    sim = SimSystem(rate=200.0)
+    target = Target(rate=200, p99_ms=500, p99_margin=0.2)
+    rec = recommend(search(sim, target, SearchLimits(send_s_hint=0.05), clock=sim.clock))
+    assert "at most 400 ms (20% margin)" in render_markdown(rec)
+    assert rec.at_setting is not None and rec.at_setting.measurement.p99_ms <= 400

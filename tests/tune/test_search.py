@@ -295,3 +295,11 @@ def test_a_budget_inside_the_worker_bracket_keeps_the_smallest_pass_seen() -> No
     assert passing, result.probes
     assert result.workers == min(p.workers for p in passing)
     assert not result.buffer_searched and not result.confirmed
+
+
+def test_p99_margin_tightens_the_bar() -> None:
+    m = Measurement(throughput=100, p99_ms=450, lost=0, cpu_percent=0, memory_mb=0)
+    assert Target(rate=100, p99_ms=500).failures(m) == []
+    assert Target(rate=100, p99_ms=500, p99_margin=0.2).failures(m) == ["p99 450 ms > 400 ms"]
+    with pytest.raises(ConfigError):
+        Target(rate=100, p99_ms=500, p99_margin=1.0)
