@@ -1,12 +1,14 @@
-"""Fixtures shared by the whole suite."""
+"""Fixtures shared by the whole suite: a real broker and real SMTP sinks, all on port 0."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from poolbench.broker import EmbeddedBroker
+from poolbench.sink import SinkConfig, SinkServer
 
 
 @pytest.fixture(scope="session")
@@ -17,3 +19,22 @@ def embedded_broker() -> Iterator[EmbeddedBroker]:
     """
     with EmbeddedBroker(brokers=1) as broker:
         yield broker
+
+
+@pytest.fixture
+def sink_factory() -> Iterator[Callable[..., SinkServer]]:
+    """`sink_factory(latency=parse_latency("10ms"), ...)` -> a started SinkServer on port 0.
+
+    Keyword arguments are `SinkConfig` fields; every sink started is stopped at teardown.
+    """
+    started: list[SinkServer] = []
+
+    def make(**fields: Any) -> SinkServer:
+        fields.setdefault("port", 0)
+        sink = SinkServer(SinkConfig(**fields)).start()
+        started.append(sink)
+        return sink
+
+    yield make
+    for sink in started:
+        sink.stop()

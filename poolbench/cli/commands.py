@@ -15,12 +15,14 @@ from poolbench.cli.broker import broker
 from poolbench.cli.produce import produce
 from poolbench.cli.report import report
 from poolbench.cli.show import show
+from poolbench.cli.sink import sink
 from poolbench.cli.tune import tune
 from poolbench.cli.validate import validate
 
 COMMANDS: list[tuple[str, Callable[..., Any]]] = [
     ("broker", broker),
     ("produce", produce),
+    ("sink", sink),
     ("validate", validate),
     ("report", report),
     ("show", show),

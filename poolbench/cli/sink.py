@@ -1,0 +1,146 @@
+"""`poolbench sink`: run the fake SMTP server in the foreground."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import typer
+
+LATENCY_HELP = (
+    "Delay before the reply to DATA. Models: 100ms (fixed), uniform:50ms..150ms, "
+    "normal:MEAN,STDDEV (truncated at 0), lognormal:median=80ms,p99=400ms, "
+    "exp:MEAN (exponential). Units: ns, us, ms, s, m."
+)
+
+
+def sink(
+    *,
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(2525, help="TCP port; 0 picks a free one (printed)."),
+    latency: str = typer.Option("0", help=LATENCY_HELP),
+    latency_at: list[str] = typer.Option(  # noqa: B008
+        [],
+        "--latency-at",
+        help="Extra delay per step, STEP=MODEL (steps: greeting, MAIL, RCPT, DATA; "
+        "repeatable), e.g. --latency-at greeting=10ms --latency-at MAIL=uniform:1ms..5ms.",
+    ),
+    transient: float = typer.Option(
+        0.0, help="Probability of a 451 (transient) reply per faulted step."
+    ),
+    permanent: float = typer.Option(
+        0.0, help="Probability of a 550 (permanent) reply per faulted step."
+    ),
+    drop: float = typer.Option(0.0, help="Probability of cutting the connection per faulted step."),
+    fault_at: list[str] = typer.Option(  # noqa: B008
+        ["DATA"],
+        "--fault-at",
+        help="Steps the three fault probabilities apply to (repeatable): greeting, MAIL, "
+        "RCPT, DATA.",
+    ),
+    auth_fail: float = typer.Option(
+        0.0, help="Probability of refusing correct AUTH credentials (535)."
+    ),
+    max_connections: int | None = typer.Option(
+        None,
+        help="Concurrent connections allowed; more get 421 at connect. Default: no cap.",
+    ),
+    rate_limit: str | None = typer.Option(
+        None,
+        help="Emails accepted per time unit (token bucket, checked at MAIL; 451 beyond), "
+        "e.g. 500/s or 30000/min,burst=100. Default burst: one second's worth.",
+    ),
+    outage: list[str] = typer.Option(  # noqa: B008
+        [],
+        "--outage",
+        help="Window after start when everything is refused (421/451) or stalled until "
+        "its end, e.g. 10s..15s, reject:10s..15s, stall:10s..15s (repeatable).",
+    ),
+    auth: str | None = typer.Option(
+        None, help="Require AUTH PLAIN/LOGIN with USER:PASSWORD (530 without, 535 if wrong)."
+    ),
+    tls: str = typer.Option(
+        "none",
+        help="none, starttls (required before MAIL) or implicit (TLS from the first byte); "
+        "uses a self-signed certificate made at start.",
+    ),
+    processes: int = typer.Option(
+        1,
+        help="Server processes sharing the port (SO_REUSEPORT); ~3k emails/s each.",
+    ),
+    record: Path | None = typer.Option(  # noqa: B008
+        None, help="Write one JSON line per accepted email to this file."
+    ),
+    seed: int = typer.Option(0, help="Seed of the latency and fault draws."),
+    status_every: float = typer.Option(
+        0.0, help="Print the counters to stderr every this many seconds (0: never)."
+    ),
+) -> None:
+    """Run the fake SMTP server in the foreground (a sink for the consumer under test).
+
+    Prints HOST:PORT alone on the first line of stdout once it accepts connections,
+    runs until Ctrl-C or SIGTERM, then prints its counters.
+    """
+    from poolbench.errors import ConfigError
+    from poolbench.sink.options import build_config
+    from poolbench.sink.server import serve
+
+    if status_every < 0:
+        raise ConfigError(f"--status-every: must not be negative, got {status_every}")
+
+    config = build_config(
+        host=host,
+        port=port,
+        latency=latency,
+        latency_at=latency_at,
+        transient=transient,
+        permanent=permanent,
+        drop=drop,
+        fault_at=fault_at,
+        auth_fail=auth_fail,
+        max_connections=max_connections,
+        rate_limit=rate_limit,
+        outages=outage,
+        auth=auth,
+        tls=tls,
+        processes=processes,
+        record=record,
+        seed=seed,
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def on_ready(server: Any) -> None:
+        typer.echo(f"{server.host}:{server.port}")
+        sys.stdout.flush()
+
+    def on_tick(counters: Any) -> None:
+        typer.echo(_line(counters.as_dict()), err=True)
+
+    try:
+        final = serve(
+            config,
+            on_ready=on_ready,
+            stop=stop,
+            on_tick=on_tick if status_every > 0 else None,
+            tick=status_every if status_every > 0 else 0.5,
+        )
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    typer.echo(f"summary: {_line(final.as_dict())}")
+
+
+def _line(counters: dict[str, Any]) -> str:
+    return " ".join(
+        f"{key}={value:.1f}" if isinstance(value, float) else f"{key}={value}"
+        for key, value in counters.items()
+    )

@@ -1,0 +1,281 @@
+"""The ledger: one `Receipt` per accepted email, the counters, and the JSON-lines file.
+
+Reading the poolbench headers is on the per-email path, so it scans the raw header block
+instead of building an `email.message` (that is reserved for the fallback that looks for
+a message id in the subject or body of a foreign consumer's email).
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import heapq
+import json
+import re
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import IO, Any
+
+from poolbench.errors import ConfigError
+from poolbench.wire import EMAIL_HEADER_ID, EMAIL_HEADER_INTENDED_NS, EMAIL_HEADER_STARTED_NS
+
+_ID_KEY = b"\n" + EMAIL_HEADER_ID.lower().encode() + b":"
+_INTENDED_KEY = b"\n" + EMAIL_HEADER_INTENDED_NS.lower().encode() + b":"
+_STARTED_KEY = b"\n" + EMAIL_HEADER_STARTED_NS.lower().encode() + b":"
+_SUBJECT_KEY = b"\nsubject:"
+_UUID = re.compile(rb"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_UUID_TEXT = re.compile(_UUID.pattern.decode())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Receipt:
+    """One accepted email. Times are wall-clock nanoseconds (`time.time_ns`)."""
+
+    id: str  # X-Poolbench-Id, else a UUID found in the subject or body, else ""
+    intended_ns: int | None  # X-Poolbench-Intended-Ns
+    started_ns: int | None  # X-Poolbench-Started-Ns
+    received_ns: int  # when the sink answered 250 to DATA
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    size: int  # bytes of the message content
+
+    def to_json(self) -> str:
+        doc = asdict(self)
+        doc["rcpt_tos"] = list(self.rcpt_tos)
+        return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, line: str) -> Receipt:
+        doc = json.loads(line)
+        if not isinstance(doc, dict) or set(doc) != _RECEIPT_FIELDS:
+            raise ValueError(f"not a receipt: {line[:200]!r}")
+        doc["rcpt_tos"] = tuple(doc["rcpt_tos"])
+        return cls(**doc)
+
+
+_RECEIPT_FIELDS = frozenset(f.name for f in fields(Receipt))
+
+
+def _header_value(lowered: bytes, original: bytes, key: bytes) -> bytes | None:
+    at = lowered.find(key)
+    if at < 0:
+        return None
+    start = at + len(key)
+    end = original.find(b"\r\n", start)
+    if end < 0:
+        end = original.find(b"\n", start)
+    return original[start : end if end >= 0 else len(original)].strip()
+
+
+def _int_or_none(value: bytes | None) -> int | None:
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+def _id_from_subject_or_body(content: bytes, lowered_head: bytes, head: bytes) -> str:
+    """The fallback for consumers that drop the X-Poolbench headers: find the message id."""
+    subject = _header_value(lowered_head, head, _SUBJECT_KEY)
+    if subject:
+        found = _UUID.search(subject)
+        if found:
+            return found.group().decode()
+    body = content[len(head) :]
+    found = _UUID.search(body) or _UUID.search(body.replace(b"=\r\n", b""))
+    if found:
+        return found.group().decode()
+    # Encoded parts (base64, encoded-word subjects): let the email package decode them.
+    message = email.message_from_bytes(content, policy=email.policy.default)
+    texts = [str(message.get("Subject", ""))]
+    for part in message.walk():
+        if part.get_content_maintype() == "text":
+            try:
+                texts.append(str(part.get_content()))
+            except (LookupError, ValueError):
+                continue
+    for text in texts:
+        match = _UUID_TEXT.search(text)
+        if match:
+            return match.group()
+    return ""
+
+
+def receipt_from_content(
+    content: bytes, *, received_ns: int, mail_from: str, rcpt_tos: Iterable[str]
+) -> Receipt:
+    """Build the receipt of one email from its raw bytes (headers scanned, not parsed)."""
+    end = content.find(b"\r\n\r\n")
+    if end < 0:
+        end = content.find(b"\n\n")
+    head = content if end < 0 else content[:end]
+    lowered = b"\n" + head.lower()
+    head = b"\n" + head
+    raw_id = _header_value(lowered, head, _ID_KEY)
+    message_id = raw_id.decode("utf-8", "replace") if raw_id else ""
+    if not message_id:
+        message_id = _id_from_subject_or_body(content, lowered, head)
+    return Receipt(
+        id=message_id,
+        intended_ns=_int_or_none(_header_value(lowered, head, _INTENDED_KEY)),
+        started_ns=_int_or_none(_header_value(lowered, head, _STARTED_KEY)),
+        received_ns=received_ns,
+        mail_from=mail_from,
+        rcpt_tos=tuple(rcpt_tos),
+        size=len(content),
+    )
+
+
+@dataclass(slots=True, kw_only=True)
+class RawCounters:
+    """One server's live counts (mutable, owned by its event loop)."""
+
+    received: int = 0
+    transient: int = 0
+    permanent: int = 0
+    dropped: int = 0
+    auth: int = 0
+    rate_limited: int = 0
+    over_capacity: int = 0
+    outage: int = 0
+    connections_open: int = 0
+    connections_total: int = 0
+
+    def snapshot(self) -> dict[str, int]:
+        return asdict(self)
+
+
+REJECT_KINDS = (
+    "transient",
+    "permanent",
+    "dropped",
+    "auth",
+    "rate_limited",
+    "over_capacity",
+    "outage",
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SinkCounters:
+    """A live snapshot, merged across the sink's processes.
+
+    `cpu_percent` is the sink's own CPU use since the previous snapshot (100 = one core;
+    summed over processes); `cpu_seconds` is its total since start. In-process (thread)
+    mode measures the server thread alone (Linux per-thread CPU time via psutil).
+    Rejections by kind: `transient` 451 and `permanent` 550 faults, `dropped` cut
+    connections, `auth` 535 (bad credentials) and 530 (MAIL without AUTH),
+    `rate_limited` 451 at MAIL, `over_capacity` 421 at connect, `outage` 421/451.
+    """
+
+    received: int = 0
+    duplicates: int = 0
+    transient: int = 0
+    permanent: int = 0
+    dropped: int = 0
+    auth: int = 0
+    rate_limited: int = 0
+    over_capacity: int = 0
+    outage: int = 0
+    connections_open: int = 0
+    connections_total: int = 0
+    cpu_percent: float = 0.0
+    cpu_seconds: float = 0.0
+    processes: int = 1
+
+    @property
+    def rejected(self) -> int:
+        return sum(getattr(self, kind) for kind in REJECT_KINDS)
+
+    def as_dict(self) -> dict[str, Any]:
+        doc = asdict(self)
+        doc["rejected"] = self.rejected
+        return doc
+
+
+class Ledger:
+    """Accepted receipts of one server, drained by the owner; optionally written to a file.
+
+    The event loop appends, another thread drains: one uncontended lock per email.
+    """
+
+    def __init__(self, record_path: Path | None = None) -> None:
+        self._lock = threading.Lock()
+        self._new: list[Receipt] = []
+        self._file: IO[str] | None = None
+        if record_path is not None:
+            try:
+                # Buffered: flushed by flush() on a timer and at close, not per email.
+                self._file = open(record_path, "w", encoding="utf-8", buffering=1 << 16)  # noqa: SIM115
+            except OSError as exc:
+                raise ConfigError(f"--record: cannot write {record_path}: {exc}") from exc
+
+    def add(self, receipt: Receipt) -> None:
+        with self._lock:
+            self._new.append(receipt)
+        if self._file is not None:
+            self._file.write(receipt.to_json() + "\n")
+
+    def take_new(self) -> list[Receipt]:
+        """The receipts added since the previous call."""
+        with self._lock:
+            new, self._new = self._new, []
+        return new
+
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def part_path(record_path: Path, index: int) -> Path:
+    """Where process `index` of a multi-process sink writes its share of the ledger."""
+    return record_path.with_name(f"{record_path.name}.part{index}")
+
+
+def _part_paths(record_path: Path) -> list[Path]:
+    return sorted(record_path.parent.glob(f"{record_path.name}.part*"))
+
+
+def _read_one(path: Path) -> Iterator[Receipt]:
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                yield Receipt.from_json(line)
+            except (ValueError, TypeError, KeyError) as exc:
+                raise ConfigError(f"{path}:{number}: not a sink ledger line: {exc}") from exc
+
+
+def read_ledger(path: str | Path) -> Iterator[Receipt]:
+    """Receipts from a `--record` file, or from its per-process parts (merged by time)."""
+    path = Path(path)
+    if path.exists():
+        yield from _read_one(path)
+        return
+    parts = _part_paths(path)
+    if not parts:
+        raise ConfigError(f"ledger {path}: no such file")
+    yield from heapq.merge(*(_read_one(p) for p in parts), key=lambda r: r.received_ns)
+
+
+def merge_parts(record_path: Path) -> int:
+    """Merge the per-process parts into `record_path` (by receipt time); returns the count."""
+    parts = _part_paths(record_path)
+    count = 0
+    with open(record_path, "w", encoding="utf-8") as out:
+        for receipt in heapq.merge(*(_read_one(p) for p in parts), key=lambda r: r.received_ns):
+            out.write(receipt.to_json() + "\n")
+            count += 1
+    for part in parts:
+        part.unlink()
+    return count

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from poolbench.errors import ConfigError
+from poolbench.sink import Auth, SinkConfig, parse_latency
+
+
+@pytest.mark.parametrize(
+    ("fields", "flag"),
+    [
+        ({"port": 70000}, "--port"),
+        ({"tls": "ssl"}, "--tls"),
+        ({"processes": 0}, "--processes"),
+        ({"processes": 2, "max_connections": 1}, "--max-connections"),
+        ({"command_latency": {"HELO": parse_latency("1ms")}}, "--latency-at"),
+    ],
+)
+def test_bad_settings_name_their_flag(fields: dict[str, object], flag: str) -> None:
+    with pytest.raises(ConfigError, match=flag):
+        SinkConfig(**fields)  # type: ignore[arg-type]
+
+
+def test_latency_applies_to_data_unless_a_step_says_otherwise() -> None:
+    config = SinkConfig(
+        latency=parse_latency("100ms"),
+        command_latency={"mail": parse_latency("5ms"), "greeting": parse_latency("0")},
+    )
+    assert config.latency_for("DATA") == parse_latency("100ms")
+    assert config.latency_for("MAIL") == parse_latency("5ms")
+    assert config.latency_for("RCPT") is None
+    assert config.latency_for("greeting") is None  # zero delay costs nothing
+    override = SinkConfig(
+        latency=parse_latency("100ms"), command_latency={"DATA": parse_latency("1ms")}
+    )
+    assert override.latency_for("DATA") == parse_latency("1ms")
+
+
+def test_record_path_becomes_a_path_and_children_flag() -> None:
+    config = SinkConfig(record_path="x.jsonl", processes=2)  # type: ignore[arg-type]
+    assert config.record_path == Path("x.jsonl")
+    assert config.in_child_processes
+    assert not SinkConfig().in_child_processes
+    assert SinkConfig(isolated=True).in_child_processes
+
+
+def test_auth_parse() -> None:
+    assert Auth.parse("user:pa:ss") == Auth(user="user", password="pa:ss")
+    for bad in ("user", ":pass", "user:"):
+        with pytest.raises(ConfigError, match="--auth"):
+            Auth.parse(bad)
