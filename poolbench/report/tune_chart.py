@@ -77,6 +77,14 @@ def tune_chart(rec: Recommendation, path: Path) -> Path:
         )
     ax.axhline(rec.target.rate, color="tab:blue", linestyle="--", linewidth=1, label="target rate")
     ax2.axhline(rec.target.p99_ms, color="tab:red", linestyle="--", linewidth=1, label="p99 target")
+    if rec.target.p99_margin > 0:
+        ax2.axhline(
+            rec.target.max_p99_ms,
+            color="tab:red",
+            linestyle=":",
+            linewidth=1,
+            label=f"p99 bar ({100 * rec.target.p99_margin:.0f}% margin)",
+        )
     if rec.workers is not None:
         ax.axvline(rec.workers, color="black", linewidth=1, label=f"recommended: {rec.workers}")
     if rec.knee is not None and rec.knee.reached:
