@@ -67,9 +67,11 @@ def tune(
 ) -> None:
     """Search measured points for the smallest workers/buffer meeting --rate and --p99.
 
-    Then measure the ceiling at that setting, find the knee, fit Little's law and the USL,
-    and write tune.md, tune.json, tune.png and results.json. Exit 0 when a setting was
-    found, 1 when none met the target, 130 on Ctrl-C (what was measured is written).
+    Then: the ceiling at that setting, the knee, Little's law and USL fits.
+
+    Writes tune.md, tune.json, tune.png and results.json under --out.
+
+    Exit 0 with a recommendation, 1 without, 130 on Ctrl-C (what was measured is written).
     """
     from rich.console import Console
     from rich.markdown import Markdown
