@@ -91,3 +91,7 @@ class TransientSendError(SendError):
 
 class PermanentSendError(SendError):
     """Retrying will not help: a 5xx reply or an address the server rejects."""
+
+
+class DeadLetterError(PoolbenchError):
+    """A dead letter could not be written; its event stays uncommitted for redelivery."""

@@ -12,6 +12,7 @@ from typing import Any
 import typer
 
 from poolbench.cli.broker import broker
+from poolbench.cli.consume import consume
 from poolbench.cli.produce import produce
 from poolbench.cli.report import report
 from poolbench.cli.show import show
@@ -22,6 +23,7 @@ from poolbench.cli.validate import validate
 COMMANDS: list[tuple[str, Callable[..., Any]]] = [
     ("broker", broker),
     ("produce", produce),
+    ("consume", consume),
     ("sink", sink),
     ("validate", validate),
     ("report", report),

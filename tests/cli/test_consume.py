@@ -1,0 +1,257 @@
+"""`poolbench consume` as a process: settings, exit codes, signals, crash and restart."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from poolbench.broker import EmbeddedBroker
+from poolbench.sink import SinkServer, parse_latency
+from tests.consumer.e2e import (
+    REPO_ROOT,
+    event_value,
+    new_ids,
+    produce,
+    topics,
+    unique,
+    wait_until,
+)
+
+SinkFactory = Callable[..., SinkServer]
+ENV = {
+    key: value
+    for key, value in os.environ.items()
+    if not key.startswith(("EMAIL_", "SMTP_", "KAFKA_", "POOLBENCH_"))
+}
+ENV["PYTHONPATH"] = str(REPO_ROOT)
+
+
+def _consume(*args: str, **env: str) -> list[str]:
+    return [sys.executable, "-m", "poolbench", "consume", *args]
+
+
+class Consumer:
+    """A `poolbench consume` process; stderr goes to a file so it never blocks."""
+
+    def __init__(self, tmp_path: Path, args: list[str], env: dict[str, str] | None = None):
+        self.log = tmp_path / f"{unique('consume')}.log"
+        self._log_file = self.log.open("wb")
+        self.process = subprocess.Popen(
+            _consume(*args),
+            env={**ENV, **(env or {})},
+            stdout=subprocess.DEVNULL,
+            stderr=self._log_file,
+        )
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        wait_until(
+            lambda: "consumer ready" in self.output() or self.process.poll() is not None,
+            timeout,
+            "consumer ready",
+        )
+        assert self.process.poll() is None, self.output()
+
+    def wait(self, timeout: float = 60.0) -> int:
+        code = self.process.wait(timeout)
+        self._log_file.close()
+        return code
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.wait()
+
+
+@pytest.fixture
+def consumers(tmp_path: Path) -> Iterator[Callable[..., Consumer]]:
+    started: list[Consumer] = []
+
+    def start(args: list[str], env: dict[str, str] | None = None) -> Consumer:
+        consumer = Consumer(tmp_path, args, env)
+        started.append(consumer)
+        return consumer
+
+    yield start
+    for consumer in started:
+        consumer.kill()
+
+
+def _run(
+    args: list[str], env: dict[str, str] | None = None, timeout: float = 60.0
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        _consume(*args),
+        env={**ENV, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "named"),
+    [
+        (["--workers", "ten"], {}, "--workers"),
+        (["--workers", "0"], {}, "--workers"),
+        ([], {"EMAIL_WORKER_COUNT": "ten"}, "EMAIL_WORKER_COUNT"),
+        ([], {"SMTP_PORT": "99999"}, "SMTP_PORT"),
+        (["--smtp-security", "ssl3"], {}, "--smtp-security"),
+        (["--shutdown-timeout", "soon"], {}, "--shutdown-timeout"),
+    ],
+)
+def test_bad_settings_are_one_line_and_exit_2(
+    args: list[str], env: dict[str, str], named: str
+) -> None:
+    result = _run([*args, "--kafka-brokers", "127.0.0.1:1"], env)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert named in lines[0]
+
+
+def test_an_unreachable_broker_is_one_line_and_exit_2_in_bounded_time() -> None:
+    began = time.monotonic()
+    result = _run(["--kafka-brokers", "127.0.0.1:1", "--connect-timeout", "1s"])
+    assert result.returncode == 2, result.stderr
+    assert time.monotonic() - began < 30
+    lines = [line for line in result.stderr.splitlines() if line.startswith("poolbench: error")]
+    assert len(lines) == 1, result.stderr
+    assert "127.0.0.1:1" in lines[0]
+
+
+def _common(broker: EmbeddedBroker, sink: SinkServer, source: str, dlq: str) -> list[str]:
+    return [
+        "--kafka-brokers",
+        broker.bootstrap_servers,
+        "--kafka-topic",
+        source,
+        "--dlq-topic",
+        dlq,
+        "--smtp-host",
+        sink.host,
+        "--smtp-port",
+        str(sink.port),
+        "--commit-interval",
+        "100ms",
+    ]
+
+
+def test_a_flag_beats_the_environment_which_beats_the_default(
+    embedded_broker: EmbeddedBroker, sink_factory: SinkFactory, tmp_path: Path
+) -> None:
+    source, dlq = topics(embedded_broker)
+    ids = new_ids(20)
+    produce(embedded_broker.bootstrap_servers, source, [(i, event_value(i)) for i in ids])
+    sink = sink_factory()
+    summary = tmp_path / "summary.json"
+    env = {
+        "EMAIL_WORKER_COUNT": "not-a-number",  # overridden by --workers: never parsed
+        "EMAIL_WORKER_BUFFER": "7",  # no flag: the environment wins over the default
+        "KAFKA_GROUP_ID": unique("env-group"),
+        "POOLBENCH_CONSUME_IN_PROCESS": "1",  # the path without re-exec, covered here
+    }
+    args = [*_common(embedded_broker, sink, source, dlq), "--workers", "3"]
+    result = _run([*args, "--max-events", "20", "--summary-json", str(summary)], env)
+    assert result.returncode == 0, result.stderr
+    assert "Starting worker pool with 3 workers (buffer 7)" in result.stderr
+    assert "consumer ready" in result.stderr
+    assert json.loads(summary.read_text())["sent"] == 20
+    assert {r.id for r in sink.receipts()} == set(ids)
+
+
+@pytest.mark.slow
+def test_sigterm_finishes_what_was_fetched_and_exits_0(
+    embedded_broker: EmbeddedBroker,
+    sink_factory: SinkFactory,
+    consumers: Callable[..., Consumer],
+    tmp_path: Path,
+) -> None:
+    count = 400
+    source, dlq = topics(embedded_broker)
+    ids = new_ids(count)
+    produce(embedded_broker.bootstrap_servers, source, [(i, event_value(i)) for i in ids])
+    sink = sink_factory(latency=parse_latency("20ms"))
+    group = unique("group")
+    summary = tmp_path / "first.json"
+    args = [*_common(embedded_broker, sink, source, dlq), "--kafka-group", group]
+    args += ["--workers", "5", "--buffer", "10"]  # little fetched ahead: SIGTERM lands mid-run
+    first = consumers([*args, "--summary-json", str(summary)])
+    first.wait_ready()
+    # `consume` re-executed itself as the lean consume_run process: same PID, no typer
+    # and no pydantic mapped in (they cost ~13 MB of the consumer's measured memory).
+    maps = Path(f"/proc/{first.process.pid}/maps").read_text()
+    assert "pydantic_core" not in maps
+    assert "poolbench.cli.consume_run" in Path(f"/proc/{first.process.pid}/cmdline").read_text()
+    wait_until(lambda: sink.counters().received >= 50, 30, "the consumer to send")
+    first.process.send_signal(signal.SIGTERM)
+    assert first.wait() == 0, first.output()
+    done = json.loads(summary.read_text())
+    assert 50 <= done["sent"] < count  # stopped mid-run...
+    assert done["left_uncommitted"] == 0  # ...with everything fetched finished
+    assert done["consumed"] == done["sent"] + done["dead_lettered"]
+    # A restart reads exactly the rest: nothing lost, nothing sent twice.
+    rest = count - done["consumed"]
+    second = consumers([*args, "--max-events", str(rest)])
+    assert second.wait() == 0, second.output()
+    receipts = sink.receipts()
+    assert sorted(r.id for r in receipts) == sorted(ids)
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_then_restart_delivers_every_id(
+    embedded_broker: EmbeddedBroker,
+    sink_factory: SinkFactory,
+    consumers: Callable[..., Consumer],
+    tmp_path: Path,
+) -> None:
+    count = 400
+    source, dlq = topics(embedded_broker)
+    ids = new_ids(count)
+    produce(embedded_broker.bootstrap_servers, source, [(i, event_value(i)) for i in ids])
+    sink = sink_factory(latency=parse_latency("20ms"))
+    group = unique("group")
+    args = [*_common(embedded_broker, sink, source, dlq), "--kafka-group", group, "--workers", "10"]
+    first = consumers(args)
+    first.wait_ready()
+    wait_until(lambda: sink.counters().received >= 100, 30, "the consumer to send")
+    time.sleep(0.3)  # a few commit intervals
+    first.kill()  # SIGKILL: no shutdown, no final commit
+    sent_before = len(sink.receipts())
+    assert sent_before < count
+    summary = tmp_path / "second.json"
+    second = consumers([*args, "--summary-json", str(summary)])
+    second.wait_ready()
+    wait_until(lambda: {r.id for r in sink.receipts()} == set(ids), 60, "every id at the sink")
+    second.process.send_signal(signal.SIGTERM)
+    assert second.wait() == 0, second.output()
+    redelivered = json.loads(summary.read_text())["consumed"]
+    duplicates = len(sink.receipts()) - count
+    assert {r.id for r in sink.receipts()} == set(ids)  # at least once
+    assert redelivered < count  # commits before the crash spared most of the work
+    assert duplicates == redelivered - (count - sent_before)
+    assert sink.counters().duplicates == duplicates
+
+
+def test_every_consumer_setting_has_its_flag() -> None:
+    import typer
+
+    from poolbench.cli.app import app
+    from poolbench.consumer.settings import SETTINGS
+
+    group = typer.main.get_command(app)
+    command = group.commands["consume"]  # type: ignore[attr-defined]
+    names = {name for param in command.params for name in (*param.opts, *param.secondary_opts)}
+    assert {spec.flag for spec in SETTINGS} <= names
+    assert {"--no-reuse", "--max-events", "--summary-json"} <= names
