@@ -360,13 +360,15 @@ class _Search:
 
     # -- phase 3 -----------------------------------------------------------------------------
     def confirm(self, workers: int, buffer: int) -> tuple[int, int, bool]:
-        for _ in range(2):
+        """Re-measure; on a miss, step up (by a step, then 15%) while points are left."""
+        for attempt in range(3):
             p = self.probe(Phase.CONFIRM, workers, buffer, Load.TARGET)
             if p.meets:
                 return workers, buffer, True
-            workers = min(self.limits.max_workers, workers + self.limits.step(workers))
+            grow = self.limits.step(workers) if attempt == 0 else math.ceil(0.15 * workers)
+            workers = min(self.limits.max_workers, workers + max(1, grow))
             buffer = max(buffer, workers)
-        # Two settings in a row failed again: the earlier passes were luck, not capacity.
+        # Three settings in a row failed again: the earlier passes were luck, not capacity.
         raise _Stop(StopReason.UNCONFIRMED)
 
     # -- phases 4 and 5 ----------------------------------------------------------------------
