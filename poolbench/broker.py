@@ -28,7 +28,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from poolbench.errors import ConfigError, PoolbenchError, UnreachableError
+from poolbench.errors import ConfigError, UnreachableError, UserError
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,9 @@ _ERRSTR_SIZE: Final = 512
 _OFFSET_INVALID: Final = -1001
 
 
-class BrokerError(PoolbenchError):
-    """The embedded broker could not be started or asked to do something."""
+class BrokerError(UserError):
+    """The embedded broker could not be started or create a topic (librdkafka missing,
+    a topic the mock cluster refuses): the CLI prints one line and exits 2."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=False)
@@ -52,9 +53,11 @@ class TopicSpec:
 
     def __post_init__(self) -> None:
         if not self.name or any(c.isspace() for c in self.name):
-            raise ConfigError(f"topic: expected a name without spaces, got {self.name!r}")
+            raise ConfigError(f"--topic: expected a name without spaces, got {self.name!r}")
         if self.partitions < 1:
-            raise ConfigError(f"topic {self.name}: partitions must be at least 1")
+            raise ConfigError(
+                f"--topic: partitions must be at least 1, got {self.name}:{self.partitions}"
+            )
 
     @classmethod
     def parse(cls, text: str) -> TopicSpec:
@@ -66,7 +69,7 @@ class TopicSpec:
             partitions = int(count)
         except ValueError:
             raise ConfigError(
-                f"topic: expected NAME or NAME:PARTITIONS like 'email-queue:8', got {text!r}"
+                f"--topic: expected NAME or NAME:PARTITIONS like 'email-queue:8', got {text!r}"
             ) from None
         return cls(name, partitions)
 
@@ -146,7 +149,7 @@ class EmbeddedBroker:
     @property
     def bootstrap_servers(self) -> str:
         if self._mc is None:
-            raise BrokerError("the embedded broker is not running")
+            raise RuntimeError("the embedded broker is not running")
         return self._bootstrap
 
     @property
@@ -184,7 +187,7 @@ class EmbeddedBroker:
         """Create a topic on the mock cluster (its AdminClient create_topics times out)."""
         with self._lock:
             if self._lib is None or self._mc is None:
-                raise BrokerError("the embedded broker is not running")
+                raise RuntimeError("the embedded broker is not running")
             err = self._lib.rd_kafka_mock_topic_create(
                 self._mc, topic.name.encode(), topic.partitions, 1
             )
@@ -337,6 +340,19 @@ def drops_from_watermarks(
         partition: max(0, marks[partition][0] - first) if partition in marks else 0
         for partition, first in first_offsets.items()
     }
+
+
+def attribute_broker_drops(
+    watermark_drops: int, produced: int, delivered: int, dead_lettered: int
+) -> int:
+    """Pure: how many of the missing messages the broker's retention accounts for.
+
+    A low watermark above our first offset also counts messages consumed and delivered
+    before retention deleted them, so the watermark count is an upper bound; the broker
+    can only be blamed for messages that are actually missing.
+    """
+    missing = max(0, produced - delivered - dead_lettered)
+    return min(max(0, watermark_drops), missing)
 
 
 def broker_drops(

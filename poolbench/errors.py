@@ -22,8 +22,8 @@ class ConfigError(UserError, ValueError):
     """A setting, flag or environment variable has an invalid value."""
 
 
-class ScenarioError(ConfigError):
-    """A scenario file is invalid; the message carries the file and the key path."""
+class LocatedError(UserError):
+    """An error in a file at a key path: shown as `path:key: message`."""
 
     def __init__(self, message: str, *, path: str = "", key: str = "") -> None:
         where = ":".join(part for part in (path, key) if part)
@@ -31,6 +31,10 @@ class ScenarioError(ConfigError):
         self.message = message
         self.path = path
         self.key = key
+
+
+class ScenarioError(LocatedError, ConfigError):
+    """A scenario file is invalid; the message carries the file and the key path."""
 
 
 class UnreachableError(UserError):
@@ -61,15 +65,8 @@ class RunError(PoolbenchError):
     """A measured run could not be completed (a part failed to start or died)."""
 
 
-class ResultsError(UserError):
+class ResultsError(LocatedError):
     """A results file is missing, invalid or of another schema version; names file and field."""
-
-    def __init__(self, message: str, *, path: str = "", key: str = "") -> None:
-        where = ":".join(part for part in (path, key) if part)
-        super().__init__(f"{where}: {message}" if where else message)
-        self.message = message
-        self.path = path
-        self.key = key
 
 
 class UnknownTemplateError(PoolbenchError, LookupError):

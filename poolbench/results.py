@@ -160,8 +160,8 @@ class TimelineSample:
 class PointResult:
     """What was measured at one sweep point and repeat.
 
-    `lost` is derived (produced minus delivered minus dead-lettered, never negative), not
-    stored twice: the file carries it for readers, and `load` checks it agrees.
+    `lost` is derived (produced minus delivered, dead-lettered and dropped by the broker,
+    never negative), not stored twice: the file carries it for readers, and `load` checks it.
     """
 
     params: Mapping[str, ParamValue]
@@ -209,7 +209,8 @@ class PointResult:
 
     @property
     def lost(self) -> int:
-        return max(0, self.produced - self.delivered - self.dead_lettered)
+        # Messages the broker deleted (retention) never reached the consumer: not its loss.
+        return max(0, self.produced - self.delivered - self.dead_lettered - self.dropped_by_broker)
 
     @property
     def has_losses(self) -> bool:
@@ -668,7 +669,8 @@ def _point(item: tuple[Any, str]) -> PointResult:
     stored_lost = obj.get("lost", int, optional=True)
     if stored_lost is not None and stored_lost != point.lost:
         raise ResultsError(
-            f"{stored_lost} disagrees with produced - delivered - dead_lettered = {point.lost}",
+            f"{stored_lost} disagrees with produced - delivered - dead_lettered"
+            f" - dropped_by_broker = {point.lost}",
             key=obj.key("lost"),
         )
     obj.done()

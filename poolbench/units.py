@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from poolbench.errors import ConfigError
@@ -32,6 +33,8 @@ def parse_duration(text: str | float | int, *, what: str = "duration") -> float:
         if match is None:
             raise ConfigError(f"{what}: expected a duration like '100ms' or '2s', got {text!r}")
         seconds = float(match.group(1)) * _DURATION_SCALE[match.group(2) or "s"]
+    if not math.isfinite(seconds):
+        raise ConfigError(f"{what}: expected a finite duration, got {text!r}")
     if seconds < 0:
         raise ConfigError(f"{what}: must not be negative, got {text!r}")
     return seconds
@@ -48,6 +51,8 @@ def parse_rate(text: str | float | int, *, what: str = "rate") -> float:
         if match is None:
             raise ConfigError(f"{what}: expected a rate like '500/s', got {text!r}")
         rate = float(match.group(1)) / _RATE_PER[match.group(2) or "s"]
+    if not math.isfinite(rate):
+        raise ConfigError(f"{what}: expected a finite rate, got {text!r}")
     if rate <= 0:
         raise ConfigError(f"{what}: must be positive, got {text!r}")
     return rate

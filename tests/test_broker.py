@@ -7,9 +7,11 @@ import pytest
 from confluent_kafka import Consumer, Producer
 
 from poolbench.broker import (
+    BrokerError,
     CommittedOffsets,
     EmbeddedBroker,
     TopicSpec,
+    attribute_broker_drops,
     broker_drops,
     default_topics,
     drops_from_watermarks,
@@ -18,7 +20,7 @@ from poolbench.broker import (
     list_partitions,
     watermarks,
 )
-from poolbench.errors import ConfigError, UnreachableError
+from poolbench.errors import ConfigError, UnreachableError, UserError
 from tests.loadgen.kafka_client import consume_all, group_consumer, new_topic, take
 
 
@@ -41,9 +43,20 @@ def test_topic_spec_parses_name_and_partitions() -> None:
     assert TopicSpec.parse("email-queue:8") == TopicSpec("email-queue", 8)
     assert TopicSpec.parse("email-dlq") == TopicSpec("email-dlq", 1)
     assert default_topics() == (TopicSpec("email-queue", 8), TopicSpec("email-dlq", 1))
-    for bad in ("email-queue:eight", "email-queue:0", ":3", "a b:1"):
-        with pytest.raises(ConfigError):
+    for bad, shown in (
+        ("email-queue:eight", "'email-queue:eight'"),
+        ("email-queue:0", "email-queue:0"),
+        (":3", "''"),
+        ("a b:1", "'a b'"),
+    ):
+        with pytest.raises(ConfigError, match=r"^--topic: ") as caught:
             TopicSpec.parse(bad)
+        assert shown in str(caught.value)
+
+
+def test_broker_errors_are_the_users_to_fix() -> None:
+    # librdkafka missing or a topic refused: one line and exit 2 from the CLI.
+    assert issubclass(BrokerError, UserError)
 
 
 def test_embedded_broker_serves_topics_over_tcp(embedded_broker: EmbeddedBroker) -> None:
@@ -100,6 +113,23 @@ def test_drops_from_watermarks_counts_only_what_was_ours() -> None:
     first = {0: 100, 1: 0, 2: 50}
     marks = {0: (150, 400), 1: (0, 10), 2: (20, 60)}
     assert drops_from_watermarks(first, marks) == {0: 50, 1: 0, 2: 0}
+
+
+@pytest.mark.parametrize(
+    ("watermark", "produced", "delivered", "dead", "expected"),
+    [
+        (50, 100, 100, 0, 0),  # all delivered before retention deleted them
+        (50, 100, 80, 0, 20),  # only the missing 20 can be the broker's
+        (10, 100, 80, 0, 10),  # fewer deleted than missing: the rest is the consumer's
+        (50, 100, 80, 5, 15),
+        (0, 100, 50, 0, 0),
+        (5, 100, 120, 0, 0),  # duplicates delivered: nothing missing
+    ],
+)
+def test_attribute_broker_drops_blames_the_broker_only_for_missing_messages(
+    watermark: int, produced: int, delivered: int, dead: int, expected: int
+) -> None:
+    assert attribute_broker_drops(watermark, produced, delivered, dead) == expected
 
 
 def test_broker_drop_detector_fires_on_an_overfilled_partition(

@@ -123,6 +123,17 @@ def test_lost_is_derived_and_checked_on_load() -> None:
         from_dict(data)
 
 
+def test_lost_does_not_count_what_the_broker_dropped() -> None:
+    assert _point(1, dropped_by_broker=2).lost == 100 - 97 - 2 - 1 == 0
+    assert _point(1, delivered=90, dropped_by_broker=3).lost == 100 - 90 - 2 - 3
+    assert _point(1, delivered=90, dropped_by_broker=50).lost == 0
+    data = _result_set().to_dict()
+    data["points"][0]["dropped_by_broker"] = 1
+    data["points"][0]["lost"] = 1
+    with pytest.raises(ResultsError, match=r"dropped_by_broker = 0"):
+        from_dict(data)
+
+
 def test_metrics_cover_exactly_the_gate_names() -> None:
     metrics = _point(10).metrics()
     assert tuple(metrics) == METRIC_NAMES
@@ -249,3 +260,16 @@ def test_duplicate_points_are_rejected() -> None:
 
 def test_run_directory_is_scenario_then_utc_stamp(tmp_path: Path) -> None:
     assert run_directory(tmp_path, _result_set()) == tmp_path / "seed-table" / "20261127T210000Z"
+
+
+def test_scenario_and_results_errors_share_the_located_form() -> None:
+    from poolbench.errors import ConfigError, LocatedError, ScenarioError
+
+    for kind in (ScenarioError, ResultsError):
+        error = kind("bad value", path="f.yaml", key="a.b[1]")
+        assert isinstance(error, LocatedError)
+        assert str(error) == "f.yaml:a.b[1]: bad value"
+        assert (error.message, error.path, error.key) == ("bad value", "f.yaml", "a.b[1]")
+        assert str(kind("alone")) == "alone"
+    assert isinstance(ScenarioError("x"), ConfigError)
+    assert not isinstance(ResultsError("x"), ConfigError)

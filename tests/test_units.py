@@ -34,3 +34,11 @@ def test_parse_rate_rejects(text: object) -> None:
 def test_format_duration() -> None:
     assert format_duration(0.25) == "250ms"
     assert format_duration(1.5) == "1.5s"
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf"), "9" * 400])
+def test_non_finite_durations_and_rates_are_rejected(value: object) -> None:
+    with pytest.raises(ConfigError, match="finite"):
+        parse_duration(value, what="--x")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="finite"):
+        parse_rate(value, what="--x")  # type: ignore[arg-type]

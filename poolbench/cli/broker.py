@@ -2,11 +2,8 @@
 
 import logging
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
-from types import FrameType
 
 import typer
 
@@ -35,17 +32,10 @@ def broker(
     Each partition keeps only about 5 MiB; poolbench reports older ones as dropped by the broker.
     """
     from poolbench.broker import EmbeddedBroker, TopicSpec, default_topics, wait_for_stop
+    from poolbench.cli.signals import stop_on_signals
 
     topics = [TopicSpec.parse(text) for text in topic] if topic else list(default_topics())
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %d: stopping", signum)
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    with EmbeddedBroker(brokers=brokers, topics=topics) as running:
+    with stop_on_signals() as stop, EmbeddedBroker(brokers=brokers, topics=topics) as running:
         # The port file first: whoever reads the stdout line may look for it at once.
         if port_file is not None:
             partial = port_file.with_name(port_file.name + ".tmp")

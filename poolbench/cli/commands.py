@@ -15,6 +15,7 @@ from poolbench.cli.broker import broker
 from poolbench.cli.consume import consume
 from poolbench.cli.produce import produce
 from poolbench.cli.report import report
+from poolbench.cli.run import run
 from poolbench.cli.show import show
 from poolbench.cli.sink import sink
 from poolbench.cli.tune import tune
@@ -28,6 +29,7 @@ COMMANDS: list[tuple[str, Callable[..., Any]]] = [
     ("validate", validate),
     ("report", report),
     ("show", show),
+    ("run", run),
     ("tune", tune),
 ]
 GROUPS: list[tuple[str, typer.Typer]] = []

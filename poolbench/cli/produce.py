@@ -1,11 +1,8 @@
 """`poolbench produce`: the open-model load generator."""
 
 import json
-import signal
 import sys
-import threading
 from pathlib import Path
-from types import FrameType
 
 import typer
 
@@ -70,6 +67,11 @@ def produce(
     connect_timeout: str = typer.Option(
         "10s", "--connect-timeout", help="Give up when the cluster does not answer this soon."
     ),
+    stall_timeout: str = typer.Option(
+        "30s",
+        "--stall-timeout",
+        help="With a backlog: fail (exit 1) when --group commits nothing for this long.",
+    ),
     report: Path | None = typer.Option(  # noqa: B008
         None, "--report", help="Write the LoadReport as JSON to this file."
     ),
@@ -78,10 +80,13 @@ def produce(
 
     Headers: poolbench-id, poolbench-intended-ns (when the schedule meant it), poolbench-sent-ns.
 
-    Exit 0 once every event produced is acknowledged, 1 if some were not, 2 on bad input.
+    Exit 0 once every event produced is acknowledged, 1 if some were not (or the group
+    watched by --backlog stopped committing for --stall-timeout), 2 on bad input.
 
     Ctrl-C or SIGTERM ends the run early; what was produced is still flushed and reported.
     """
+    from poolbench.cli.signals import stop_on_signals
+    from poolbench.errors import RunError
     from poolbench.loadgen import LoadProgress, LoadSpec, run_load
     from poolbench.units import parse_duration
 
@@ -101,14 +106,8 @@ def produce(
         compression=compression,
         linger_ms=linger_ms,
         connect_timeout=parse_duration(connect_timeout, what="--connect-timeout"),
+        stall_timeout=parse_duration(stall_timeout, what="--stall-timeout"),
     )
-    stop = threading.Event()
-
-    def on_signal(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
     interactive = sys.stderr.isatty()
 
     def on_progress(progress: LoadProgress) -> None:
@@ -120,7 +119,16 @@ def produce(
             )
             sys.stderr.flush()
 
-    result = run_load(spec, bootstrap_servers=bootstrap_servers, stop=stop, on_progress=on_progress)
+    try:
+        with stop_on_signals() as stop:
+            result = run_load(
+                spec, bootstrap_servers=bootstrap_servers, stop=stop, on_progress=on_progress
+            )
+    except RunError as exc:
+        if interactive:
+            sys.stderr.write("\n")
+        typer.echo(f"poolbench: error: {exc}", err=True)
+        raise typer.Exit(EXIT_INCOMPLETE) from exc
     if interactive:
         sys.stderr.write("\n")
     if report is not None:

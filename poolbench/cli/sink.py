@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import typer
@@ -85,7 +82,8 @@ def sink(
     Prints HOST:PORT alone on the first line of stdout once it accepts connections,
     runs until Ctrl-C or SIGTERM, then prints its counters.
     """
-    from poolbench.errors import ConfigError
+    from poolbench.cli.signals import stop_on_signals
+    from poolbench.errors import ConfigError, RunError
     from poolbench.sink.options import build_config
     from poolbench.sink.server import serve
 
@@ -110,13 +108,9 @@ def sink(
         processes=processes,
         record=record,
         seed=seed,
+        # Only the counters are printed: keep ids for duplicates, not every receipt.
+        keep_receipts=False,
     )
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
 
     def on_ready(server: Any) -> None:
         typer.echo(f"{server.host}:{server.port}")
@@ -126,16 +120,17 @@ def sink(
         typer.echo(_line(counters.as_dict()), err=True)
 
     try:
-        final = serve(
-            config,
-            on_ready=on_ready,
-            stop=stop,
-            on_tick=on_tick if status_every > 0 else None,
-            tick=status_every if status_every > 0 else 0.5,
-        )
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        with stop_on_signals() as stop:
+            final = serve(
+                config,
+                on_ready=on_ready,
+                stop=stop,
+                on_tick=on_tick if status_every > 0 else None,
+                tick=status_every if status_every > 0 else 0.5,
+            )
+    except RunError as exc:  # e.g. a sink process died: its counts are gone
+        typer.echo(f"poolbench: error: {exc}", err=True)
+        raise typer.Exit(1) from exc
     typer.echo(f"summary: {_line(final.as_dict())}")
 
 

@@ -13,6 +13,7 @@ import enum
 import logging
 import socket
 import ssl
+from typing import Any
 
 import aiosmtplib
 
@@ -44,9 +45,11 @@ class SmtpSender:
     def __init__(self, settings: ConsumerSettings, *, local_hostname: str | None = None) -> None:
         self._settings = settings
         self._local_hostname = local_hostname or socket.gethostname() or "localhost"
-        self._client: aiosmtplib.SMTP | None = None
+        self._client: _TrackingSMTP | None = None
         self._lock = asyncio.Lock()
         self.connections_opened = 0
+        # Kept connections found closed at MAIL and replaced without an error (see send).
+        self.stale_reconnects = 0
 
     async def send(self, mail_from: str, rcpt_to: str, message: bytes) -> None:
         """Deliver `message`; raises `TransientSendError` or `PermanentSendError`."""
@@ -60,10 +63,12 @@ class SmtpSender:
         async with self._lock:
             for attempt in range(2):
                 fresh = self._client is None or not self._client.is_connected
+                client = self._client
                 try:
-                    if self._client is None or fresh:
-                        self._client = await self._connect()
-                    await self._client.sendmail(mail_from, [rcpt_to], message)
+                    if client is None or fresh:
+                        client = self._client = await self._connect()
+                    client.mail_accepted = False
+                    await client.sendmail(mail_from, [rcpt_to], message)
                 except BaseException as exc:
                     error = _classify(exc)
                     # A refusal by the server leaves a healthy connection (aiosmtplib sent
@@ -71,10 +76,20 @@ class SmtpSender:
                     # mid-transaction, may have left it in an unknown state: start afresh.
                     if not _server_refused(exc):
                         await self._drop()
-                    if attempt == 0 and not fresh and isinstance(exc, ConnectionError):
-                        # The server closed an idle kept connection; that says nothing
-                        # about this email, so try once more on a new connection.
+                    stale = (
+                        attempt == 0
+                        and not fresh
+                        and client is not None
+                        and not client.mail_accepted
+                        and isinstance(exc, ConnectionError)
+                    )
+                    if stale:
+                        # The server closed the idle kept connection before our MAIL: that
+                        # says nothing about this email, so try once more on a new one.
+                        # Once MAIL is accepted the transaction has started, and a cut
+                        # connection is this email's failure, counted by the caller.
                         log.debug("kept SMTP connection was closed; reconnecting")
+                        self.stale_reconnects += 1
                         continue
                     if error is None:
                         raise
@@ -109,9 +124,9 @@ class SmtpSender:
             # The email was accepted; a failed goodbye does not change that.
             client.close()
 
-    async def _connect(self) -> aiosmtplib.SMTP:
+    async def _connect(self) -> _TrackingSMTP:
         settings = self._settings
-        client = aiosmtplib.SMTP(
+        client = _TrackingSMTP(
             hostname=settings.smtp_host,
             port=settings.smtp_port,
             local_hostname=self._local_hostname,
@@ -136,6 +151,17 @@ class SmtpSender:
         client, self._client = self._client, None
         if client is not None:
             client.close()
+
+
+class _TrackingSMTP(aiosmtplib.SMTP):
+    """An SMTP client that remembers whether the server accepted MAIL (the transaction began)."""
+
+    mail_accepted = False
+
+    async def mail(self, *args: Any, **kwargs: Any) -> aiosmtplib.SMTPResponse:
+        response = await super().mail(*args, **kwargs)
+        self.mail_accepted = True
+        return response
 
 
 def _server_refused(exc: BaseException) -> bool:

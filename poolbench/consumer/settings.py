@@ -255,7 +255,8 @@ def _path(value: object, where: str) -> Path | None:
 _UNBOUNDED: Final = 1 << 62
 _PARSERS: Final[Mapping[str, Callable[[object, str], object]]] = {
     "workers": _integer(1, _UNBOUNDED),
-    "buffer": _integer(1, _UNBOUNDED),
+    # 0 is valid: the pool then hands each job straight to an idle worker.
+    "buffer": _integer(0, _UNBOUNDED),
     "kafka_brokers": _text(allow_empty=False),
     "kafka_topic": _text(allow_empty=False),
     "kafka_group": _text(allow_empty=False),

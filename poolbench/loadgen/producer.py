@@ -19,7 +19,7 @@ from typing import Any, Final
 from confluent_kafka import Producer
 
 from poolbench.broker import watermarks
-from poolbench.errors import UnreachableError
+from poolbench.errors import RunError, UnreachableError
 from poolbench.loadgen.backlog import BacklogGate, CommittedProgress
 from poolbench.loadgen.events import POISON_KINDS, EventFactory
 from poolbench.loadgen.lag import LagRecorder
@@ -201,10 +201,20 @@ def _produce(
             # intended time: the consumer is not charged for the generator's waiting.
             timed_out = False
             waiting_since: float | None = now
+            progress_at, consumed_then = now, gate.consumed
             while gate.permits(seq, now) <= 0:
                 if duration is not None and now - t0 >= duration:
                     timed_out = True
                     break
+                if gate.consumed != consumed_then:
+                    progress_at, consumed_then = now, gate.consumed
+                elif now - progress_at >= spec.stall_timeout:
+                    producer.flush(spec.delivery_timeout + 5.0)
+                    raise RunError(
+                        f"consumer group {spec.group} committed nothing on topic {topic} "
+                        f"for {spec.stall_timeout:g}s with a backlog of {seq - gate.consumed}: "
+                        "is a consumer in that group running?"
+                    )
                 if waiting_since is not None and now - waiting_since > _STALLED_WARNING_S:
                     log.warning(
                         "backlog of %d has not shrunk for %.0fs: is a consumer in group %s "

@@ -29,7 +29,10 @@ class LoadSpec:
 
     Bounded by `count`, `duration`, or both (whichever comes first). `backlog` (with the
     consumer `group` to watch) keeps produced minus committed near that many events;
-    `rate="saturate"` means `max` with a backlog (default 2000).
+    `rate="saturate"` means `max` with a backlog (default 2000). A backlog gate only goes
+    with `max`: on a paced schedule it would delay intended times (coordinated omission).
+    `stall_timeout`: seconds the gate may wait without the group committing anything
+    before the run fails (`RunError`) instead of waiting forever.
     """
 
     topic: str = "email-queue"
@@ -50,12 +53,19 @@ class LoadSpec:
     connect_timeout: float = 10.0
     delivery_timeout: float = 30.0
     backlog_poll: float = 0.05
+    stall_timeout: float = 30.0
     producer_config: dict[str, str | int | float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         rate = self.rate
-        if isinstance(rate, str) and rate.strip().lower() == SATURATE:
+        saturate = isinstance(rate, str) and rate.strip().lower() == SATURATE
+        if saturate:
             rate = "max"
+            if not self.group:
+                raise ConfigError(
+                    "--rate saturate needs a consumer group to watch: give --group, "
+                    "the group whose committed offsets pace the load"
+                )
             if self.backlog is None:
                 object.__setattr__(self, "backlog", 2000)
         if not isinstance(rate, RateProfile):
@@ -86,6 +96,13 @@ class LoadSpec:
                 raise ConfigError(
                     "--backlog needs --group: the consumer group whose commits to watch"
                 )
+            if not saturate and not self.profile.is_max:
+                # A gate on a paced schedule would shift intended times whenever the
+                # consumer falls behind, hiding its latency (coordinated omission).
+                raise ConfigError(
+                    "--backlog: only with --rate max or saturate, got --rate "
+                    f"{self.profile.text}; a paced schedule must not wait for the consumer"
+                )
         if self.compression not in COMPRESSIONS:
             choices = ", ".join(COMPRESSIONS)
             raise ConfigError(f"--compression: expected one of {choices}, got {self.compression!r}")
@@ -95,6 +112,7 @@ class LoadSpec:
         for flag, value in (
             ("--connect-timeout", self.connect_timeout),
             ("delivery timeout", self.delivery_timeout),
+            ("stall timeout", self.stall_timeout),
         ):
             if value <= 0:
                 raise ConfigError(f"{flag}: must be positive, got {value}")

@@ -53,10 +53,18 @@ class LatencySummary:
 class LatencyHistogram:
     """Record durations; read percentiles in milliseconds."""
 
-    __slots__ = ("_hist",)
+    __slots__ = ("_hist", "_negative")
 
     def __init__(self) -> None:
         self._hist = HdrHistogram(_LOWEST_US, _HIGHEST_US, _SIGNIFICANT_DIGITS)
+        self._negative = 0
+
+    @property
+    def negative_count(self) -> int:
+        """Samples recorded as the minimum because they were negative: a duration below
+        zero means clocks disagree (e.g. wall clocks of two hosts), worth a warning.
+        Not kept by `encode`/`decode`."""
+        return self._negative
 
     @property
     def count(self) -> int:
@@ -64,6 +72,8 @@ class LatencyHistogram:
 
     def record_ns(self, nanoseconds: int) -> None:
         """Record one duration; values outside 1 µs .. 1 h are clamped, never dropped."""
+        if nanoseconds < 0:
+            self._negative += 1
         micros = nanoseconds // 1000
         if micros < _LOWEST_US:
             micros = _LOWEST_US
@@ -76,9 +86,11 @@ class LatencyHistogram:
 
     def merge(self, other: LatencyHistogram) -> None:
         self._hist.add(other._hist)
+        self._negative += other._negative
 
     def reset(self) -> None:
         self._hist.reset()
+        self._negative = 0
 
     def percentile_ms(self, percentile: float) -> float:
         if self.count == 0:

@@ -140,6 +140,9 @@ class WorkerPool:
                 self._abandon_queue()
                 for task in self._tasks:
                     task.cancel()
+                # Readers must not hang: end the streams once the cancelled workers have
+                # reported their jobs (we cannot wait for them here).
+                self._end_streams_when_done()
                 self._stopping.set_exception(exc)
                 self._stopping.exception()
                 raise
@@ -177,9 +180,7 @@ class WorkerPool:
                 await self._abort(pending)
             elif pending:  # idle workers on their way out
                 await asyncio.wait(pending)
-        for stream in self._streams:
-            stream.end()
-        self._streams.clear()
+        self._end_streams()
         logger.info("Worker pool stopped")
         return StopSummary(
             finished=self._succeeded + self._failed,
@@ -197,22 +198,31 @@ class WorkerPool:
         await asyncio.wait(pending)
 
     def _abandon_queue(self) -> None:
-        now = self._now()
         while self._queue:
-            _, job_id, submitted_at = self._queue.popleft()
-            self._taken += 1
-            self._abandoned += 1
-            self._cancelled += 1
-            self._deliver(
-                Result(
-                    job_id=job_id,
-                    success=False,
-                    error=None,
-                    cancelled=True,
-                    queue_wait_s=now - submitted_at,
-                    run_s=0.0,
-                )
-            )
+            self._abandon_handed(self._queue.popleft())
+
+    def _end_streams(self) -> None:
+        streams, self._streams = self._streams, []
+        for stream in streams:
+            stream.end()
+
+    def _end_streams_when_done(self) -> None:
+        pending = {task for task in self._tasks if not task.done()}
+        if not pending:
+            self._end_streams()
+            return
+
+        def finished(task: asyncio.Task[None]) -> None:
+            pending.discard(task)
+            if not pending:
+                self._end_streams()
+
+        for task in pending:
+            task.add_done_callback(finished)
+
+    def _detach(self, stream: ResultStream) -> None:
+        if stream in self._streams:
+            self._streams.remove(stream)
 
     # ---- submitting -------------------------------------------------------------------
 
@@ -453,7 +463,7 @@ class WorkerPool:
         oldest is dropped and counted in the stream's `dropped`. The iteration ends after
         `stop()`, once the pending results are read.
         """
-        stream = ResultStream(maxlen, self._streams.remove)
+        stream = ResultStream(maxlen, self._detach)
         if self._stopping is not None and self._stopping.done():
             stream.end()
         else:

@@ -31,6 +31,8 @@ from poolbench.scenario.model import (
     Sweep,
     Topic,
 )
+from poolbench.sink.config import SinkConfig
+from poolbench.sink.latency import parse_latency
 from poolbench.units import parse_duration, parse_rate
 
 _T = TypeVar("_T")
@@ -253,6 +255,11 @@ def _sink(ctx: _Ctx, data: Any) -> Sink:
             f"got {_show(latency)}",
             "sink.latency",
         )
+    try:
+        # Stored in its canonical form, so that `100ms` and `0.1s` hash the same.
+        latency = parse_latency(latency, what="sink.latency").describe()
+    except ConfigError as exc:
+        raise ctx.error(str(exc).removeprefix("sink.latency: "), "sink.latency") from exc
     faults = ctx.mapping(section.get("faults"), "sink.faults", ("transient", "permanent", "drop"))
     fault_values = Faults(
         transient=ctx.share(faults, "transient"),
@@ -264,16 +271,34 @@ def _sink(ctx: _Ctx, data: Any) -> Sink:
     rate_limit = None
     if section.get("rate_limit") is not None:
         rate_limit = ctx.parsed(section, "rate_limit", parse_rate, default=None)
+    processes = ctx.integer(section, "processes", default=1, minimum=1)
+    max_connections = ctx.integer(
+        section, "max_connections", default=None, minimum=1, optional=True
+    )
+    _check_sink_limits(ctx, processes, max_connections)
     return Sink(
         latency=latency,
-        processes=ctx.integer(section, "processes", default=1, minimum=1),
+        processes=processes,
         faults=fault_values,
-        max_connections=ctx.integer(
-            section, "max_connections", default=None, minimum=1, optional=True
-        ),
+        max_connections=max_connections,
         rate_limit_per_s=rate_limit,
         outages=_outages(ctx, section.get("outages")),
     )
+
+
+def _check_sink_limits(ctx: _Ctx, processes: int, max_connections: int | None) -> None:
+    """The sink's own checks, with the scenario's key path instead of its flag."""
+    try:
+        SinkConfig(processes=processes, max_connections=max_connections)
+    except ConfigError as exc:
+        text = str(exc)
+        for flag, key in (
+            ("--processes", "sink.processes"),
+            ("--max-connections", "sink.max_connections"),
+        ):
+            if text.startswith(f"{flag}: "):
+                raise ctx.error(text.removeprefix(f"{flag}: "), key) from exc
+        raise ctx.error(text, "sink") from exc
 
 
 def _outages(ctx: _Ctx, data: Any) -> tuple[Outage, ...]:

@@ -59,6 +59,9 @@ class SinkConfig:
     hostname: str = "poolbench-sink"  # aiosmtpd's banner name; set so no DNS lookup happens
     data_size_limit: int = 33_554_432
     timeout: float = 300.0  # seconds an idle connection is kept
+    # False: `receipts()` is unavailable and only the ids are kept (for counting
+    # duplicates), so a long run that needs only the counters has bounded memory.
+    keep_receipts: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.port, bool) or not 0 <= self.port <= 65535:

@@ -113,6 +113,13 @@ class SinkState:
         A dropped connection is aborted here; connection_lost then cancels the handler
         task while it waits below, which ends the session the way a network failure would.
         """
+        reply = await self.outage(command)
+        if reply is not None:
+            return reply
+        return await self.after_outage(server, command)
+
+    async def outage(self, command: str) -> str | None:
+        """During a reject outage its reply; during a stall, wait for its end (then None)."""
         outage = self.outage_mode()
         if outage is not None:
             mode, end = outage
@@ -120,6 +127,10 @@ class SinkState:
                 self.counters.outage += 1
                 return REPLY_GREETING_OUTAGE if command == "greeting" else REPLY_OUTAGE
             await asyncio.sleep(max(0.0, end - self.elapsed()))
+        return None
+
+    async def after_outage(self, server: SMTP, command: str) -> str | None:
+        """The delay and the fault of one step, once no outage holds it."""
         model = self.latencies[command]
         if model is not None:
             delay = model.sample(self.rng)
@@ -158,10 +169,14 @@ class SinkHandler:
         if state.config.auth is not None and not session.authenticated:
             state.counters.auth += 1
             return REPLY_AUTH_REQUIRED
+        # The outage first: a MAIL refused by it must not spend a rate-limit token.
+        reply = await state.outage("MAIL")
+        if reply is not None:
+            return reply
         if state.bucket is not None and not state.bucket.take(state.clock.monotonic()):
             state.counters.rate_limited += 1
             return REPLY_RATE_LIMITED
-        reply = await state.step(server, "MAIL")
+        reply = await state.after_outage(server, "MAIL")
         return MISSING if reply is None else reply
 
     async def handle_RCPT(

@@ -44,6 +44,7 @@ def build_config(
     record: str | Path | None = None,
     seed: int = 0,
     hostname: str = "poolbench-sink",
+    keep_receipts: bool = True,
 ) -> SinkConfig:
     if tls not in TLS_MODES:
         raise ConfigError(f"--tls: expected one of {', '.join(TLS_MODES)}, got {tls!r}")
@@ -72,4 +73,5 @@ def build_config(
         record_path=None if record is None else Path(record),
         seed=seed,
         hostname=hostname,
+        keep_receipts=keep_receipts,
     )

@@ -341,16 +341,28 @@ class _ProcessBackend:
             raise value
         return int(value)
 
+    def _check_alive(self) -> None:
+        """A child that exited took its counters and unread receipts with it: say so."""
+        for index, (process, _) in enumerate(self._children):
+            code = process.poll()
+            if code is not None:
+                raise RunError(f"SMTP sink process {index} exited with code {code}")
+
     def _ask_all(self, command: str) -> tuple[list[Receipt], dict[str, int]]:
         receipts: list[Receipt] = []
         totals: dict[str, int] = {}
-        live = [(p, c) for p, c in self._children if p.poll() is None]
-        for _, conn in live:
+        live = [(i, p, c) for i, (p, c) in enumerate(self._children) if p.poll() is None]
+        for _, _, conn in live:
             conn.send(command)
-        for process, conn in live:
+        for index, process, conn in live:
             if not conn.poll(STOP_TIMEOUT):
-                raise RunError(f"SMTP sink process {process.pid} stopped answering")
-            rows, counters = conn.recv()
+                raise RunError(f"SMTP sink process {index} stopped answering")
+            try:
+                rows, counters = conn.recv()
+            except EOFError as exc:
+                raise RunError(
+                    f"SMTP sink process {index} exited with code {process.wait(STOP_TIMEOUT)}"
+                ) from exc
             receipts.extend(_from_row(row) for row in rows)
             for key, value in counters.items():
                 totals[key] = totals.get(key, 0) + value
@@ -359,6 +371,7 @@ class _ProcessBackend:
     def snapshot(self) -> tuple[list[Receipt], dict[str, int]]:
         if self._final is not None:
             return [], self._final[1]
+        self._check_alive()
         return self._ask_all("snapshot")
 
     def cpu_seconds(self) -> float:
@@ -373,6 +386,10 @@ class _ProcessBackend:
         if self._final is not None:
             return self._final
         final: tuple[list[Receipt], dict[str, int]] = ([], {})
+        try:
+            self._check_alive()
+        except RunError as exc:
+            log.warning("%s; its counters and unread receipts are lost", exc)
         with contextlib.suppress(RunError, OSError, EOFError):
             final = self._ask_all("stop")
         for process, conn in self._children:
@@ -478,7 +495,8 @@ class SinkServer:
                     self._duplicates += 1
                 else:
                     seen.add(receipt.id)
-        self._receipts.extend(new)
+        if self.config.keep_receipts:
+            self._receipts.extend(new)
         if raw:
             self._raw = raw
 
@@ -505,17 +523,8 @@ class SinkServer:
                 self._cpu_mark = (now, cpu)
             raw = RawCounters(**self._raw) if self._raw else RawCounters()
             return SinkCounters(
-                received=raw.received,
+                **raw.snapshot(),
                 duplicates=self._duplicates,
-                transient=raw.transient,
-                permanent=raw.permanent,
-                dropped=raw.dropped,
-                auth=raw.auth,
-                rate_limited=raw.rate_limited,
-                over_capacity=raw.over_capacity,
-                outage=raw.outage,
-                connections_open=raw.connections_open,
-                connections_total=raw.connections_total,
                 cpu_percent=max(0.0, percent),
                 cpu_seconds=cpu - self._cpu_start,
                 processes=self.config.processes,
@@ -523,6 +532,8 @@ class SinkServer:
 
     def receipts(self) -> list[Receipt]:
         """Every accepted email so far, in the order they were collected."""
+        if not self.config.keep_receipts:
+            raise RunError("this SMTP sink keeps no receipts (keep_receipts=False)")
         with self._lock:
             self._pull()
             return list(self._receipts)

@@ -8,24 +8,18 @@ and keeps what it measured.
 
 from __future__ import annotations
 
-import importlib
-from typing import cast
-
 from poolbench.errors import RunError
 from poolbench.results import PointResult
+from poolbench.run.sweep import run_scenario
 from poolbench.scenario import Scenario
-
-# Imported by name: the runner landed on its own branch after this module was written.
-_SWEEP = "poolbench.run.sweep"
 
 
 def run_point(scenario: Scenario) -> PointResult:
-    sweep = importlib.import_module(_SWEEP)
-    outcome = sweep.run_scenario(scenario)
+    outcome = run_scenario(scenario)
     if outcome.error is not None:
         raise RunError(outcome.error)
     if outcome.interrupted:
         raise KeyboardInterrupt
     if not outcome.result_set.points:
         raise RunError("the runner returned no point")
-    return cast(PointResult, outcome.result_set.points[0])
+    return outcome.result_set.points[0]

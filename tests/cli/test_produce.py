@@ -81,6 +81,8 @@ def test_unreachable_broker_exits_2_with_one_line_in_bounded_time() -> None:
         (["--count", "-1"], "--count"),
         (["--count", "5", "--rate", "wave:1/s:2/s"], "unknown profile"),
         (["--count", "5", "--backlog", "100"], "--group"),
+        (["--count", "5", "--rate", "saturate"], "saturate needs a consumer group"),
+        (["--count", "5", "--rate", "500/s", "--backlog", "9", "--group", "g"], "--rate max"),
         ([], "bound the run"),
     ],
 )
@@ -89,3 +91,19 @@ def test_bad_flags_exit_2_with_one_clear_line(args: list[str], fragment: str) ->
     assert run.returncode == 2
     assert run.stderr.count("\n") == 1
     assert fragment in run.stderr
+
+
+def test_a_backlog_without_a_committing_group_fails_with_one_line(
+    embedded_broker: EmbeddedBroker,
+) -> None:
+    topic = new_topic(embedded_broker, 1)
+    args = ["--topic", topic, "--count", "50", "--rate", "saturate", "--backlog", "5"]
+    run = _run(
+        [*args, "--group", "nobody-home", "--stall-timeout", "1s"],
+        env={"KAFKA_BROKERS": embedded_broker.bootstrap_servers},
+    )
+    assert run.returncode == 1
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1, run.stderr
+    assert "nobody-home" in lines[0]
+    assert topic in lines[0]

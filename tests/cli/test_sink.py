@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import smtplib
 import subprocess
@@ -11,6 +12,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -137,3 +139,20 @@ def test_help_documents_the_latency_grammar() -> None:
     assert run.returncode == 0
     for needle in ("uniform:50ms..150ms", "lognormal:median=80ms,p99=400ms", "--rate-limit"):
         assert needle in run.stdout
+
+
+@pytest.mark.slow
+def test_a_dead_sink_process_ends_the_sink_with_an_error(
+    sink_process: list[subprocess.Popen[str]],
+) -> None:
+    process = _start("--processes", "2", "--status-every", "0.2")
+    sink_process.append(process)
+    _address(process)
+    children = psutil.Process(process.pid).children()
+    assert len(children) == 2
+    children[1].kill()
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 1, err
+    last = err.strip().splitlines()[-1]
+    assert re.match(r"poolbench: error: SMTP sink process [01] exited with code -9", last), err
+    assert "summary:" not in out

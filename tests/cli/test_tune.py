@@ -66,7 +66,6 @@ load: {rate: 200/s, duration: 3s, warmup: 1s, drain: 10s, cooldown: 0s}
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_tune_at_200_per_s_and_50_ms_recommends_about_rate_x_send_time(tmp_path: Path) -> None:
-    pytest.importorskip("poolbench.run.sweep", reason="the runner is not merged yet")
     scenario = tmp_path / "tune-e2e.yaml"
     scenario.write_text(E2E_SCENARIO)
     proc = poolbench(

@@ -13,6 +13,7 @@ from poolbench.consumer.sender import SendOutcome, SmtpSender
 from poolbench.consumer.settings import ConsumerSettings
 from poolbench.consumer.templates import RenderedEmail
 from poolbench.errors import PermanentSendError, TransientSendError
+from poolbench.sink import FaultConfig, SinkServer
 from tests.consumer.conftest import StartServer
 from tests.consumer.events import make_event
 from tests.consumer.smtp_server import HOST, CertFiles, Handler, PortZeroController, authenticator
@@ -52,11 +53,14 @@ async def test_sends_the_exact_bytes(
     server: PortZeroController, handler: Handler, make_sender: MakeSender
 ) -> None:
     sender = make_sender(settings_for(server.port))
-    await sender.send(FROM, "bob@example.org", message(1))
+    # Built once: the Date header has a one-second resolution, so a second build may
+    # differ when the test straddles a second boundary (as it did under load).
+    sent = message(1)
+    await sender.send(FROM, "bob@example.org", sent)
     assert len(handler.received) == 1
     got = handler.received[0]
     assert (got.mail_from, got.rcpt_tos) == (FROM, ["bob@example.org"])
-    assert got.data == message(1)
+    assert got.data == sent
     parsed = BytesParser(policy=policy.default).parsebytes(got.data)
     assert parsed["X-Poolbench-Id"] == "m-1"
 
@@ -138,6 +142,26 @@ async def test_reconnects_when_the_server_drops_a_kept_connection(
         await sender.send(FROM, "bob@example.org", message(n))
     assert len(handler.received) == 5
     assert len(handler.connections) == 5
+
+
+async def test_a_connection_cut_in_mid_transaction_is_an_error_not_a_hidden_retry(
+    sink_factory: Callable[..., SinkServer], make_sender: MakeSender
+) -> None:
+    # Drops at DATA happen after MAIL was accepted: each must reach the caller (who counts
+    # and backs off), also on a kept connection, never be re-sent silently.
+    sink = sink_factory(faults=FaultConfig(drop=0.3), seed=11)
+    sender = make_sender(settings_for(sink.port, connection_reuse=True))
+    errors = 0
+    for n in range(60):
+        try:
+            await sender.send(FROM, "bob@example.org", message(n))
+        except TransientSendError:
+            errors += 1
+    counters = sink.counters()
+    assert counters.dropped > 0
+    assert errors == counters.dropped
+    assert counters.received == 60 - errors
+    assert sender.stale_reconnects == 0
 
 
 async def test_connection_refused_is_transient(unused_port: int, make_sender: MakeSender) -> None:

@@ -44,16 +44,16 @@ def _committed_total(bootstrap: str, group: str, topic: str, partitions: int) ->
     return sum(max(0, tp.offset) for tp in committed)
 
 
-@pytest.mark.parametrize("workers", [1, 10, 200])
+@pytest.mark.parametrize(("workers", "buffer"), [(1, 50), (10, 50), (200, 50), (4, 0)])
 def test_every_event_reaches_the_sink_exactly_once(
-    embedded_broker: EmbeddedBroker, sink_factory: SinkFactory, workers: int
+    embedded_broker: EmbeddedBroker, sink_factory: SinkFactory, workers: int, buffer: int
 ) -> None:
     count = 200
     source, dlq = topics(embedded_broker)
     ids = new_ids(count)
     produce(embedded_broker.bootstrap_servers, source, [(i, event_value(i)) for i in ids])
     sink = sink_factory(latency=parse_latency("1ms"))
-    settings = settings_for(embedded_broker, sink, source, dlq, workers=workers, buffer=50)
+    settings = settings_for(embedded_broker, sink, source, dlq, workers=workers, buffer=buffer)
     counters = run_service(ConsumerService(settings, max_events=count))
     receipts = sink.receipts()
     assert sorted(r.id for r in receipts) == sorted(ids)  # each once, none lost

@@ -95,7 +95,7 @@ def test_every_knob_has_a_flag_and_a_variable() -> None:
             "EMAIL_WORKER_COUNT: expected an integer >= 1, got 'ten'",
         ),
         ({"workers": 0}, {}, "--workers: expected an integer >= 1, got 0"),
-        ({}, {"EMAIL_WORKER_BUFFER": "-1"}, "EMAIL_WORKER_BUFFER: expected an integer >= 1"),
+        ({}, {"EMAIL_WORKER_BUFFER": "-1"}, "EMAIL_WORKER_BUFFER: expected an integer >= 0"),
         ({"buffer": "x"}, {}, "--buffer: expected an integer"),
         ({}, {"SMTP_PORT": "70000"}, "SMTP_PORT: expected an integer from 1 to 65535"),
         ({"smtp_port": True}, {}, "--smtp-port: expected an integer"),

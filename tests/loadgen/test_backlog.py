@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from poolbench.broker import EmbeddedBroker
+from poolbench.errors import RunError
 from poolbench.loadgen import LoadSpec, run_load
 from poolbench.loadgen.backlog import BacklogGate
 from tests.loadgen.kafka_client import group_consumer, new_topic
@@ -103,3 +104,16 @@ def test_saturation_without_a_consumer_stops_at_the_backlog(
     assert report.produced == 50
     assert report.backlog_max == 50
     assert report.complete
+
+
+def test_a_gate_whose_group_never_commits_fails_instead_of_waiting_forever(
+    embedded_broker: EmbeddedBroker,
+) -> None:
+    topic = new_topic(embedded_broker, 2, prefix="stall")
+    spec = LoadSpec(
+        topic=topic, rate="saturate", backlog=20, group="nobody", count=100, stall_timeout=0.5
+    )
+    started = time.monotonic()
+    with pytest.raises(RunError, match=rf"group nobody .* topic {topic}"):
+        run_load(spec, bootstrap_servers=embedded_broker.bootstrap_servers)
+    assert time.monotonic() - started < 30

@@ -216,6 +216,18 @@ def test_bad_specs_are_config_errors(kwargs: dict[str, object], fragment: str) -
         LoadSpec(**kwargs)  # type: ignore[arg-type]
 
 
+def test_a_backlog_gate_goes_only_with_max_or_saturate() -> None:
+    with pytest.raises(ConfigError, match="--backlog: only with --rate max or saturate"):
+        LoadSpec(rate="500/s", backlog=10, group="g", count=5)
+    assert LoadSpec(rate="max", backlog=10, group="g", count=5).backlog == 10
+
+
+def test_saturate_without_a_group_does_not_name_backlog() -> None:
+    with pytest.raises(ConfigError, match="saturate needs a consumer group") as caught:
+        LoadSpec(rate="saturate", count=5)
+    assert "--backlog" not in str(caught.value)
+
+
 def test_saturate_means_max_with_a_backlog() -> None:
     spec = LoadSpec(rate="saturate", group="g", count=5)
     assert spec.profile.is_max

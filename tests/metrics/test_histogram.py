@@ -27,6 +27,20 @@ def test_out_of_range_values_are_clamped_not_dropped() -> None:
     assert hist.count == 2
 
 
+def test_negative_samples_are_counted_for_a_clock_warning() -> None:
+    hist = LatencyHistogram()
+    for ns in (-5, -3_000_000, 0, 500, 2_000_000):  # 0 and 500 ns: clamped but not negative
+        hist.record_ns(ns)
+    hist.record_seconds(-0.25)
+    assert (hist.count, hist.negative_count) == (6, 3)
+    other = LatencyHistogram()
+    other.record_ns(-1)
+    hist.merge(other)
+    assert hist.negative_count == 4
+    hist.reset()
+    assert (hist.count, hist.negative_count) == (0, 0)
+
+
 def test_encode_decode_and_merge() -> None:
     a, b = LatencyHistogram(), LatencyHistogram()
     a.record_seconds(0.1)

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
+import poolbench.pool as pool_module
 from poolbench.errors import InvalidPoolSizeError, PoolClosedError, QueueFullError
 from poolbench.metrics.clock import ManualClock
 from poolbench.pool import Result, WorkerPool
@@ -280,6 +281,35 @@ async def test_cancelling_the_context_cancels_running_jobs(recorder: Recorder) -
     assert len(recorder.results) == 3 and all(r.cancelled for r in recorder.results)
     stats = pools[0].stats
     assert (stats.running, stats.queued, stats.cancelled) == (0, 0, 3)
+
+
+async def test_a_cancelled_stop_ends_the_result_streams(recorder: Recorder) -> None:
+    never = asyncio.Event()
+    pool = WorkerPool(2, 5, on_result=recorder)
+    await pool.start()
+    stream = pool.results()
+    for _ in range(4):
+        pool.submit_nowait(gated(never))
+    await settle()
+
+    async def read_all() -> list[Result]:
+        return [result async for result in stream]
+
+    reader = asyncio.create_task(read_all())
+    stopper = asyncio.create_task(pool.stop(timeout=None))
+    await settle()
+    stopper.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await stopper
+    got = await asyncio.wait_for(reader, timeout=10)
+    # Every job reaches the reader as cancelled (2 running, 2 queued), then it ends.
+    assert len(got) == 4 and all(r.cancelled for r in got)
+    stream.close()  # safe after the pool ended it
+
+
+def test_the_issue_names_of_the_pool_errors() -> None:
+    assert pool_module.QueueFull is QueueFullError
+    assert pool_module.PoolClosed is PoolClosedError
 
 
 async def test_submit_from_another_thread(recorder: Recorder) -> None:

@@ -87,6 +87,16 @@ def test_bad_swept_value_names_its_position() -> None:
     assert str(info.value) == "s.yaml:sweep.consumer.workers[2]: must be at least 1, got 0"
 
 
+def test_a_bad_swept_latency_names_its_position() -> None:
+    scenario = parse_scenario(
+        _scenario(sweep={"sink.latency": ["10ms", "normal:oops"]}), source="s.yaml"
+    )
+    with pytest.raises(ScenarioError) as info:
+        expand(scenario)
+    assert info.value.key == "sweep.sink.latency[1]"
+    assert str(info.value).startswith("s.yaml:sweep.sink.latency[1]: ")
+
+
 def test_cross_field_error_at_a_point() -> None:
     scenario = parse_scenario(
         _scenario(

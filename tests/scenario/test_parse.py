@@ -89,6 +89,14 @@ def test_canonical_form_round_trips_and_hash_ignores_spelling() -> None:
             "must not exceed 1",
         ),
         (_scenario(sink={"latency": ""}), "sink.latency", "expected a latency"),
+        (_scenario(sink={"latency": "gauss:1ms"}), "sink.latency", "gauss"),
+        (_scenario(sink={"latency": "uniform:9ms..1ms"}), "sink.latency", "uniform"),
+        (_scenario(sink={"processes": 65}), "sink.processes", "1..64"),
+        (
+            _scenario(sink={"processes": 4, "max_connections": 2}),
+            "sink.max_connections",
+            "number of processes",
+        ),
         (
             _scenario(sink={"outages": [{"at": "30s", "duration": "2s"}]}),
             "sink.outages[0]",
@@ -144,3 +152,11 @@ def test_file_errors(tmp_path: Path) -> None:
     bad.write_text("name: x\nconsumer: {workers: [1\n")
     with pytest.raises(ScenarioError, match=r"bad.yaml: not valid YAML at line \d"):
         load_scenario_file(bad)
+
+
+def test_sink_latency_is_stored_canonically() -> None:
+    a = parse_scenario(_scenario(sink={"latency": "100ms"}))
+    b = parse_scenario(_scenario(sink={"latency": "0.1s"}))
+    c = parse_scenario(_scenario(sink={"latency": 0.1}))
+    assert a.sink.latency == b.sink.latency == c.sink.latency == "100ms"
+    assert a.to_dict() == b.to_dict()

@@ -8,7 +8,9 @@ import pytest
 from poolbench.errors import ConfigError
 from poolbench.sink.ledger import (
     Ledger,
+    RawCounters,
     Receipt,
+    SinkCounters,
     merge_parts,
     part_path,
     read_ledger,
@@ -125,3 +127,10 @@ def test_bad_ledger_lines_and_missing_files_are_config_errors(tmp_path: Path) ->
         list(read_ledger(tmp_path / "missing.jsonl"))
     with pytest.raises(ConfigError, match="--record"):
         Ledger(tmp_path / "no-dir" / "x.jsonl")
+
+
+def test_every_raw_counter_reaches_the_merged_counters() -> None:
+    raw = RawCounters(received=7, dropped=2, outage=1, connections_total=9)
+    merged = SinkCounters(**raw.snapshot(), duplicates=1)
+    assert {k: v for k, v in merged.as_dict().items() if k in raw.snapshot()} == raw.snapshot()
+    assert merged.rejected == 3

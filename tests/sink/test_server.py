@@ -12,9 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import aiosmtplib
+import psutil
 import pytest
 
-from poolbench.errors import ConfigError
+from poolbench.errors import ConfigError, RunError
 from poolbench.sink import (
     Auth,
     FaultConfig,
@@ -231,6 +232,29 @@ async def test_stall_outage_holds_replies_until_it_ends(sink_factory: Factory) -
     assert sink.counters().outage == 0
 
 
+async def test_a_mail_refused_by_an_outage_spends_no_rate_limit_token(
+    sink_factory: Factory,
+) -> None:
+    sink = sink_factory(
+        outages=(parse_outage("reject:2s..60s"),), rate_limit=RateLimit(rate=0.01, burst=1)
+    )
+    smtp = client(sink)
+    await smtp.connect()  # before the outage: the greeting is answered
+    try:
+        await asyncio.sleep(max(0.0, sink.started + 2.1 - time.monotonic()))
+        codes = []
+        for _ in range(3):
+            with pytest.raises(aiosmtplib.SMTPResponseException) as caught:
+                await smtp.mail("a@example.com")
+            codes.append(caught.value.code)
+            await smtp.rset()
+    finally:
+        smtp.close()
+    assert codes == [451, 451, 451]
+    counters = sink.counters()
+    assert (counters.outage, counters.rate_limited) == (3, 0)
+
+
 def _tls_client(sink: SinkServer, tls: str) -> smtplib.SMTP:
     context = sink.client_ssl_context()
     if tls == "implicit":
@@ -363,3 +387,41 @@ def test_cpu_of_the_server_thread_is_reported(sink_factory: Factory) -> None:
     assert counters.received == 300
     assert counters.cpu_seconds > 0
     assert counters.cpu_percent > 0
+
+
+def _wait_until_exited(process: psutil.Process) -> None:
+    # Not psutil's wait(): that would reap the child before the sink sees its exit code.
+    deadline = time.monotonic() + 10
+    while process.status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+async def test_a_sink_process_that_died_is_an_error_not_a_silent_drop(
+    sink_factory: Factory,
+) -> None:
+    sink = sink_factory(isolated=True)
+    assert await send_counting(sink, n=3, concurrency=1) == {"250": 3}
+    assert sink.counters().received == 3
+    children = [p for p in psutil.Process().children() if "_child_entry" in " ".join(p.cmdline())]
+    assert len(children) == 1
+    children[0].kill()
+    _wait_until_exited(children[0])
+    with pytest.raises(RunError, match=r"SMTP sink process 0 exited with code -9"):
+        sink.counters()
+    with pytest.raises(RunError, match=r"SMTP sink process 0 exited"):
+        sink.receipts()
+
+
+async def test_without_kept_receipts_only_ids_are_kept_and_duplicates_still_count(
+    sink_factory: Factory,
+) -> None:
+    sink = sink_factory(keep_receipts=False)
+    ids = ["11111111-1111-1111-1111-111111111111"] * 2 + [str(i) for i in range(3)]
+    assert await send_counting(sink, n=5, concurrency=1, make=lambda i: message(ids[i])) == {
+        "250": 5
+    }
+    counters = sink.counters()
+    assert (counters.received, counters.duplicates) == (5, 1)
+    with pytest.raises(RunError, match="keeps no receipts"):
+        sink.receipts()
+    assert sink._receipts == []  # what the option is for: nothing per email but its id

@@ -1,0 +1,245 @@
+"""`poolbench run SCENARIO`: measure every point of a scenario and write the results."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from poolbench.run.sweep import RunEvent
+
+EXIT_INTERRUPTED = 130
+
+
+def run(
+    scenario_file: Annotated[
+        Path, typer.Argument(help="The scenario YAML file (see `poolbench validate`).")
+    ],
+    *,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Results root: the run writes OUT/<scenario>/<UTC timestamp>/. Default: results/.",
+        ),
+    ] = Path("results"),
+    quiet: Annotated[
+        bool, typer.Option("--quiet", help="No progress display; print only the results folder.")
+    ] = False,
+    json_lines: Annotated[
+        bool,
+        typer.Option(
+            "--json-lines",
+            help="Progress as one JSON object per line on stdout (for CI); no display.",
+        ),
+    ] = False,
+    bootstrap_servers: Annotated[
+        str | None,
+        typer.Option(
+            "--bootstrap-servers",
+            help="Use this Kafka cluster instead of the scenario's broker (default: the "
+            "scenario's, usually the embedded one).",
+        ),
+    ] = None,
+    repeats: Annotated[
+        int | None,
+        typer.Option(
+            "--repeats", min=1, help="Run every point this many times (default: the scenario's)."
+        ),
+    ] = None,
+) -> None:
+    """Run a scenario: every point with its own topics, sink, consumer process and load.
+
+    Writes results.json, results.csv, report.md and charts, then prints the folder.
+
+    Exit 1 when a scenario gate fails (naming point, gate, measured value); 2 on bad input.
+
+    Ctrl-C stops after this point's parts stop and keeps measured points; twice: at once.
+    """
+    from poolbench.errors import UserError
+    from poolbench.gates.absolute import evaluate_gates
+    from poolbench.report.writer import write_report
+    from poolbench.results import save
+    from poolbench.run.sweep import run_scenario, with_overrides
+    from poolbench.scenario import load_scenario
+
+    scenario = with_overrides(
+        load_scenario(scenario_file), bootstrap_servers=bootstrap_servers, repeats=repeats
+    )
+    evaluate_gates(scenario.gates, [])  # a malformed gate fails now, not after the run
+    stop = threading.Event()
+    display = _Display(quiet=quiet, json_lines=json_lines)
+    package_log = logging.getLogger("poolbench")
+    if package_log.getEffectiveLevel() == logging.INFO:
+        # The progress display says what INFO logs would; keep warnings.
+        package_log.setLevel(logging.WARNING)
+    previous = _install_stop_handlers(stop)
+    try:
+        with display:
+            outcome = run_scenario(scenario, on_event=display.event, stop=stop)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    result_set = outcome.result_set
+    if not result_set.points:
+        if outcome.error:
+            raise UserError(outcome.error)
+        typer.echo("poolbench: stopped before any point was measured", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    directory = out / scenario.name / stamp
+    save(result_set, directory)
+    write_report(result_set, directory)
+    if not quiet and not json_lines:
+        from poolbench.cli.show import show
+
+        show(directory)
+    if json_lines:
+        _emit_json({"event": "written", "directory": str(directory)})
+    else:
+        typer.echo(str(directory))
+    if outcome.error:
+        typer.echo(f"poolbench: error: {outcome.error}", err=True)
+        raise typer.Exit(2)
+    if outcome.interrupted:
+        typer.echo(f"poolbench: stopped; {len(result_set.points)} point(s) written", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED)
+    report = evaluate_gates(scenario.gates, result_set.points)
+    for verdict in report.failures:
+        typer.echo(f"poolbench: {verdict.describe()}", err=True)
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+def _install_stop_handlers(stop: threading.Event) -> dict[int, Any]:
+    """First Ctrl-C/SIGTERM: finish cleanly (stop the load, stop the parts, keep the
+    measured points). Second Ctrl-C: KeyboardInterrupt, still stopping every child."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+        print("\npoolbench: stopping after this point's parts stop...", file=sys.stderr)
+
+    previous: dict[int, Any] = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous[signum] = signal.signal(signum, handler)
+    return previous
+
+
+def _emit_json(doc: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(doc, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+class _Display:
+    """Rich progress per point, JSON lines, or nothing."""
+
+    def __init__(self, *, quiet: bool, json_lines: bool) -> None:
+        self.quiet = quiet
+        self.json_lines = json_lines
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _Display:
+        if not self.quiet and not self.json_lines:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn
+
+            self._progress = Progress(
+                TextColumn("[bold]{task.fields[number]}[/bold] {task.description}"),
+                BarColumn(bar_width=20),
+                TextColumn("{task.fields[status]}"),
+                console=Console(stderr=True),
+                transient=False,
+            )
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def event(self, event: RunEvent) -> None:
+        if self.json_lines:
+            self._json(event)
+        elif self._progress is not None:
+            self._rich(event)
+
+    def _json(self, event: RunEvent) -> None:
+        doc: dict[str, Any] = {
+            "event": event.kind,
+            "point": event.number,
+            "of": event.total,
+            "params": dict(event.point.params),
+            "repeat": event.point.repeat,
+        }
+        if event.progress is not None:
+            p = event.progress
+            doc.update(
+                phase=p.phase,
+                elapsed_s=round(p.elapsed_s, 2),
+                total_s=p.total_s,
+                delivered=p.delivered,
+                rate_per_s=round(p.rate_per_s, 1),
+                p99_ms=round(p.p99_ms, 1),
+                rss_mb=round(p.rss_mb, 1),
+            )
+        if event.result is not None:
+            r = event.result
+            doc.update(
+                throughput_per_s=round(r.throughput_per_s, 2),
+                ideal_throughput_per_s=round(r.ideal_throughput_per_s, 2),
+                p99_ms=r.latency_ms.p99,
+                memory_peak_mb=round(r.memory_mb.peak, 1),
+                lost=r.lost,
+                warnings=list(r.warnings),
+            )
+        _emit_json(doc)
+
+    def _rich(self, event: RunEvent) -> None:
+        progress = self._progress
+        number = f"{event.number}/{event.total}"
+        if event.kind == "point_start":
+            self._task = progress.add_task(
+                _short_label(event),
+                total=event.point.scenario.load.total_s,
+                number=number,
+                status="starting",
+            )
+            return
+        if self._task is None:
+            return
+        if event.kind == "progress" and event.progress is not None:
+            p = event.progress
+            status = (
+                f"{p.phase} {p.elapsed_s:4.0f}/{p.total_s:.0f}s  delivered {p.delivered}  "
+                f"{p.rate_per_s:6.1f}/s  p99 {p.p99_ms:6.1f} ms  {p.rss_mb:5.1f} MB"
+            )
+            progress.update(self._task, completed=min(p.elapsed_s, p.total_s), status=status)
+        elif event.kind == "point_done" and event.result is not None:
+            r = event.result
+            status = (
+                f"done: {r.throughput_per_s:.1f}/s (ideal {r.ideal_throughput_per_s:.1f}), "
+                f"p99 {r.latency_ms.p99:.1f} ms, {r.memory_mb.peak:.1f} MB"
+                + (f", LOST {r.lost}" if r.lost else "")
+            )
+            progress.update(self._task, completed=event.point.scenario.load.total_s, status=status)
+
+
+def _short_label(event: RunEvent) -> str:
+    """`workers=5 buffer=50` rather than `consumer.workers=5 consumer.buffer=50`."""
+    params = event.point.params
+    text = " ".join(f"{path.rsplit('.', 1)[-1]}={value}" for path, value in params.items())
+    if event.point.scenario.repeats > 1:
+        text += f" #{event.point.repeat + 1}"
+    return text or event.point.scenario.name

@@ -1,0 +1,198 @@
+"""A background thread sampling memory and CPU of the run's processes, and the consumer's
+Prometheus `/metrics` (queue length, busy workers).
+
+Per tick and role ("consumer", "loadgen", ...) one `ProcessSample` sums RSS and CPU% over
+the role's processes and their children (a consumer launched through a shell wrapper is
+measured whole). CPU% is psutil's per-process figure since the previous tick, 100 = one
+core; the first tick of a new process reads 0 and is dropped. The sampler reads clocks
+and sockets, so it is kept thin: the arithmetic over its samples is in `measure`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Final, Self
+
+import psutil
+from prometheus_client.parser import text_string_to_metric_families
+
+from poolbench.metrics.clock import Clock, SystemClock
+from poolbench.run.measure import MetricSample, ProcessSample
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INTERVAL_S: Final = 0.25
+QUEUE_METRIC: Final = "poolbench_queue_length"
+BUSY_METRIC: Final = "poolbench_busy_workers"
+_SCRAPE_TIMEOUT_S: Final = 0.5
+
+
+def parse_metrics(text: str, names: Sequence[str]) -> dict[str, float]:
+    """The values of the named gauges (summed over their label sets) in an exposition text."""
+    wanted = set(names)
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in wanted:
+                found[sample.name] = found.get(sample.name, 0.0) + float(sample.value)
+    return found
+
+
+class Sampler:
+    """Samples watched pids every `interval_s` in a daemon thread until stopped."""
+
+    def __init__(
+        self,
+        *,
+        interval_s: float = DEFAULT_INTERVAL_S,
+        clock: Clock | None = None,
+        queue_metric: str = QUEUE_METRIC,
+        busy_metric: str = BUSY_METRIC,
+    ) -> None:
+        self.interval_s = interval_s
+        self._clock = clock or SystemClock()
+        self._queue_metric = queue_metric
+        self._busy_metric = busy_metric
+        self._lock = threading.Lock()
+        self._watched: dict[str, list[int]] = {}
+        self._metrics_urls: list[str] = []
+        self._procs: dict[int, psutil.Process] = {}
+        self._process_samples: list[ProcessSample] = []
+        self._metric_samples: list[MetricSample] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, role: str, pid: int) -> None:
+        with self._lock:
+            self._watched.setdefault(role, []).append(pid)
+
+    def scrape(self, url: str) -> None:
+        """Also scrape this /metrics URL each tick (several URLs are summed)."""
+        with self._lock:
+            self._metrics_urls.append(url)
+
+    def process_samples(self) -> list[ProcessSample]:
+        with self._lock:
+            return list(self._process_samples)
+
+    def metric_samples(self) -> list[MetricSample]:
+        with self._lock:
+            return list(self._metric_samples)
+
+    def latest(self, role: str) -> ProcessSample | None:
+        with self._lock:
+            for sample in reversed(self._process_samples):
+                if sample.role == role:
+                    return sample
+        return None
+
+    def latest_metrics(self) -> MetricSample | None:
+        with self._lock:
+            return self._metric_samples[-1] if self._metric_samples else None
+
+    def _process(self, pid: int) -> psutil.Process | None:
+        proc = self._procs.get(pid)
+        if proc is None:
+            try:
+                proc = psutil.Process(pid)
+                proc.cpu_percent(None)  # primes the CPU counter; the first reading is 0
+            except psutil.Error:
+                return None
+            self._procs[pid] = proc
+            return None  # no CPU figure yet
+        return proc
+
+    def _sample_role(self, role: str, pids: Sequence[int], t_ns: int) -> ProcessSample | None:
+        rss = 0
+        cpu = 0.0
+        counted = 0
+        for pid in pids:
+            tree = [pid]
+            with contextlib.suppress(psutil.Error):
+                tree += [c.pid for c in psutil.Process(pid).children(recursive=True)]
+            for member in tree:
+                proc = self._process(member)
+                if proc is None:
+                    continue
+                try:
+                    with proc.oneshot():
+                        cpu += proc.cpu_percent(None)
+                        rss += proc.memory_info().rss
+                except psutil.Error:
+                    continue
+                counted += 1
+        if counted == 0:
+            return None
+        return ProcessSample(
+            t_ns=t_ns, role=role, rss_bytes=rss, cpu_percent=cpu, processes=counted
+        )
+
+    def _scrape(self, urls: Sequence[str], t_ns: int) -> MetricSample | None:
+        queue = busy = 0.0
+        scraped = 0
+        for url in urls:
+            try:
+                with urllib.request.urlopen(url, timeout=_SCRAPE_TIMEOUT_S) as response:
+                    text = response.read().decode("utf-8", "replace")
+            except (OSError, urllib.error.URLError) as exc:
+                log.debug("scrape of %s failed: %s", url, exc)
+                continue
+            values = parse_metrics(text, (self._queue_metric, self._busy_metric))
+            queue += values.get(self._queue_metric, 0.0)
+            busy += values.get(self._busy_metric, 0.0)
+            scraped += 1
+        if scraped == 0:
+            return None
+        return MetricSample(t_ns=t_ns, queue_depth=queue, busy_workers=busy)
+
+    def sample_once(self) -> None:
+        """One tick: every watched role, then every metrics URL."""
+        with self._lock:
+            watched = {role: list(pids) for role, pids in self._watched.items()}
+            urls = list(self._metrics_urls)
+        t_ns = self._clock.wall_ns()
+        samples = [
+            s for role, pids in watched.items() if (s := self._sample_role(role, pids, t_ns))
+        ]
+        metric = self._scrape(urls, t_ns) if urls else None
+        with self._lock:
+            self._process_samples.extend(samples)
+            if metric is not None:
+                self._metric_samples.append(metric)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.sample_once()
+            except Exception:  # a sampling bug must not end the run; it is logged
+                log.exception("sampling failed")
+            self._stop.wait(self.interval_s)
+
+    def start(self) -> Self:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="sampler", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,90 @@
+"""The sampler against real processes and a real Prometheus endpoint over HTTP."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+from prometheus_client import CollectorRegistry, Gauge, start_http_server
+
+from poolbench.run.processes import ProcessSet, ProcessSpec
+from poolbench.run.sampler import Sampler, parse_metrics
+
+# Holds ~60 MB and burns CPU until killed.
+BUSY_60MB = """
+import sys
+block = bytearray(60_000_000)
+for i in range(0, len(block), 4096):
+    block[i] = 1
+print("ready", flush=True)
+while True:
+    pass
+"""
+
+
+@pytest.fixture
+def busy_child() -> Iterator[int]:
+    with ProcessSet(grace_s=1.0) as processes:
+        child = processes.start(
+            ProcessSpec(name="busy", argv=(sys.executable, "-c", BUSY_60MB), ready_pattern="ready")
+        )
+        child.wait_ready(20)
+        yield child.pid
+
+
+@pytest.fixture
+def metrics_url() -> Iterator[str]:
+    registry = CollectorRegistry()
+    Gauge("poolbench_queue_length", "queue", registry=registry).set(7)
+    Gauge("poolbench_busy_workers", "busy", registry=registry).set(3)
+    server, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
+    yield f"http://127.0.0.1:{server.server_port}/metrics"
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def test_samples_rss_and_cpu_of_a_watched_process(busy_child: int, metrics_url: str) -> None:
+    with Sampler(interval_s=0.3) as sampler:
+        sampler.watch("consumer", busy_child)
+        sampler.scrape(metrics_url)
+        sampler.scrape("http://127.0.0.1:1/metrics")  # unreachable: skipped, not fatal
+        deadline = time.monotonic() + 20
+        while len(sampler.process_samples()) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    samples = sampler.process_samples()
+    assert len(samples) >= 4
+    assert all(s.role == "consumer" and s.processes == 1 for s in samples)
+    assert min(s.rss_bytes for s in samples) > 60_000_000
+    # A busy loop on a shared 2-core machine (load average 4-5): a generous lower bound.
+    assert max(s.cpu_percent for s in samples) > 5
+    latest = sampler.latest("consumer")
+    assert latest is not None
+    assert latest.t_ns == samples[-1].t_ns
+    metrics = sampler.metric_samples()
+    assert metrics
+    assert {(m.queue_depth, m.busy_workers) for m in metrics} == {(7.0, 3.0)}
+    assert sampler.latest("loadgen") is None
+
+
+def test_a_vanished_process_yields_no_samples() -> None:
+    sampler = Sampler()
+    sampler.watch("consumer", 2**22 + 12345)  # above the default pid_max: never running
+    sampler.sample_once()
+    sampler.sample_once()
+    assert sampler.process_samples() == []
+    assert sampler.latest_metrics() is None
+
+
+def test_parse_metrics_sums_label_sets_and_ignores_others() -> None:
+    text = (
+        "# TYPE poolbench_queue_length gauge\n"
+        'poolbench_queue_length{instance="a"} 4\n'
+        'poolbench_queue_length{instance="b"} 6\n'
+        "# TYPE other gauge\nother 99\n"
+    )
+    assert parse_metrics(text, ["poolbench_queue_length", "missing"]) == {
+        "poolbench_queue_length": 10.0
+    }
