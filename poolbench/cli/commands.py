@@ -18,6 +18,7 @@ from poolbench.cli.report import report
 from poolbench.cli.run import run
 from poolbench.cli.show import show
 from poolbench.cli.sink import sink
+from poolbench.cli.tune import tune
 from poolbench.cli.validate import validate
 
 COMMANDS: list[tuple[str, Callable[..., Any]]] = [
@@ -29,5 +30,6 @@ COMMANDS: list[tuple[str, Callable[..., Any]]] = [
     ("report", report),
     ("show", show),
     ("run", run),
+    ("tune", tune),
 ]
 GROUPS: list[tuple[str, typer.Typer]] = []
