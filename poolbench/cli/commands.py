@@ -20,6 +20,7 @@ from poolbench.cli.report import report
 from poolbench.cli.run import run
 from poolbench.cli.show import show
 from poolbench.cli.sink import sink
+from poolbench.cli.tune import tune
 from poolbench.cli.validate import validate
 
 COMMANDS: list[tuple[str, Callable[..., Any]]] = [
@@ -31,6 +32,7 @@ COMMANDS: list[tuple[str, Callable[..., Any]]] = [
     ("report", report),
     ("show", show),
     ("run", run),
+    ("tune", tune),
     ("gate", gate),
 ]
 GROUPS: list[tuple[str, typer.Typer]] = [("baseline", baseline_app)]

@@ -1,0 +1,119 @@
+"""The search's `measure` against the real parts: one runner point per setting.
+
+A base scenario (a file, or one built from `--sink-latency`) fixes everything but the pool:
+each probe overrides `consumer.workers`, `consumer.buffer` and the load's rate (the target's
+open-model rate, or saturate), drops the sweep, and hands that one point to the runner.
+Every point's full `PointResult` is kept, so the CLI can write them as a result set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from poolbench.errors import ConfigError
+from poolbench.results import PointResult
+from poolbench.scenario import Consumer, Scenario, Sink, Sweep, Topic
+from poolbench.scenario import Load as ScenarioLoad
+from poolbench.tune.search import Load, Measurement
+from poolbench.units import format_duration, parse_duration
+
+SATURATED_CPU_PERCENT = 90.0  # a harness part above this share of a core measures itself
+
+RunPoint = Callable[[Scenario], PointResult]
+
+
+def base_scenario(
+    *,
+    rate: float,
+    sink_latency: str = "100ms",
+    duration_s: float = 10.0,
+    warmup_s: float = 3.0,
+    partitions: int = 8,
+) -> Scenario:
+    """The scenario `poolbench tune --sink-latency` measures against."""
+    return Scenario(
+        name="tune",
+        description=(
+            f"poolbench tune: {rate:g}/s against an SMTP server taking {sink_latency} per email"
+        ),
+        topic=Topic(partitions=partitions),
+        sink=Sink(latency=sink_latency),
+        consumer=Consumer(),
+        load=ScenarioLoad(
+            rate_per_s=rate, duration_s=duration_s, warmup_s=warmup_s, drain_s=10.0, cooldown_s=0.0
+        ),
+    )
+
+
+def point_scenario(base: Scenario, workers: int, buffer: int, load: Load, rate: float) -> Scenario:
+    """`base` with this probe's pool and load, and no sweep."""
+    if base.consumer.foreign and base.consumer.instances != 1:
+        raise ConfigError("tune sizes one consumer process: set consumer.instances to 1")
+    return dataclasses.replace(
+        base,
+        consumer=dataclasses.replace(base.consumer, workers=workers, buffer=buffer),
+        load=dataclasses.replace(
+            base.load, rate_per_s=None if load is Load.SATURATE else rate, profile=()
+        ),
+        sweep=Sweep(),
+        repeats=1,
+        gates=(),
+    )
+
+
+def latency_hint_s(latency: str) -> float | None:
+    """The sink latency as seconds when it is a plain duration (a lower bound on send time)."""
+    try:
+        return parse_duration(latency, what="sink latency")
+    except ConfigError:
+        return None
+
+
+def to_measurement(result: PointResult, *, sink_processes: int = 1) -> Measurement:
+    """What the search needs from a runner point."""
+    sink_cpu = result.sink_cpu_percent or 0.0
+    loadgen_cpu = result.loadgen_cpu_percent or 0.0
+    harness = (
+        sink_cpu > SATURATED_CPU_PERCENT * max(1, sink_processes)
+        or loadgen_cpu > SATURATED_CPU_PERCENT
+    )
+    return Measurement(
+        throughput=result.throughput_per_s,
+        p99_ms=result.latency_ms.p99,
+        lost=result.lost,
+        cpu_percent=result.cpu_percent,
+        memory_mb=result.memory_mb.peak,
+        send_ms=None if result.send_ms is None else result.send_ms.avg,
+        harness_limited=harness,
+    )
+
+
+@dataclass(slots=True)
+class RunnerMeasure:
+    """`measure(workers, buffer, load)` for the search, keeping every runner result."""
+
+    base: Scenario
+    rate: float
+    run_point: RunPoint
+    results: list[PointResult] = field(default_factory=list)
+
+    def __call__(self, workers: int, buffer: int, load: Load, /) -> Measurement:
+        scenario = point_scenario(self.base, workers, buffer, load, self.rate)
+        result = self.run_point(scenario)
+        params = {
+            "consumer.workers": workers,
+            "consumer.buffer": buffer,
+            "load.rate": "saturate" if load is Load.SATURATE else self.rate,
+            "probe": len(self.results),
+        }
+        self.results.append(dataclasses.replace(result, params=params, repeat=0))
+        return to_measurement(result, sink_processes=self.base.sink.processes)
+
+
+def describe(base: Scenario) -> str:
+    return (
+        f"sink latency {base.sink.latency}, load {format_duration(base.load.duration_s)} "
+        f"after {format_duration(base.load.warmup_s)} warm-up per point"
+    )

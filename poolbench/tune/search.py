@@ -1,0 +1,483 @@
+"""A bounded, measured search for the smallest pool that meets a target, and for the knee.
+
+Pure: every measurement comes from an injected `measure(workers, buffer, load)` and time from
+an injected clock, so a simulated system tests it exactly. The phases, in order:
+
+1. workers, at the target rate with a generous buffer: a bracket around the answer. The first
+   guess is Little's law (workers busy = rate x mean send time); a known lower bound on the
+   send time (the sink's latency) also rules out every smaller count without measuring it.
+   A saturated point tells the per-worker rate, so the next guess is measured Little's law;
+   once a failing and a passing count are known, bisect until they are one step apart.
+2. buffer, at that worker count: the smallest buffer that still meets the target, from the
+   worker count up (a buffer below the worker count leaves workers idle between polls).
+3. confirm: the chosen setting measured again; if it fails, one step more workers.
+4. ceiling: the chosen setting under a saturating load, for the headroom over the target.
+5. knee: saturating load at doubling worker counts until throughput flattens, the consumer's
+   CPU saturates, the harness saturates, or a budget ends.
+
+Every phase stops at the point budget, the time budget (a point is not started if the mean
+point duration so far would overrun it) or Ctrl-C; the result keeps every probe measured.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from poolbench.errors import ConfigError, RunError
+from poolbench.metrics.clock import Clock
+
+log = logging.getLogger(__name__)
+
+
+class Load(enum.Enum):
+    """What load a point runs: the target's open-model rate, or as fast as possible."""
+
+    TARGET = "target"
+    SATURATE = "saturate"
+
+
+class Phase(enum.Enum):
+    WORKERS = "workers"
+    BUFFER = "buffer"
+    CONFIRM = "confirm"
+    CEILING = "ceiling"
+    KNEE = "knee"
+
+
+class StopReason(enum.Enum):
+    DONE = "done"
+    POINT_BUDGET = "point budget used up"
+    TIME_BUDGET = "time budget used up"
+    INTERRUPTED = "interrupted"
+    UNREACHABLE = "target not reachable"
+    UNCONFIRMED = "the chosen setting failed when measured again"
+    FAILED = "a point could not be measured"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Measurement:
+    """What one measured point says about a setting."""
+
+    throughput: float  # emails per second delivered in the steady-state window
+    p99_ms: float  # end-to-end, intended send time to sink receipt
+    lost: int
+    cpu_percent: float  # the consumer process, percent of one core
+    memory_mb: float  # the consumer process, peak RSS
+    send_ms: float | None = None  # mean time a worker spends on one email, when measured
+    harness_limited: bool = False  # the sink or load generator saturated, not the consumer
+
+
+class Measure(Protocol):
+    def __call__(self, workers: int, buffer: int, load: Load, /) -> Measurement: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Target:
+    rate: float  # emails per second to sustain
+    p99_ms: float  # end-to-end p99 not to exceed
+    rate_tolerance: float = 0.05  # a point sustains the rate at >= (1 - this) x rate
+    # A point must beat the p99 by this share: one short point's p99 is noisy, and the
+    # smallest setting that only just passes fails about every other re-run.
+    p99_margin: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.rate <= 0 or self.p99_ms <= 0:
+            raise ConfigError("target rate and p99 must be positive")
+        if not 0 <= self.rate_tolerance < 1:
+            raise ConfigError("rate tolerance must be in [0, 1)")
+        if not 0 <= self.p99_margin < 1:
+            raise ConfigError("p99 margin must be in [0, 1)")
+
+    @property
+    def min_throughput(self) -> float:
+        return self.rate * (1 - self.rate_tolerance)
+
+    @property
+    def max_p99_ms(self) -> float:
+        return self.p99_ms * (1 - self.p99_margin)
+
+    def failures(self, m: Measurement) -> list[str]:
+        """Why a measurement misses the target; empty when it meets it."""
+        why = []
+        if m.throughput < self.min_throughput:
+            why.append(f"throughput {m.throughput:.1f}/s < {self.min_throughput:.1f}/s")
+        if m.p99_ms > self.max_p99_ms:
+            why.append(f"p99 {m.p99_ms:.0f} ms > {self.max_p99_ms:.0f} ms")
+        if m.lost > 0:
+            why.append(f"{m.lost} lost")
+        return why
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SearchLimits:
+    max_workers: int = 2000
+    max_points: int = 12
+    max_time_s: float = 600.0
+    send_s_hint: float | None = None  # a lower bound on the mean send time (the sink latency)
+    first_guess: int = 10  # without a hint: the seed's "start with 10"
+    headroom: float = 1.1  # Little's-law guesses aim at this capacity over the rate
+    precision: float = 0.05  # a bracket is closed when hi - lo <= max(1, precision x hi)
+    search_buffer: int | None = None  # buffer while searching workers; None: max(100, 2 x w)
+    min_buffer: int | None = None  # smallest buffer tried; None: the worker count
+    max_buffer_points: int = 3
+    max_knee_points: int = 4
+    confirm: bool = True
+    cpu_saturated_percent: float = 90.0
+    flat_efficiency: float = 0.25  # more workers "help" if they gain this share of linear
+
+    def __post_init__(self) -> None:
+        if self.max_workers < 1 or self.max_points < 1 or self.max_time_s <= 0:
+            raise ConfigError("max workers, max points and max time must be positive")
+        if self.send_s_hint is not None and self.send_s_hint < 0:
+            raise ConfigError("send time hint must not be negative")
+        if self.headroom < 1 or not 0 < self.precision < 1:
+            raise ConfigError("headroom must be >= 1 and precision in (0, 1)")
+
+    def step(self, workers: int) -> int:
+        """The resolution of the worker search around `workers`."""
+        return max(1, math.floor(self.precision * workers))
+
+    def buffer_for_search(self, workers: int) -> int:
+        return self.search_buffer if self.search_buffer is not None else max(100, 2 * workers)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Probe:
+    index: int
+    phase: Phase
+    workers: int
+    buffer: int
+    load: Load
+    measurement: Measurement
+    failures: tuple[str, ...]  # against the target; empty for saturating points
+    started_s: float  # since the search began
+    duration_s: float
+
+    @property
+    def meets(self) -> bool:
+        return self.load is Load.TARGET and not self.failures
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Knee:
+    workers: int  # the last count where adding workers still paid, or where CPU saturated
+    throughput: float
+    reached: bool  # False: not seen within the counts measured
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SearchResult:
+    target: Target
+    limits: SearchLimits
+    probes: tuple[Probe, ...]
+    workers: int | None  # the smallest count found meeting the target
+    buffer: int | None
+    confirmed: bool  # the chosen setting met the target again when re-measured
+    buffer_searched: bool  # False: the buffer is the worker search's, not the smallest
+    knee: Knee | None
+    stop: StopReason
+    elapsed_s: float
+    error: str | None = None  # with StopReason.FAILED: what failed
+
+    @property
+    def at_setting(self) -> Probe | None:
+        """The latest target-load probe of the chosen setting."""
+        return _latest(self.probes, self.workers, self.buffer, Load.TARGET)
+
+    @property
+    def ceiling(self) -> Probe | None:
+        """The chosen setting under a saturating load."""
+        return _latest(self.probes, self.workers, self.buffer, Load.SATURATE)
+
+
+def _latest(
+    probes: tuple[Probe, ...], workers: int | None, buffer: int | None, load: Load
+) -> Probe | None:
+    hits = [p for p in probes if (p.workers, p.buffer, p.load) == (workers, buffer, load)]
+    return hits[-1] if hits else None
+
+
+class _Stop(Exception):
+    def __init__(self, reason: StopReason, error: str | None = None) -> None:
+        super().__init__(reason.value)
+        self.reason = reason
+        self.error = error
+
+
+@dataclass(slots=True)
+class _Search:
+    measure: Measure
+    target: Target
+    limits: SearchLimits
+    clock: Clock
+    on_probe: Callable[[Probe], None] | None
+    started: float = 0.0
+    probes: list[Probe] = field(default_factory=list)
+    best: tuple[int, int] | None = None  # the smallest passing (workers, buffer) so far
+
+    def elapsed(self) -> float:
+        return self.clock.monotonic() - self.started
+
+    def probe(self, phase: Phase, workers: int, buffer: int, load: Load) -> Probe:
+        if len(self.probes) >= self.limits.max_points:
+            raise _Stop(StopReason.POINT_BUDGET)
+        mean_duration = (
+            sum(p.duration_s for p in self.probes) / len(self.probes) if self.probes else 0.0
+        )
+        if self.elapsed() + mean_duration > self.limits.max_time_s:
+            raise _Stop(StopReason.TIME_BUDGET)
+        begin = self.elapsed()
+        try:
+            m = self.measure(workers, buffer, load)
+        except KeyboardInterrupt:
+            raise _Stop(StopReason.INTERRUPTED) from None
+        except RunError as exc:
+            # A part would not start: end the search, keep what was measured.
+            raise _Stop(StopReason.FAILED, f"{workers} workers, buffer {buffer}: {exc}") from exc
+        failures = tuple(self.target.failures(m)) if load is Load.TARGET else ()
+        probe = Probe(
+            index=len(self.probes),
+            phase=phase,
+            workers=workers,
+            buffer=buffer,
+            load=load,
+            measurement=m,
+            failures=failures,
+            started_s=begin,
+            duration_s=self.elapsed() - begin,
+        )
+        self.probes.append(probe)
+        log.info(
+            "probe %d %s: %d workers, buffer %d, %s: %.1f/s p99 %.0f ms %s",
+            probe.index,
+            phase.value,
+            workers,
+            buffer,
+            load.value,
+            m.throughput,
+            m.p99_ms,
+            "; ".join(failures) or "ok",
+        )
+        if self.on_probe is not None:
+            self.on_probe(probe)
+        return probe
+
+    def remaining(self) -> int:
+        return self.limits.max_points - len(self.probes)
+
+    # -- phase 1 -----------------------------------------------------------------------------
+    def workers(self) -> int:
+        """The smallest worker count meeting the target (to the search's precision)."""
+        lim, rate = self.limits, self.target.rate
+        lo = 0  # largest count known to fail
+        if lim.send_s_hint:
+            # Fewer than rate x send time workers cannot carry the rate, whatever else holds.
+            lo = min(lim.max_workers - 1, math.ceil(rate * lim.send_s_hint - 1e-9) - 1)
+            guess = math.ceil(lim.headroom * rate * lim.send_s_hint - 1e-9)
+        else:
+            guess = lim.first_guess
+        hi: int | None = None  # smallest count known to pass
+        w = _clamp(guess, lo + 1, lim.max_workers)
+        failing: list[Probe] = []
+        while True:
+            p = self.probe(Phase.WORKERS, w, lim.buffer_for_search(w), Load.TARGET)
+            if p.meets:
+                hi = w
+                self.best = (w, p.buffer)
+            else:
+                lo = max(lo, w)
+                if hi is None:
+                    self._check_reachable(p, failing)
+                failing.append(p)
+            if hi is not None:
+                if hi - lo <= lim.step(hi):
+                    return hi
+                w = _middle(lo, hi)
+                continue
+            if w >= lim.max_workers:
+                raise _Stop(StopReason.UNREACHABLE)
+            w = _clamp(max(self._little(p), math.ceil(w * 1.25)), lo + 1, lim.max_workers)
+
+    def _little(self, p: Probe) -> int:
+        """Measured Little's law: the workers the rate needs at the send time seen at `p`.
+
+        Two estimates of the send time: the measured mean, and workers / throughput when the
+        point fell short (every worker busy). An overloaded point inflates both, so take the
+        smaller, and never more than 4x the workers of `p`: the bracket does the rest.
+        """
+        m, rate, headroom = p.measurement, self.target.rate, self.limits.headroom
+        guesses = []
+        if m.send_ms:
+            guesses.append(math.ceil(headroom * rate * m.send_ms / 1000))
+        if 0 < m.throughput < self.target.min_throughput:
+            guesses.append(math.ceil(headroom * rate * p.workers / m.throughput))
+        if not guesses:
+            return math.ceil(p.workers * 1.5)  # p99 or losses, not capacity: grow geometrically
+        return min(*guesses, 4 * p.workers)
+
+    def _check_reachable(self, p: Probe, failing: list[Probe]) -> None:
+        """Stop when more workers demonstrably do not raise throughput to the rate."""
+        m = p.measurement
+        if m.throughput >= self.target.min_throughput:
+            return
+        if m.harness_limited:
+            # The sink or load generator is the limit: more workers cannot show anything.
+            raise _Stop(StopReason.UNREACHABLE)
+        if m.cpu_percent >= self.limits.cpu_saturated_percent:
+            raise _Stop(StopReason.UNREACHABLE)
+        for q in failing:
+            # Only across a step of 1.5x or more: a smaller one is within the noise of a point.
+            if 1.5 * q.workers <= p.workers and not _helps(q, p, self.limits.flat_efficiency):
+                raise _Stop(StopReason.UNREACHABLE)
+
+    # -- phase 2 -----------------------------------------------------------------------------
+    def buffer(self, workers: int) -> int:
+        """The smallest buffer, from the worker count up, that still meets the target."""
+        lim = self.limits
+        hi = lim.buffer_for_search(workers)  # passed in phase 1
+        floor = lim.min_buffer if lim.min_buffer is not None else workers
+        lo = min(max(1, floor), hi) - 1  # largest buffer known to fail (none yet)
+        tried = 0
+        b = lo + 1
+        # Keep two points for the confirmation and the ceiling.
+        while hi - lo > max(1, math.floor(lim.precision * hi)) and tried < lim.max_buffer_points:
+            if self.remaining() <= 2:
+                break
+            p = self.probe(Phase.BUFFER, workers, b, Load.TARGET)
+            tried += 1
+            if p.meets:
+                hi = b
+            else:
+                lo = b
+            b = _middle(lo, hi)
+        return hi
+
+    # -- phase 3 -----------------------------------------------------------------------------
+    def confirm(self, workers: int, buffer: int) -> tuple[int, int, bool]:
+        """Re-measure; on a miss, step up (by a step, then 15%) while points are left."""
+        for attempt in range(3):
+            p = self.probe(Phase.CONFIRM, workers, buffer, Load.TARGET)
+            if p.meets:
+                return workers, buffer, True
+            grow = self.limits.step(workers) if attempt == 0 else math.ceil(0.15 * workers)
+            workers = min(self.limits.max_workers, workers + max(1, grow))
+            buffer = max(buffer, workers)
+        # Three settings in a row failed again: the earlier passes were luck, not capacity.
+        raise _Stop(StopReason.UNCONFIRMED)
+
+    # -- phases 4 and 5 ----------------------------------------------------------------------
+    def knee(self, workers: int, buffer: int) -> Knee:
+        lim = self.limits
+        prev = self.probe(Phase.CEILING, workers, buffer, Load.SATURATE)
+        if self._cpu_bound(prev):
+            return _knee(prev, True, "consumer CPU saturated")
+        for _ in range(lim.max_knee_points):
+            if prev.workers >= lim.max_workers:
+                break
+            n = min(lim.max_workers, 2 * prev.workers)
+            cur = self.probe(Phase.KNEE, n, max(buffer, n), Load.SATURATE)
+            if cur.measurement.harness_limited:
+                return _knee(cur, False, "the harness (sink or load generator) saturated first")
+            if self._cpu_bound(cur):
+                return _knee(cur, True, "consumer CPU saturated")
+            if not _helps(prev, cur, lim.flat_efficiency):
+                return _knee(prev, True, "throughput flattens")
+            prev = cur
+        return _knee(prev, False, f"not reached up to {prev.workers} workers")
+
+    def _cpu_bound(self, p: Probe) -> bool:
+        m = p.measurement
+        return m.cpu_percent >= self.limits.cpu_saturated_percent and not m.harness_limited
+
+
+def _knee(p: Probe, reached: bool, reason: str) -> Knee:
+    return Knee(
+        workers=p.workers, throughput=p.measurement.throughput, reached=reached, reason=reason
+    )
+
+
+def _helps(fewer: Probe, more: Probe, efficiency: float) -> bool:
+    """Did going from `fewer` to `more` workers gain at least `efficiency` of linear scaling?"""
+    t0, t1 = fewer.measurement.throughput, more.measurement.throughput
+    if t0 <= 0:
+        return t1 > 0
+    linear = more.workers / fewer.workers - 1
+    return linear > 0 and (t1 / t0 - 1) / linear >= efficiency
+
+
+def _clamp(value: int, lo: int, hi: int) -> int:
+    return max(lo, min(hi, value))
+
+
+def _middle(lo: int, hi: int) -> int:
+    """Between a failing and a passing count: geometric when the bracket is wide."""
+    if lo >= 1 and hi / lo > 4:
+        return _clamp(round(math.sqrt(lo * hi)), lo + 1, hi - 1)
+    if lo < 1 and hi > 4:
+        return _clamp(round(math.sqrt(hi)), 1, hi - 1)
+    return _clamp((lo + hi) // 2, lo + 1, max(lo + 1, hi - 1))
+
+
+def search(
+    measure: Measure,
+    target: Target,
+    limits: SearchLimits,
+    *,
+    clock: Clock,
+    on_probe: Callable[[Probe], None] | None = None,
+) -> SearchResult:
+    """Run the phases in order until done or a budget ends; never raises for a budget."""
+    s = _Search(measure=measure, target=target, limits=limits, clock=clock, on_probe=on_probe)
+    s.started = clock.monotonic()
+    workers: int | None = None
+    buffer: int | None = None
+    confirmed = buffer_searched = False
+    knee: Knee | None = None
+    stop = StopReason.DONE
+    error: str | None = None
+    try:
+        workers = s.workers()
+        buffer = limits.buffer_for_search(workers)
+        buffer = s.buffer(workers)
+        buffer_searched = True
+        if limits.confirm:
+            workers, buffer, confirmed = s.confirm(workers, buffer)
+        knee = s.knee(workers, buffer)
+    except _Stop as stop_at:
+        stop, error = stop_at.reason, stop_at.error
+        if stop in (StopReason.UNREACHABLE, StopReason.UNCONFIRMED):
+            workers = buffer = None
+        elif workers is None and s.best is not None:
+            # Stopped inside the worker bracket: the smallest count seen to pass, unrefined.
+            workers, buffer = s.best
+    if knee is None and stop is StopReason.UNREACHABLE:
+        knee = _knee_from_failures(s.probes)
+    return SearchResult(
+        target=target,
+        limits=limits,
+        probes=tuple(s.probes),
+        workers=workers,
+        buffer=buffer,
+        confirmed=confirmed,
+        buffer_searched=buffer_searched,
+        knee=knee,
+        stop=stop,
+        elapsed_s=s.elapsed(),
+        error=error,
+    )
+
+
+def _knee_from_failures(probes: list[Probe]) -> Knee | None:
+    """When the target is out of reach: the best throughput seen is the ceiling's witness."""
+    if not probes:
+        return None
+    best = max(probes, key=lambda p: (p.measurement.throughput, -p.workers))
+    if best.measurement.harness_limited:
+        return _knee(best, False, "the harness (sink or load generator) saturated first")
+    return _knee(best, True, "throughput stops rising below the target rate")

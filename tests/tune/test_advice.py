@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from poolbench.tune.advice import recommend, render_markdown, seed_buffer, to_dict
+from poolbench.tune.search import SearchLimits, StopReason, Target, search
+from tests.tune.sim import SimSystem
+
+
+def tuned(rate: float, *, sigma: float = 0.002, kappa: float = 2e-5) -> tuple[SimSystem, Target]:
+    return SimSystem(rate=rate, sigma=sigma, kappa=kappa), Target(rate=rate, p99_ms=500)
+
+
+def test_recommendation_at_200_per_s() -> None:
+    sim, target = tuned(200.0, sigma=0.0, kappa=0.0)
+    rec = recommend(search(sim, target, SearchLimits(send_s_hint=0.05), clock=sim.clock))
+    assert rec.workers == 11
+    assert rec.env == {"EMAIL_WORKER_COUNT": "11", "EMAIL_WORKER_BUFFER": str(rec.buffer)}
+    assert rec.flags == f"--workers 11 --buffer {rec.buffer}"
+    assert rec.ceiling is not None
+    # 11 workers of 50 ms carry 220/s: 10% over 200/s.
+    assert rec.headroom == pytest.approx(220 / 200 - 1)
+    b = rec.buffer_advice
+    assert b is not None
+    assert b.burst_emails == rec.buffer == 11
+    assert b.worst_delay_ms == pytest.approx(1000 * 11 / 220)
+    assert b.seed_buffer == 500 and not b.seed_needed
+    assert b.seed_worst_delay_ms == pytest.approx(1000 * 500 / 220)
+    assert rec.model.little is not None
+    assert rec.model.little.send_ms == pytest.approx(50.0)
+
+
+def test_markdown_names_the_settings_the_knee_the_buffer_and_the_model() -> None:
+    sim, target = tuned(100.0, sigma=0.05, kappa=0.0005)
+    rec = recommend(search(sim, target, SearchLimits(), clock=sim.clock))
+    text = render_markdown(rec, chart="tune.png")
+    assert f"EMAIL_WORKER_COUNT={rec.workers}" in text
+    assert f"EMAIL_WORKER_BUFFER={rec.buffer}" in text
+    assert "headroom" in text
+    assert "## Knee" in text and "throughput flattens" in text
+    assert "seed's guide says 100" in text
+    assert "USL" in text and "Little's law" in text
+    assert "![throughput and p99 vs workers](tune.png)" in text
+    # One table row per probe.
+    assert text.count("\n| ") == len(rec.probes) + 1
+
+
+def test_markdown_when_nothing_meets_the_target() -> None:
+    sim, target = tuned(5000.0, sigma=0.05, kappa=0.0005)
+    rec = recommend(search(sim, target, SearchLimits(send_s_hint=0.05), clock=sim.clock))
+    assert rec.workers is None and rec.env == {} and rec.flags == ""
+    text = render_markdown(rec)
+    assert "No setting found" in text
+    assert StopReason.UNREACHABLE.value in text
+
+
+def test_to_dict_is_json_and_keeps_every_probe() -> None:
+    sim, target = tuned(100.0)
+    rec = recommend(search(sim, target, SearchLimits(), clock=sim.clock))
+    data = json.loads(json.dumps(to_dict(rec)))
+    assert data["workers"] == rec.workers
+    assert len(data["probes"]) == len(rec.probes)
+    assert data["model"]["usl"]["supported_workers"][0] >= 1
+
+
+@pytest.mark.parametrize(("rate", "expected"), [(5, 50), (10, 100), (100, 100), (101, 500)])
+def test_seed_buffer_rule(rate: float, expected: int) -> None:
+    assert seed_buffer(rate) == expected
+
+
+def test_an_interrupted_search_does_not_judge_the_buffer() -> None:
+    from poolbench.tune.search import Load, Measurement
+
+    sim, target = tuned(200.0, sigma=0.0, kappa=0.0)
+
+    def measure(workers: int, buffer: int, load: Load, /) -> Measurement:
+        if len(sim.calls) == 2:  # after the worker bracket (11 passes, 10 fails)
+            raise KeyboardInterrupt
+        return sim(workers, buffer, load)
+
+    rec = recommend(search(measure, target, SearchLimits(send_s_hint=0.05), clock=sim.clock))
+    assert rec.stop is StopReason.INTERRUPTED
+    assert rec.workers == 11 and rec.buffer == 100
+    assert rec.buffer_advice is not None and rec.buffer_advice.seed_needed is None
+    text = render_markdown(rec)
+    assert "Partial result" in text
+    assert "not known" in text
+
+
+def test_little_headroom_is_flagged_with_the_workers_for_ten_percent() -> None:
+    sim, target = tuned(200.0, sigma=0.0, kappa=0.0)
+    rec = recommend(search(sim, target, SearchLimits(send_s_hint=0.05), clock=sim.clock))
+    # 11 workers carry 220/s: 10% exactly; 15% would need ceil(11 x 230 / 220) = 12.
+    assert rec.workers_for_headroom(0.15) == 12
+    assert rec.workers_for_headroom(0.1) == 11
+    assert "little headroom" not in render_markdown(rec)
+
+
+def test_the_margin_is_explained() -> None:
+    sim = SimSystem(rate=200.0)
+    target = Target(rate=200, p99_ms=500, p99_margin=0.2)
+    rec = recommend(search(sim, target, SearchLimits(send_s_hint=0.05), clock=sim.clock))
+    assert "at most 400 ms (20% margin)" in render_markdown(rec)
+    assert rec.at_setting is not None and rec.at_setting.measurement.p99_ms <= 400
