@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final, Generic, Protocol, TypeVar
 
+from poolbench.broker import attribute_broker_drops
 from poolbench.errors import ConfigError
 from poolbench.metrics.histogram import LatencyHistogram, LatencySummary
 
@@ -510,7 +511,11 @@ def measure(inputs: PointInputs) -> Measurement:
         duplicates=distinct.duplicates,
         retried=inputs.retried,
         dead_lettered=inputs.dead_lettered,
-        dropped_by_broker=inputs.dropped_by_broker,
+        # The watermark count also covers messages delivered before retention removed
+        # them: blame the broker only for what is really missing.
+        dropped_by_broker=attribute_broker_drops(
+            inputs.dropped_by_broker, inputs.produced, len(firsts), inputs.dead_lettered
+        ),
         poison=inputs.poison,
     )
     # Resources over the whole load, warm-up excluded, drain included (memory peaks there).

@@ -445,3 +445,27 @@ def test_saturating_latency_falls_back_to_end_to_end_without_a_start_stamp() -> 
         "includes the wait in the backlog",
     )
     assert latencies(receipts, LoadMode.OPEN).unstarted == 0
+
+
+def test_broker_drops_are_blamed_only_for_what_is_missing() -> None:
+    # Everything arrived, yet the low watermark moved past 300 consumed messages.
+    receipts = _simulate(rate=50, seconds=4, workers=10, service_s=0.1, outage=(9.0, 9.0))
+    inputs = dict(
+        receipts=receipts,
+        mode=LoadMode.OPEN,
+        load_start_ns=T0,
+        load_end_ns=T0 + 4 * S,
+        warmup_s=1,
+        workers=10,
+        mean_sink_latency_s=0.1,
+        offered_per_s=50,
+        harness=HarnessLoad(sink_cpu_percent=10),
+        dropped_by_broker=300,
+    )
+    complete = measure(PointInputs(produced=len(receipts), **inputs))  # type: ignore[arg-type]
+    assert complete.accounting.dropped_by_broker == 0
+    assert complete.accounting.lost == 0
+    # Ten more were produced and never arrived: the broker accounts for those ten.
+    short = measure(PointInputs(produced=len(receipts) + 10, **inputs))  # type: ignore[arg-type]
+    assert short.accounting.dropped_by_broker == 10
+    assert short.accounting.lost == 0
