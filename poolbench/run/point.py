@@ -508,7 +508,11 @@ def _rate_text(scenario: Scenario) -> str:
     load = scenario.load
     if load.rate_per_s is not None:
         return f"{load.rate_per_s:g}/s"
-    steps = ",".join(f"{s.rate_per_s:g}/s:{s.duration_s:g}s" for s in load.profile)
+    # A scenario's profile loops; the load generator holds its last step, so spell out
+    # enough cycles to cover the whole load.
+    cycle_s = sum(step.duration_s for step in load.profile)
+    cycles = max(1, math.ceil(load.total_s / cycle_s))
+    steps = ",".join(f"{s.rate_per_s:g}/s:{s.duration_s:g}s" for s in load.profile * cycles)
     return f"steps:{steps}"
 
 
