@@ -1,61 +1,60 @@
 """The arithmetic of one measured point: pure functions over receipts and samples.
 
 Nothing here reads a clock, a socket or a process: the runner collects receipts from
-the sink, samples from the sampler and counters from the consumer and the load
-generator, and these functions turn them into the numbers of a point. So every rule
-below is tested exactly on synthetic data.
+the sink, the acknowledged ids from the load generator, the dead letters from Kafka and
+samples from the sampler, and these functions turn them into the numbers of a point.
+So every rule below is tested exactly on synthetic data.
 
-Rules (see issue 6):
-- Steady-state window: from load start + warm-up to the end of the load.
-- Open-model load: a receipt belongs to the window by its *intended* send time, so a
-  backlog that drains after the load ended still counts against its own send time, and
-  its latency (received - intended) carries the whole wait: coordinated omission is
-  corrected. If the consumer did not keep up (much of the window arrived after the load
-  ended and the rate by receive time is clearly lower), the throughput is the rate by
-  receive time, with a warning.
-- Saturating load: the consumer sets the pace, so receipts count by *received* time.
-- Latency is end to end, received - intended, recorded in an HdrHistogram (<= 1% error);
-  when the consumer stamps the worker start time, it splits into waiting
-  (started - intended) and sending (received - started).
-- Except under a saturating load: there the end-to-end time is the standing backlog
-  divided by the throughput (Little's law), a property of the harness's backlog, not of
-  the consumer. So the latency of a saturating point is the time from the worker's start
-  to the sink's receipt (what the seed's table calls latency), and the end-to-end split
-  is still reported as wait/send. Receipts without a start stamp (a foreign consumer)
-  fall back to end to end, with a warning.
-- Duplicates (the same id received twice) count once; the first receipt is the one
-  measured.
+Rules:
+- Steady-state window: from load start + warm-up to the end of the load. A window
+  shorter than `MIN_WINDOW_S` or holding fewer than `MIN_WINDOW_EMAILS` emails measured
+  nothing: the point is an error, its figures are None.
+- Throughput, under every load: the distinct emails *received* inside the window,
+  divided by its length. The offered rate (open model) is a separate figure, and
+  "kept up" is its own verdict: the delivered rate is at least `KEPT_UP_SHARE` of the
+  offered rate and the backlog did not grow across the window.
+- Two latencies, for every point:
+  end to end = received - intended send time (under a saturating load the load
+  generator stamps the time it released the email, so it is the produce time), which
+  includes the wait in Kafka and in the pool's queue; and service = received - the
+  worker's start (a consumer that sends no start stamp has no service time).
+  Under an open load the latency receipts are the emails *intended* inside the window,
+  whenever they arrived, so a backlog that drains late carries its whole wait
+  (coordinated omission is corrected); under a saturating load, those received inside it.
+- Accounting is by id (`accounting.account`); duplicates count once, the earliest
+  receipt is the one measured.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final, Generic, Protocol, TypeVar
 
-from poolbench.broker import attribute_broker_drops
-from poolbench.errors import ConfigError
 from poolbench.metrics.histogram import LatencyHistogram, LatencySummary
+from poolbench.run.accounting import Accounting, Acked, Ledger, RetentionSample, account
+from poolbench.run.budget import StepsLike, TimeBudget, time_budget
+from poolbench.run.harness import CONSUMER_ROLE, RoleUse, harness_verdict, role_use
+from poolbench.run.samples import NS_PER_S, MetricSample, ProcessSample, Window
 
-NS_PER_S: Final = 1_000_000_000
 MB: Final = 1_000_000
 
-# A harness part above this share of one core measures itself, not the consumer.
-SATURATED_CPU_PERCENT: Final = 90.0
-# Fewer latency samples than this in the window make p99 a guess.
+# A window shorter than this, or holding fewer emails, measured nothing.
+MIN_WINDOW_S: Final = 1.0
+MIN_WINDOW_EMAILS: Final = 20
+# Fewer latency samples than this in the window make the tail percentiles rough.
 MIN_WINDOW_SAMPLES: Final = 200
+# The delivered rates of the window's two halves differ by more than this: not steady.
+HALVES_TOLERANCE: Final = 0.10
+# Kept up: at least this share of the offered rate delivered, and a backlog that grew by
+# no more than BACKLOG_SLACK_SHARE of the window's emails (at least BACKLOG_SLACK_MIN).
+KEPT_UP_SHARE: Final = 0.98
+BACKLOG_SLACK_SHARE: Final = 0.02
+BACKLOG_SLACK_MIN: Final = 5
 # Load generator lag (actual minus intended send time) that skews the offered load.
 LOADGEN_LAG_WARN_MS: Final = 50.0
-# Open model: the consumer "fell behind" when more than BACKLOG_SHARE of the window's
-# emails arrived after the load ended, the rate by receive time is below
-# FELL_BEHIND_RATIO of the rate by intended time, and draining the window's emails went
-# on for more than DRAIN_SHARE of the window after it (a short stall that is caught up
-# quickly is not falling behind: its latency shows it).
-BACKLOG_SHARE: Final = 0.05
-FELL_BEHIND_RATIO: Final = 0.9
-DRAIN_SHARE: Final = 0.25
 
 
 class ReceiptLike(Protocol):
@@ -73,6 +72,9 @@ class ReceiptLike(Protocol):
     @property
     def received_ns(self) -> int: ...
 
+    @property
+    def steps(self) -> StepsLike | None: ...
+
 
 R = TypeVar("R", bound=ReceiptLike)
 
@@ -82,33 +84,11 @@ class LoadMode(StrEnum):
     SATURATE = "saturate"  # a standing backlog: the consumer sets the pace
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Window:
-    """A half-open interval [start_ns, end_ns) of wall-clock nanoseconds."""
-
-    start_ns: int
-    end_ns: int
-
-    def __post_init__(self) -> None:
-        if self.end_ns <= self.start_ns:
-            raise ValueError(f"empty window: {self.start_ns} .. {self.end_ns}")
-
-    @property
-    def seconds(self) -> float:
-        return (self.end_ns - self.start_ns) / NS_PER_S
-
-    def __contains__(self, ns: object) -> bool:
-        return isinstance(ns, int) and self.start_ns <= ns < self.end_ns
-
-
-def steady_window(*, load_start_ns: int, load_end_ns: int, warmup_s: float) -> Window:
-    """The steady-state window: after the warm-up, up to the end of the load."""
+def steady_window(*, load_start_ns: int, load_end_ns: int, warmup_s: float) -> Window | None:
+    """The steady-state window: after the warm-up, up to the end of the load; None if empty."""
     start = load_start_ns + round(warmup_s * NS_PER_S)
     if start >= load_end_ns:
-        length = (load_end_ns - load_start_ns) / NS_PER_S
-        raise ConfigError(
-            f"load.warmup: {warmup_s:g}s leaves no steady-state window in a load of {length:g}s"
-        )
+        return None
     return Window(start_ns=start, end_ns=load_end_ns)
 
 
@@ -139,94 +119,98 @@ def distinct_receipts(receipts: Iterable[R]) -> Distinct[R]:
     return Distinct(first=first, duplicates=duplicates, unidentified=unidentified)
 
 
-def in_window(receipts: Iterable[R], window: Window, mode: LoadMode) -> list[R]:
-    """Receipts of the window: by intended time (open model) or received time (saturate)."""
+def received_in(receipts: Iterable[R], window: Window) -> list[R]:
+    return [r for r in receipts if r.received_ns in window]
+
+
+def latency_receipts(receipts: Iterable[R], window: Window, mode: LoadMode) -> list[R]:
+    """The receipts whose latency describes the window (see the module doc)."""
     if mode is LoadMode.OPEN:
         return [r for r in receipts if r.intended_ns is not None and r.intended_ns in window]
-    return [r for r in receipts if r.received_ns in window]
+    return received_in(receipts, window)
+
+
+def backlog_at(receipts: Iterable[ReceiptLike], t_ns: int) -> int:
+    """Emails meant to be sent before `t_ns` and not yet received by then."""
+    return sum(
+        1 for r in receipts if r.intended_ns is not None and r.intended_ns < t_ns <= r.received_ns
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Throughput:
-    per_s: float  # the point's throughput
-    by_intended_per_s: float  # window emails (by intended time) / window length
-    by_received_per_s: float  # emails received inside the window / window length
-    late: int  # window emails received after the window ended
-    fell_behind: bool  # open model only: the consumer did not keep up
+    per_s: float  # distinct emails received in the window / its length
+    offered_per_s: float | None  # the open model's rate over the window; None: saturating
+    kept_up: bool | None  # open model only
+    backlog_growth: int | None  # open model: backlog at the window's end minus its start
+    first_half_per_s: float
+    second_half_per_s: float
+
+    @property
+    def steady(self) -> bool:
+        low, high = sorted((self.first_half_per_s, self.second_half_per_s))
+        return high == 0 or (high - low) / high <= HALVES_TOLERANCE
 
 
-def throughput(receipts: Sequence[ReceiptLike], window: Window, mode: LoadMode) -> Throughput:
-    """Distinct emails per second in the window; `receipts` holds one receipt per id."""
-    received = sum(1 for r in receipts if r.received_ns in window)
-    by_received = received / window.seconds
-    if mode is LoadMode.SATURATE:
-        return Throughput(
-            per_s=by_received,
-            by_intended_per_s=0.0,
-            by_received_per_s=by_received,
-            late=0,
-            fell_behind=False,
-        )
-    selected = in_window(receipts, window, LoadMode.OPEN)
-    by_intended = len(selected) / window.seconds
-    late = sum(1 for r in selected if r.received_ns >= window.end_ns)
-    last_ns = max((r.received_ns for r in selected), default=window.end_ns)
-    fell_behind = (
-        late > BACKLOG_SHARE * len(selected)
-        and by_received < FELL_BEHIND_RATIO * by_intended
-        and (last_ns - window.end_ns) > DRAIN_SHARE * (window.end_ns - window.start_ns)
-    )
+def throughput(
+    receipts: Sequence[ReceiptLike], window: Window, *, offered_per_s: float | None
+) -> Throughput:
+    """Throughput by receipt; `receipts` holds one receipt per id."""
+    inside = received_in(receipts, window)
+    per_s = len(inside) / window.seconds
+    middle = window.start_ns + (window.end_ns - window.start_ns) // 2
+    first_half = sum(1 for r in inside if r.received_ns < middle)
+    half_s = window.seconds / 2
+    kept_up: bool | None = None
+    growth: int | None = None
+    if offered_per_s is not None:
+        growth = backlog_at(receipts, window.end_ns) - backlog_at(receipts, window.start_ns)
+        slack = max(BACKLOG_SLACK_MIN, BACKLOG_SLACK_SHARE * offered_per_s * window.seconds)
+        kept_up = per_s >= KEPT_UP_SHARE * offered_per_s and growth <= slack
     return Throughput(
-        per_s=by_received if fell_behind else by_intended,
-        by_intended_per_s=by_intended,
-        by_received_per_s=by_received,
-        late=late,
-        fell_behind=fell_behind,
+        per_s=per_s,
+        offered_per_s=offered_per_s,
+        kept_up=kept_up,
+        backlog_growth=growth,
+        first_half_per_s=first_half / half_s,
+        second_half_per_s=(len(inside) - first_half) / half_s,
     )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Latencies:
-    end_to_end: LatencySummary
-    wait: LatencySummary | None  # started - intended: Kafka, poll and the pool's queue
-    send: LatencySummary | None  # received - started: rendering and SMTP
-    histogram: str  # the `end_to_end` histogram, encoded (LatencyHistogram.encode)
-    untimed: int  # receipts without an intended time (not measurable)
-    unstarted: int = 0  # saturating load: receipts measured end to end (no start stamp)
+    end_to_end: LatencySummary | None  # received - intended (or produced)
+    service: LatencySummary | None  # received - worker start
+    wait: LatencySummary | None  # worker start - intended: Kafka, poll and the pool's queue
+    histogram: str | None  # `end_to_end`, encoded (LatencyHistogram.encode)
+    service_histogram: str | None
+    untimed: int  # receipts without an intended time
+    unstarted: int  # receipts without a worker start stamp
 
 
-def latency_ns(receipt: ReceiptLike, mode: LoadMode) -> int | None:
-    """The point's latency of one receipt (see the module doc); None if not measurable."""
-    if mode is LoadMode.SATURATE and receipt.started_ns is not None:
-        return receipt.received_ns - receipt.started_ns
-    if receipt.intended_ns is None:
-        return None
-    return receipt.received_ns - receipt.intended_ns
-
-
-def latencies(receipts: Iterable[ReceiptLike], mode: LoadMode = LoadMode.OPEN) -> Latencies:
-    main, wait, send = LatencyHistogram(), LatencyHistogram(), LatencyHistogram()
+def latencies(receipts: Iterable[ReceiptLike]) -> Latencies:
+    end_to_end, service, wait = LatencyHistogram(), LatencyHistogram(), LatencyHistogram()
     untimed = 0
     unstarted = 0
     for r in receipts:
-        value = latency_ns(r, mode)
-        if value is None:
+        if r.intended_ns is None:
             untimed += 1
-            continue
-        main.record_ns(value)
+        else:
+            end_to_end.record_ns(r.received_ns - r.intended_ns)
         if r.started_ns is None:
             unstarted += 1
-        elif r.intended_ns is not None:
+            continue
+        service.record_ns(r.received_ns - r.started_ns)
+        if r.intended_ns is not None:
             wait.record_ns(r.started_ns - r.intended_ns)
-            send.record_ns(r.received_ns - r.started_ns)
-    split = wait.count > 0
     return Latencies(
-        end_to_end=main.summary(),
-        wait=wait.summary() if split else None,
-        send=send.summary() if split else None,
-        histogram=main.encode(),
+        end_to_end=end_to_end.summary() if end_to_end.count else None,
+        service=service.summary() if service.count else None,
+        wait=wait.summary() if wait.count else None,
+        histogram=end_to_end.encode() if end_to_end.count else None,
+        service_histogram=service.encode() if service.count else None,
         untimed=untimed,
-        unstarted=unstarted if mode is LoadMode.SATURATE else 0,
+        unstarted=unstarted,
     )
 
 
@@ -244,80 +228,18 @@ def ideal_throughput(
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Accounting:
-    produced: int
-    delivered: int  # distinct ids at the sink
-    duplicates: int
-    retried: int
-    dead_lettered: int  # includes poison events, which belong there
-    dropped_by_broker: int  # lost by the harness (broker retention), not the consumer
-    poison: int  # deliberately invalid events produced
-
-    @property
-    def lost(self) -> int:
-        accounted = self.delivered + self.dead_lettered + self.dropped_by_broker
-        return max(0, self.produced - accounted)
-
-    @property
-    def poison_not_dead_lettered(self) -> int:
-        """Poison events that did not reach the dead-letter topic (they can't be delivered)."""
-        return max(0, self.poison - self.dead_lettered)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ProcessSample:
-    """One sampling tick of one role ("consumer", "loadgen", ...), summed over its processes."""
-
-    t_ns: int
-    role: str
-    rss_bytes: int
-    cpu_percent: float  # 100 = one core
-    processes: int = 1
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MetricSample:
-    """One scrape of the consumer's /metrics."""
-
-    t_ns: int
-    queue_depth: float
-    busy_workers: float
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ResourceUse:
-    peak_rss_mb: float
-    mean_rss_mb: float
-    cpu_percent: float
-    samples: int
-
-
-def resource_use(samples: Iterable[ProcessSample], role: str, window: Window) -> ResourceUse:
-    """Peak and mean RSS and mean CPU% of one role over the samples taken in the window."""
-    chosen = [s for s in samples if s.role == role and s.t_ns in window]
-    if not chosen:
-        return ResourceUse(peak_rss_mb=0.0, mean_rss_mb=0.0, cpu_percent=0.0, samples=0)
-    return ResourceUse(
-        peak_rss_mb=max(s.rss_bytes for s in chosen) / MB,
-        mean_rss_mb=sum(s.rss_bytes for s in chosen) / len(chosen) / MB,
-        cpu_percent=sum(s.cpu_percent for s in chosen) / len(chosen),
-        samples=len(chosen),
-    )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class TimelineRow:
     t_s: float  # start of the second, from the load start
     delivered_per_s: float  # distinct emails received in that second
-    p99_ms: float  # end-to-end p99 of the emails received in that second
-    queue_depth: float  # mean of the consumer's queue-length scrapes in that second
-    rss_mb: float  # peak consumer RSS sampled in that second
+    p99_ms: float | None  # end-to-end p99 of the emails received then; None: none received
+    queue_depth: float | None  # mean of the consumer's queue-length scrapes; None: no scrape
+    rss_mb: float | None  # peak consumer RSS sampled in that second; None: no sample
 
 
-def nearest_rank(sorted_values: Sequence[float], percentile: float) -> float:
-    """The nearest-rank percentile of already sorted values; 0.0 when empty."""
+def nearest_rank(sorted_values: Sequence[float], percentile: float) -> float | None:
+    """The nearest-rank percentile of already sorted values; None when empty."""
     if not sorted_values:
-        return 0.0
+        return None
     rank = math.ceil(percentile / 100.0 * len(sorted_values))
     return sorted_values[min(max(rank, 1), len(sorted_values)) - 1]
 
@@ -329,9 +251,7 @@ def timeline(
     end_ns: int,
     process_samples: Iterable[ProcessSample] = (),
     metric_samples: Iterable[MetricSample] = (),
-    role: str = "consumer",
     bin_s: float = 1.0,
-    mode: LoadMode = LoadMode.OPEN,
 ) -> list[TimelineRow]:
     """Per-`bin_s` rows from `origin_ns` (the load start) up to `end_ns`, by received time."""
     bin_ns = round(bin_s * NS_PER_S)
@@ -341,113 +261,44 @@ def timeline(
         i = (ns - origin_ns) // bin_ns
         return i if 0 <= i < bins else None
 
+    counts = [0] * bins
     latency_ms: list[list[float]] = [[] for _ in range(bins)]
     for r in receipts:
         i = index(r.received_ns)
         if i is None:
             continue
-        value = latency_ns(r, mode)
-        latency_ms[i].append(value / 1e6 if value is not None else math.nan)
+        counts[i] += 1
+        if r.intended_ns is not None:
+            latency_ms[i].append((r.received_ns - r.intended_ns) / 1e6)
     queue: list[list[float]] = [[] for _ in range(bins)]
-    for m in metric_samples:
-        i = index(m.t_ns)
+    for sample in metric_samples:
+        i = index(sample.t_ns)
         if i is not None:
-            queue[i].append(m.queue_depth)
-    rss = [0] * bins
+            queue[i].append(sample.queue_depth)
+    rss: list[int | None] = [None] * bins
     for s in process_samples:
         i = index(s.t_ns)
-        if i is not None and s.role == role:
-            rss[i] = max(rss[i], s.rss_bytes)
-    rows = []
-    for i in range(bins):
-        timed = sorted(v for v in latency_ms[i] if not math.isnan(v))
-        rows.append(
-            TimelineRow(
-                t_s=i * bin_s,
-                delivered_per_s=len(latency_ms[i]) / bin_s,
-                p99_ms=max(0.0, nearest_rank(timed, 99.0)),
-                queue_depth=sum(queue[i]) / len(queue[i]) if queue[i] else 0.0,
-                rss_mb=rss[i] / MB,
-            )
+        if i is not None and s.role == CONSUMER_ROLE:
+            rss[i] = max(rss[i] or 0, s.rss_bytes)
+    return [
+        TimelineRow(
+            t_s=i * bin_s,
+            delivered_per_s=counts[i] / bin_s,
+            p99_ms=nearest_rank(sorted(latency_ms[i]), 99.0),
+            queue_depth=sum(queue[i]) / len(queue[i]) if queue[i] else None,
+            rss_mb=None if rss[i] is None else (rss[i] or 0) / MB,
         )
-    return rows
+        for i in range(bins)
+    ]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class HarnessLoad:
-    """How hard the harness parts worked: to tell when they, not the consumer, were the limit."""
+class Memory:
+    """The consumer's memory: the kernel's high-water mark (VmHWM, summed over its
+    processes) and the mean of the sampled RSS."""
 
-    sink_cpu_percent: float | None = None
-    sink_processes: int = 1
-    loadgen_cpu_percent: float | None = None
-    loadgen_lag_p99_ms: float | None = None
-
-
-def warnings_for(
-    *,
-    accounting: Accounting,
-    harness: HarnessLoad,
-    window_samples: int,
-    throughput: Throughput | None = None,
-    unidentified: int = 0,
-    untimed: int = 0,
-    unstarted: int = 0,
-    errors: Sequence[str] = (),
-    notes: Sequence[str] = (),
-) -> tuple[str, ...]:
-    """Plain sentences, most serious first. `notes` explain losses (from the consumer)."""
-    out = [f"error: {text}" for text in errors]
-    if accounting.lost:
-        out.append(
-            f"lost {accounting.lost} of {accounting.produced} emails "
-            "(neither delivered, dead-lettered nor dropped by the broker)"
-        )
-    out.extend(notes)
-    if accounting.dropped_by_broker:
-        out.append(
-            f"the broker dropped {accounting.dropped_by_broker} messages before they were "
-            "consumed (retention); they are not counted as the consumer's losses"
-        )
-    if accounting.poison_not_dead_lettered:
-        out.append(f"{accounting.poison_not_dead_lettered} poison events were not dead-lettered")
-    sink = harness.sink_cpu_percent
-    if sink is not None and sink > SATURATED_CPU_PERCENT * max(1, harness.sink_processes):
-        out.append(
-            f"sink CPU {sink:.0f}% over {harness.sink_processes} process(es): the SMTP sink "
-            "was saturated, this point measures the harness"
-        )
-    if harness.loadgen_cpu_percent is not None and harness.loadgen_cpu_percent > (
-        SATURATED_CPU_PERCENT
-    ):
-        out.append(f"load generator CPU {harness.loadgen_cpu_percent:.0f}%: it was saturated")
-    lag = harness.loadgen_lag_p99_ms
-    if lag is not None and lag > LOADGEN_LAG_WARN_MS:
-        out.append(
-            f"load generator behind schedule: p99 lag {lag:.0f} ms "
-            "(latency still counts from the intended time)"
-        )
-    if throughput is not None and throughput.fell_behind:
-        out.append(
-            f"consumer fell behind the offered rate: {throughput.late} window emails arrived "
-            f"after the load ended; throughput by receive time "
-            f"{throughput.by_received_per_s:.1f}/s vs offered "
-            f"{throughput.by_intended_per_s:.1f}/s"
-        )
-    if window_samples < MIN_WINDOW_SAMPLES:
-        out.append(
-            f"only {window_samples} emails in the steady-state window "
-            f"(< {MIN_WINDOW_SAMPLES}): tail percentiles are rough"
-        )
-    if unidentified:
-        out.append(f"{unidentified} received emails carried no poolbench id")
-    if untimed:
-        out.append(f"{untimed} received emails carried no intended send time")
-    if unstarted:
-        out.append(
-            f"{unstarted} emails carried no worker start time: under a saturating load their "
-            "latency includes the wait in the backlog"
-        )
-    return tuple(out)
+    peak_mb: float
+    mean_mb: float
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -463,14 +314,18 @@ class PointInputs:
     instances: int = 1
     mean_sink_latency_s: float
     offered_per_s: float | None  # None for a saturating load
-    produced: int
+    acked: Sequence[Acked]
+    dead_letters: Mapping[str, str] = field(default_factory=dict)
+    dead_letters_without_id: int = 0
+    retention: Sequence[RetentionSample] = ()
+    poison_ids: frozenset[str] = frozenset()
     retried: int = 0
-    dead_lettered: int = 0
-    dropped_by_broker: int = 0
-    poison: int = 0
+    sink_counter_received: int | None = None
     process_samples: Sequence[ProcessSample] = ()
     metric_samples: Sequence[MetricSample] = ()
-    harness: HarnessLoad = HarnessLoad()
+    consumer_hwm_bytes: int | None = None  # VmHWM summed over the consumer's processes
+    cores: int = 1
+    loadgen_lag_p99_ms: float | None = None
     measured_until_ns: int | None = None  # end of the timeline (default: the last receipt)
     errors: Sequence[str] = ()
     notes: Sequence[str] = ()
@@ -478,19 +333,98 @@ class PointInputs:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Measurement:
-    """The numbers of one point (before they become a `poolbench.results.PointResult`)."""
+    """The numbers of one point (before they become a `poolbench.results.PointResult`).
 
-    window: Window
-    throughput: Throughput
+    `error` set: the point measured nothing usable, and its figures are None.
+    """
+
+    mode: LoadMode
+    window: Window | None
+    error: str | None
+    throughput: Throughput | None
     ideal_per_s: float
-    latency: Latencies
+    latency: Latencies | None
+    budget: TimeBudget | None
     window_samples: int
     accounting: Accounting
-    consumer: ResourceUse
-    loadgen: ResourceUse
-    harness: HarnessLoad
+    use: Mapping[str, RoleUse]
+    memory: Memory | None
+    harness_saturated: bool
     timeline: tuple[TimelineRow, ...]
     warnings: tuple[str, ...]
+
+    @property
+    def consumer_cpu_percent(self) -> float | None:
+        consumer = self.use.get(CONSUMER_ROLE)
+        return None if consumer is None else consumer.cpu_percent
+
+
+def _window_error(window: Window | None, emails: int, warmup_s: float) -> str | None:
+    if window is None:
+        return f"load.warmup {warmup_s:g}s leaves no steady-state window: nothing was measured"
+    if window.seconds < MIN_WINDOW_S:
+        return (
+            f"the steady-state window lasted {window.seconds:.3f}s (< {MIN_WINDOW_S:g}s): "
+            "nothing was measured"
+        )
+    if emails < MIN_WINDOW_EMAILS:
+        return (
+            f"only {emails} emails were received in the steady-state window "
+            f"(< {MIN_WINDOW_EMAILS}): nothing was measured"
+        )
+    return None
+
+
+def _accounting_warnings(acc: Accounting) -> list[str]:
+    out = []
+    if acc.lost:
+        out.append(
+            f"lost {acc.lost} of {acc.produced} emails: neither delivered, dead-lettered nor "
+            f"dropped by the broker ({', '.join(acc.lost_ids)})"
+        )
+    out.extend(f"inconsistent: {text}" for text in acc.inconsistencies)
+    if acc.dropped_by_broker:
+        out.append(
+            f"the broker dropped {acc.dropped_by_broker} messages before the consumer group "
+            "committed them (retention); they are not counted as the consumer's losses"
+        )
+    if acc.poison_not_dead_lettered:
+        out.append(f"{acc.poison_not_dead_lettered} poison events were not dead-lettered")
+    return out
+
+
+def _measure_warnings(
+    rate: Throughput | None, lat: Latencies | None, samples: int, lag_ms: float | None
+) -> list[str]:
+    out = []
+    if lag_ms is not None and lag_ms > LOADGEN_LAG_WARN_MS:
+        out.append(
+            f"load generator behind schedule: p99 lag {lag_ms:.0f} ms "
+            "(latency still counts from the intended time)"
+        )
+    if rate is not None and rate.kept_up is False and rate.offered_per_s is not None:
+        out.append(
+            f"consumer did not keep up: delivered {rate.per_s:.1f}/s of "
+            f"{rate.offered_per_s:.1f}/s offered ({rate.per_s / rate.offered_per_s:.0%}), "
+            f"backlog grew by {rate.backlog_growth} across the window"
+        )
+    if rate is not None and not rate.steady:
+        out.append(
+            f"not steady: the window's halves delivered {rate.first_half_per_s:.1f}/s and "
+            f"{rate.second_half_per_s:.1f}/s (> {HALVES_TOLERANCE:.0%} apart)"
+        )
+    if 0 < samples < MIN_WINDOW_SAMPLES:
+        out.append(
+            f"only {samples} emails in the steady-state window "
+            f"(< {MIN_WINDOW_SAMPLES}): tail percentiles are rough"
+        )
+    if lat is not None and lat.untimed:
+        out.append(f"{lat.untimed} received emails carried no intended send time")
+    if lat is not None and lat.unstarted:
+        out.append(
+            f"{lat.unstarted} emails carried no worker start stamp: no service time for them"
+        )
+    return out
 
 
 def measure(inputs: PointInputs) -> Measurement:
@@ -501,70 +435,85 @@ def measure(inputs: PointInputs) -> Measurement:
         warmup_s=inputs.warmup_s,
     )
     distinct = distinct_receipts(inputs.receipts)
-    firsts = list(distinct.first.values())
-    rate = throughput(firsts, window, inputs.mode)
-    selected = in_window(firsts, window, inputs.mode)
-    lat = latencies(selected, inputs.mode)
-    accounting = Accounting(
-        produced=inputs.produced,
-        delivered=len(firsts),
-        duplicates=distinct.duplicates,
-        retried=inputs.retried,
-        dead_lettered=inputs.dead_lettered,
-        # The watermark count also covers messages delivered before retention removed
-        # them: blame the broker only for what is really missing.
-        dropped_by_broker=attribute_broker_drops(
-            inputs.dropped_by_broker, inputs.produced, len(firsts), inputs.dead_lettered
-        ),
-        poison=inputs.poison,
+    accounting = account(
+        Ledger(
+            acked=inputs.acked,
+            sink_ids=[r.id for r in inputs.receipts],
+            dead_letters=inputs.dead_letters,
+            dead_letters_without_id=inputs.dead_letters_without_id,
+            retention=inputs.retention,
+            poison_ids=inputs.poison_ids,
+            retried=inputs.retried,
+            sink_counter_received=inputs.sink_counter_received,
+        )
     )
-    # Resources over the whole load, warm-up excluded, drain included (memory peaks there).
+    produced_ids = {a.id for a in inputs.acked}
+    firsts = [r for r in distinct.first.values() if r.id in produced_ids]
+    received = 0 if window is None else len(received_in(firsts, window))
+    error = _window_error(window, received, inputs.warmup_s)
+    ideal = ideal_throughput(
+        workers=inputs.workers,
+        instances=inputs.instances,
+        mean_latency_s=inputs.mean_sink_latency_s,
+        offered_per_s=inputs.offered_per_s,
+    )
     last_ns = max((r.received_ns for r in firsts), default=inputs.load_end_ns)
     until = inputs.measured_until_ns or max(last_ns + 1, inputs.load_end_ns)
-    busy = Window(start_ns=window.start_ns, end_ns=max(until, window.end_ns))
-    consumer = resource_use(inputs.process_samples, "consumer", busy)
-    loadgen = resource_use(inputs.process_samples, "loadgen", window)
-    harness = inputs.harness
-    if harness.loadgen_cpu_percent is None and loadgen.samples:
-        harness = HarnessLoad(
-            sink_cpu_percent=harness.sink_cpu_percent,
-            sink_processes=harness.sink_processes,
-            loadgen_cpu_percent=loadgen.cpu_percent,
-            loadgen_lag_p99_ms=harness.loadgen_lag_p99_ms,
+    # Resources over the whole load, warm-up excluded, drain included (memory peaks there).
+    busy_start = window.start_ns if window is not None else inputs.load_start_ns
+    busy = Window(start_ns=busy_start, end_ns=max(until, busy_start + 1))
+    use = role_use(inputs.process_samples, busy)
+    consumer_use = use.get(CONSUMER_ROLE)
+    memory = None
+    errors = list(inputs.errors)
+    if consumer_use is None:
+        errors.append("no memory or CPU sample of the consumer was taken")
+    else:
+        hwm = inputs.consumer_hwm_bytes
+        memory = Memory(
+            peak_mb=(hwm / MB) if hwm else consumer_use.peak_rss_mb,
+            mean_mb=consumer_use.mean_rss_mb,
         )
+    rate = lat = budget = None
+    samples = 0
+    if window is not None and error is None:
+        rate = throughput(firsts, window, offered_per_s=inputs.offered_per_s)
+        chosen = latency_receipts(firsts, window, inputs.mode)
+        lat = latencies(chosen)
+        samples = len(chosen)
+        cycle_ms = None
+        if inputs.mode is LoadMode.SATURATE and rate.per_s > 0:
+            cycle_ms = 1000.0 * inputs.workers * inputs.instances / rate.per_s
+        budget = time_budget(chosen, cycle_ms=cycle_ms)
+    else:
+        errors.insert(0, error or "nothing was measured")
+    share = (rate.per_s / ideal) if (rate is not None and ideal > 0) else None
+    verdict = harness_verdict(use, cores=inputs.cores, throughput_share=share)
     rows = timeline(
         firsts,
         origin_ns=inputs.load_start_ns,
         end_ns=until,
         process_samples=inputs.process_samples,
         metric_samples=inputs.metric_samples,
-        mode=inputs.mode,
     )
+    warnings = [f"error: {text}" for text in errors]
+    warnings += _accounting_warnings(accounting)
+    warnings += list(inputs.notes)
+    warnings += list(verdict.warnings)
+    warnings += _measure_warnings(rate, lat, samples, inputs.loadgen_lag_p99_ms)
     return Measurement(
+        mode=inputs.mode,
         window=window,
+        error="; ".join(errors) if errors else None,
         throughput=rate,
-        ideal_per_s=ideal_throughput(
-            workers=inputs.workers,
-            instances=inputs.instances,
-            mean_latency_s=inputs.mean_sink_latency_s,
-            offered_per_s=inputs.offered_per_s,
-        ),
+        ideal_per_s=ideal,
         latency=lat,
-        window_samples=lat.end_to_end.count,
+        budget=budget,
+        window_samples=samples,
         accounting=accounting,
-        consumer=consumer,
-        loadgen=loadgen,
-        harness=harness,
+        use=use,
+        memory=memory,
+        harness_saturated=verdict.saturated,
         timeline=tuple(rows),
-        warnings=warnings_for(
-            accounting=accounting,
-            harness=harness,
-            window_samples=lat.end_to_end.count,
-            throughput=rate,
-            unidentified=distinct.unidentified,
-            untimed=lat.untimed,
-            unstarted=lat.unstarted,
-            errors=inputs.errors,
-            notes=inputs.notes,
-        ),
+        warnings=tuple(warnings),
     )

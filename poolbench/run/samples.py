@@ -1,0 +1,51 @@
+"""The plain data a point collects: time windows, process samples, metric scrapes.
+
+Kept apart from the arithmetic (`measure`, `harness`, `accounting`) so the sampler and
+every pure function share the types without importing each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+NS_PER_S: Final = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Window:
+    """A half-open interval [start_ns, end_ns) of wall-clock nanoseconds."""
+
+    start_ns: int
+    end_ns: int
+
+    def __post_init__(self) -> None:
+        if self.end_ns <= self.start_ns:
+            raise ValueError(f"empty window: {self.start_ns} .. {self.end_ns}")
+
+    @property
+    def seconds(self) -> float:
+        return (self.end_ns - self.start_ns) / NS_PER_S
+
+    def __contains__(self, ns: object) -> bool:
+        return isinstance(ns, int) and self.start_ns <= ns < self.end_ns
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProcessSample:
+    """One sampling tick of one role ("consumer", "sink", ...), summed over its processes."""
+
+    t_ns: int
+    role: str
+    rss_bytes: int
+    cpu_percent: float  # 100 = one core
+    processes: int = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MetricSample:
+    """One scrape of the consumer's /metrics."""
+
+    t_ns: int
+    queue_depth: float
+    busy_workers: float
