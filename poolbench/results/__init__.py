@@ -1,0 +1,38 @@
+"""Measured results: the model (`model`), where they were measured (`environment`) and
+the versioned results.json file (`io`)."""
+
+from poolbench.results.environment import Environment
+from poolbench.results.io import RESULTS_FILE, from_dict, load, run_directory, save
+from poolbench.results.model import (
+    CPU_PARTS,
+    LATENCY_KEYS,
+    METRIC_NAMES,
+    SCHEMA_VERSION,
+    Budget,
+    Latency,
+    Memory,
+    ParamValue,
+    PointResult,
+    ResultSet,
+    TimelineSample,
+)
+
+__all__ = [
+    "CPU_PARTS",
+    "LATENCY_KEYS",
+    "METRIC_NAMES",
+    "RESULTS_FILE",
+    "SCHEMA_VERSION",
+    "Budget",
+    "Environment",
+    "Latency",
+    "Memory",
+    "ParamValue",
+    "PointResult",
+    "ResultSet",
+    "TimelineSample",
+    "from_dict",
+    "load",
+    "run_directory",
+    "save",
+]

@@ -1,0 +1,429 @@
+"""The result model: immutable, validated records of what a run measured.
+
+One `ResultSet` per run: the scenario and its hash, the environment it ran in, and one
+`PointResult` per sweep point and repeat. A figure that was not measured is None (shown
+as "n/a"), never 0. File I/O is in `poolbench.results.io`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from types import MappingProxyType
+from typing import Any, Final
+
+from poolbench.errors import ResultsError
+from poolbench.results.environment import Environment
+
+# The results.json format. Bump on any change a reader of the old format would
+# misread, and add a line here (pyperf keeps its format history the same way).
+#   1: first format (poolbench 0.1.0).
+#   2: accounting by id (`lost` stored, `inconsistencies`); throughput by receipt with
+#      `offered_per_s` and `kept_up`; both latencies every time (`latency_ms` is end to
+#      end, `service_ms` worker start to receipt; `send_ms` is gone) and `load_mode`;
+#      `budget_ms` (where the send time goes); `cpu_by_part` and `harness_saturated`
+#      (replacing sink/loadgen_cpu_percent); memory peak from the kernel's high-water
+#      mark; `error`, and None for figures a point did not measure; the consumer's
+#      effective `consumer_settings` (secrets masked); timeline gaps as None.
+SCHEMA_VERSION: Final = 2
+
+LATENCY_KEYS: Final = ("avg", "p50", "p90", "p95", "p99", "p999", "max")
+_PERCENTILE_KEYS: Final = ("p50", "p90", "p95", "p99", "p999", "max")
+BUDGET_KEYS: Final = (
+    "send_ms",
+    "connect_ms",
+    "handshake_ms",
+    "client_ms",
+    "server_latency_ms",
+    "server_ms",
+    "residual_ms",
+)
+CPU_PARTS: Final = ("consumer", "sink", "loadgen", "broker", "runner", "machine")
+
+# Names a gate expression may use; `PointResult.metrics()` gives their values (NaN when
+# the point did not measure it, so every comparison with it fails).
+METRIC_NAMES: Final = (
+    "throughput",
+    "offered",
+    "ideal",
+    "kept_up",
+    *(f"{key}_ms" for key in LATENCY_KEYS),
+    *(f"service_{key}_ms" for key in LATENCY_KEYS),
+    "memory_peak_mb",
+    "memory_mean_mb",
+    "cpu_percent",
+    *(f"{part}_cpu_percent" for part in CPU_PARTS if part != "consumer"),
+    "harness_saturated",
+    "lost",
+    "duplicates",
+    "dead_lettered",
+    "dropped_by_broker",
+    "retried",
+    "inconsistencies",
+    "delivered",
+    "produced",
+)
+
+ParamValue = str | int | float | bool | None
+
+# Relative slack for checks between values computed from the same histogram.
+_SLACK = 1e-6
+
+
+def check(condition: bool, message: str, key: str) -> None:
+    if not condition:
+        raise ResultsError(message, key=key)
+
+
+def _non_negative(value: float | None, key: str) -> None:
+    if value is not None:
+        check(value >= 0, f"must not be negative, got {value!r}", key)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Latency:
+    """Milliseconds: mean, percentiles and maximum of one latency distribution."""
+
+    avg: float
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    p999: float
+    max: float
+
+    def __post_init__(self) -> None:
+        for key in LATENCY_KEYS:
+            _non_negative(getattr(self, key), key)
+        values = [getattr(self, key) for key in _PERCENTILE_KEYS]
+        for i in range(len(values) - 1):
+            check(
+                values[i] <= values[i + 1] * (1 + _SLACK),
+                f"percentiles must not decrease: {_PERCENTILE_KEYS[i]}={values[i]} > "
+                f"{_PERCENTILE_KEYS[i + 1]}={values[i + 1]}",
+                _PERCENTILE_KEYS[i + 1],
+            )
+        check(self.avg <= self.max * (1 + _SLACK), f"avg={self.avg} exceeds max={self.max}", "avg")
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, float]) -> Latency:
+        """From a dict with the keys avg, p50 .. p999, max (e.g. `LatencySummary.as_dict()`)."""
+        return cls(**{key: float(values[key]) for key in LATENCY_KEYS})
+
+    def as_dict(self) -> dict[str, float]:
+        return {key: getattr(self, key) for key in LATENCY_KEYS}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Memory:
+    """The consumer's memory in MB (10^6 bytes): peak = the kernel's high-water mark of
+    resident memory (VmHWM, summed over its processes); mean = of the sampled RSS."""
+
+    peak: float
+    mean: float
+
+    def __post_init__(self) -> None:
+        _non_negative(self.peak, "peak")
+        _non_negative(self.mean, "mean")
+        check(self.mean <= self.peak * (1 + _SLACK), f"mean={self.mean} exceeds peak", "mean")
+
+    def as_dict(self) -> dict[str, float]:
+        return {"peak": self.peak, "mean": self.mean}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Budget:
+    """Where the mean send time of an email went, in ms (see `poolbench.run.budget`)."""
+
+    emails: int
+    new_connections: int
+    send_ms: float
+    connect_ms: float
+    handshake_ms: float
+    client_ms: float
+    server_latency_ms: float
+    server_ms: float
+    residual_ms: float
+    after_ms: float | None = None
+
+    PARTS = ("connect_ms", "handshake_ms", "client_ms", "server_latency_ms", "server_ms")
+
+    def __post_init__(self) -> None:
+        check(self.emails >= 1, f"must be at least 1, got {self.emails}", "emails")
+
+    def parts(self) -> dict[str, float]:
+        return {name: float(getattr(self, name)) for name in self.PARTS}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TimelineSample:
+    """One per-second sample of a point's run; `t_s` counts from the start of the load.
+    None: nothing to measure in that second (no delivery, no scrape, no sample)."""
+
+    t_s: float
+    delivered_per_s: float
+    queue_depth: float | None
+    p99_ms: float | None
+    rss_mb: float | None
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if f.name != "t_s":
+                _non_negative(getattr(self, f.name), f.name)
+
+    def as_dict(self) -> dict[str, float | None]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PointResult:
+    """What was measured at one sweep point and repeat.
+
+    `error` set: the point failed or measured nothing; the figures it could not measure
+    are None. Every count is by id (`poolbench.run.accounting`); `lost` is stored.
+    """
+
+    params: Mapping[str, ParamValue]
+    repeat: int
+    load_mode: str
+    throughput_per_s: float | None
+    ideal_throughput_per_s: float
+    latency_ms: Latency | None  # end to end
+    memory_mb: Memory | None
+    cpu_percent: float | None  # the consumer's, 100 = one core
+    produced: int
+    delivered: int
+    lost: int = 0
+    duplicates: int = 0
+    retried: int = 0
+    dead_lettered: int = 0
+    dropped_by_broker: int = 0
+    inconsistencies: int = 0
+    offered_per_s: float | None = None
+    kept_up: bool | None = None
+    service_ms: Latency | None = None
+    wait_ms: Latency | None = None
+    budget_ms: Budget | None = None
+    cpu_by_part: Mapping[str, float] = field(default_factory=dict)
+    harness_saturated: bool = False
+    error: str | None = None
+    consumer_settings: Mapping[str, Any] | None = None
+    warnings: tuple[str, ...] = ()
+    timeline: tuple[TimelineSample, ...] = ()
+    histogram: str | None = None
+    service_histogram: str | None = None
+
+    def __post_init__(self) -> None:
+        # Read-only copies: the caller's dicts cannot change a result after the fact.
+        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+        object.__setattr__(self, "cpu_by_part", MappingProxyType(dict(self.cpu_by_part)))
+        if self.consumer_settings is not None:
+            object.__setattr__(
+                self, "consumer_settings", MappingProxyType(dict(self.consumer_settings))
+            )
+        object.__setattr__(self, "warnings", tuple(self.warnings))
+        object.__setattr__(self, "timeline", tuple(self.timeline))
+        check(self.repeat >= 0, f"must not be negative, got {self.repeat}", "repeat")
+        check(
+            self.load_mode in ("open", "saturate"),
+            f"must be open or saturate, got {self.load_mode!r}",
+            "load_mode",
+        )
+        for name in ("throughput_per_s", "ideal_throughput_per_s", "cpu_percent"):
+            _non_negative(getattr(self, name), name)
+        for part, value in self.cpu_by_part.items():
+            check(part in CPU_PARTS, f"unknown part {part!r}", f"cpu_by_part.{part}")
+            _non_negative(value, f"cpu_by_part.{part}")
+        counts = (
+            "produced",
+            "delivered",
+            "lost",
+            "duplicates",
+            "retried",
+            "dead_lettered",
+            "dropped_by_broker",
+            "inconsistencies",
+        )
+        for name in counts:
+            _non_negative(getattr(self, name), name)
+        accounted = self.delivered + self.dead_lettered + self.dropped_by_broker + self.lost
+        check(
+            accounted == self.produced,
+            f"delivered + dead_lettered + dropped_by_broker + lost = {accounted}, "
+            f"but produced = {self.produced}",
+            "lost",
+        )
+        if self.error is None:
+            for name in ("throughput_per_s", "latency_ms", "memory_mb"):
+                check(getattr(self, name) is not None, "missing on a point without error", name)
+
+    @property
+    def has_losses(self) -> bool:
+        return self.lost > 0
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+    @property
+    def share_of_ideal(self) -> float | None:
+        """Throughput as a fraction of the ideal; None when either is unknown."""
+        if self.ideal_throughput_per_s <= 0 or self.throughput_per_s is None:
+            return None
+        return self.throughput_per_s / self.ideal_throughput_per_s
+
+    @property
+    def sink_cpu_percent(self) -> float | None:
+        return self.cpu_by_part.get("sink")
+
+    @property
+    def loadgen_cpu_percent(self) -> float | None:
+        return self.cpu_by_part.get("loadgen")
+
+    @property
+    def send_ms(self) -> Latency | None:
+        """The worker's time per email (start -> receipt): the service time."""
+        return self.service_ms
+
+    @property
+    def params_key(self) -> str:
+        """Canonical text of the params, to match points across result sets."""
+        return json.dumps(dict(self.params), sort_keys=True, separators=(",", ":"))
+
+    def metrics(self) -> dict[str, float]:
+        """The values gate expressions see, by the names in `METRIC_NAMES`."""
+        out: dict[str, float] = {
+            "throughput": _nan(self.throughput_per_s),
+            "offered": _nan(self.offered_per_s),
+            "ideal": self.ideal_throughput_per_s,
+            "kept_up": math.nan if self.kept_up is None else float(self.kept_up),
+        }
+        for prefix, lat in (("", self.latency_ms), ("service_", self.service_ms)):
+            for key in LATENCY_KEYS:
+                out[f"{prefix}{key}_ms"] = math.nan if lat is None else getattr(lat, key)
+        memory = self.memory_mb
+        out["memory_peak_mb"] = math.nan if memory is None else memory.peak
+        out["memory_mean_mb"] = math.nan if memory is None else memory.mean
+        out["cpu_percent"] = _nan(self.cpu_percent)
+        for part in CPU_PARTS:
+            if part != "consumer":
+                out[f"{part}_cpu_percent"] = _nan(self.cpu_by_part.get(part))
+        out["harness_saturated"] = float(self.harness_saturated)
+        for name in (
+            "lost",
+            "duplicates",
+            "dead_lettered",
+            "dropped_by_broker",
+            "retried",
+            "inconsistencies",
+            "delivered",
+            "produced",
+        ):
+            out[name] = float(getattr(self, name))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Latency | Memory | Budget):
+                value = value.as_dict()
+            elif f.name == "timeline":
+                value = [sample.as_dict() for sample in value]
+            elif isinstance(value, Mapping):
+                value = dict(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            doc[f.name] = value
+        return doc
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResultSet:
+    """One run of a scenario: every point and repeat, with where and what was run.
+
+    `partial`: the run ended before every point was measured (Ctrl-C, a point that could
+    not start); `stop_reason` says why.
+    """
+
+    scenario_name: str
+    scenario: Mapping[str, Any]
+    scenario_hash: str
+    environment: Environment
+    points: tuple[PointResult, ...] = ()
+    partial: bool = False
+    stop_reason: str | None = None
+    schema_version: int = field(default=SCHEMA_VERSION)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "points", tuple(self.points))
+        check(
+            self.schema_version == SCHEMA_VERSION,
+            f"schema version {self.schema_version} is not supported "
+            f"(this poolbench reads version {SCHEMA_VERSION})",
+            "schema_version",
+        )
+        check(bool(self.scenario_name), "must not be empty", "scenario_name")
+        # Points are matched across result sets by (params, repeat): each must be unique.
+        seen: dict[tuple[str, int], int] = {}
+        for i, point in enumerate(self.points):
+            key = (point.params_key, point.repeat)
+            check(
+                key not in seen,
+                f"same params and repeat as points[{seen.get(key)}]",
+                f"points[{i}]",
+            )
+            seen[key] = i
+
+    def with_point(self, point: PointResult) -> ResultSet:
+        """A copy with one more point (the runner adds them as they are measured)."""
+        return ResultSet(
+            scenario_name=self.scenario_name,
+            scenario=self.scenario,
+            scenario_hash=self.scenario_hash,
+            environment=self.environment,
+            points=(*self.points, point),
+            partial=self.partial,
+            stop_reason=self.stop_reason,
+        )
+
+    def as_partial(self, reason: str) -> ResultSet:
+        return ResultSet(
+            scenario_name=self.scenario_name,
+            scenario=self.scenario,
+            scenario_hash=self.scenario_hash,
+            environment=self.environment,
+            points=self.points,
+            partial=True,
+            stop_reason=reason,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": self.schema_version,
+            "scenario_name": self.scenario_name,
+            "scenario_hash": self.scenario_hash,
+            "scenario": plain(self.scenario),
+            "environment": self.environment.to_dict(),
+            "partial": self.partial,
+            "stop_reason": self.stop_reason,
+            "points": [point.to_dict() for point in self.points],
+        }
+
+
+def plain(value: Any) -> Any:
+    """Mappings and tuples as JSON's dicts and lists."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
