@@ -58,6 +58,9 @@ def write_charts(result_set: ResultSet, directory: Path) -> list[Path]:
         _latency(result_set, frame, layout, directory / "latency.png"),
         _memory(result_set, frame, layout, directory / "memory.png"),
     ]
+    budget = _budget(result_set, directory / "budget.png")
+    if budget is not None:
+        written.append(budget)
     heatmap = _heatmap(result_set, frame, directory / "heatmap.png")
     if heatmap is not None:
         written.append(heatmap)
@@ -302,6 +305,45 @@ def _cells(table: pd.DataFrame) -> list[tuple[tuple[int, int], float]]:
     return out
 
 
+_BUDGET_PARTS: Final = (
+    ("connect_ms", "connect (client: render, TCP connect)"),
+    ("handshake_ms", "handshake (greeting, EHLO)"),
+    ("client_ms", "client think time"),
+    ("server_latency_ms", "sink latency (configured)"),
+    ("server_ms", "sink processing"),
+    ("after_ms", "worker time after the reply (QUIT, close, next job)"),
+)
+
+
+def _budget(result_set: ResultSet, path: Path) -> Path | None:
+    """A stacked bar per point: where the mean email's time went."""
+    points = [(i, p) for i, p in enumerate(result_set.points) if p.budget_ms is not None]
+    if not points:
+        return None
+    figure, (ax,) = _new_figure()
+    labels = [
+        " ".join(f"{_short(k)}={v}" for k, v in p.params.items()) or f"point {i + 1}"
+        for i, p in points
+    ]
+    bottoms = [0.0] * len(points)
+    for key, name in _BUDGET_PARTS:
+        heights = []
+        for _i, point in points:
+            budget = point.budget_ms
+            value = getattr(budget, key) if budget is not None else None
+            heights.append(max(0.0, float(value)) if value is not None else 0.0)
+        if not any(heights):
+            continue
+        ax.bar(range(len(points)), heights, bottom=bottoms, label=name)
+        bottoms = [b + h for b, h in zip(bottoms, heights, strict=True)]
+    ax.set_xticks(range(len(points)), labels, rotation=20, ha="right", fontsize="small")
+    ax.set_ylabel("ms per email (mean)")
+    ax.legend(fontsize="small", loc="upper left")
+    ax.grid(True, axis="y", alpha=0.3)
+    figure.suptitle(_title(result_set, "Where each email's time goes"))
+    return _save(figure, path)
+
+
 def _timeline(result_set: ResultSet, point: PointResult, path: Path) -> Path:
     figure, axes = _new_figure(rows=4, height=8.0)
     times = [s.t_s for s in point.timeline]
@@ -313,10 +355,12 @@ def _timeline(result_set: ResultSet, point: PointResult, path: Path) -> Path:
     )
     load = result_set.scenario.get("load") or {}
     warmup = float(load.get("warmup") or 0.0)
-    for ax, (name, values) in zip(axes, series, strict=True):
+    for ax, (name, raw) in zip(axes, series, strict=True):
+        # None: nothing measured in that second -- a gap in the line, not a zero.
+        values = [math.nan if v is None else float(v) for v in raw]
         ax.plot(times, values, marker=".", linewidth=1.2)
         ax.set_ylabel(name, fontsize="small")
-        ax.set_ylim(0, max([*values, 1e-9]) * 1.15)
+        ax.set_ylim(0, max([*(v for v in values if not math.isnan(v)), 1e-9]) * 1.15)
         ax.grid(True, alpha=0.3)
         if warmup > 0:
             ax.axvspan(min(0.0, *times), warmup, color="grey", alpha=0.15, label="warm-up")

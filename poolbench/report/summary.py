@@ -1,12 +1,16 @@
 """The summary table in the seed's shape, as text cells (no pandas; the terminal uses it).
 
-`Workers | Buffer | Throughput | Latency avg | p99 | Memory`, then the ideal, the share of
-the ideal, losses/duplicates/dead letters and warnings; swept settings other than
-workers and buffer get a column in front.
+`Workers | Buffer | Throughput | Latency avg | p99 | Memory` (latency end to end: from the
+intended send time, or the produce time under a saturating load, to receipt), then the
+service time (worker start to receipt), the offered rate, the ideal and the share of it,
+whether the consumer kept up, where the send time went, who was busy, the accounting and
+the warnings; swept settings other than workers and buffer get a column in front. A
+figure that was not measured reads "n/a", never 0.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -16,8 +20,27 @@ from poolbench.results import PointResult, ResultSet
 WORKERS: Final = "consumer.workers"
 BUFFER: Final = "consumer.buffer"
 
-SEED_COLUMNS: Final = ("Workers", "Buffer", "Throughput", "Latency avg", "p99", "Memory")
-EXTRA_COLUMNS: Final = ("Ideal", "Share of ideal", "Lost / Dup / DLQ", "Warnings")
+SEED_COLUMNS: Final = (
+    "Workers",
+    "Buffer",
+    "Throughput",
+    "Latency avg (end to end)",
+    "p99 (end to end)",
+    "Memory",
+)
+EXTRA_COLUMNS: Final = (
+    "Service avg",
+    "Service p99",
+    "Offered",
+    "Ideal",
+    "Share of ideal",
+    "Kept up",
+    "Send time: connect / handshake / client / sink latency / sink",
+    "CPU %: consumer / sink / loadgen / broker / machine",
+    "Lost / Dup / DLQ / Retried",
+    "Warnings",
+)
+NA: Final = "n/a"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,23 +85,30 @@ def summary_table(result_set: ResultSet) -> SummaryTable:
     flagged: list[bool] = []
     for point in result_set.points:
         share = point.share_of_ideal
+        e2e, service, memory = point.latency_ms, point.service_ms, point.memory_mb
         rows.append(
             (
                 *(_cell(setting(result_set, point, p)) for p in others),
                 *((str(point.repeat + 1),) if repeats else ()),
                 _cell(setting(result_set, point, WORKERS)),
                 _cell(setting(result_set, point, BUFFER)),
-                f"{format_number(point.throughput_per_s)} /s",
-                f"{format_number(point.latency_ms.avg)} ms",
-                f"{format_number(point.latency_ms.p99)} ms",
-                f"{format_number(point.memory_mb.peak)} MB",
-                f"{format_number(point.ideal_throughput_per_s)} /s",
-                "n/a" if share is None else f"{share:.0%}",
-                f"{point.lost} / {point.duplicates} / {point.dead_lettered}",
+                with_unit(point.throughput_per_s, "/s"),
+                with_unit(None if e2e is None else e2e.avg, "ms"),
+                with_unit(None if e2e is None else e2e.p99, "ms"),
+                with_unit(None if memory is None else memory.peak, "MB"),
+                with_unit(None if service is None else service.avg, "ms"),
+                with_unit(None if service is None else service.p99, "ms"),
+                with_unit(point.offered_per_s, "/s") if point.load_mode == "open" else "saturating",
+                with_unit(point.ideal_throughput_per_s or None, "/s"),
+                NA if share is None else f"{share:.0%}",
+                NA if point.kept_up is None else ("yes" if point.kept_up else "NO"),
+                budget_cell(point),
+                cpu_cell(point),
+                f"{point.lost} / {point.duplicates} / {point.dead_lettered} / {point.retried}",
                 "; ".join(point.warnings),
             )
         )
-        flagged.append(point.has_losses or bool(point.warnings))
+        flagged.append(point.has_losses or point.failed or bool(point.warnings))
     return SummaryTable(headers=headers, rows=tuple(rows), flagged=tuple(flagged))
 
 
@@ -96,8 +126,31 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def format_number(value: float) -> str:
+def budget_cell(point: PointResult) -> str:
+    """The send time's parts in ms, e.g. `0.4 / 1.2 / 2.9 / 20 / 0.8 = 25.3 ms`."""
+    budget = point.budget_ms
+    if budget is None:
+        return NA
+    parts = " / ".join(format_number(v) for v in budget.parts().values())
+    return f"{parts} = {format_number(budget.send_ms)} ms"
+
+
+def cpu_cell(point: PointResult) -> str:
+    cpu = point.cpu_by_part
+    return " / ".join(
+        format_number(cpu[part]) if part in cpu else NA
+        for part in ("consumer", "sink", "loadgen", "broker", "machine")
+    )
+
+
+def with_unit(value: float | None, unit: str) -> str:
+    return NA if value is None else f"{format_number(value)} {unit}"
+
+
+def format_number(value: float | None) -> str:
     """Three significant figures, no exponent for the sizes we see: 92.1, 1,234, 0.5."""
+    if value is None or math.isnan(value):  # not measured
+        return NA
     if value >= 1000:
         return f"{value:,.0f}"
     if value >= 100:

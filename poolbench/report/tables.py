@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from poolbench.report.summary import BUFFER, WORKERS, setting, summary_table, swept_paths
-from poolbench.results import LATENCY_KEYS, ResultSet
+from poolbench.results import CPU_PARTS, LATENCY_KEYS, Budget, ResultSet
 
 
 def to_frame(result_set: ResultSet) -> pd.DataFrame:
@@ -25,19 +25,31 @@ def to_frame(result_set: ResultSet) -> pd.DataFrame:
     for point in result_set.points:
         record: dict[str, Any] = {path: setting(result_set, point, path) for path in paths}
         record["repeat"] = point.repeat
+        record["load_mode"] = point.load_mode
+        record["error"] = point.error
         record["throughput_per_s"] = point.throughput_per_s
+        record["offered_per_s"] = point.offered_per_s
+        record["kept_up"] = point.kept_up
         record["ideal_throughput_per_s"] = point.ideal_throughput_per_s
         record["share_of_ideal"] = point.share_of_ideal
-        for key in LATENCY_KEYS:
-            record[f"latency_{key}_ms"] = point.latency_ms.as_dict()[key]
-        for name, split in (("wait", point.wait_ms), ("send", point.send_ms)):
-            for key in ("avg", "p50", "p99"):
-                record[f"{name}_{key}_ms"] = None if split is None else split.as_dict()[key]
-        record["memory_peak_mb"] = point.memory_mb.peak
-        record["memory_mean_mb"] = point.memory_mb.mean
+        for name, lat in (("latency", point.latency_ms), ("service", point.service_ms)):
+            for key in LATENCY_KEYS:
+                record[f"{name}_{key}_ms"] = None if lat is None else getattr(lat, key)
+        for key in ("avg", "p50", "p99"):
+            record[f"wait_{key}_ms"] = (
+                None if point.wait_ms is None else getattr(point.wait_ms, key)
+            )
+        budget = point.budget_ms
+        for key in ("send_ms", *Budget.PARTS, "residual_ms", "after_ms"):
+            record[f"budget_{key}"] = None if budget is None else getattr(budget, key)
+        memory = point.memory_mb
+        record["memory_peak_mb"] = None if memory is None else memory.peak
+        record["memory_mean_mb"] = None if memory is None else memory.mean
         record["cpu_percent"] = point.cpu_percent
-        record["sink_cpu_percent"] = point.sink_cpu_percent
-        record["loadgen_cpu_percent"] = point.loadgen_cpu_percent
+        for part in CPU_PARTS:
+            if part != "consumer":
+                record[f"{part}_cpu_percent"] = point.cpu_by_part.get(part)
+        record["harness_saturated"] = point.harness_saturated
         for name in (
             "produced",
             "delivered",
@@ -46,6 +58,7 @@ def to_frame(result_set: ResultSet) -> pd.DataFrame:
             "dead_lettered",
             "dropped_by_broker",
             "lost",
+            "inconsistencies",
         ):
             record[name] = getattr(point, name)
         record["warnings"] = "; ".join(point.warnings)

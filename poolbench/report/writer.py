@@ -17,6 +17,7 @@ _CHART_TITLES: Final = {
     "throughput.png": "Throughput against the ideal",
     "latency.png": "Latency percentiles",
     "memory.png": "Consumer memory",
+    "budget.png": "Where each email's time goes",
     "heatmap.png": "Workers x buffer",
 }
 
@@ -43,6 +44,11 @@ def render_markdown(result_set: ResultSet, charts: tuple[Path, ...] = ()) -> str
     scenario = result_set.scenario
     env = result_set.environment
     lines = [f"# poolbench: {result_set.scenario_name}", ""]
+    if result_set.partial:
+        lines += [
+            f"**Partial run**: {result_set.stop_reason or 'not every point was measured'}.",
+            "",
+        ]
     description = str(scenario.get("description") or "").strip()
     if description:
         lines += [description, ""]
@@ -50,9 +56,15 @@ def render_markdown(result_set: ResultSet, charts: tuple[Path, ...] = ()) -> str
     if result_set.points:
         lines.append(markdown_table(result_set))
         lines += [
-            "Throughput is measured at the SMTP sink in the steady-state window; latency runs "
-            "from the intended send time to receipt at the sink. *Ideal* is "
-            "min(workers / mean sink latency, offered rate). Memory is the consumer's peak RSS.",
+            "Throughput: distinct emails received at the SMTP sink in the steady-state "
+            "window, divided by its length (under every load). *Latency* is end to end: from "
+            "the intended send time (under a saturating load, the time the email was "
+            "produced) to receipt, including the wait in Kafka and the pool's queue; "
+            "*Service* runs from the worker's start to receipt. *Ideal* is min(workers / "
+            "mean sink latency, offered rate); *Kept up*: at least 98% of the offered rate "
+            "delivered and no growing backlog. *Send time* is where the mean service time "
+            "went, from the sink's per-step stamps. *Memory* is the consumer's peak resident "
+            "memory (the kernel's high-water mark). n/a: not measured.",
             "",
         ]
     else:
@@ -95,6 +107,8 @@ def _problems(result_set: ResultSet) -> list[str]:
     lines: list[str] = []
     for number, point in enumerate(result_set.points, start=1):
         notes = list(point.warnings)
+        if point.error is not None and not any(n.startswith("error:") for n in notes):
+            notes.insert(0, f"error: {point.error}")
         if point.has_losses:
             notes.insert(0, f"LOST {point.lost} of {point.produced} emails")
         if notes:

@@ -1,0 +1,308 @@
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from poolbench.errors import ResultsError, UserError
+from poolbench.metrics.histogram import LatencyHistogram
+from poolbench.results import (
+    METRIC_NAMES,
+    RESULTS_FILE,
+    SCHEMA_VERSION,
+    Environment,
+    Latency,
+    Memory,
+    PointResult,
+    ResultSet,
+    TimelineSample,
+    from_dict,
+    load,
+    run_directory,
+    save,
+)
+
+
+def _env(**changes: Any) -> Environment:
+    values: dict[str, Any] = {
+        "host": "box",
+        "platform": "Linux-6.1-x86_64",
+        "machine": "Linux x86_64",
+        "cpu_model": "AMD EPYC",
+        "cpu_count": 2,
+        "python": "3.11.9",
+        "versions": {"poolbench": "0.1.0", "confluent-kafka": "2.16.1", "librdkafka": "2.16.0"},
+        "git_commit": "abc123",
+        "created_utc": "2026-11-27T21:00:00Z",
+    }
+    values.update(changes)
+    return Environment(**values)
+
+
+def _point(workers: int, **changes: Any) -> PointResult:
+    hist = LatencyHistogram()
+    for ms in (90, 100, 110, 250):
+        hist.record_seconds(ms / 1000)
+    values: dict[str, Any] = {
+        "params": {"consumer.workers": workers, "consumer.buffer": workers * 10},
+        "repeat": 0,
+        "load_mode": "open",
+        "throughput_per_s": 9.2 * workers,
+        "offered_per_s": 10.0 * workers,
+        "kept_up": False,
+        "ideal_throughput_per_s": 10.0 * workers,
+        "latency_ms": Latency.from_mapping(hist.summary().as_dict()),
+        "wait_ms": Latency(avg=1, p50=1, p90=2, p95=2, p99=3, p999=3, max=4),
+        "memory_mb": Memory(peak=48.5, mean=47.0),
+        "cpu_percent": 12.5,
+        "cpu_by_part": {"consumer": 12.5, "sink": 30.0, "machine": 60.0},
+        "produced": 100,
+        "delivered": 97,
+        "lost": 1,
+        "duplicates": 1,
+        "retried": 4,
+        "dead_lettered": 2,
+        "warnings": ("sink CPU above 90%",),
+        "timeline": (
+            TimelineSample(t_s=0, delivered_per_s=9, queue_depth=3, p99_ms=120, rss_mb=47),
+            TimelineSample(t_s=1, delivered_per_s=10, queue_depth=2, p99_ms=110, rss_mb=48),
+        ),
+        "histogram": hist.encode(),
+    }
+    values.update(changes)
+    return PointResult(**values)
+
+
+def _result_set(points: tuple[PointResult, ...] | None = None) -> ResultSet:
+    return ResultSet(
+        scenario_name="seed-table",
+        scenario={"name": "seed-table", "sweep": {"consumer.workers": [1, 5]}},
+        scenario_hash="f" * 64,
+        environment=_env(),
+        points=points if points is not None else (_point(1), _point(5)),
+    )
+
+
+def test_round_trip_keeps_every_field(tmp_path: Path) -> None:
+    original = _result_set()
+    written = save(original, tmp_path / "run")
+    assert written == tmp_path / "run" / RESULTS_FILE
+    loaded = load(tmp_path / "run")
+    assert loaded == original
+    assert loaded.to_dict() == original.to_dict()
+    assert LatencyHistogram.decode(loaded.points[0].histogram or "").count == 4
+
+
+def test_file_carries_the_issue_fields(tmp_path: Path) -> None:
+    data = json.loads(save(_result_set(), tmp_path).read_text())
+    assert data["schema_version"] == SCHEMA_VERSION
+    record = data["points"][0]
+    for key in (
+        "params",
+        "throughput_per_s",
+        "ideal_throughput_per_s",
+        "latency_ms",
+        "memory_mb",
+        "cpu_percent",
+        "produced",
+        "delivered",
+        "duplicates",
+        "dead_lettered",
+        "lost",
+        "warnings",
+    ):
+        assert key in record
+    assert record["lost"] == 1
+    assert set(record["latency_ms"]) == {"avg", "p50", "p90", "p95", "p99", "p999", "max"}
+
+
+def test_lost_is_stored_and_every_email_must_be_accounted_for() -> None:
+    point = _point(1)
+    assert point.lost == 1
+    assert point.has_losses
+    data = _result_set().to_dict()
+    data["points"][1]["lost"] = 0
+    with pytest.raises(ResultsError, match=r"points\[1\]\.lost: delivered \+ dead_lettered"):
+        from_dict(data)
+    with pytest.raises(ResultsError, match="but produced = 100"):
+        _point(1, dropped_by_broker=2)
+    assert _point(1, dropped_by_broker=1, lost=0).lost == 0
+
+
+def test_a_failed_point_has_no_figures_and_says_why() -> None:
+    failed = _point(
+        1,
+        error="only 3 emails were received in the steady-state window",
+        throughput_per_s=None,
+        latency_ms=None,
+        memory_mb=None,
+        cpu_percent=None,
+    )
+    assert failed.failed
+    assert failed.share_of_ideal is None
+    metrics = failed.metrics()
+    assert metrics["throughput"] != metrics["throughput"]  # NaN: every gate on it fails
+    assert metrics["p99_ms"] != metrics["p99_ms"]
+    with pytest.raises(ResultsError, match="throughput_per_s: missing on a point without error"):
+        _point(1, throughput_per_s=None)
+
+
+def test_older_schema_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    data = _result_set().to_dict()
+    data["schema_version"] = 1
+    file = tmp_path / RESULTS_FILE
+    file.write_text(json.dumps(data))
+    with pytest.raises(ResultsError, match=r"schema version 1 is not supported.*measure again"):
+        load(file)
+
+
+def test_partial_runs_are_marked(tmp_path: Path) -> None:
+    partial = _result_set().as_partial("interrupted after 2 of 4 points")
+    loaded = load(save(partial, tmp_path))
+    assert loaded.partial
+    assert loaded.stop_reason == "interrupted after 2 of 4 points"
+
+
+def test_metrics_cover_exactly_the_gate_names() -> None:
+    metrics = _point(10).metrics()
+    assert tuple(metrics) == METRIC_NAMES
+    assert metrics["throughput"] == pytest.approx(92.0)
+    assert metrics["offered"] == pytest.approx(100.0)
+    assert metrics["ideal"] == pytest.approx(100.0)
+    assert metrics["kept_up"] == 0.0
+    assert metrics["sink_cpu_percent"] == 30.0
+    assert metrics["lost"] == 1
+
+
+def test_share_of_ideal_and_params_key() -> None:
+    assert _point(10).share_of_ideal == pytest.approx(0.92)
+    assert _point(10, ideal_throughput_per_s=0.0).share_of_ideal is None
+    a = _point(5, params={"b": 1, "a": 2})
+    b = _point(5, params={"a": 2, "b": 1})
+    assert a.params_key == b.params_key == '{"a":2,"b":1}'
+
+
+def test_params_cannot_change_after_construction() -> None:
+    params: dict[str, Any] = {"consumer.workers": 3}
+    point = _point(3, params=params)
+    params["consumer.workers"] = 99
+    assert point.params["consumer.workers"] == 3
+    with pytest.raises(TypeError):
+        point.params["consumer.workers"] = 4  # type: ignore[index]
+
+
+def test_schema_mismatch_names_file_and_field(tmp_path: Path) -> None:
+    data = _result_set().to_dict()
+    data["schema_version"] = SCHEMA_VERSION + 1
+    file = tmp_path / RESULTS_FILE
+    file.write_text(json.dumps(data))
+    with pytest.raises(ResultsError) as info:
+        load(file)
+    assert isinstance(info.value, UserError)
+    assert str(info.value).startswith(f"{file}:schema_version: schema version 3")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d["points"][0].pop("delivered"), r"points\[0\]\.delivered: missing"),
+        (
+            lambda d: d["points"][1]["latency_ms"].update(p99="slow"),
+            r"points\[1\]\.latency_ms\.p99: expected a number",
+        ),
+        (
+            lambda d: d["points"][0]["latency_ms"].update(p50=1e6),
+            r"points\[0\]\.latency_ms\.p90: percentiles must not decrease",
+        ),
+        (lambda d: d["points"][0].update(produced=-1), r"points\[0\]\.produced: must not be neg"),
+        (lambda d: d["points"][0].update(repeat=True), r"points\[0\]\.repeat: expected an integer"),
+        (lambda d: d["environment"].update(cpu_count=0), r"environment\.cpu_count: must be at"),
+        (lambda d: d.update(extra=1), r"extra: unknown key"),
+        (lambda d: d["points"][0]["memory_mb"].update(mean=99.0), r"memory_mb\.mean: mean=99"),
+    ],
+)
+def test_invalid_files_are_rejected_with_the_field_path(
+    tmp_path: Path, mutate: Any, message: str
+) -> None:
+    data = _result_set().to_dict()
+    mutate(data)
+    file = tmp_path / RESULTS_FILE
+    file.write_text(json.dumps(data))
+    with pytest.raises(ResultsError, match=message):
+        load(file)
+
+
+def test_missing_and_broken_files(tmp_path: Path) -> None:
+    with pytest.raises(ResultsError, match="no such results file"):
+        load(tmp_path / "nowhere")
+    bad = tmp_path / RESULTS_FILE
+    bad.write_text("{not json")
+    with pytest.raises(ResultsError, match="not valid JSON"):
+        load(tmp_path)
+
+
+def test_environment_differences_ignore_commit_time_host_and_kernel() -> None:
+    base = _env()
+    same_kind = _env(
+        git_commit="def456",
+        created_utc="2027-01-01T00:00:00Z",
+        host="runner-42",
+        platform="Linux-6.5-x86_64",
+    )
+    assert base.differences(same_kind) == []
+    assert base.differences(_env(cpu_model="Intel Xeon")) == [
+        "cpu_model: 'AMD EPYC' != 'Intel Xeon'"
+    ]
+    other = _env(
+        cpu_count=4,
+        versions={"poolbench": "0.1.0", "confluent-kafka": "2.17.0", "librdkafka": "2.16.0"},
+    )
+    assert base.differences(other) == [
+        "cpu_count: 2 != 4",
+        "confluent-kafka: '2.16.1' != '2.17.0'",
+    ]
+
+
+def test_environment_capture_describes_this_process(tmp_path: Path) -> None:
+    moment = dt.datetime(2026, 11, 27, 21, 0, tzinfo=dt.UTC)
+    env = Environment.capture(repo_dir=tmp_path, now=moment)
+    assert env.created_utc == "2026-11-27T21:00:00Z"
+    assert env.cpu_count >= 1
+    assert env.cpu_model
+    assert env.machine.split()[0] in {"Linux", "Darwin", "Windows"}
+    assert env.git_commit is None  # tmp_path is not a git checkout
+    assert env.versions["librdkafka"] is not None
+    assert env.versions["confluent-kafka"] is not None
+    repo = Path(__file__).resolve().parents[2]
+    assert Environment.capture(repo_dir=repo).git_commit is not None
+
+
+def test_with_point_appends() -> None:
+    empty = _result_set(points=())
+    grown = empty.with_point(_point(1)).with_point(_point(5))
+    assert [p.params["consumer.workers"] for p in grown.points] == [1, 5]
+    assert empty.points == ()
+
+
+def test_duplicate_points_are_rejected() -> None:
+    with pytest.raises(ResultsError, match=r"points\[1\]: same params and repeat as points\[0\]"):
+        _result_set(points=(_point(5), _point(5)))
+    assert len(_result_set(points=(_point(5), _point(5, repeat=1))).points) == 2
+
+
+def test_run_directory_is_scenario_then_utc_stamp(tmp_path: Path) -> None:
+    assert run_directory(tmp_path, _result_set()) == tmp_path / "seed-table" / "20261127T210000Z"
+
+
+def test_scenario_and_results_errors_share_the_located_form() -> None:
+    from poolbench.errors import ConfigError, LocatedError, ScenarioError
+
+    for kind in (ScenarioError, ResultsError):
+        error = kind("bad value", path="f.yaml", key="a.b[1]")
+        assert isinstance(error, LocatedError)
+        assert str(error) == "f.yaml:a.b[1]: bad value"
+        assert (error.message, error.path, error.key) == ("bad value", "f.yaml", "a.b[1]")
+        assert str(kind("alone")) == "alone"
+    assert isinstance(ScenarioError("x"), ConfigError)
+    assert not isinstance(ResultsError("x"), ConfigError)
