@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import time
 
@@ -8,6 +10,7 @@ from confluent_kafka import Consumer, Producer
 
 from poolbench.broker import (
     BrokerError,
+    BrokerProcess,
     CommittedOffsets,
     EmbeddedBroker,
     TopicSpec,
@@ -20,6 +23,7 @@ from poolbench.broker import (
     list_partitions,
     watermarks,
 )
+from poolbench.broker.control import answer, topic_request
 from poolbench.errors import ConfigError, UnreachableError, UserError
 from tests.loadgen.kafka_client import consume_all, group_consumer, new_topic, take
 
@@ -187,3 +191,80 @@ def test_group_consumer_reads_what_was_produced(embedded_broker: EmbeddedBroker)
     finally:
         consumer.close()
     assert [m.value for m in got] == [b"m0", b"m1", b"m2", b"m3", b"m4"]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_broker_process_creates_topics_and_round_trips_over_tcp() -> None:
+    with BrokerProcess(topics=[TopicSpec("given", 2)]) as broker:
+        pid = broker.pid
+        address = broker.bootstrap_servers
+        assert pid != os.getpid()
+        assert address.startswith("127.0.0.1:")
+        assert list_partitions(address, "given") == [0, 1]
+        broker.create_topic("made", 3)
+        assert list_partitions(address, "made") == [0, 1, 2]
+        with pytest.raises(BrokerError, match="already exists"):
+            broker.create_topic("made", 3)
+        with pytest.raises(ConfigError, match="partitions"):
+            broker.create_topic("bad", 0)
+        producer = Producer({"bootstrap.servers": address})
+        for i in range(6):
+            producer.produce("made", b"m%d" % i, partition=i % 3)
+        assert producer.flush(10) == 0
+        got = consume_all(address, "made", 6)
+        assert sorted(m.value for m in got) == [b"m%d" % i for i in range(6)]
+        assert {m.partition for m in got} == {0, 1, 2}
+    assert not _alive(pid)
+    assert not _connectable(address)
+    broker.stop()  # a second stop is harmless
+
+
+def test_broker_process_is_stopped_on_an_exception() -> None:
+    broker = BrokerProcess()
+    with pytest.raises(RuntimeError, match="boom"), broker:
+        pid = broker.pid
+        raise RuntimeError("boom")
+    assert not _alive(pid)
+
+
+def test_broker_process_without_topics_creates_none() -> None:
+    with BrokerProcess(brokers=3) as broker:
+        assert len(broker.bootstrap_servers.split(",")) == 3
+        with pytest.raises(ConfigError, match="email-queue"):
+            list_partitions(broker.bootstrap_servers, "email-queue", timeout=5)
+
+
+def test_broker_process_that_died_is_a_broker_error() -> None:
+    with BrokerProcess() as broker:
+        os.killpg(broker.pid, signal.SIGKILL)
+        with pytest.raises(BrokerError):
+            broker.create_topic("late", 1)
+
+
+class _Topics:
+    def __init__(self) -> None:
+        self.made: list[TopicSpec] = []
+
+    def create_topic(self, topic: TopicSpec) -> None:
+        if topic in self.made:
+            raise BrokerError(f"cannot create topic {topic.name}: exists")
+        self.made.append(topic)
+
+
+def test_control_answers_each_request_with_one_line() -> None:
+    topics = _Topics()
+    assert topic_request("a", 2) == "topic a 2"
+    assert answer(topics, "topic a 2\n") == "ok"
+    assert answer(topics, "topic a 2") == "error cannot create topic a: exists"
+    assert answer(topics, "topic b two").startswith("error partitions must be an integer")
+    assert answer(topics, "topic b 0").startswith("error --topic: partitions")
+    assert answer(topics, "").startswith("error empty")
+    assert answer(topics, "delete a").startswith("error unknown request")
+    assert topics.made == [TopicSpec("a", 2)]

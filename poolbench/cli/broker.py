@@ -3,6 +3,7 @@
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 
 import typer
@@ -18,23 +19,37 @@ def broker(
         help="Topic to create as NAME:PARTITIONS; repeatable. "
         "Default: email-queue:8 and email-dlq:1.",
     ),
+    no_default_topics: bool = typer.Option(
+        False, "--no-default-topics", help="Without --topic, create no topic at all."
+    ),
     port_file: Path | None = typer.Option(  # noqa: B008
         None,
         "--port-file",
         help="Also write the bootstrap servers to this file once the broker is up "
         "(removed on exit).",
     ),
+    control_stdin: bool = typer.Option(
+        False,
+        "--control-stdin",
+        help="Read requests on stdin, one per line: 'topic NAME PARTITIONS' is answered "
+        "'ok' or 'error REASON' on stdout. Stops when stdin closes.",
+    ),
 ) -> None:
     """Run an embedded Kafka broker (librdkafka's mock cluster) until Ctrl-C or SIGTERM.
 
     The first line of standard output is the bootstrap servers, alone; logs go to stderr.
+    Its listeners take ephemeral ports (the mock cluster cannot bind a chosen one).
 
     Each partition keeps only about 5 MiB; poolbench reports older ones as dropped by the broker.
     """
     from poolbench.broker import EmbeddedBroker, TopicSpec, default_topics, wait_for_stop
+    from poolbench.broker.control import answer
     from poolbench.cli.signals import stop_on_signals
 
-    topics = [TopicSpec.parse(text) for text in topic] if topic else list(default_topics())
+    if topic:
+        topics = [TopicSpec.parse(text) for text in topic]
+    else:
+        topics = [] if no_default_topics else list(default_topics())
     with stop_on_signals() as stop, EmbeddedBroker(brokers=brokers, topics=topics) as running:
         # The port file first: whoever reads the stdout line may look for it at once.
         if port_file is not None:
@@ -43,8 +58,19 @@ def broker(
             os.replace(partial, port_file)
         sys.stdout.write(running.bootstrap_servers + "\n")
         sys.stdout.flush()
-        names = ", ".join(f"{t.name}:{t.partitions}" for t in topics)
+        names = ", ".join(f"{t.name}:{t.partitions}" for t in topics) or "none"
         log.info("serving %s with topics %s; Ctrl-C to stop", running.bootstrap_servers, names)
+
+        def serve_control() -> None:
+            # A thread, so that the main thread keeps noticing signals.
+            for line in sys.stdin:
+                sys.stdout.write(answer(running, line) + "\n")
+                sys.stdout.flush()
+            log.info("control channel closed: stopping")
+            stop.set()
+
+        if control_stdin:
+            threading.Thread(target=serve_control, name="broker-control", daemon=True).start()
         try:
             wait_for_stop(stop)
         finally:

@@ -1,15 +1,38 @@
 """`poolbench produce`: the open-model load generator."""
 
 import json
+import os
 import sys
 from pathlib import Path
 
 import typer
 
 EXIT_INCOMPLETE = 1
+READY_LINE = "ready"  # poolbench.loadgen.process reads it
+# Flags that make up the load spec; with --spec-file the file says all of it.
+_SPEC_FLAGS = (
+    "topic",
+    "count",
+    "rate",
+    "duration",
+    "backlog",
+    "group",
+    "seed",
+    "poison",
+    "keys",
+    "templates",
+    "priorities",
+    "payload_bytes",
+    "compression",
+    "producer_config",
+    "linger_ms",
+    "connect_timeout",
+    "stall_timeout",
+)
 
 
 def produce(
+    ctx: typer.Context,
     *,
     bootstrap_servers: str = typer.Option(
         ...,
@@ -61,6 +84,11 @@ def produce(
     compression: str = typer.Option(
         "lz4", "--compression", help="none, gzip, snappy, lz4 or zstd."
     ),
+    producer_config: list[str] = typer.Option(  # noqa: B008
+        [],
+        "--producer-config",
+        help="A librdkafka producer setting as KEY=VALUE, e.g. linger.ms=5; repeatable.",
+    ),
     linger_ms: float = typer.Option(
         1.0, "--linger-ms", help="Producer linger in ms (added to every event's latency)."
     ),
@@ -75,6 +103,17 @@ def produce(
     report: Path | None = typer.Option(  # noqa: B008
         None, "--report", help="Write the LoadReport as JSON to this file."
     ),
+    spec_file: Path | None = typer.Option(  # noqa: B008
+        None,
+        "--spec-file",
+        help="The whole load spec as JSON (LoadSpec.to_json), instead of the load flags.",
+    ),
+    start_at_ns: int | None = typer.Option(
+        None,
+        "--start-at-ns",
+        help="Connect, print 'ready', then start the schedule at this wall-clock time "
+        "(ns since the epoch).",
+    ),
 ) -> None:
     """Send EmailEvents to Kafka on an open-model schedule and report what was done.
 
@@ -84,31 +123,62 @@ def produce(
     watched by --backlog stopped committing for --stall-timeout), 2 on bad input.
 
     Ctrl-C or SIGTERM ends the run early; what was produced is still flushed and reported.
+
+    With --start-at-ns, the line 'ready' is printed (alone) once connected, before waiting.
     """
     from poolbench.cli.signals import stop_on_signals
-    from poolbench.errors import RunError
+    from poolbench.errors import ConfigError, RunError
     from poolbench.loadgen import LoadProgress, LoadSpec, run_load
+    from poolbench.loadgen.spec import librdkafka_setting_error
     from poolbench.units import parse_duration
 
-    spec = LoadSpec(
-        topic=topic,
-        rate=rate,
-        count=count,
-        duration=duration,
-        backlog=backlog,
-        group=group,
-        seed=seed,
-        poison=poison,
-        keys=keys,
-        templates=templates,
-        priorities=priorities,
-        data_bytes=payload_bytes,
-        compression=compression,
-        linger_ms=linger_ms,
-        connect_timeout=parse_duration(connect_timeout, what="--connect-timeout"),
-        stall_timeout=parse_duration(stall_timeout, what="--stall-timeout"),
-    )
+    if spec_file is not None:
+        sources = {name: ctx.get_parameter_source(name) for name in _SPEC_FLAGS}
+        given = [name for name, src in sources.items() if src and src.name == "COMMANDLINE"]
+        if given:
+            flags = ", ".join("--" + name.replace("_", "-") for name in given)
+            raise ConfigError(f"--spec-file says the whole load spec; remove {flags}")
+        try:
+            text = spec_file.read_text()
+        except OSError as exc:
+            raise ConfigError(f"--spec-file: cannot read {spec_file}: {exc.strerror}") from exc
+        spec = LoadSpec.from_json(text)
+        topic = spec.topic
+    else:
+        settings: dict[str, str] = {}
+        for item in producer_config:
+            key, equals, value = item.partition("=")
+            if not equals or not key.strip():
+                raise ConfigError(f"--producer-config: expected KEY=VALUE, got {item!r}")
+            settings[key.strip()] = value
+        refused = librdkafka_setting_error(settings)
+        if refused is not None:
+            raise ConfigError(f"--producer-config {refused[0] or ''}: {refused[1]}")
+        spec = LoadSpec(
+            topic=topic,
+            rate=rate,
+            count=count,
+            duration=duration,
+            backlog=backlog,
+            group=group,
+            seed=seed,
+            poison=poison,
+            keys=keys,
+            templates=templates,
+            priorities=priorities,
+            data_bytes=payload_bytes,
+            compression=compression,
+            producer=settings,
+            linger_ms=linger_ms,
+            connect_timeout=parse_duration(connect_timeout, what="--connect-timeout"),
+            stall_timeout=parse_duration(stall_timeout, what="--stall-timeout"),
+        )
     interactive = sys.stderr.isatty()
+
+    def on_ready() -> None:
+        if start_at_ns is not None:
+            sys.stdout.write(READY_LINE + "\n")
+            sys.stdout.flush()
 
     def on_progress(progress: LoadProgress) -> None:
         if interactive:
@@ -122,7 +192,12 @@ def produce(
     try:
         with stop_on_signals() as stop:
             result = run_load(
-                spec, bootstrap_servers=bootstrap_servers, stop=stop, on_progress=on_progress
+                spec,
+                bootstrap_servers=bootstrap_servers,
+                stop=stop,
+                on_progress=on_progress,
+                start_at_wall_ns=start_at_ns,
+                on_ready=on_ready,
             )
     except RunError as exc:
         if interactive:
@@ -132,7 +207,10 @@ def produce(
     if interactive:
         sys.stderr.write("\n")
     if report is not None:
-        report.write_text(result.to_json() + "\n")
+        # Whole or not at all: whoever waits for the file may read it the moment it exists.
+        partial = report.with_name(report.name + ".tmp")
+        partial.write_text(result.to_json() + "\n")
+        os.replace(partial, report)
     lag = result.schedule_lag_ms
     target = "" if result.target_rate is None else f" (target {result.target_rate:,.0f}/s)"
     typer.echo(

@@ -13,13 +13,14 @@ import logging
 import random
 import threading
 import time
+from array import array
 from collections.abc import Callable
 from typing import Any, Final
 
-from confluent_kafka import Producer
+from confluent_kafka import KafkaException, Producer
 
-from poolbench.broker import watermarks
-from poolbench.errors import RunError, UnreachableError
+from poolbench.broker.cluster import watermarks
+from poolbench.errors import ConfigError, RunError, UnreachableError
 from poolbench.loadgen.backlog import BacklogGate, CommittedProgress
 from poolbench.loadgen.events import POISON_KINDS, EventFactory
 from poolbench.loadgen.lag import LagRecorder
@@ -33,15 +34,15 @@ PROGRESS_EVERY_S: Final = 0.5
 # Longest single sleep, so that `stop` and progress are noticed while the schedule idles.
 _MAX_NAP_S: Final = 0.1
 _BUFFER_FULL_POLL_S: Final = 0.001
-_SERVE_EVERY: Final = 1024  # events between producer.poll(0) calls when never idle
+_SERVE_MASK: Final = 1023  # serve the producer every 1024 events when never idle
 _STALLED_WARNING_S: Final = 10.0
+_SEQ_DIGITS: Final = 12  # hex digits of the sequence number at the end of each id
 
 
 def producer_config(spec: LoadSpec, bootstrap_servers: str) -> dict[str, Any]:
     connect_ms = max(1000, int(spec.connect_timeout * 1000))
     return {
         "bootstrap.servers": bootstrap_servers,
-        "compression.type": spec.compression,
         # A short linger: every ms messages wait here is charged to the consumer under test.
         "linger.ms": spec.linger_ms,
         "batch.num.messages": 10000,
@@ -50,26 +51,56 @@ def producer_config(spec: LoadSpec, bootstrap_servers: str) -> dict[str, Any]:
         "socket.connection.setup.timeout.ms": connect_ms,
         "enable.idempotence": False,
         "acks": "all",
-        # One Python callback per message would cost more than the message: report errors
-        # only, and count acknowledgements as produced minus errors once flushed.
-        "delivery.report.only.error": True,
         "log_level": 3,
-        **spec.producer_config,
+        **spec.producer,
+        # After the user's settings: `LoadSpec` refuses these keys, and the report's
+        # per-id acknowledgements need a delivery report for every message.
+        "compression.type": spec.compression,
+        "delivery.report.only.error": False,
     }
 
 
 class _Deliveries:
-    __slots__ = ("errors", "first_error")
+    """Every delivery report: the sequence number, partition and offset of each ack.
+
+    The id is not in the report's key, and headers are not available there, so the
+    sequence number is read back from the value: the id's run-unique prefix is followed
+    by 12 hex digits of it (also in poison values, which keep the id field).
+    """
+
+    __slots__ = ("acked_offset", "acked_partition", "acked_seq", "failed_seq", "first_error")
 
     def __init__(self) -> None:
-        self.errors = 0
+        self.acked_seq: array[int] = array("q")
+        self.acked_partition: array[int] = array("q")
+        self.acked_offset: array[int] = array("q")
+        self.failed_seq: array[int] = array("q")
         self.first_error = ""
 
-    def __call__(self, err: Any, _msg: Any) -> None:
-        if err is not None:
-            self.errors += 1
-            if not self.first_error:
-                self.first_error = str(err)
+    @property
+    def errors(self) -> int:
+        return len(self.failed_seq)
+
+    def callback(self, id_prefix: bytes) -> Callable[[Any, Any], None]:
+        """The `on_delivery` function: one call per message, so everything is bound."""
+        find_from = len(id_prefix)
+        add_seq, add_partition = self.acked_seq.append, self.acked_partition.append
+        add_offset, add_failed = self.acked_offset.append, self.failed_seq.append
+
+        def on_delivery(err: Any, msg: Any) -> None:
+            value = msg.value()
+            at = value.find(id_prefix) + find_from
+            seq = int(value[at : at + _SEQ_DIGITS], 16)
+            if err is None:
+                add_seq(seq)
+                add_partition(msg.partition())
+                add_offset(msg.offset())
+            else:
+                add_failed(seq)
+                if not self.first_error:
+                    self.first_error = str(err)
+
+        return on_delivery
 
 
 def run_load(
@@ -80,29 +111,49 @@ def run_load(
     stop: threading.Event | None = None,
     on_progress: Callable[[LoadProgress], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    start_at_wall_ns: int | None = None,
+    on_ready: Callable[[], None] | None = None,
 ) -> LoadReport:
     """Produce the load `spec` describes; blocks until every message is acknowledged.
 
     `stop` ends the run early (the messages already produced are still flushed).
     `UnreachableError` when the cluster does not answer within `spec.connect_timeout`.
     `sleep` is injected with `clock` so tests can run the schedule on a manual clock.
+    `on_ready` is called once connected (topic metadata read, producer built); with
+    `start_at_wall_ns` the schedule then starts at that wall-clock time (late: the
+    first events show the lateness as schedule lag; the schedule is never moved).
     """
     clock = clock or SystemClock()
     marks = watermarks(bootstrap_servers, spec.topic, spec.connect_timeout)
     first_offsets = {partition: high for partition, (_low, high) in marks.items()}
     deliveries = _Deliveries()
-    producer = Producer({**producer_config(spec, bootstrap_servers), "on_delivery": deliveries})
+    factory = EventFactory(spec.knobs(), random.Random(spec.seed), nonce=spec.id_nonce)
+    config = producer_config(spec, bootstrap_servers)
+    try:
+        producer = Producer(
+            {**config, "on_delivery": deliveries.callback(factory.id_prefix.encode())}
+        )
+    except KafkaException as exc:
+        error = exc.args[0] if exc.args else exc
+        reason = error.str() if hasattr(error, "str") else str(error)
+        raise ConfigError(f"producer settings refused by librdkafka: {reason}") from exc
     gate: BacklogGate | None = None
     progress_reader: CommittedProgress | None = None
-    if spec.backlog is not None and spec.group is not None:
-        progress_reader = CommittedProgress(
-            bootstrap_servers, spec.topic, spec.group, first_offsets, spec.connect_timeout
-        )
-        gate = BacklogGate(spec.backlog, progress_reader, poll_interval=spec.backlog_poll)
     try:
+        if spec.backlog is not None and spec.group is not None:
+            progress_reader = CommittedProgress(
+                bootstrap_servers, spec.topic, spec.group, first_offsets, spec.connect_timeout
+            )
+            gate = BacklogGate(spec.backlog, progress_reader, poll_interval=spec.backlog_poll)
+        if on_ready is not None:
+            on_ready()
+        stopped = start_at_wall_ns is not None and not _wait_until_wall(
+            start_at_wall_ns, clock, sleep, stop
+        )
         return _produce(
             spec,
             producer=producer,
+            factory=factory,
             deliveries=deliveries,
             gate=gate,
             first_offsets=first_offsets,
@@ -110,16 +161,32 @@ def run_load(
             stop=stop,
             on_progress=on_progress,
             sleep=sleep,
+            start_at_wall_ns=start_at_wall_ns,
+            stopped_before_start=stopped,
         )
     finally:
         if progress_reader is not None:
             progress_reader.close()
 
 
+def _wait_until_wall(
+    wall_ns: int, clock: Clock, sleep: Callable[[float], None], stop: threading.Event | None
+) -> bool:
+    """Sleep in short naps until the wall clock reaches `wall_ns`; False if stopped first."""
+    while True:
+        if stop is not None and stop.is_set():
+            return False
+        remaining = (wall_ns - clock.wall_ns()) / 1e9
+        if remaining <= 0:
+            return True
+        sleep(min(remaining, _MAX_NAP_S))
+
+
 def _produce(
     spec: LoadSpec,
     *,
     producer: Any,
+    factory: EventFactory,
     deliveries: _Deliveries,
     gate: BacklogGate | None,
     first_offsets: dict[int, int],
@@ -127,9 +194,10 @@ def _produce(
     stop: threading.Event | None,
     on_progress: Callable[[LoadProgress], None] | None,
     sleep: Callable[[float], None],
+    start_at_wall_ns: int | None,
+    stopped_before_start: bool,
 ) -> LoadReport:
     profile = spec.profile
-    factory = EventFactory(spec.knobs(), random.Random(spec.seed), nonce=spec.id_nonce)
     lags = LagRecorder()
     poison = dict.fromkeys(POISON_KINDS, 0)
     poison_ids: list[str] = []
@@ -138,15 +206,26 @@ def _produce(
     offsets = None if profile.is_max else profile.offsets()
     produce = producer.produce
     topic = spec.topic
-    # The bound method of the system clock costs a second call per reading.
-    monotonic = time.monotonic if isinstance(clock, SystemClock) else clock.monotonic
+    system = isinstance(clock, SystemClock)
+    # The bound method of the system clock costs a second call per reading; the hot
+    # path reads integer nanoseconds (no float arithmetic, no rounding).
+    monotonic = time.monotonic if system else clock.monotonic
+    monotonic_ns = time.monotonic_ns if system else lambda: round(clock.monotonic() * 1e9)
     add_lag = lags.append
     make = factory.make
     id_key, intended_key, sent_key = HEADER_ID, HEADER_INTENDED_NS, HEADER_SENT_NS
-    stopped = False
+    stopped = stopped_before_start
 
     t0 = monotonic()
     w0 = clock.wall_ns()
+    if start_at_wall_ns is not None:
+        # The schedule's origin is the agreed wall time, even when we are past it.
+        t0 -= (w0 - start_at_wall_ns) / 1e9
+        w0 = start_at_wall_ns
+    t0_ns = round(t0 * 1e9)
+    wall_shift = w0 - t0_ns  # monotonic ns -> wall ns
+    end_ns = None if duration is None else t0_ns + round(duration * 1e9)
+    limit = -1 if stopped else (count if count is not None else 1 << 62)
     next_progress = t0 + PROGRESS_EVERY_S
     seq = 0
 
@@ -177,66 +256,48 @@ def _produce(
                 next_progress = now + PROGRESS_EVERY_S
             sleep(min(target - now, _MAX_NAP_S))
 
-    while count is None or seq < count:
-        if stop is not None and stop.is_set():
-            stopped = True
-            break
-        now = monotonic()
+    while seq < limit:
+        if not seq & _SERVE_MASK:
+            # Every 1024 events (and at once): serve delivery reports, fold lags, report
+            # progress, notice `stop`; paced schedules also notice it while idle.
+            if stop is not None and stop.is_set():
+                stopped = True
+                break
+            if seq:
+                producer.poll(0)
+                lags.maybe_fold()
+            now = monotonic()
+            if now >= next_progress:
+                report_progress(now)
+                next_progress = now + PROGRESS_EVERY_S
         if offsets is not None:
             offset = next(offsets)
             if duration is not None and offset >= duration:
                 break
             target = t0 + offset
-            if now < target:
-                if not idle_until(target):
-                    stopped = True
-                    break
-                now = monotonic()
+            if monotonic() < target and not idle_until(target):
+                stopped = True
+                break
+            intended_ns = w0 + round(offset * 1e9)
         else:
-            offset = now - t0
-            if duration is not None and offset >= duration:
+            now_ns = monotonic_ns()
+            if end_ns is not None and now_ns >= end_ns:
                 break
-        if gate is not None and gate.permits(seq, now) <= 0:
-            # Saturation mode: wait for the group to commit. The release time becomes the
-            # intended time: the consumer is not charged for the generator's waiting.
-            timed_out = False
-            waiting_since: float | None = now
-            progress_at, consumed_then = now, gate.consumed
-            while gate.permits(seq, now) <= 0:
-                if duration is not None and now - t0 >= duration:
-                    timed_out = True
+            intended_ns = now_ns + wall_shift
+            if gate is not None and gate.permits(seq, now_ns / 1e9) <= 0:
+                released = _wait_for_backlog(
+                    spec, gate, seq, producer, idle_until, monotonic, t0, duration
+                )
+                if released is None:
+                    stopped = stop is not None and stop.is_set()
                     break
-                if gate.consumed != consumed_then:
-                    progress_at, consumed_then = now, gate.consumed
-                elif now - progress_at >= spec.stall_timeout:
-                    producer.flush(spec.delivery_timeout + 5.0)
-                    raise RunError(
-                        f"consumer group {spec.group} committed nothing on topic {topic} "
-                        f"for {spec.stall_timeout:g}s with a backlog of {seq - gate.consumed}: "
-                        "is a consumer in that group running?"
-                    )
-                if waiting_since is not None and now - waiting_since > _STALLED_WARNING_S:
-                    log.warning(
-                        "backlog of %d has not shrunk for %.0fs: is a consumer in group %s "
-                        "committing offsets on %s?",
-                        seq - gate.consumed,
-                        now - waiting_since,
-                        spec.group,
-                        topic,
-                    )
-                    waiting_since = None
-                if not idle_until(now + spec.backlog_poll / 2):
-                    stopped = True
-                    break
-                now = monotonic()
-            if stopped or timed_out:
-                break
-            offset = max(offset, now - t0)
-        intended_ns = w0 + round(offset * 1e9)
+                # The release time becomes the intended time: the consumer is not
+                # charged for the generator's waiting.
+                intended_ns = max(intended_ns, w0 + round((released - t0) * 1e9))
         event_id, key, value, poison_kind = make(seq, intended_ns)
         intended_header = b"%d" % intended_ns
         while True:
-            sent_ns = w0 + round((monotonic() - t0) * 1e9)
+            sent_ns = monotonic_ns() + wall_shift
             try:
                 produce(
                     topic,
@@ -257,13 +318,6 @@ def _produce(
             poison[poison_kind] += 1
             poison_ids.append(event_id.decode())
         seq += 1
-        if seq % _SERVE_EVERY == 0:
-            producer.poll(0)
-            lags.maybe_fold()
-            now = monotonic()
-            if now >= next_progress:
-                report_progress(now)
-                next_progress = now + PROGRESS_EVERY_S
 
     send_end = monotonic()
     remaining = producer.flush(spec.delivery_timeout + 5.0)
@@ -271,11 +325,11 @@ def _produce(
     report_progress(end)
     if remaining:
         log.warning("%d message(s) still unacknowledged after the delivery timeout", remaining)
-    acknowledged = max(0, seq - deliveries.errors - remaining)
+    acknowledged = len(deliveries.acked_seq)
     if seq and acknowledged == 0 and deliveries.errors:
         raise UnreachableError(f"no message reached topic {topic}: {deliveries.first_error}")
-    elapsed = end - t0
-    send_elapsed = send_end - t0
+    elapsed = max(0.0, end - t0)
+    send_elapsed = max(0.0, send_end - t0)
     lag = lags.summary()
     return LoadReport(
         spec=spec.describe(),
@@ -301,4 +355,51 @@ def _produce(
         backlog_max=None if gate is None else gate.max_backlog,
         stopped_early=stopped,
         start_wall_ns=w0,
+        acked_seq=deliveries.acked_seq,
+        acked_partition=deliveries.acked_partition,
+        acked_offset=deliveries.acked_offset,
+        failed_seq=deliveries.failed_seq,
     )
+
+
+def _wait_for_backlog(  # noqa: PLR0917 (private, one caller)
+    spec: LoadSpec,
+    gate: BacklogGate,
+    seq: int,
+    producer: Any,
+    idle_until: Callable[[float], bool],
+    monotonic: Callable[[], float],
+    t0: float,
+    duration: float | None,
+) -> float | None:
+    """Saturation mode: wait until the group commits enough; the release time, or None
+    when the run ends meanwhile (duration over or stopped). `RunError` on a stall."""
+    now = monotonic()
+    waiting_since: float | None = now
+    progress_at, consumed_then = now, gate.consumed
+    while gate.permits(seq, now) <= 0:
+        if duration is not None and now - t0 >= duration:
+            return None
+        if gate.consumed != consumed_then:
+            progress_at, consumed_then = now, gate.consumed
+        elif now - progress_at >= spec.stall_timeout:
+            producer.flush(spec.delivery_timeout + 5.0)
+            raise RunError(
+                f"consumer group {spec.group} committed nothing on topic {spec.topic} "
+                f"for {spec.stall_timeout:g}s with a backlog of {seq - gate.consumed}: "
+                "is a consumer in that group running?"
+            )
+        if waiting_since is not None and now - waiting_since > _STALLED_WARNING_S:
+            log.warning(
+                "backlog of %d has not shrunk for %.0fs: is a consumer in group %s "
+                "committing offsets on %s?",
+                seq - gate.consumed,
+                now - waiting_since,
+                spec.group,
+                spec.topic,
+            )
+            waiting_since = None
+        if not idle_until(now + spec.backlog_poll / 2):
+            return None
+        now = monotonic()
+    return now

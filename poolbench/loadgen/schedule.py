@@ -5,7 +5,8 @@ its start to its end value; the last segment lasts for ever. Event i is meant to
 at the moment the profile's cumulative count reaches i, so the schedule never depends on
 how fast the producer or the consumer actually is (no coordinated omission).
 
-Text forms (flags and scenarios):
+The typed forms come first (`constant`, `steps_profile`, `MAX_PROFILE`, and
+`profile_to_dict`/`profile_from_dict` across processes); text forms are for flags:
   `500/s`                          constant
   `max`                            as fast as the producer takes them (no schedule)
   `ramp:100/s:2000/s:30s`          linear from 100/s to 2000/s over 30 s, then 2000/s
@@ -16,9 +17,9 @@ Text forms (flags and scenarios):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from poolbench.errors import ConfigError
 from poolbench.units import parse_duration, parse_rate
@@ -121,6 +122,9 @@ class RateProfile:
             i += 1
 
 
+MAX_PROFILE: Final = RateProfile(text=MAX, segments=())
+
+
 def constant(rate: float) -> RateProfile:
     return RateProfile(
         text=f"{rate:g}/s", segments=(Segment(duration=math.inf, start=rate, end=rate),)
@@ -191,3 +195,90 @@ def parse_profile(text: str | float | int, *, what: str = "rate") -> RateProfile
     if kind in PROFILES:
         raise ConfigError(f"{what}: wrong number of fields for {kind}: {_SYNTAX}, got {text!r}")
     raise ConfigError(f"{what}: unknown profile {kind!r}: {_SYNTAX}, got {text!r}")
+
+
+def steps_profile(
+    steps: Sequence[tuple[float, float]], *, cover_s: float | None = None
+) -> RateProfile:
+    """The profile of `(rate per s, duration s)` steps, typed (no text to parse).
+
+    The last step holds for ever; with `cover_s` the steps are repeated as a cycle until
+    they last at least that long, so a looping profile stays a loop for the whole run.
+    """
+    if not steps:
+        raise ConfigError("rate: a profile needs at least one (rate, duration) step")
+    for rate, duration in steps:
+        _check_rate(rate)
+        if not (math.isfinite(duration) and duration > 0):
+            raise ConfigError(f"rate: step durations must be positive, got {duration!r}")
+    cycle_s = sum(duration for _rate, duration in steps)
+    cycles = 1 if cover_s is None else max(1, math.ceil(cover_s / cycle_s))
+    played = list(steps) * cycles
+    segments = [Segment(duration=d, start=r, end=r) for r, d in played]
+    last = played[-1][0]
+    segments.append(Segment(duration=math.inf, start=last, end=last))
+    text = "steps:" + ",".join(f"{r:g}/s:{d:g}s" for r, d in steps)
+    if cycles > 1:
+        text += f" x{cycles}"
+    return RateProfile(text=text, segments=tuple(segments))
+
+
+def _check_rate(rate: Any, what: str = "rate") -> None:
+    if isinstance(rate, bool) or not isinstance(rate, int | float):
+        raise ConfigError(f"{what}: expected a number of events per second, got {rate!r}")
+    if not (math.isfinite(rate) and rate > 0):
+        raise ConfigError(f"{what}: must be positive and finite, got {rate!r}")
+
+
+def profile_to_dict(profile: RateProfile) -> dict[str, Any]:
+    """JSON-ready: the text (for people) and the segments, infinite duration as null."""
+    return {
+        "text": profile.text,
+        "segments": [
+            {
+                "duration": None if math.isinf(s.duration) else s.duration,
+                "start": s.start,
+                "end": s.end,
+            }
+            for s in profile.segments
+        ],
+    }
+
+
+def profile_from_dict(doc: Any) -> RateProfile:
+    """The inverse of `profile_to_dict`, validated; `ConfigError` names what is wrong."""
+    if not isinstance(doc, dict) or set(doc) != {"text", "segments"}:
+        raise ConfigError(f"rate: expected {{text, segments}}, got {doc!r}")
+    text, raw = doc["text"], doc["segments"]
+    if not isinstance(text, str) or not isinstance(raw, list):
+        raise ConfigError(f"rate: expected a text and a list of segments, got {doc!r}")
+    segments: list[Segment] = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict) or set(item) != {"duration", "start", "end"}:
+            raise ConfigError(
+                f"rate.segments[{i}]: expected {{duration, start, end}}, got {item!r}"
+            )
+        last = i == len(raw) - 1
+        duration = item["duration"]
+        if last != (duration is None):
+            raise ConfigError(
+                f"rate.segments[{i}]: only the last segment lasts for ever (duration null)"
+            )
+        if duration is not None and (
+            isinstance(duration, bool)
+            or not isinstance(duration, int | float)
+            or not (math.isfinite(duration) and duration > 0)
+        ):
+            raise ConfigError(f"rate.segments[{i}]: duration must be positive, got {duration!r}")
+        for name in ("start", "end"):
+            _check_rate(item[name], f"rate.segments[{i}].{name}")
+        segments.append(
+            Segment(
+                duration=math.inf if duration is None else float(duration),
+                start=float(item["start"]),
+                end=float(item["end"]),
+            )
+        )
+    if not segments and text != MAX:
+        raise ConfigError(f"rate: a profile without segments must be 'max', got {text!r}")
+    return RateProfile(text=text, segments=tuple(segments))

@@ -1,11 +1,22 @@
-"""A load run: what to do (`LoadSpec`), how it goes (`LoadProgress`), what it did (`LoadReport`)."""
+"""A load run: what to do (`LoadSpec`), how it goes (`LoadProgress`), what it did (`LoadReport`).
+
+`LoadSpec.to_json`/`from_json` carry a spec to a load generator in another process, typed
+(the rate profile as segments, never as text to parse again); `LoadReport.to_json`/
+`from_json` bring the result back, with every acknowledged id, partition and offset.
+"""
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
-from typing import Any
+import re
+from array import array
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields
+from types import MappingProxyType
+from typing import Any, Final
+
+from confluent_kafka import KafkaException, Producer
 
 from poolbench.errors import ConfigError
 from poolbench.loadgen.events import (
@@ -15,10 +26,37 @@ from poolbench.loadgen.events import (
     parse_priorities,
     parse_templates,
 )
-from poolbench.loadgen.schedule import RateProfile, parse_profile
+from poolbench.loadgen.schedule import (
+    RateProfile,
+    parse_profile,
+    profile_from_dict,
+    profile_to_dict,
+)
 from poolbench.units import parse_duration
 
-COMPRESSIONS = ("none", "gzip", "snappy", "lz4", "zstd")
+COMPRESSIONS: Final = ("none", "gzip", "snappy", "lz4", "zstd")
+# Producer settings poolbench owns: where to connect, how deliveries are reported (every
+# acknowledgement is counted by id), the codec (`compression`), and no transactions
+# (the loop never commits one).
+RESERVED_PRODUCER_KEYS: Final = frozenset(
+    {
+        "bootstrap.servers",
+        "metadata.broker.list",
+        "on_delivery",
+        "dr_cb",
+        "dr_msg_cb",
+        "delivery.report.only.error",
+        "error_cb",
+        "logger",
+        "stats_cb",
+        "throttle_cb",
+        "oauth_cb",
+        "compression.type",
+        "compression.codec",
+        "transactional.id",
+    }
+)
+_QUOTED: Final = re.compile(r'"([^"]+)"')
 # The runner's scenario word for "as fast as the consumer takes them".
 SATURATE = "saturate"
 
@@ -54,9 +92,13 @@ class LoadSpec:
     delivery_timeout: float = 30.0
     backlog_poll: float = 0.05
     stall_timeout: float = 30.0
-    producer_config: dict[str, str | int | float] = field(default_factory=dict)
+    # More librdkafka producer settings (`linger.ms` here wins over `linger_ms`).
+    producer: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "producer", MappingProxyType(check_producer_settings(self.producer))
+        )
         rate = self.rate
         saturate = isinstance(rate, str) and rate.strip().lower() == SATURATE
         if saturate:
@@ -158,7 +200,194 @@ class LoadSpec:
             "seed": self.seed,
             "compression": self.compression,
             "linger_ms": self.linger_ms,
+            "producer": dict(self.producer),
         }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field as JSON values: the profile as segments, knobs as their parts."""
+        knobs = self.knobs()
+        return {
+            "topic": self.topic,
+            "rate": profile_to_dict(self.profile),
+            "count": self.count,
+            "duration": self.duration_s,
+            "backlog": self.backlog,
+            "group": self.group,
+            "keys": {
+                "kind": knobs.keys.kind,
+                "keys": knobs.keys.keys,
+                "hot_share": knobs.keys.hot_share,
+                "hot_keys": knobs.keys.hot_keys,
+            },
+            "templates": _mix_to_dict(knobs.templates),
+            "priorities": _mix_to_dict(knobs.priorities),
+            "data_bytes": self.data_bytes,
+            "poison": self.poison,
+            "seed": self.seed,
+            "id_nonce": self.id_nonce,
+            "compression": self.compression,
+            "linger_ms": self.linger_ms,
+            "connect_timeout": self.connect_timeout,
+            "delivery_timeout": self.delivery_timeout,
+            "backlog_poll": self.backlog_poll,
+            "stall_timeout": self.stall_timeout,
+            "producer": dict(self.producer),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, doc: Any) -> LoadSpec:
+        """The inverse of `to_dict`: every key required, none unknown, every type checked."""
+        if not isinstance(doc, dict):
+            raise ConfigError(f"load spec: expected an object, got {type(doc).__name__}")
+        expected = {f.name for f in fields(cls)}
+        if set(doc) != expected:
+            missing = sorted(expected - set(doc))
+            unknown = sorted(set(doc) - expected)
+            raise ConfigError(f"load spec: missing keys {missing}, unknown keys {unknown}")
+        values = dict(doc)
+        values["rate"] = profile_from_dict(doc["rate"])
+        keys = _typed(doc, "keys", dict)
+        values["keys"] = KeySpec(
+            kind=_typed(keys, "kind", str, "keys"),
+            keys=_typed(keys, "keys", int, "keys"),
+            hot_share=float(_typed(keys, "hot_share", float, "keys")),
+            hot_keys=_typed(keys, "hot_keys", int, "keys"),
+        )
+        values["templates"] = _mix_from_dict(doc, "templates")
+        values["priorities"] = _mix_from_dict(doc, "priorities")
+        for name in ("topic", "compression"):
+            _typed(doc, name, str)
+        for name in ("data_bytes", "seed"):
+            _typed(doc, name, int)
+        for name in ("count", "backlog", "id_nonce"):
+            _typed(doc, name, int, optional=True)
+        _typed(doc, "group", str, optional=True)
+        _typed(doc, "duration", float, optional=True)
+        for name in (
+            "poison",
+            "linger_ms",
+            "connect_timeout",
+            "delivery_timeout",
+            "backlog_poll",
+            "stall_timeout",
+        ):
+            values[name] = float(_typed(doc, name, float))
+        producer = _typed(doc, "producer", dict)
+        if not all(isinstance(v, str) for v in producer.values()):
+            raise ConfigError(f"load spec: producer settings must be strings, got {producer!r}")
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text: str) -> LoadSpec:
+        try:
+            doc = json.loads(text)
+        except ValueError as exc:
+            raise ConfigError(f"load spec: not valid JSON: {exc}") from exc
+        return cls.from_dict(doc)
+
+
+_JSON_KINDS: Final[dict[type, tuple[type, ...]]] = {
+    float: (int, float),
+    int: (int,),
+    str: (str,),
+    dict: (dict,),
+    list: (list,),
+}
+
+
+def _typed(
+    doc: Mapping[str, Any], name: str, kind: type, where: str = "", *, optional: bool = False
+) -> Any:
+    """`doc[name]` if it is of JSON type `kind` (ints count as floats, bools as neither)."""
+    value = doc.get(name)
+    if optional and value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, _JSON_KINDS[kind]):
+        key = f"{where}.{name}" if where else name
+        raise ConfigError(f"load spec: {key}: expected {kind.__name__}, got {value!r}")
+    return value
+
+
+def _mix_to_dict(mix: Mix) -> dict[str, Any]:
+    return {"names": list(mix.names), "weights": list(mix.weights)}
+
+
+def _mix_from_dict(doc: Mapping[str, Any], name: str) -> Mix:
+    part = _typed(doc, name, dict)
+    names = _typed(part, "names", list, name)
+    weights = _typed(part, "weights", list, name)
+    if (
+        len(names) != len(weights)
+        or not all(isinstance(n, str) for n in names)
+        or not all(isinstance(w, int | float) and not isinstance(w, bool) for w in weights)
+    ):
+        raise ConfigError(f"load spec: {name}: expected names and as many weights, got {part!r}")
+    # The text form checks the names, duplicates and weights; the weights stay exact.
+    parse = parse_templates if name == "templates" else parse_priorities
+    parsed = parse(",".join(f"{n}:{w!r}" for n, w in zip(names, weights, strict=True)))
+    return Mix(names=parsed.names, weights=tuple(float(w) for w in weights))
+
+
+def producer_setting_error(key: Any, value: Any) -> str | None:
+    """What is wrong with one producer setting (before librdkafka sees it), or None."""
+    if not isinstance(key, str) or not key.strip():
+        return f"setting names must be non-empty strings, got {key!r}"
+    if key in RESERVED_PRODUCER_KEYS:
+        if key.startswith("compression."):
+            return "set by poolbench from the compression setting; use that instead"
+        return "set by poolbench; it cannot be overridden"
+    if value is None or not isinstance(value, str | int | float | bool):
+        return f"expected a string, number or boolean, got {value!r}"
+    return None
+
+
+def producer_setting_text(value: str | int | float | bool) -> str:
+    """librdkafka's text form of a setting's value (`true`, not Python's `True`)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def librdkafka_setting_error(settings: Mapping[str, str]) -> tuple[str | None, str] | None:
+    """(key or None, librdkafka's reason) if it refuses the settings; None if accepted.
+
+    A producer is built and thrown away (a few ms): librdkafka alone knows its ~150
+    properties, their aliases and ranges.
+    """
+
+    def refusal(conf: Mapping[str, str]) -> str | None:
+        try:
+            Producer({"log_level": 0, **conf})
+        except (KafkaException, TypeError, ValueError) as exc:
+            error = exc.args[0] if exc.args else exc
+            return str(error.str() if hasattr(error, "str") else error)
+        return None
+
+    for key, value in settings.items():
+        reason = refusal({key: value})
+        if reason is not None:
+            return key, reason
+    reason = refusal(settings)
+    if reason is not None:
+        quoted = _QUOTED.search(reason)
+        return (quoted.group(1) if quoted and quoted.group(1) in settings else None), reason
+    return None
+
+
+def check_producer_settings(
+    settings: Mapping[Any, Any], *, what: str = "--producer-config"
+) -> dict[str, str]:
+    """Validated producer settings as librdkafka strings; `ConfigError` names the key."""
+    out: dict[str, str] = {}
+    for key, value in settings.items():
+        problem = producer_setting_error(key, value)
+        if problem is not None:
+            raise ConfigError(f"{what} {key}: {problem}")
+        out[key] = producer_setting_text(value)
+    return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -167,6 +396,14 @@ class LoadProgress:
     delivery_errors: int
     elapsed_s: float
     backlog: int | None = None
+
+
+def _ints(values: Any, what: str) -> array[int]:
+    if not isinstance(values, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in values
+    ):
+        raise ConfigError(f"load report: {what}: expected a list of integers")
+    return array("q", values)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -180,6 +417,12 @@ class LoadReport:
     each send was behind its intended time (avg/p50/p99/max). `first_offsets`: per
     partition, the offset the run's first message got there (for `broker_drops`).
     `id_prefix`: every message id of this run starts with it (ids are unique across runs).
+
+    Exactly which messages the broker took: `acked_seq[i]` is the sequence number of the
+    i-th acknowledgement (its id is `event_id(seq)`), at `acked_partition[i]`,
+    `acked_offset[i]`; `failed_seq` the ones whose delivery failed. Events produced but in
+    neither (unconfirmed when the delivery timeout ran out) are `unconfirmed_seq()`.
+    Sequence numbers (three integer arrays) keep a report of millions of events small.
     """
 
     spec: dict[str, Any]
@@ -201,27 +444,78 @@ class LoadReport:
     backlog_max: int | None
     stopped_early: bool
     start_wall_ns: int
+    acked_seq: array[int] = field(default_factory=lambda: array("q"))
+    acked_partition: array[int] = field(default_factory=lambda: array("q"))
+    acked_offset: array[int] = field(default_factory=lambda: array("q"))
+    failed_seq: array[int] = field(default_factory=lambda: array("q"))
+
+    def __post_init__(self) -> None:
+        if not len(self.acked_seq) == len(self.acked_partition) == len(self.acked_offset):
+            raise ConfigError("load report: acked seq, partition and offset differ in length")
 
     @property
     def complete(self) -> bool:
         """Every event produced was acknowledged."""
         return self.delivery_errors == 0 and self.acknowledged == self.produced
 
+    def event_id(self, seq: int) -> str:
+        """The message id of event `seq` (as the load generator's `EventFactory` made it)."""
+        return f"{self.id_prefix}{seq:012x}"
+
+    def acked(self) -> Iterator[tuple[str, int, int]]:
+        """(id, partition, offset) of every acknowledged message, in acknowledgement order."""
+        prefix = self.id_prefix
+        for seq, partition, offset in zip(
+            self.acked_seq, self.acked_partition, self.acked_offset, strict=True
+        ):
+            yield f"{prefix}{seq:012x}", partition, offset
+
+    def acked_ids(self) -> set[str]:
+        prefix = self.id_prefix
+        return {f"{prefix}{seq:012x}" for seq in self.acked_seq}
+
+    def failed_ids(self) -> set[str]:
+        prefix = self.id_prefix
+        return {f"{prefix}{seq:012x}" for seq in self.failed_seq}
+
+    def unconfirmed_seq(self) -> list[int]:
+        """Produced, but neither acknowledged nor failed by the end of the run."""
+        known = set(self.acked_seq).union(self.failed_seq)
+        return [seq for seq in range(self.produced) if seq not in known]
+
     def to_dict(self) -> dict[str, Any]:
-        doc = asdict(self)
+        doc = {f.name: getattr(self, f.name) for f in fields(self)}
         doc["first_offsets"] = {str(p): o for p, o in self.first_offsets.items()}
         doc["poison_ids"] = list(self.poison_ids)
+        for name in ("acked_seq", "acked_partition", "acked_offset", "failed_seq"):
+            doc[name] = getattr(self, name).tolist()
         return doc
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+        # One line: the id arrays may hold millions of numbers.
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> LoadReport:
         values = dict(doc)
         values["first_offsets"] = {int(p): int(o) for p, o in doc["first_offsets"].items()}
         values["poison_ids"] = tuple(doc["poison_ids"])
+        for name in ("acked_seq", "acked_partition", "acked_offset", "failed_seq"):
+            values[name] = _ints(doc.get(name, []), name)
         return cls(**values)
+
+    @classmethod
+    def from_json(cls, text: str) -> LoadReport:
+        try:
+            doc = json.loads(text)
+        except ValueError as exc:
+            raise ConfigError(f"load report: not valid JSON: {exc}") from exc
+        if not isinstance(doc, dict):
+            raise ConfigError("load report: expected a JSON object")
+        try:
+            return cls.from_dict(doc)
+        except (KeyError, TypeError) as exc:
+            raise ConfigError(f"load report: missing or unexpected field: {exc}") from exc
 
 
 def rate_or_none(count: float, seconds: float) -> float | None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import random
 import socket
 import time
 
@@ -239,3 +240,35 @@ def test_timeouts_and_linger_are_validated_with_flag_names() -> None:
         LoadSpec(count=1, connect_timeout=0)
     with pytest.raises(ConfigError, match="--linger-ms"):
         LoadSpec(count=1, linger_ms=-1)
+
+
+class _Msg:
+    def __init__(self, value: bytes, partition: int, offset: int) -> None:
+        self._value, self._partition, self._offset = value, partition, offset
+
+    def value(self) -> bytes:
+        return self._value
+
+    def partition(self) -> int:
+        return self._partition
+
+    def offset(self) -> int:
+        return self._offset
+
+
+def test_delivery_reports_are_kept_by_sequence_number() -> None:
+    from poolbench.loadgen.events import EventFactory, EventKnobs
+    from poolbench.loadgen.producer import _Deliveries
+
+    factory = EventFactory(EventKnobs(poison_share=0.5), random.Random(1), nonce=5)
+    deliveries = _Deliveries()
+    callback = deliveries.callback(factory.id_prefix.encode())
+    events = [factory.make(seq, 0) for seq in range(40)]
+    assert {kind for *_, kind in events} >= {"malformed_json", None}
+    for seq, (_id, _key, value, _kind) in enumerate(events):
+        callback("timed out" if seq == 7 else None, _Msg(value, seq % 3, seq // 3))
+    assert list(deliveries.acked_seq) == [s for s in range(40) if s != 7]
+    assert list(deliveries.acked_partition) == [s % 3 for s in range(40) if s != 7]
+    assert list(deliveries.acked_offset) == [s // 3 for s in range(40) if s != 7]
+    assert list(deliveries.failed_seq) == [7]
+    assert deliveries.first_error == "timed out"

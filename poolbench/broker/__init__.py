@@ -1,0 +1,41 @@
+"""The embedded Kafka broker and helpers for any Kafka cluster.
+
+- `mock`: librdkafka's mock cluster in this process (`EmbeddedBroker`, ctypes);
+- `process`: the same in a child process of its own (`BrokerProcess`), so its CPU is
+  measured apart and it never shares the caller's GIL;
+- `cluster`: topics, watermarks, committed offsets, consumer tuning (any cluster);
+- `accounting`: messages dropped by the embedded broker's retention.
+"""
+
+from __future__ import annotations
+
+from poolbench.broker.accounting import attribute_broker_drops, broker_drops, drops_from_watermarks
+from poolbench.broker.cluster import (
+    CommittedOffsets,
+    ensure_topics,
+    kafka_tuning,
+    list_partitions,
+    wait_for_stop,
+    watermarks,
+)
+from poolbench.broker.mock import EmbeddedBroker
+from poolbench.broker.process import BrokerProcess
+from poolbench.broker.topics import DEFAULT_TOPICS_SPEC, BrokerError, TopicSpec, default_topics
+
+__all__ = [
+    "DEFAULT_TOPICS_SPEC",
+    "BrokerError",
+    "BrokerProcess",
+    "CommittedOffsets",
+    "EmbeddedBroker",
+    "TopicSpec",
+    "attribute_broker_drops",
+    "broker_drops",
+    "default_topics",
+    "drops_from_watermarks",
+    "ensure_topics",
+    "kafka_tuning",
+    "list_partitions",
+    "wait_for_stop",
+    "watermarks",
+]
