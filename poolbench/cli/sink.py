@@ -67,12 +67,17 @@ def sink(
     ),
     processes: int = typer.Option(
         1,
-        help="Server processes sharing the port (SO_REUSEPORT); ~3k emails/s each.",
+        help="Server processes sharing the port (SO_REUSEPORT).",
     ),
     record: Path | None = typer.Option(  # noqa: B008
         None, help="Write one JSON line per accepted email to this file."
     ),
     seed: int = typer.Option(0, help="Seed of the latency and fault draws."),
+    engine: str = typer.Option(
+        "fast",
+        help="SMTP engine: fast (asyncio.Protocol, on uvloop when installed) or aiosmtpd "
+        "(the reference).",
+    ),
     status_every: float = typer.Option(
         0.0, help="Print the counters to stderr every this many seconds (0: never)."
     ),
@@ -108,6 +113,7 @@ def sink(
         processes=processes,
         record=record,
         seed=seed,
+        engine=engine,
         # Only the counters are printed: keep ids for duplicates, not every receipt.
         keep_receipts=False,
     )

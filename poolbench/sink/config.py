@@ -13,6 +13,8 @@ from poolbench.sink.latency import NO_LATENCY, LatencyModel
 
 TlsMode = Literal["none", "starttls", "implicit"]
 TLS_MODES: tuple[TlsMode, ...] = ("none", "starttls", "implicit")
+Engine = Literal["fast", "aiosmtpd"]
+ENGINES: tuple[Engine, ...] = ("fast", "aiosmtpd")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,6 +44,9 @@ class SinkConfig:
 
     host: str = "127.0.0.1"
     port: int = 0
+    # "fast": the asyncio.Protocol engine (engine_fast.py, on uvloop where installed);
+    # "aiosmtpd": the reference engine the fast one is checked against.
+    engine: Engine = "fast"
     latency: LatencyModel = NO_LATENCY
     command_latency: Mapping[str, LatencyModel] = field(default_factory=dict)
     faults: FaultConfig = NO_FAULTS
@@ -56,7 +61,7 @@ class SinkConfig:
     isolated: bool = False
     record_path: Path | None = None
     seed: int = 0
-    hostname: str = "poolbench-sink"  # aiosmtpd's banner name; set so no DNS lookup happens
+    hostname: str = "poolbench-sink"  # the banner name; set so aiosmtpd does no DNS lookup
     data_size_limit: int = 33_554_432
     timeout: float = 300.0  # seconds an idle connection is kept
     # False: `receipts()` is unavailable and only the ids are kept (for counting
@@ -66,6 +71,10 @@ class SinkConfig:
     def __post_init__(self) -> None:
         if isinstance(self.port, bool) or not 0 <= self.port <= 65535:
             raise ConfigError(f"--port: expected 0..65535, got {self.port!r}")
+        if self.engine not in ENGINES:
+            raise ConfigError(
+                f"--engine: expected one of {', '.join(ENGINES)}, got {self.engine!r}"
+            )
         if self.tls not in TLS_MODES:
             raise ConfigError(f"--tls: expected one of {', '.join(TLS_MODES)}, got {self.tls!r}")
         if isinstance(self.processes, bool) or not 1 <= self.processes <= 64:

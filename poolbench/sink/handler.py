@@ -1,9 +1,15 @@
-"""The aiosmtpd side: a handler with the MAIL/RCPT/DATA hooks and an SMTP protocol subclass
-that adds the greeting step, the connection cap and connection counting.
+"""The aiosmtpd engine (the reference): a handler with the MAIL/RCPT/DATA hooks, and an
+SMTP protocol subclass that adds the greeting step, the connection cap, connection
+counting and the per-step stamps.
 
-Every decision (latency, fault, outage, rate limit) is made by the pure models in
-`latency.py` and `faults.py`; this module only applies them to SMTP replies. Delays are
-`await asyncio.sleep`, never blocking the loop.
+Every decision (latency, fault, outage, rate limit, credentials) is made by `SinkState`;
+this module only applies it to aiosmtpd's replies. Delays are `await asyncio.sleep`.
+
+Where the stamps are taken (aiosmtpd hides its I/O, so some are the nearest hook):
+`connected_ns` in `connection_made`; a reply's stamp right after aiosmtpd's `push`
+wrote it (before its drain); `mail_ns`/`rcpt_ns`/`data_ns` when aiosmtpd dispatches the
+command (just after reading its line); `eod_ns` when the DATA hook starts, i.e. after
+aiosmtpd has read the final "." line and joined the content.
 """
 
 from __future__ import annotations
@@ -11,149 +17,116 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import ssl
+import time
 from typing import Any
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from poolbench.metrics.clock import Clock, SystemClock
 from poolbench.sink.config import SinkConfig
-from poolbench.sink.faults import Fault, OutageMode, TokenBucket
-from poolbench.sink.ledger import Ledger, RawCounters, receipt_from_content
+from poolbench.sink.faults import Fault
+from poolbench.sink.ledger import Steps, receipt_from_content
+from poolbench.sink.state import (
+    REPLY_ACCEPTED,
+    REPLY_AUTH_INVALID,
+    REPLY_AUTH_REQUIRED,
+    REPLY_OVER_CAPACITY,
+    REPLY_RATE_LIMITED,
+    SinkState,
+)
 
 log = logging.getLogger(__name__)
-
-REPLY_TRANSIENT = "451 4.3.0 Temporary failure (poolbench fault)"
-REPLY_PERMANENT = "550 5.7.1 Rejected (poolbench fault)"
-REPLY_RATE_LIMITED = "451 4.7.1 Rate limit exceeded, try again later"
-REPLY_OUTAGE = "451 4.3.2 Service temporarily unavailable (poolbench outage)"
-REPLY_GREETING_OUTAGE = "421 4.3.2 Service not available (poolbench outage)"
-REPLY_OVER_CAPACITY = "421 4.7.0 Too many connections, try again later"
-REPLY_GREETING_TRANSIENT = "421 4.3.0 Service not available (poolbench fault)"
-REPLY_GREETING_PERMANENT = "554 5.3.2 No SMTP service here (poolbench fault)"
-REPLY_AUTH_REQUIRED = "530 5.7.0 Authentication required"
-REPLY_AUTH_INVALID = "535 5.7.8 Authentication credentials invalid"
 
 # How long a dropped connection's handler waits to be cancelled by connection_lost.
 _DROP_WAIT = 30.0
 
 
-class SinkState:
-    """What the connections of one server process share: config, models, counters, ledger."""
+class _Transaction:
+    """Stamps of one transaction in progress (MAIL .. end of data)."""
 
-    def __init__(
-        self,
-        config: SinkConfig,
-        *,
-        index: int = 0,
-        ledger: Ledger,
-        clock: Clock | None = None,
-        started: float | None = None,
-    ) -> None:
-        self.config = config
-        self.clock = clock or SystemClock()
-        # Outage windows count from this monotonic instant (shared by all processes).
-        self.started = self.clock.monotonic() if started is None else started
-        self.rng = random.Random(config.seed * 1_000_003 + index)
-        self.counters = RawCounters()
-        self.ledger = ledger
-        share = config.processes
-        self.max_connections = (
-            None if config.max_connections is None else config.max_connections // share
+    __slots__ = (
+        "connected_ns",
+        "data_ns",
+        "data_reply_ns",
+        "delay_ns",
+        "eod_ns",
+        "greeting_ns",
+        "handshake_delay_ns",
+        "mail_ns",
+        "mail_reply_ns",
+        "rcpt_ns",
+        "rcpt_reply_ns",
+        "ready_ns",
+    )
+
+    def __init__(self, mail_ns: int) -> None:
+        self.connected_ns: int | None = None
+        self.greeting_ns: int | None = None
+        self.ready_ns: int | None = None
+        self.mail_ns = mail_ns
+        self.mail_reply_ns = 0
+        self.rcpt_ns = 0
+        self.rcpt_reply_ns = 0
+        self.data_ns = 0
+        self.data_reply_ns = 0
+        self.eod_ns = 0
+        self.delay_ns = 0
+        self.handshake_delay_ns = 0
+
+    def steps(self) -> Steps:
+        return Steps(
+            connected_ns=self.connected_ns,
+            greeting_ns=self.greeting_ns,
+            ready_ns=self.ready_ns,
+            mail_ns=self.mail_ns,
+            mail_reply_ns=self.mail_reply_ns,
+            rcpt_ns=self.rcpt_ns,
+            rcpt_reply_ns=self.rcpt_reply_ns,
+            data_ns=self.data_ns,
+            data_reply_ns=self.data_reply_ns,
+            eod_ns=self.eod_ns,
+            delay_ns=self.delay_ns,
+            handshake_delay_ns=self.handshake_delay_ns,
         )
-        self.bucket = (
-            None
-            if config.rate_limit is None
-            else TokenBucket(
-                rate=config.rate_limit.rate / share,
-                burst=max(1.0, config.rate_limit.burst / share),
-                now=self.clock.monotonic(),
-            )
-        )
-        self.latencies = {c: config.latency_for(c) for c in ("greeting", "MAIL", "RCPT", "DATA")}
-        self.connections: set[SinkSMTP] = set()
 
-    def elapsed(self) -> float:
-        return self.clock.monotonic() - self.started
 
-    def outage_mode(self) -> tuple[OutageMode, float] | None:
-        """The current outage's mode and its end (seconds since start), if one is on."""
-        now = self.elapsed()
-        for outage in self.config.outages:
-            if outage.covers(now):
-                return outage.mode, outage.end
+async def _hold(server: SinkSMTP, command: str, seconds: float) -> None:
+    if seconds > 0:
+        await asyncio.sleep(seconds)
+        server.add_delay(command, seconds)
+
+
+async def _outage(state: SinkState, server: SinkSMTP, command: str) -> str | None:
+    """During a reject outage its reply; during a stall, wait for its end (then None)."""
+    reply, stall = state.outage_reply(command)
+    if reply is None:
+        await _hold(server, command, stall)
+    return reply
+
+
+async def _after_outage(state: SinkState, server: SinkSMTP, command: str) -> str | None:
+    """The delay and the fault of one step, once no outage holds it.
+
+    A dropped connection is aborted here; connection_lost then cancels the handler task
+    while it waits below, which ends the session the way a network failure would.
+    """
+    await _hold(server, command, state.delay(command))
+    fault = state.fault(command)
+    if fault is None:
         return None
+    if fault is Fault.DROP:
+        transport = server.transport
+        if isinstance(transport, asyncio.Transport):
+            transport.abort()
+        await asyncio.sleep(_DROP_WAIT)
+    return state.fault_reply(command, fault)
 
-    def authenticate(
-        self,
-        server: SMTP,
-        session: Session,
-        envelope: Envelope,
-        mechanism: str,
-        auth_data: Any,
-    ) -> AuthResult:
-        auth = self.config.auth
-        ok = (
-            auth is not None
-            and isinstance(auth_data, LoginPassword)
-            and auth_data.login == auth.user.encode()
-            and auth_data.password == auth.password.encode()
-        )
-        if ok and self.config.faults.auth_fail and self.rng.random() < self.config.faults.auth_fail:
-            ok = False
-        if not ok:
-            self.counters.auth += 1
-            return AuthResult(success=False, handled=False, message=REPLY_AUTH_INVALID)
-        return AuthResult(success=True, auth_data=auth_data)
 
-    async def step(self, server: SMTP, command: str) -> str | None:
-        """Outage, delay and fault of one SMTP step: a reply replacing the normal one, or None.
-
-        A dropped connection is aborted here; connection_lost then cancels the handler
-        task while it waits below, which ends the session the way a network failure would.
-        """
-        reply = await self.outage(command)
-        if reply is not None:
-            return reply
-        return await self.after_outage(server, command)
-
-    async def outage(self, command: str) -> str | None:
-        """During a reject outage its reply; during a stall, wait for its end (then None)."""
-        outage = self.outage_mode()
-        if outage is not None:
-            mode, end = outage
-            if mode is OutageMode.REJECT:
-                self.counters.outage += 1
-                return REPLY_GREETING_OUTAGE if command == "greeting" else REPLY_OUTAGE
-            await asyncio.sleep(max(0.0, end - self.elapsed()))
-        return None
-
-    async def after_outage(self, server: SMTP, command: str) -> str | None:
-        """The delay and the fault of one step, once no outage holds it."""
-        model = self.latencies[command]
-        if model is not None:
-            delay = model.sample(self.rng)
-            if delay > 0:
-                await asyncio.sleep(delay)
-        faults = self.config.faults
-        if not faults.active or command not in faults.commands:
-            return None
-        fault = faults.decide(self.rng)
-        if fault is None:
-            return None
-        if fault is Fault.DROP:
-            self.counters.dropped += 1
-            transport = server.transport
-            if isinstance(transport, asyncio.Transport):
-                transport.abort()
-            await asyncio.sleep(_DROP_WAIT)
-            return REPLY_TRANSIENT
-        if fault is Fault.TRANSIENT:
-            self.counters.transient += 1
-            return REPLY_GREETING_TRANSIENT if command == "greeting" else REPLY_TRANSIENT
-        self.counters.permanent += 1
-        return REPLY_GREETING_PERMANENT if command == "greeting" else REPLY_PERMANENT
+async def _step(state: SinkState, server: SinkSMTP, command: str) -> str | None:
+    reply = await _outage(state, server, command)
+    if reply is not None:
+        return reply
+    return await _after_outage(state, server, command)
 
 
 class SinkHandler:
@@ -163,51 +136,41 @@ class SinkHandler:
         self.state = state
 
     async def handle_MAIL(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+        self, server: SinkSMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> Any:
         state = self.state
         if state.config.auth is not None and not session.authenticated:
             state.counters.auth += 1
             return REPLY_AUTH_REQUIRED
         # The outage first: a MAIL refused by it must not spend a rate-limit token.
-        reply = await state.outage("MAIL")
+        reply = await _outage(state, server, "MAIL")
         if reply is not None:
             return reply
-        if state.bucket is not None and not state.bucket.take(state.clock.monotonic()):
-            state.counters.rate_limited += 1
+        if not state.take_token():
             return REPLY_RATE_LIMITED
-        reply = await state.after_outage(server, "MAIL")
+        reply = await _after_outage(state, server, "MAIL")
         return MISSING if reply is None else reply
 
     async def handle_RCPT(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+        self, server: SinkSMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> Any:
-        reply = await self.state.step(server, "RCPT")
+        reply = await _step(self.state, server, "RCPT")
         return MISSING if reply is None else reply
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        state = self.state
-        reply = await state.step(server, "DATA")
+    async def handle_DATA(self, server: SinkSMTP, session: Session, envelope: Envelope) -> str:
+        server.mark_end_of_data()
+        reply = await _step(self.state, server, "DATA")
         if reply is not None:
             return reply
-        content = envelope.original_content or b""
-        state.counters.received += 1
-        state.ledger.add(
-            receipt_from_content(
-                content,
-                received_ns=state.clock.wall_ns(),
-                mail_from=envelope.mail_from or "",
-                rcpt_tos=envelope.rcpt_tos,
-            )
-        )
-        return "250 2.0.0 OK"
+        server.accept(envelope)
+        return REPLY_ACCEPTED
 
 
 class SinkSMTP(SMTP):
-    """aiosmtpd's protocol plus the greeting step, the connection cap and connection counts."""
+    """aiosmtpd's protocol plus the greeting step, the connection cap, counts and stamps."""
 
     def __init__(self, state: SinkState, tls_context: ssl.SSLContext | None) -> None:
-        config = state.config
+        config: SinkConfig = state.config
         super().__init__(
             SinkHandler(state),
             hostname=config.hostname,
@@ -219,40 +182,148 @@ class SinkSMTP(SMTP):
             # is off, and refuses AUTH over implicit TLS if TLS is required.
             auth_required=False,
             auth_require_tls=False,
-            authenticator=state.authenticate,
+            authenticator=self._authenticate_login,
         )
         self.sink_state = state
         self._counted = False
         self._over_capacity = False
+        self._connected_ns: int | None = None
+        self._greeting_ns: int | None = None
+        self._last_reply_ns: int | None = None
+        self._handshake_delay_ns = 0
+        self._first_mail = True
+        self._tx: _Transaction | None = None
+        self._accepted: tuple[bytes, str, tuple[str, ...]] | None = None
 
+    def _authenticate_login(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        ok = isinstance(auth_data, LoginPassword) and self.sink_state.credentials_ok(
+            auth_data.login, auth_data.password
+        )
+        if not ok:
+            return AuthResult(success=False, handled=False, message=REPLY_AUTH_INVALID)
+        return AuthResult(success=True, auth_data=auth_data)
+
+    def close_connection(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    # -- counting -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         first = self._original_transport is None and not self._counted
         if first:
-            state = self.sink_state
-            cap = state.max_connections
-            if cap is not None and state.counters.connections_open >= cap:
-                self._over_capacity = True
-            else:
+            self._connected_ns = time.time_ns()
+            if self.sink_state.admit(self):
                 self._counted = True
-                state.counters.connections_open += 1
-                state.counters.connections_total += 1
-                state.connections.add(self)
+            else:
+                self._over_capacity = True
         super().connection_made(transport)
 
     def connection_lost(self, error: Exception | None) -> None:
         if self._counted:
             self._counted = False
-            self.sink_state.counters.connections_open -= 1
-            self.sink_state.connections.discard(self)
+            self.sink_state.release(self)
         super().connection_lost(error)
 
+    # -- stamps ---------------------------------------------------------------------
+    async def push(self, status: Any) -> None:
+        await super().push(status)
+        # push() wrote before draining; a reply's stamp is taken as soon as it returns.
+        now = self._last_reply_ns = time.time_ns()
+        if self._greeting_ns is None:
+            self._greeting_ns = now
+        tx = self._tx
+        if tx is not None and not tx.data_reply_ns:
+            text = status if isinstance(status, str) else bytes(status).decode("ascii", "replace")
+            if text.startswith("354"):
+                tx.data_reply_ns = now
+
+    def add_delay(self, command: str, seconds: float) -> None:
+        ns = int(seconds * 1e9)
+        if command == "greeting":
+            self._handshake_delay_ns += ns
+        elif self._tx is not None:
+            self._tx.delay_ns += ns
+
+    def mark_end_of_data(self) -> None:
+        if self._tx is not None:
+            self._tx.eod_ns = time.time_ns()
+
+    def accept(self, envelope: Envelope) -> None:
+        self._accepted = (
+            envelope.original_content or b"",
+            envelope.mail_from or "",
+            tuple(envelope.rcpt_tos),
+        )
+
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        now = time.time_ns()
+        if self.envelope is not None and self.envelope.mail_from:
+            await super().smtp_MAIL(arg)  # nested MAIL: aiosmtpd answers 503
+            return
+        tx = _Transaction(now)
+        if self._first_mail:
+            self._first_mail = False
+            tx.connected_ns = self._connected_ns
+            tx.greeting_ns = self._greeting_ns
+            tx.ready_ns = self._last_reply_ns
+            tx.handshake_delay_ns = self._handshake_delay_ns
+        self._tx = tx
+        await super().smtp_MAIL(arg)
+        if self.envelope is not None and self.envelope.mail_from:
+            tx.mail_reply_ns = self._last_reply_ns or 0
+        else:
+            self._tx = None
+
+    async def smtp_RCPT(self, arg: str | None) -> None:
+        now = time.time_ns()
+        tx = self._tx
+        before = 0 if self.envelope is None else len(self.envelope.rcpt_tos)
+        await super().smtp_RCPT(arg)
+        after = 0 if self.envelope is None else len(self.envelope.rcpt_tos)
+        if tx is not None and not tx.rcpt_ns and after > before:
+            tx.rcpt_ns = now
+            tx.rcpt_reply_ns = self._last_reply_ns or 0
+
+    async def smtp_DATA(self, arg: str) -> None:
+        now = time.time_ns()
+        tx = self._tx
+        if tx is not None and tx.rcpt_ns:
+            tx.data_ns = now
+            tx.data_reply_ns = 0
+        self._accepted = None
+        await super().smtp_DATA(arg)
+        accepted, self._accepted = self._accepted, None
+        if accepted is None:
+            if tx is not None and tx.data_reply_ns:
+                self._tx = None  # the transaction ended (refused after its data)
+            return
+        self._tx = None
+        content, mail_from, rcpt_tos = accepted
+        state = self.sink_state
+        state.counters.received += 1
+        state.ledger.add(
+            receipt_from_content(
+                content,
+                received_ns=self._last_reply_ns or time.time_ns(),
+                mail_from=mail_from,
+                rcpt_tos=rcpt_tos,
+                steps=None if tx is None else tx.steps(),
+            )
+        )
+
+    async def smtp_RSET(self, arg: str) -> None:
+        self._tx = None
+        await super().smtp_RSET(arg)
+
+    # -- greeting --------------------------------------------------------------------
     async def _handle_client(self) -> None:
         state = self.sink_state
         if self._over_capacity:
-            state.counters.over_capacity += 1
             await self._refuse(REPLY_OVER_CAPACITY)
             return
-        reply = await state.step(self, "greeting")
+        reply = await _step(state, self, "greeting")
         if reply is not None:
             await self._refuse(reply)
             return
@@ -263,3 +334,9 @@ class SinkSMTP(SMTP):
             await self.push(reply)
         if self.transport is not None:
             self.transport.close()
+
+
+# The overridden commands keep aiosmtpd's syntax metadata, which its HELP reads.
+for _name in ("smtp_MAIL", "smtp_RCPT", "smtp_DATA", "smtp_RSET"):
+    for _attr in ("__smtp_syntax__", "__smtp_syntax_extended__", "__smtp_syntax_when__"):
+        setattr(getattr(SinkSMTP, _name), _attr, getattr(getattr(SMTP, _name), _attr))

@@ -30,32 +30,97 @@ _UUID_TEXT = re.compile(_UUID.pattern.decode())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Steps:
+    """When each step of one email's SMTP exchange happened at the sink (`time.time_ns`).
+
+    "Written" means handed to the transport (the kernel send follows at once unless the
+    socket is full). The connection's three stamps are set only on its first transaction.
+    """
+
+    connected_ns: int | None  # TCP connection accepted
+    greeting_ns: int | None  # 220 written
+    ready_ns: int | None  # last reply written before this MAIL (EHLO, AUTH, ...)
+    mail_ns: int  # MAIL line arrived
+    mail_reply_ns: int  # its 250 written
+    rcpt_ns: int  # first RCPT line arrived
+    rcpt_reply_ns: int  # its 250 written
+    data_ns: int  # DATA line arrived
+    data_reply_ns: int  # 354 written
+    eod_ns: int  # the final "." line arrived
+    delay_ns: int  # latency the sink injected into MAIL .. end of data (incl. stalls)
+    handshake_delay_ns: int  # latency injected into greeting/EHLO/AUTH of this transaction
+
+    def as_tuple(self) -> StepsRow:
+        return (
+            self.connected_ns,
+            self.greeting_ns,
+            self.ready_ns,
+            self.mail_ns,
+            self.mail_reply_ns,
+            self.rcpt_ns,
+            self.rcpt_reply_ns,
+            self.data_ns,
+            self.data_reply_ns,
+            self.eod_ns,
+            self.delay_ns,
+            self.handshake_delay_ns,
+        )
+
+    @classmethod
+    def from_tuple(cls, row: StepsRow) -> Steps:
+        return cls(**dict(zip(STEP_FIELDS, row, strict=True)))  # type: ignore[arg-type]
+
+
+StepsRow = tuple[
+    int | None, int | None, int | None, int, int, int, int, int, int, int, int, int
+]
+STEP_FIELDS = tuple(f.name for f in fields(Steps))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Receipt:
     """One accepted email. Times are wall-clock nanoseconds (`time.time_ns`)."""
 
     id: str  # X-Poolbench-Id, else a UUID found in the subject or body, else ""
     intended_ns: int | None  # X-Poolbench-Intended-Ns
     started_ns: int | None  # X-Poolbench-Started-Ns
-    received_ns: int  # when the sink answered 250 to DATA
+    received_ns: int  # when the sink wrote its 250 to the end of data
     mail_from: str
     rcpt_tos: tuple[str, ...]
     size: int  # bytes of the message content
+    steps: Steps | None = None  # per-step stamps; None in ledgers written before them
 
     def to_json(self) -> str:
-        doc = asdict(self)
-        doc["rcpt_tos"] = list(self.rcpt_tos)
+        # Built by hand, not with asdict(): this runs per email when --record is on.
+        doc: dict[str, Any] = {
+            "id": self.id,
+            "intended_ns": self.intended_ns,
+            "started_ns": self.started_ns,
+            "received_ns": self.received_ns,
+            "mail_from": self.mail_from,
+            "rcpt_tos": list(self.rcpt_tos),
+            "size": self.size,
+        }
+        if self.steps is not None:
+            doc["steps"] = dict(zip(STEP_FIELDS, self.steps.as_tuple(), strict=True))
         return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
     def from_json(cls, line: str) -> Receipt:
         doc = json.loads(line)
-        if not isinstance(doc, dict) or set(doc) != _RECEIPT_FIELDS:
+        if not isinstance(doc, dict) or not _REQUIRED_FIELDS <= set(doc) <= _RECEIPT_FIELDS:
             raise ValueError(f"not a receipt: {line[:200]!r}")
         doc["rcpt_tos"] = tuple(doc["rcpt_tos"])
+        steps = doc.get("steps")
+        if steps is not None:
+            if not isinstance(steps, dict) or set(steps) != set(STEP_FIELDS):
+                raise ValueError(f"not a receipt's steps: {line[:200]!r}")
+            doc["steps"] = Steps(**steps)
         return cls(**doc)
 
 
 _RECEIPT_FIELDS = frozenset(f.name for f in fields(Receipt))
+_REQUIRED_FIELDS = _RECEIPT_FIELDS - {"steps"}
 
 
 def _header_value(lowered: bytes, original: bytes, key: bytes) -> bytes | None:
@@ -106,7 +171,12 @@ def _id_from_subject_or_body(content: bytes, lowered_head: bytes, head: bytes) -
 
 
 def receipt_from_content(
-    content: bytes, *, received_ns: int, mail_from: str, rcpt_tos: Iterable[str]
+    content: bytes,
+    *,
+    received_ns: int,
+    mail_from: str,
+    rcpt_tos: Iterable[str],
+    steps: Steps | None = None,
 ) -> Receipt:
     """Build the receipt of one email from its raw bytes (headers scanned, not parsed)."""
     end = content.find(b"\r\n\r\n")
@@ -127,6 +197,7 @@ def receipt_from_content(
         mail_from=mail_from,
         rcpt_tos=tuple(rcpt_tos),
         size=len(content),
+        steps=steps,
     )
 
 
@@ -219,6 +290,13 @@ class Ledger:
             self._new.append(receipt)
         if self._file is not None:
             self._file.write(receipt.to_json() + "\n")
+
+    def add_many(self, receipts: list[Receipt]) -> None:
+        """Several receipts under one lock (replies flushed together)."""
+        with self._lock:
+            self._new.extend(receipts)
+        if self._file is not None:
+            self._file.write("".join(r.to_json() + "\n" for r in receipts))
 
     def take_new(self) -> list[Receipt]:
         """The receipts added since the previous call."""

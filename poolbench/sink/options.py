@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from poolbench.errors import ConfigError
-from poolbench.sink.config import TLS_MODES, Auth, SinkConfig, TlsMode
+from poolbench.sink.config import ENGINES, TLS_MODES, Auth, Engine, SinkConfig, TlsMode
 from poolbench.sink.faults import FaultConfig, normalize_command, parse_outage, parse_rate_limit
 from poolbench.sink.latency import LatencyModel, parse_latency
 
@@ -45,7 +45,11 @@ def build_config(
     seed: int = 0,
     hostname: str = "poolbench-sink",
     keep_receipts: bool = True,
+    engine: str = "fast",
 ) -> SinkConfig:
+    if engine not in ENGINES:
+        raise ConfigError(f"--engine: expected one of {', '.join(ENGINES)}, got {engine!r}")
+    engine_name: Engine = engine
     if tls not in TLS_MODES:
         raise ConfigError(f"--tls: expected one of {', '.join(TLS_MODES)}, got {tls!r}")
     tls_mode: TlsMode = tls
@@ -74,4 +78,5 @@ def build_config(
         seed=seed,
         hostname=hostname,
         keep_receipts=keep_receipts,
+        engine=engine_name,
     )

@@ -1,5 +1,9 @@
 """`SinkServer`: the fake SMTP server running in a background thread or child processes.
 
+Two engines serve SMTP (`SinkConfig.engine`): "fast" (`engine_fast.py`, an
+`asyncio.Protocol`, on uvloop when it is installed) and "aiosmtpd" (`handler.py`, the
+reference). uvloop is only ever the loop of the sink's own thread or child process.
+
 One process: by default an event loop in a daemon thread of the caller (cheap to start;
 shares the caller's GIL). `isolated=True` or `processes > 1`: that many child processes
 (spawned) listening on one port with SO_REUSEPORT; child 0 binds first (port 0 gives a
@@ -39,15 +43,19 @@ import psutil
 
 from poolbench.errors import ConfigError, RunError
 from poolbench.sink.config import SinkConfig
-from poolbench.sink.handler import SinkSMTP, SinkState
+from poolbench.sink.engine_fast import FastShared, FastSMTP, sweep_idle
+from poolbench.sink.handler import SinkSMTP
 from poolbench.sink.ledger import (
     Ledger,
     RawCounters,
     Receipt,
     SinkCounters,
+    Steps,
+    StepsRow,
     merge_parts,
     part_path,
 )
+from poolbench.sink.state import SinkState
 from poolbench.sink.tls import TlsMaterial, client_context, make_self_signed, server_context
 
 log = logging.getLogger(__name__)
@@ -57,11 +65,23 @@ STOP_TIMEOUT = 10.0
 _FLUSH_EVERY = 0.5  # seconds between ledger file flushes
 _BACKLOG = 4096  # 1000 senders connecting at once must not overflow the accept queue
 
-ReceiptRow = tuple[str, int | None, int | None, int, str, tuple[str, ...], int]
+ReceiptRow = tuple[
+    str, int | None, int | None, int, str, tuple[str, ...], int, StepsRow | None
+]
 
 
 def _row(r: Receipt) -> ReceiptRow:
-    return (r.id, r.intended_ns, r.started_ns, r.received_ns, r.mail_from, r.rcpt_tos, r.size)
+    steps = None if r.steps is None else r.steps.as_tuple()
+    return (
+        r.id,
+        r.intended_ns,
+        r.started_ns,
+        r.received_ns,
+        r.mail_from,
+        r.rcpt_tos,
+        r.size,
+        steps,
+    )
 
 
 def _from_row(row: ReceiptRow) -> Receipt:
@@ -73,7 +93,23 @@ def _from_row(row: ReceiptRow) -> Receipt:
         mail_from=row[4],
         rcpt_tos=row[5],
         size=row[6],
+        steps=None if row[7] is None else Steps.from_tuple(row[7]),
     )
+
+
+def new_loop(config: SinkConfig) -> asyncio.AbstractEventLoop:
+    """The sink's own event loop: uvloop for the fast engine when installed.
+
+    aiosmtpd keeps asyncio's loop: its STARTTLS drives asyncio's SSL protocol directly.
+    """
+    if config.engine == "fast":
+        try:
+            import uvloop
+        except ImportError:  # optional at run time; asyncio's loop works, only slower
+            pass
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
 
 
 class _DropLoginDataWarning(logging.Filter):
@@ -110,6 +146,7 @@ class _Core:
         self._tls = tls
         self._server: asyncio.Server | None = None
         self._flusher: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.TimerHandle | None = None
 
     async def start(self, port: int) -> int:
         _quiet_aiosmtpd()
@@ -117,9 +154,16 @@ class _Core:
         starttls_context = context if self.config.tls == "starttls" else None
         implicit: ssl.SSLContext | None = context if self.config.tls == "implicit" else None
         loop = asyncio.get_running_loop()
+        factory: Callable[[], asyncio.BaseProtocol]
+        if self.config.engine == "fast":
+            shared = FastShared(self.state, starttls_context)
+            factory = lambda: FastSMTP(shared)  # noqa: E731
+            self._sweep()
+        else:
+            factory = lambda: SinkSMTP(self.state, starttls_context)  # noqa: E731
         try:
             self._server = await loop.create_server(
-                lambda: SinkSMTP(self.state, starttls_context),
+                factory,
                 host=self.config.host,
                 port=port,
                 ssl=implicit,
@@ -134,6 +178,13 @@ class _Core:
         real_port: int = self._server.sockets[0].getsockname()[1]
         return real_port
 
+    def _sweep(self) -> None:
+        """Every quarter of the idle timeout, close the connections idle past it."""
+        timeout = self.config.timeout
+        sweep_idle(self.state, int(timeout * 1e9))
+        loop = asyncio.get_running_loop()
+        self._sweeper = loop.call_later(max(0.05, timeout / 4), self._sweep)
+
     async def _flush_forever(self) -> None:
         while True:
             await asyncio.sleep(_FLUSH_EVERY)
@@ -142,9 +193,10 @@ class _Core:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         for connection in list(self.state.connections):
-            if connection.transport is not None:
-                connection.transport.close()
+            connection.close_connection()
         current = asyncio.current_task()
         tasks = [t for t in asyncio.all_tasks() if t is not current]
         for task in tasks:
@@ -159,6 +211,7 @@ class _Core:
 
 
 class _Backend(Protocol):
+    def pids(self) -> list[int]: ...
     def snapshot(self) -> tuple[list[Receipt], dict[str, int]]: ...
     def cpu_seconds(self) -> float: ...
     def stop(self) -> tuple[list[Receipt], dict[str, int]]: ...
@@ -171,7 +224,7 @@ class _ThreadBackend:
         self._core = _Core(
             config, index=0, started=started, tls=tls, record_path=config.record_path
         )
-        self._loop = asyncio.new_event_loop()
+        self._loop = new_loop(config)
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._native_id: int | None = None
@@ -204,6 +257,9 @@ class _ThreadBackend:
             self._loop.run_until_complete(self._core.stop())
         finally:
             self._loop.close()
+
+    def pids(self) -> list[int]:
+        return [os.getpid()]
 
     def snapshot(self) -> tuple[list[Receipt], dict[str, int]]:
         if self._final is not None:
@@ -244,7 +300,8 @@ def _child_entry(fd: int) -> None:
     logging.basicConfig(level=logging.WARNING)
     conn = multiprocessing.connection.Connection(fd)
     spec: _ChildSpec = conn.recv()
-    asyncio.run(_child_serve(spec, conn))
+    with asyncio.Runner(loop_factory=lambda: new_loop(spec.config)) as runner:
+        runner.run(_child_serve(spec, conn))
 
 
 async def _child_serve(spec: _ChildSpec, conn: multiprocessing.connection.Connection) -> None:
@@ -352,14 +409,19 @@ class _ProcessBackend:
         receipts: list[Receipt] = []
         totals: dict[str, int] = {}
         live = [(i, p, c) for i, (p, c) in enumerate(self._children) if p.poll() is None]
-        for _, _, conn in live:
-            conn.send(command)
         for index, process, conn in live:
-            if not conn.poll(STOP_TIMEOUT):
-                raise RunError(f"SMTP sink process {index} stopped answering")
             try:
+                conn.send(command)
+            except OSError as exc:  # it died since poll(): a broken pipe
+                raise RunError(
+                    f"SMTP sink process {index} exited with code {process.wait(STOP_TIMEOUT)}"
+                ) from exc
+        for index, process, conn in live:
+            try:
+                if not conn.poll(STOP_TIMEOUT):
+                    raise RunError(f"SMTP sink process {index} stopped answering")
                 rows, counters = conn.recv()
-            except EOFError as exc:
+            except (EOFError, OSError) as exc:  # a reset pipe too: it died meanwhile
                 raise RunError(
                     f"SMTP sink process {index} exited with code {process.wait(STOP_TIMEOUT)}"
                 ) from exc
@@ -367,6 +429,9 @@ class _ProcessBackend:
             for key, value in counters.items():
                 totals[key] = totals.get(key, 0) + value
         return receipts, totals
+
+    def pids(self) -> list[int]:
+        return [process.pid for process, _ in self._children]
 
     def snapshot(self) -> tuple[list[Receipt], dict[str, int]]:
         if self._final is not None:
@@ -532,11 +597,22 @@ class SinkServer:
 
     def receipts(self) -> list[Receipt]:
         """Every accepted email so far, in the order they were collected."""
+        return self.receipts_since(0)
+
+    def receipts_since(self, index: int) -> list[Receipt]:
+        """The receipts after the first `index` collected: a progress loop passes the
+        count it has seen so far and copies only what is new."""
         if not self.config.keep_receipts:
             raise RunError("this SMTP sink keeps no receipts (keep_receipts=False)")
+        if index < 0:
+            raise ValueError(f"receipts_since: index must not be negative, got {index}")
         with self._lock:
             self._pull()
-            return list(self._receipts)
+            return self._receipts[index:]
+
+    def pids(self) -> list[int]:
+        """The processes serving SMTP (this process in thread mode), for CPU sampling."""
+        return self._require().pids()
 
     def client_ssl_context(self) -> ssl.SSLContext:
         """A client context trusting this sink's certificate (TLS modes only)."""
