@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from poolbench.cli import exit_codes
+
 SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 
 
@@ -83,7 +85,6 @@ def gate(
     """
     from rich.console import Console
 
-    from poolbench.cli.app import EXIT_CHECK_FAILED
     from poolbench.cli.gate_view import comparison_table, explanations
     from poolbench.gates.baseline import load_input
     from poolbench.gates.compare import Thresholds, compare, parse_percent
@@ -125,4 +126,4 @@ def gate(
         console.print(f"gate passed: {len(comparison.points)} point(s) compared", style="green")
         return
     console.print(f"gate FAILED: {len(comparison.regressions)} regression(s)", style="bold red")
-    raise typer.Exit(EXIT_CHECK_FAILED)
+    raise typer.Exit(exit_codes.CHECK_FAILED)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-EXIT_INCOMPLETE = 1
+from poolbench.cli import exit_codes
+from poolbench.cli.edge import print_error
 
 
 def produce(
@@ -124,11 +125,10 @@ def produce(
             result = run_load(
                 spec, bootstrap_servers=bootstrap_servers, stop=stop, on_progress=on_progress
             )
-    except RunError as exc:
+    except RunError:
         if interactive:
             sys.stderr.write("\n")
-        typer.echo(f"poolbench: error: {exc}", err=True)
-        raise typer.Exit(EXIT_INCOMPLETE) from exc
+        raise  # run_app prints it, exit 1
     if interactive:
         sys.stderr.write("\n")
     if report is not None:
@@ -146,9 +146,5 @@ def produce(
     )
     if not result.complete:
         reason = result.first_error or "not acknowledged within the delivery timeout"
-        typer.echo(
-            f"poolbench: error: {result.produced - result.acknowledged} event(s) not "
-            f"acknowledged: {reason}",
-            err=True,
-        )
-        raise typer.Exit(EXIT_INCOMPLETE)
+        print_error(f"{result.produced - result.acknowledged} event(s) not acknowledged: {reason}")
+        raise typer.Exit(exit_codes.CHECK_FAILED)

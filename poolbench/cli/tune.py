@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-EXIT_INTERRUPTED = 130
+from poolbench.cli import exit_codes
 
 
 def tune(
@@ -124,6 +124,6 @@ def tune(
     typer.echo(str(files.markdown.parent))
     rec = outcome.recommendation
     if rec.stop is StopReason.INTERRUPTED:
-        raise typer.Exit(EXIT_INTERRUPTED)
+        raise typer.Exit(exit_codes.INTERRUPTED)
     if rec.workers is None:
-        raise typer.Exit(1)
+        raise typer.Exit(exit_codes.CHECK_FAILED)
