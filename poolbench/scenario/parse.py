@@ -353,16 +353,19 @@ def _consumer(ctx: _Ctx, data: Any) -> Consumer:
         _check_placeholders(ctx, command, "consumer.command")
     elif env:
         raise ctx.error("env is only for a foreign consumer (set consumer.command)", "consumer.env")
+    default = Consumer()
     return Consumer(
-        workers=ctx.integer(section, "workers", default=10, minimum=1),
-        buffer=ctx.integer(section, "buffer", default=100, minimum=0),
+        workers=ctx.integer(section, "workers", default=default.workers, minimum=1),
+        buffer=ctx.integer(section, "buffer", default=default.buffer, minimum=0),
         connection_reuse=ctx.value(
-            section, "connection_reuse", bool, "true or false", default=False
+            section, "connection_reuse", bool, "true or false", default=default.connection_reuse
         ),
-        retries=ctx.integer(section, "retries", default=3, minimum=0),
-        retry_backoff_s=ctx.parsed(section, "retry_backoff", parse_duration, default="100ms"),
+        retries=ctx.integer(section, "retries", default=default.retries, minimum=0),
+        retry_backoff_s=ctx.parsed(
+            section, "retry_backoff", parse_duration, default=default.retry_backoff_s
+        ),
         send_timeout_s=ctx.parsed(
-            section, "send_timeout", parse_duration, default="10s", positive=True
+            section, "send_timeout", parse_duration, default=default.send_timeout_s, positive=True
         ),
         instances=ctx.integer(section, "instances", default=1, minimum=1),
         command=command,
