@@ -112,9 +112,9 @@ def tune(
             f"{m.memory_mb:.0f} MB, CPU {m.cpu_percent:.0f}% -> {verdict}"
         )
 
-    from poolbench.tune.runner import run_point
+    from poolbench.tune.runner import run_probe
 
-    outcome = run_tune(base, target, limits, run_point=run_point, on_probe=on_probe)
+    outcome = run_tune(base, target, limits, run_point=run_probe, on_probe=on_probe)
     from poolbench.report.tune_report import write_tune_report
 
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
