@@ -50,20 +50,19 @@ class ConfigError(UserError, ValueError):
         self.what = what
         self.where = where
         self.expected = expected
-        self.got = None if got is _NOTHING else got
         self.has_got = got is not _NOTHING
-        self.problem = problem or self._default_problem()
+        self.got = got if self.has_got else None
+        self.problem = problem or (f"expected {expected}" if expected else "invalid value")
         super().__init__(self.describe())
 
-    def _default_problem(self) -> str:
-        got = f", got {self.got!r}" if self.has_got else ""
-        if self.expected:
-            return f"expected {self.expected}{got}"
-        return f"invalid value{got}"
+    @property
+    def detail(self) -> str:
+        """What is wrong, without where: `expected an integer >= 1, got 'ten'`."""
+        return f"{self.problem}, got {self.got!r}" if self.has_got else self.problem
 
     def describe(self) -> str:
-        """`where: problem`, or the problem alone when nobody said where."""
-        return f"{self.where}: {self.problem}" if self.where else self.problem
+        """`where: detail`, or the detail alone when nobody said where."""
+        return f"{self.where}: {self.detail}" if self.where else self.detail
 
     def at(self, where: str, *, what: str = "") -> ConfigError:
         """The same error, located at `where` (a flag, a variable, a key path)."""
@@ -99,11 +98,16 @@ class ScenarioError(LocatedError, ConfigError):
         self.has_got = False
         self.problem = message
 
+    @property
+    def detail(self) -> str:
+        return self.message
+
     @classmethod
     def from_config(cls, exc: ConfigError, *, path: str, key: str) -> ScenarioError:
         """A library's `ConfigError` about a value, located at a scenario key path."""
-        located = cls(exc.problem, path=path, key=key)
+        located = cls(exc.detail, path=path, key=key)
         located.expected, located.got, located.has_got = exc.expected, exc.got, exc.has_got
+        located.problem = exc.problem
         return located
 
 

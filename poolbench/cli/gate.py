@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from poolbench.cli import exit_codes
+from poolbench.cli.edge import flag
 
 SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 
@@ -90,10 +91,16 @@ def gate(
     from poolbench.gates.compare import Thresholds, compare, parse_percent
     from poolbench.gates.markdown import to_markdown
 
+    with flag("--max-throughput-drop"):
+        drop = parse_percent(max_throughput_drop)
+    with flag("--max-p99-rise"):
+        p99_rise = parse_percent(max_p99_rise)
+    with flag("--max-memory-rise"):
+        memory_rise = parse_percent(max_memory_rise)
     thresholds = Thresholds(
-        max_throughput_drop_pct=parse_percent(max_throughput_drop, what="--max-throughput-drop"),
-        max_p99_rise_pct=parse_percent(max_p99_rise, what="--max-p99-rise"),
-        max_memory_rise_pct=parse_percent(max_memory_rise, what="--max-memory-rise"),
+        max_throughput_drop_pct=drop,
+        max_p99_rise_pct=p99_rise,
+        max_memory_rise_pct=memory_rise,
         alpha=alpha,
     )
     comparison = compare(
