@@ -2,12 +2,24 @@
 
 A leaf module: it imports nothing from the package, so every layer can raise from it.
 `UserError` and its children are the user's to fix (a bad flag, a bad scenario, an
-unreachable broker); the CLI turns them into one line on stderr and exit code 2. Any
-other exception is a bug and keeps its traceback. Library errors (confluent-kafka,
-aiosmtplib, yaml) are translated where they are caught, with `raise ... from exc`.
+unreachable broker): the CLI prints one line and exits 2. `RunError` means a part of
+the harness failed: one line and exit 1. Any other exception is a bug and keeps its
+traceback. The exit codes live in `poolbench.cli.exit_codes`. Library errors
+(confluent-kafka, aiosmtplib, yaml) are translated where they are caught, with
+`raise ... from exc`.
+
+A `ConfigError` is structured: `what` names the setting as the library knows it (a
+settings field, `sink.latency`), `expected` and `got` say what was wrong, and `where`
+is where the value came from (a flag, a variable, a key path). The library leaves
+`where` to its caller: the CLI sets a flag with `at("--port")`, the scenario parser a
+key path, so neither has to strip the other's prefix from a message.
 """
 
 from __future__ import annotations
+
+from typing import Any, Final
+
+_NOTHING: Final[Any] = object()
 
 
 class PoolbenchError(Exception):
@@ -19,7 +31,48 @@ class UserError(PoolbenchError):
 
 
 class ConfigError(UserError, ValueError):
-    """A setting, flag or environment variable has an invalid value."""
+    """A setting, flag or environment variable has an invalid value.
+
+    `ConfigError("plain message")` still works; the structured form is
+    `ConfigError(what="workers", expected="an integer >= 1", got="ten")`, optionally with
+    a `problem` in words ("must be positive") and the `where` it came from.
+    """
+
+    def __init__(
+        self,
+        problem: str = "",
+        *,
+        what: str = "",
+        where: str = "",
+        expected: str = "",
+        got: Any = _NOTHING,
+    ) -> None:
+        self.what = what
+        self.where = where
+        self.expected = expected
+        self.has_got = got is not _NOTHING
+        self.got = got if self.has_got else None
+        self.problem = problem or (f"expected {expected}" if expected else "invalid value")
+        super().__init__(self.describe())
+
+    @property
+    def detail(self) -> str:
+        """What is wrong, without where: `expected an integer >= 1, got 'ten'`."""
+        return f"{self.problem}, got {self.got!r}" if self.has_got else self.problem
+
+    def describe(self) -> str:
+        """`where: detail`, or the detail alone when nobody said where."""
+        return f"{self.where}: {self.detail}" if self.where else self.detail
+
+    def at(self, where: str, *, what: str = "") -> ConfigError:
+        """The same error, located at `where` (a flag, a variable, a key path)."""
+        return ConfigError(
+            self.problem,
+            what=what or self.what,
+            where=where,
+            expected=self.expected,
+            got=self.got if self.has_got else _NOTHING,
+        )
 
 
 class LocatedError(UserError):
@@ -27,7 +80,7 @@ class LocatedError(UserError):
 
     def __init__(self, message: str, *, path: str = "", key: str = "") -> None:
         where = ":".join(part for part in (path, key) if part)
-        super().__init__(f"{where}: {message}" if where else message)
+        UserError.__init__(self, f"{where}: {message}" if where else message)
         self.message = message
         self.path = path
         self.key = key
@@ -36,9 +89,35 @@ class LocatedError(UserError):
 class ScenarioError(LocatedError, ConfigError):
     """A scenario file is invalid; the message carries the file and the key path."""
 
+    def __init__(self, message: str, *, path: str = "", key: str = "") -> None:
+        LocatedError.__init__(self, message, path=path, key=key)
+        self.what = key
+        self.where = ":".join(part for part in (path, key) if part)
+        self.expected = ""
+        self.got = None
+        self.has_got = False
+        self.problem = message
+
+    @property
+    def detail(self) -> str:
+        return self.message
+
+    @classmethod
+    def from_config(cls, exc: ConfigError, *, path: str, key: str) -> ScenarioError:
+        """A library's `ConfigError` about a value, located at a scenario key path."""
+        located = cls(exc.detail, path=path, key=key)
+        located.expected, located.got, located.has_got = exc.expected, exc.got, exc.has_got
+        located.problem = exc.problem
+        return located
+
 
 class UnreachableError(UserError):
     """A broker or SMTP server could not be reached within the time allowed."""
+
+
+class BrokerError(UserError):
+    """The embedded broker could not be started or create a topic (librdkafka missing,
+    a topic the mock cluster refuses)."""
 
 
 class InvalidEventError(PoolbenchError, ValueError):
@@ -62,7 +141,8 @@ class PoolClosedError(PoolError):
 
 
 class RunError(PoolbenchError):
-    """A measured run could not be completed (a part failed to start or died)."""
+    """A part of the harness failed (would not start, died, stopped answering), so a run
+    could not be completed. Not the user's input: the CLI exits 1, not 2."""
 
 
 class ResultsError(LocatedError):

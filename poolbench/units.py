@@ -20,41 +20,46 @@ _DURATION_SCALE = {
 }
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*(?:/\s*(s|sec|m|min|h))?\s*$")
 _RATE_PER = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+_A_DURATION = "a duration like '100ms' or '2s'"
+_A_RATE = "a rate like '500/s'"
 
 
 def parse_duration(text: str | float | int, *, what: str = "duration") -> float:
-    """Seconds from `100ms`, `2s`, `1.5m`, or a bare number of seconds."""
+    """Seconds from `100ms`, `2s`, `1.5m`, or a bare number of seconds.
+
+    A `ConfigError` is located at `what` (`where`), and its `detail` says the rest.
+    """
     if isinstance(text, bool):
-        raise ConfigError(f"{what}: expected a duration like '100ms' or '2s', got {text!r}")
+        raise ConfigError(what=what, where=what, expected=_A_DURATION, got=text)
     if isinstance(text, int | float):
         seconds = float(text)
     else:
         match = _DURATION.match(text)
         if match is None:
-            raise ConfigError(f"{what}: expected a duration like '100ms' or '2s', got {text!r}")
+            raise ConfigError(what=what, where=what, expected=_A_DURATION, got=text)
         seconds = float(match.group(1)) * _DURATION_SCALE[match.group(2) or "s"]
     if not math.isfinite(seconds):
-        raise ConfigError(f"{what}: expected a finite duration, got {text!r}")
+        raise ConfigError(what=what, where=what, expected="a finite duration", got=text)
     if seconds < 0:
-        raise ConfigError(f"{what}: must not be negative, got {text!r}")
+        raise ConfigError("must not be negative", what=what, where=what, got=text)
     return seconds
 
 
 def parse_rate(text: str | float | int, *, what: str = "rate") -> float:
     """Events per second from `500/s`, `30000/min`, or a bare number per second."""
     if isinstance(text, bool):
-        raise ConfigError(f"{what}: expected a rate like '500/s', got {text!r}")
+        raise ConfigError(what=what, where=what, expected=_A_RATE, got=text)
     if isinstance(text, int | float):
         rate = float(text)
     else:
         match = _RATE.match(text)
         if match is None:
-            raise ConfigError(f"{what}: expected a rate like '500/s', got {text!r}")
+            raise ConfigError(what=what, where=what, expected=_A_RATE, got=text)
         rate = float(match.group(1)) / _RATE_PER[match.group(2) or "s"]
     if not math.isfinite(rate):
-        raise ConfigError(f"{what}: expected a finite rate, got {text!r}")
+        raise ConfigError(what=what, where=what, expected="a finite rate", got=text)
     if rate <= 0:
-        raise ConfigError(f"{what}: must be positive, got {text!r}")
+        raise ConfigError("must be positive", what=what, where=what, got=text)
     return rate
 
 

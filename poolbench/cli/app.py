@@ -1,7 +1,7 @@
-"""The typer application and the one place where user errors become an exit code.
+"""The typer application and the one place where errors become an exit code.
 
-Exit codes: 0 success; 1 a measured check failed (a gate, a regression); 2 the user's
-input is unusable (bad flag, bad scenario, unreachable broker). A bug keeps its traceback.
+`run_app` turns every `UserError` (exit 2) and `RunError` (exit 1) into one line on
+stderr; the codes are `poolbench.cli.exit_codes`'s. A bug keeps its traceback.
 """
 
 from __future__ import annotations
@@ -12,11 +12,8 @@ import sys
 import typer
 
 from poolbench import __version__
-from poolbench.cli import commands
-from poolbench.errors import UserError
-
-EXIT_CHECK_FAILED = 1
-EXIT_USER_ERROR = 2
+from poolbench.cli import commands, edge
+from poolbench.errors import RunError, UserError
 
 app = typer.Typer(
     name="poolbench",
@@ -69,12 +66,11 @@ _register()
 
 
 def run_app(typer_app: typer.Typer, argv: list[str] | None = None) -> None:
-    """Run a typer app; a `UserError` becomes one line on stderr and exit code 2."""
+    """Run a typer app; a `UserError` or `RunError` becomes one line and its exit code."""
     try:
         typer_app(args=argv, standalone_mode=True)
-    except UserError as exc:
-        typer.echo(f"poolbench: error: {exc}", err=True)
-        sys.exit(EXIT_USER_ERROR)
+    except (UserError, RunError) as exc:
+        sys.exit(edge.report(exc))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,224 +1,110 @@
-"""`poolbench consume`: the pooled email consumer (Kafka -> worker pool -> SMTP)."""
+"""`poolbench consume`: the pooled email consumer (Kafka -> worker pool -> SMTP).
+
+Its setting options are generated from `poolbench.consumer.settings.SETTINGS`: one option
+per row, with the row's metavar, variable and default, so help, README and parsing cannot
+drift apart. click only collects the text; `load_settings` parses it (flag beats
+variable beats default) so that an error names the flag or variable it came from.
+"""
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Any
 
 import typer
 
+from poolbench.consumer.settings import SETTINGS, ConsumerSettings
 
-def consume(  # noqa: PLR0917 (one parameter per flag)
-    workers: Annotated[
-        str | None,
-        typer.Option(
-            "--workers",
-            help="Concurrent workers (env EMAIL_WORKER_COUNT; default 10).",
+# Set by the runner's tests to measure the consumer without the re-exec.
+IN_PROCESS_ENV = "POOLBENCH_CONSUME_IN_PROCESS"
+
+
+def _setting_parameter(spec: Any) -> inspect.Parameter:
+    default = spec.text(spec.default)
+    option = typer.Option(
+        default,
+        spec.flag,
+        metavar=spec.kind,
+        envvar=spec.env,
+        show_envvar=True,
+        # For an empty default, the table's word for it; typer adds the parentheses.
+        show_default=spec.default_text.strip("()") if default == "" else True,
+        help=spec.help[:1].upper() + spec.help[1:] + ".",
+        hidden=spec.hidden,
+    )
+    return inspect.Parameter(spec.field, inspect.Parameter.KEYWORD_ONLY, default=option)
+
+
+def _run_parameters() -> list[inspect.Parameter]:
+    def keyword(name: str, annotation: Any, option: Any) -> inspect.Parameter:
+        return inspect.Parameter(
+            name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation
+        )
+
+    return [
+        keyword(
+            "max_events",
+            int | None,
+            typer.Option(
+                None,
+                "--max-events",
+                min=1,
+                metavar="INTEGER",
+                help="Exit after this many events are finished (sent or dead-lettered). "
+                "Default: run until SIGTERM/SIGINT.",
+            ),
         ),
-    ] = None,
-    buffer: Annotated[
-        str | None,
-        typer.Option(
-            "--buffer",
-            help="Job queue slots (env EMAIL_WORKER_BUFFER; default 100).",
+        keyword(
+            "summary_json",
+            Path | None,
+            typer.Option(
+                None,
+                "--summary-json",
+                metavar="PATH",
+                help="Write the final counters (sent, dead_lettered, left_uncommitted, ...) "
+                "and the effective settings (secrets masked) as JSON.",
+            ),
         ),
-    ] = None,
-    kafka_brokers: Annotated[
-        str | None,
-        typer.Option(
-            "--kafka-brokers",
-            help="Bootstrap servers host:port[,...] (env KAFKA_BROKERS; default localhost:9093).",
+        keyword(
+            "connect_timeout",
+            str,
+            typer.Option(
+                "10s",
+                "--connect-timeout",
+                metavar="DURATION",
+                help="How long to wait for the Kafka broker at start.",
+            ),
         ),
-    ] = None,
-    kafka_topic: Annotated[
-        str | None,
-        typer.Option(
-            "--kafka-topic",
-            help="Input topic (env KAFKA_TOPIC; default email-queue).",
+        keyword(
+            "settings_file",
+            Path | None,
+            typer.Option(
+                None,
+                "--settings-file",
+                metavar="PATH",
+                hidden=True,
+                help="Run with exactly these settings (JSON of dump_settings); setting "
+                "flags and variables are not read. For the runner.",
+            ),
         ),
-    ] = None,
-    kafka_group: Annotated[
-        str | None,
-        typer.Option(
-            "--kafka-group",
-            help="Consumer group (env KAFKA_GROUP_ID; default messaging-service-group).",
-        ),
-    ] = None,
-    smtp_host: Annotated[
-        str | None,
-        typer.Option(
-            "--smtp-host",
-            help="SMTP server host (env SMTP_HOST; default localhost).",
-        ),
-    ] = None,
-    smtp_port: Annotated[
-        str | None,
-        typer.Option(
-            "--smtp-port",
-            help="SMTP server port (env SMTP_PORT; default 2525).",
-        ),
-    ] = None,
-    smtp_user: Annotated[
-        str | None,
-        typer.Option(
-            "--smtp-user",
-            help="SMTP user; empty: no AUTH (env SMTP_USER; default empty).",
-        ),
-    ] = None,
-    smtp_password: Annotated[
-        str | None,
-        typer.Option(
-            "--smtp-pass",
-            help="SMTP password (env SMTP_PASSWORD; default empty).",
-        ),
-    ] = None,
-    smtp_security: Annotated[
-        str | None,
-        typer.Option(
-            "--smtp-security",
-            help="none, starttls or tls (implicit TLS)"
-            " (env POOLBENCH_SMTP_SECURITY; default none).",
-        ),
-    ] = None,
-    smtp_verify_tls: Annotated[
-        bool | None,
-        typer.Option(
-            "--smtp-verify-tls/--no-smtp-verify-tls",
-            help="Verify the server's TLS certificate; off for self-signed test"
-            " sinks (env POOLBENCH_SMTP_VERIFY_TLS; default on).",
-        ),
-    ] = None,
-    connection_reuse: Annotated[
-        bool | None,
-        typer.Option(
-            "--connection-reuse/--no-connection-reuse",
-            "--reuse/--no-reuse",
-            help="One SMTP connection kept per worker; off: one per email, the Go"
-            " service's way (env POOLBENCH_CONNECTION_REUSE; default on).",
-        ),
-    ] = None,
-    smtp_timeout_s: Annotated[
-        str | None,
-        typer.Option(
-            "--smtp-timeout",
-            help="Timeout of each SMTP connect and command, e.g. 10s"
-            " (env POOLBENCH_SMTP_TIMEOUT; default 10s).",
-        ),
-    ] = None,
-    shutdown_timeout_s: Annotated[
-        str | None,
-        typer.Option(
-            "--shutdown-timeout",
-            help="Time to finish fetched emails on SIGTERM/SIGINT"
-            " (env POOLBENCH_SHUTDOWN_TIMEOUT; default 30s).",
-        ),
-    ] = None,
-    max_retries: Annotated[
-        str | None,
-        typer.Option(
-            "--max-retries",
-            help="Retries of a transient failure when the event sets none"
-            " (env POOLBENCH_MAX_RETRIES; default 3).",
-        ),
-    ] = None,
-    retry_base_s: Annotated[
-        str | None,
-        typer.Option(
-            "--retry-base",
-            help="First backoff ceiling, doubling per retry, full jitter"
-            " (env POOLBENCH_RETRY_BASE; default 100ms).",
-        ),
-    ] = None,
-    retry_max_s: Annotated[
-        str | None,
-        typer.Option(
-            "--retry-max",
-            help="Largest backoff ceiling (env POOLBENCH_RETRY_MAX; default 5s).",
-        ),
-    ] = None,
-    breaker_threshold: Annotated[
-        str | None,
-        typer.Option(
-            "--breaker-threshold",
-            help="Consecutive transient failures that open the circuit breaker"
-            " (env POOLBENCH_BREAKER_THRESHOLD; default 5).",
-        ),
-    ] = None,
-    breaker_cooldown_s: Annotated[
-        str | None,
-        typer.Option(
-            "--breaker-cooldown",
-            help="How long the open breaker waits before a probe"
-            " (env POOLBENCH_BREAKER_COOLDOWN; default 5s).",
-        ),
-    ] = None,
-    dlq_topic: Annotated[
-        str | None,
-        typer.Option(
-            "--dlq-topic",
-            help="Dead-letter topic (env POOLBENCH_DLQ_TOPIC; default email-dlq).",
-        ),
-    ] = None,
-    metrics_port: Annotated[
-        str | None,
-        typer.Option(
-            "--metrics-port",
-            help="Prometheus endpoint on 127.0.0.1:PORT; 0: off"
-            " (env POOLBENCH_METRICS_PORT; default 0).",
-        ),
-    ] = None,
-    commit_interval_s: Annotated[
-        str | None,
-        typer.Option(
-            "--commit-interval",
-            help="How often finished offsets are committed"
-            " (env POOLBENCH_COMMIT_INTERVAL; default 1s).",
-        ),
-    ] = None,
-    sequential: Annotated[
-        bool | None,
-        typer.Option(
-            "--sequential/--no-sequential",
-            help="One email at a time (forces 1 worker): the seed's old consumer"
-            " (env POOLBENCH_SEQUENTIAL; default off).",
-        ),
-    ] = None,
-    templates_dir: Annotated[
-        str | None,
-        typer.Option(
-            "--templates-dir",
-            help="Folder of <name>.html and <name>.txt templates over the built-in ones"
-            " (env POOLBENCH_TEMPLATES_DIR).",
-        ),
-    ] = None,
-    debug_delay_s: Annotated[
-        str | None,
-        typer.Option("--debug-delay", hidden=True, help="Extra sleep per email (gate tests)."),
-    ] = None,
-    max_events: Annotated[
-        int | None,
-        typer.Option(
-            "--max-events",
-            min=1,
-            help="Exit after this many events are finished (sent or dead-lettered). "
-            "Default: run until SIGTERM/SIGINT.",
-        ),
-    ] = None,
-    summary_json: Annotated[
-        Path | None,
-        typer.Option(
-            "--summary-json",
-            help="Write the final counters (sent, dead_lettered, left_uncommitted, ...) as JSON.",
-        ),
-    ] = None,
-    connect_timeout: Annotated[
-        str,
-        typer.Option("--connect-timeout", help="How long to wait for the Kafka broker at start."),
-    ] = "10s",
-) -> None:
+    ]
+
+
+def _given_flags(ctx: typer.Context, params: dict[str, Any]) -> dict[str, object | None]:
+    """The setting options given on the command line (the environment is load_settings')."""
+    given = {}
+    for spec in SETTINGS:
+        source = ctx.get_parameter_source(spec.field)
+        if source is not None and source.name == "COMMANDLINE":
+            given[spec.field] = params[spec.field]
+    return given
+
+
+def consume(ctx: typer.Context, **params: Any) -> None:
     """Consume EmailEvents from Kafka and send them over SMTP with a pool of workers.
 
     At least once: an offset is committed once it and every lower one are sent or
@@ -229,56 +115,64 @@ def consume(  # noqa: PLR0917 (one parameter per flag)
     Exit 0 after a clean stop (SIGTERM, SIGINT, --max-events), 1 when the shutdown
     timeout passed (unfinished events stay uncommitted for redelivery), 2 on bad input.
     """
-    from poolbench.cli.consume_run import SPEC_ENV, encode_spec, finish, ready
-    from poolbench.consumer.service import run_consumer
     from poolbench.consumer.settings import load_settings
     from poolbench.units import parse_duration
 
-    flags: dict[str, object | None] = {
-        "workers": workers,
-        "buffer": buffer,
-        "kafka_brokers": kafka_brokers,
-        "kafka_topic": kafka_topic,
-        "kafka_group": kafka_group,
-        "smtp_host": smtp_host,
-        "smtp_port": smtp_port,
-        "smtp_user": smtp_user,
-        "smtp_password": smtp_password,
-        "smtp_security": smtp_security,
-        "smtp_verify_tls": smtp_verify_tls,
-        "connection_reuse": connection_reuse,
-        "smtp_timeout_s": smtp_timeout_s,
-        "shutdown_timeout_s": shutdown_timeout_s,
-        "max_retries": max_retries,
-        "retry_base_s": retry_base_s,
-        "retry_max_s": retry_max_s,
-        "breaker_threshold": breaker_threshold,
-        "breaker_cooldown_s": breaker_cooldown_s,
-        "dlq_topic": dlq_topic,
-        "metrics_port": metrics_port,
-        "commit_interval_s": commit_interval_s,
-        "sequential": sequential,
-        "templates_dir": templates_dir,
-        "debug_delay_s": debug_delay_s,
-    }
-    settings = load_settings(flags, os.environ)
-    timeout = parse_duration(connect_timeout, what="--connect-timeout")
-    if os.environ.get("POOLBENCH_CONSUME_IN_PROCESS") != "1":
+    settings_file: Path | None = params["settings_file"]
+    if settings_file is not None:
+        settings = _from_file(settings_file)
+    else:
+        settings = load_settings(_given_flags(ctx, params), os.environ)
+    timeout = parse_duration(params["connect_timeout"], what="--connect-timeout")
+    _start(settings, params["max_events"], params["summary_json"], timeout)
+
+
+def _from_file(path: Path) -> ConsumerSettings:
+    """The settings in a `dump_settings` file; an error names the file (and field)."""
+    from poolbench.consumer.settings import load_settings_json
+    from poolbench.errors import ConfigError
+
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", where=str(path)) from exc
+    try:
+        return load_settings_json(text)
+    except ConfigError as exc:
+        raise exc.at(f"{path}:{exc.where}" if exc.where else str(path)) from exc
+
+
+def _start(
+    settings: ConsumerSettings, max_events: int | None, summary: Path | None, timeout: float
+) -> None:
+    from poolbench.cli.consume_run import RunOptions, exec_lean, finish, ready
+
+    options = RunOptions(
+        max_events=max_events,
+        summary_json=summary,
+        connect_timeout_s=timeout,
+        log_level=logging.getLogger().level,
+    )
+    if os.environ.get(IN_PROCESS_ENV) != "1":
         # Shed typer and pydantic (~13 MB) before consuming: see consume_run.
-        spec = encode_spec(
-            settings,
-            max_events=max_events,
-            summary_json=summary_json,
-            connect_timeout_s=timeout,
-            log_level=logging.getLogger().level,
-        )
         sys.stdout.flush()
         sys.stderr.flush()
-        os.environ[SPEC_ENV] = spec
-        os.execv(sys.executable, [sys.executable, "-m", "poolbench.cli.consume_run"])
+        exec_lean(settings, options)
+    from poolbench.consumer.service import run_consumer
+
     counters = run_consumer(
         settings, max_events=max_events, on_ready=ready, connect_timeout_s=timeout
     )
-    code = finish(counters, summary_json)
+    code = finish(counters, settings, summary)
     if code:
         raise typer.Exit(code)
+
+
+consume.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [
+        inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
+        *(_setting_parameter(spec) for spec in SETTINGS),
+        *_run_parameters(),
+    ],
+    return_annotation=None,
+)

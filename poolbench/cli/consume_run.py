@@ -1,11 +1,12 @@
-"""The lean process that `poolbench consume` turns into once its flags are validated.
+"""The lean process that `poolbench consume` turns into once its settings are validated.
 
 typer coerces every parameter with pydantic, which adds about 13 MB to any process that
 parses a command line with it. The consumer's memory is one of the measured figures, so
 `consume` validates its settings under typer, then replaces itself with `os.execv` (same
 PID, same stdio, same signals) by `python -m poolbench.cli.consume_run`, which imports
-only the consumer. The settings travel in an environment variable (not argv, where the
-SMTP password would show in `ps`).
+only the consumer. The settings travel as `dump_settings` JSON in an environment variable
+(not argv, where the SMTP password would show in `ps`) and are read back, validated, by
+`load_settings_json`: one serialization at the boundary.
 """
 
 from __future__ import annotations
@@ -14,50 +15,67 @@ import json
 import logging
 import os
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import NoReturn
 
+from poolbench.cli import edge, exit_codes
 from poolbench.consumer.metrics import ConsumerCounters
-from poolbench.consumer.service import run_consumer
-from poolbench.consumer.settings import ConsumerSettings
-from poolbench.errors import UserError
+from poolbench.consumer.settings import (
+    ConsumerSettings,
+    dump_settings,
+    load_settings_json,
+    settings_dict,
+)
+from poolbench.errors import PoolbenchError
+from poolbench.redact import redact_mapping
 
-SPEC_ENV = "POOLBENCH_CONSUME_SPEC"
+SETTINGS_ENV = "POOLBENCH_CONSUME_SETTINGS"
+OPTIONS_ENV = "POOLBENCH_CONSUME_OPTIONS"
 # The same as poolbench.cli.app's, which cannot be imported here without typer.
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-EXIT_TIMED_OUT = 1
-EXIT_USER_ERROR = 2
 
 
-def encode_spec(
-    settings: ConsumerSettings,
-    *,
-    max_events: int | None,
-    summary_json: Path | None,
-    connect_timeout_s: float,
-    log_level: int,
-) -> str:
-    doc: dict[str, Any] = asdict(settings)
-    if settings.templates_dir is not None:
-        doc["templates_dir"] = str(settings.templates_dir)
-    return json.dumps(
-        {
-            "settings": doc,
-            "max_events": max_events,
-            "summary_json": str(summary_json) if summary_json is not None else None,
-            "connect_timeout_s": connect_timeout_s,
-            "log_level": log_level,
-        }
-    )
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunOptions:
+    """How to run the consumer, beside its settings."""
+
+    max_events: int | None
+    summary_json: Path | None
+    connect_timeout_s: float
+    log_level: int
+
+    def to_json(self) -> str:
+        doc = asdict(self)
+        doc["summary_json"] = None if self.summary_json is None else str(self.summary_json)
+        return json.dumps(doc)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunOptions:
+        doc = json.loads(text)
+        summary = doc["summary_json"]
+        return cls(
+            max_events=doc["max_events"],
+            summary_json=None if summary is None else Path(summary),
+            connect_timeout_s=doc["connect_timeout_s"],
+            log_level=doc["log_level"],
+        )
 
 
-def finish(counters: ConsumerCounters, summary_json: Path | None) -> int:
+def exec_lean(settings: ConsumerSettings, options: RunOptions) -> NoReturn:
+    """Replace this process by the lean consumer process."""
+    os.environ[SETTINGS_ENV] = dump_settings(settings)
+    os.environ[OPTIONS_ENV] = options.to_json()
+    os.execv(sys.executable, [sys.executable, "-m", "poolbench.cli.consume_run"])
+
+
+def finish(counters: ConsumerCounters, settings: ConsumerSettings, summary: Path | None) -> int:
     """Write the summary file and line; the exit code for these counters."""
-    if summary_json is not None:
-        summary_json.write_text(json.dumps(counters.to_dict(), indent=2) + "\n")
+    if summary is not None:
+        doc = {**counters.to_dict(), "settings": redact_mapping(settings_dict(settings))}
+        summary.write_text(json.dumps(doc, indent=2) + "\n")
     print(counters.summary_line(), file=sys.stderr, flush=True)
-    return EXIT_TIMED_OUT if counters.timed_out else 0
+    return exit_codes.CHECK_FAILED if counters.timed_out else exit_codes.OK
 
 
 def ready() -> None:
@@ -65,24 +83,21 @@ def ready() -> None:
 
 
 def main() -> None:
-    spec = json.loads(os.environ.pop(SPEC_ENV))
-    logging.basicConfig(level=spec["log_level"], stream=sys.stderr, format=LOG_FORMAT)
-    fields = dict(spec["settings"])
-    if fields.get("templates_dir") is not None:
-        fields["templates_dir"] = Path(fields["templates_dir"])
-    settings = ConsumerSettings(**fields)
-    summary = Path(spec["summary_json"]) if spec["summary_json"] is not None else None
+    from poolbench.consumer.service import run_consumer
+
+    options = RunOptions.from_json(os.environ.pop(OPTIONS_ENV))
+    logging.basicConfig(level=options.log_level, stream=sys.stderr, format=LOG_FORMAT)
     try:
+        settings = load_settings_json(os.environ.pop(SETTINGS_ENV))
         counters = run_consumer(
             settings,
-            max_events=spec["max_events"],
+            max_events=options.max_events,
             on_ready=ready,
-            connect_timeout_s=spec["connect_timeout_s"],
+            connect_timeout_s=options.connect_timeout_s,
         )
-    except UserError as exc:
-        print(f"poolbench: error: {exc}", file=sys.stderr, flush=True)
-        sys.exit(EXIT_USER_ERROR)
-    sys.exit(finish(counters, summary))
+    except PoolbenchError as exc:
+        sys.exit(edge.report(exc))
+    sys.exit(finish(counters, settings, options.summary_json))
 
 
 if __name__ == "__main__":

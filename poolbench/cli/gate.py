@@ -8,6 +8,9 @@ from typing import Annotated
 
 import typer
 
+from poolbench.cli import exit_codes
+from poolbench.cli.edge import flag
+
 SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 
 
@@ -83,16 +86,21 @@ def gate(
     """
     from rich.console import Console
 
-    from poolbench.cli.app import EXIT_CHECK_FAILED
     from poolbench.cli.gate_view import comparison_table, explanations
     from poolbench.gates.baseline import load_input
     from poolbench.gates.compare import Thresholds, compare, parse_percent
     from poolbench.gates.markdown import to_markdown
 
+    with flag("--max-throughput-drop"):
+        drop = parse_percent(max_throughput_drop)
+    with flag("--max-p99-rise"):
+        p99_rise = parse_percent(max_p99_rise)
+    with flag("--max-memory-rise"):
+        memory_rise = parse_percent(max_memory_rise)
     thresholds = Thresholds(
-        max_throughput_drop_pct=parse_percent(max_throughput_drop, what="--max-throughput-drop"),
-        max_p99_rise_pct=parse_percent(max_p99_rise, what="--max-p99-rise"),
-        max_memory_rise_pct=parse_percent(max_memory_rise, what="--max-memory-rise"),
+        max_throughput_drop_pct=drop,
+        max_p99_rise_pct=p99_rise,
+        max_memory_rise_pct=memory_rise,
         alpha=alpha,
     )
     comparison = compare(
@@ -125,4 +133,4 @@ def gate(
         console.print(f"gate passed: {len(comparison.points)} point(s) compared", style="green")
         return
     console.print(f"gate FAILED: {len(comparison.regressions)} regression(s)", style="bold red")
-    raise typer.Exit(EXIT_CHECK_FAILED)
+    raise typer.Exit(exit_codes.CHECK_FAILED)

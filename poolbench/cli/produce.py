@@ -7,7 +7,9 @@ from pathlib import Path
 
 import typer
 
-EXIT_INCOMPLETE = 1
+from poolbench.cli import exit_codes
+from poolbench.cli.edge import print_error
+
 READY_LINE = "ready"  # poolbench.loadgen.process reads it
 # Flags that make up the load spec; with --spec-file the file says all of it.
 _SPEC_FLAGS = (
@@ -199,11 +201,10 @@ def produce(
                 start_at_wall_ns=start_at_ns,
                 on_ready=on_ready,
             )
-    except RunError as exc:
+    except RunError:
         if interactive:
             sys.stderr.write("\n")
-        typer.echo(f"poolbench: error: {exc}", err=True)
-        raise typer.Exit(EXIT_INCOMPLETE) from exc
+        raise  # run_app prints it, exit 1
     if interactive:
         sys.stderr.write("\n")
     if report is not None:
@@ -224,9 +225,5 @@ def produce(
     )
     if not result.complete:
         reason = result.first_error or "not acknowledged within the delivery timeout"
-        typer.echo(
-            f"poolbench: error: {result.produced - result.acknowledged} event(s) not "
-            f"acknowledged: {reason}",
-            err=True,
-        )
-        raise typer.Exit(EXIT_INCOMPLETE)
+        print_error(f"{result.produced - result.acknowledged} event(s) not acknowledged: {reason}")
+        raise typer.Exit(exit_codes.CHECK_FAILED)

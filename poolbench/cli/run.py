@@ -5,19 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import signal
 import sys
-import threading
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from poolbench.cli import exit_codes
+from poolbench.cli.edge import print_error
+from poolbench.cli.signals import stop_on_signals
+
 if TYPE_CHECKING:
     from poolbench.run.sweep import RunEvent
-
-EXIT_INTERRUPTED = 130
 
 
 def run(
@@ -61,11 +60,12 @@ def run(
 
     Writes results.json, results.csv, report.md and charts, then prints the folder.
 
-    Exit 1 when a scenario gate fails (naming point, gate, measured value); 2 on bad input.
+    Exit 1 when a scenario gate fails (naming point, gate, measured value) or a part of
+    the harness failed; 2 on bad input; 130 when stopped.
 
     Ctrl-C stops after this point's parts stop and keeps measured points; twice: at once.
     """
-    from poolbench.errors import UserError
+    from poolbench.errors import RunError
     from poolbench.gates.absolute import evaluate_gates
     from poolbench.report.writer import write_report
     from poolbench.results import save
@@ -76,25 +76,27 @@ def run(
         load_scenario(scenario_file), bootstrap_servers=bootstrap_servers, repeats=repeats
     )
     evaluate_gates(scenario.gates, [])  # a malformed gate fails now, not after the run
-    stop = threading.Event()
     display = _Display(quiet=quiet, json_lines=json_lines)
     package_log = logging.getLogger("poolbench")
     if package_log.getEffectiveLevel() == logging.INFO:
         # The progress display says what INFO logs would; keep warnings.
         package_log.setLevel(logging.WARNING)
-    previous = _install_stop_handlers(stop)
-    try:
-        with display:
-            outcome = run_scenario(scenario, on_event=display.event, stop=stop)
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+    # First Ctrl-C/SIGTERM: finish cleanly (stop the load and the parts, keep the measured
+    # points). A second Ctrl-C: KeyboardInterrupt, which still stops every child.
+    with (
+        stop_on_signals(
+            message="\npoolbench: stopping after this point's parts stop...",
+            second_interrupt_raises=True,
+        ) as stop,
+        display,
+    ):
+        outcome = run_scenario(scenario, on_event=display.event, stop=stop)
     result_set = outcome.result_set
     if not result_set.points:
         if outcome.error:
-            raise UserError(outcome.error)
+            raise RunError(outcome.error)
         typer.echo("poolbench: stopped before any point was measured", err=True)
-        raise typer.Exit(EXIT_INTERRUPTED)
+        raise typer.Exit(exit_codes.INTERRUPTED)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     directory = out / scenario.name / stamp
     save(result_set, directory)
@@ -108,32 +110,17 @@ def run(
     else:
         typer.echo(str(directory))
     if outcome.error:
-        typer.echo(f"poolbench: error: {outcome.error}", err=True)
-        raise typer.Exit(2)
+        # The points measured before the failure are written; the run still failed.
+        print_error(outcome.error)
+        raise typer.Exit(exit_codes.CHECK_FAILED)
     if outcome.interrupted:
         typer.echo(f"poolbench: stopped; {len(result_set.points)} point(s) written", err=True)
-        raise typer.Exit(EXIT_INTERRUPTED)
+        raise typer.Exit(exit_codes.INTERRUPTED)
     report = evaluate_gates(scenario.gates, result_set.points)
     for verdict in report.failures:
         typer.echo(f"poolbench: {verdict.describe()}", err=True)
     if not report.passed:
-        raise typer.Exit(1)
-
-
-def _install_stop_handlers(stop: threading.Event) -> dict[int, Any]:
-    """First Ctrl-C/SIGTERM: finish cleanly (stop the load, stop the parts, keep the
-    measured points). Second Ctrl-C: KeyboardInterrupt, still stopping every child."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        if stop.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        stop.set()
-        print("\npoolbench: stopping after this point's parts stop...", file=sys.stderr)
-
-    previous: dict[int, Any] = {}
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        previous[signum] = signal.signal(signum, handler)
-    return previous
+        raise typer.Exit(exit_codes.CHECK_FAILED)
 
 
 def _emit_json(doc: dict[str, Any]) -> None:

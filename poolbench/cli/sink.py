@@ -88,12 +88,14 @@ def sink(
     runs until Ctrl-C or SIGTERM, then prints its counters.
     """
     from poolbench.cli.signals import stop_on_signals
-    from poolbench.errors import ConfigError, RunError
+    from poolbench.errors import ConfigError
     from poolbench.sink.options import build_config
     from poolbench.sink.server import serve
 
     if status_every < 0:
-        raise ConfigError(f"--status-every: must not be negative, got {status_every}")
+        raise ConfigError(
+            "must not be negative", what="status_every", where="--status-every", got=status_every
+        )
 
     config = build_config(
         host=host,
@@ -125,18 +127,15 @@ def sink(
     def on_tick(counters: Any) -> None:
         typer.echo(_line(counters.as_dict()), err=True)
 
-    try:
-        with stop_on_signals() as stop:
-            final = serve(
-                config,
-                on_ready=on_ready,
-                stop=stop,
-                on_tick=on_tick if status_every > 0 else None,
-                tick=status_every if status_every > 0 else 0.5,
-            )
-    except RunError as exc:  # e.g. a sink process died: its counts are gone
-        typer.echo(f"poolbench: error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+    # A `RunError` (e.g. a sink process died: its counts are gone) is run_app's: exit 1.
+    with stop_on_signals() as stop:
+        final = serve(
+            config,
+            on_ready=on_ready,
+            stop=stop,
+            on_tick=on_tick if status_every > 0 else None,
+            tick=status_every if status_every > 0 else 0.5,
+        )
     typer.echo(f"summary: {_line(final.as_dict())}")
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-EXIT_INTERRUPTED = 130
+from poolbench.cli import exit_codes
 
 
 def tune(
@@ -112,9 +112,9 @@ def tune(
             f"{m.memory_mb:.0f} MB, CPU {m.cpu_percent:.0f}% -> {verdict}"
         )
 
-    from poolbench.tune.runner import run_point
+    from poolbench.tune.runner import run_probe
 
-    outcome = run_tune(base, target, limits, run_point=run_point, on_probe=on_probe)
+    outcome = run_tune(base, target, limits, run_point=run_probe, on_probe=on_probe)
     from poolbench.report.tune_report import write_tune_report
 
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -124,6 +124,6 @@ def tune(
     typer.echo(str(files.markdown.parent))
     rec = outcome.recommendation
     if rec.stop is StopReason.INTERRUPTED:
-        raise typer.Exit(EXIT_INTERRUPTED)
+        raise typer.Exit(exit_codes.INTERRUPTED)
     if rec.workers is None:
-        raise typer.Exit(1)
+        raise typer.Exit(exit_codes.CHECK_FAILED)

@@ -2,20 +2,26 @@
 
 Precedence is the seed's: a flag (given, i.e. not None) beats the environment, which
 beats the default. The seed's variable names are kept (`EMAIL_WORKER_COUNT`, `SMTP_HOST`,
-...); the knobs the seed does not have use `POOLBENCH_*`. `SETTINGS` lists every knob
-with its flag, variable and help text, so the CLI and the README are derived from one
-table.
+...); the knobs the seed does not have use `POOLBENCH_*`. `SETTINGS` is the one table of
+every knob (field, flag, variable, kind, parser, help); the defaults are
+`ConsumerSettings`'s. The `consume` command's options, the README's table
+(`markdown_table`), the tuning advice and the scenario's consumer defaults derive from it.
+
+Across a process boundary settings travel as JSON: `dump_settings` on one side,
+`load_settings_json` on the other, validated by the same parsers.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from poolbench.errors import ConfigError
-from poolbench.units import parse_duration
+from poolbench.units import format_duration, parse_duration
 
 SECURITY_MODES: Final = ("none", "starttls", "tls")
 
@@ -49,273 +55,302 @@ class ConsumerSettings:
     debug_delay_s: float = 0.0
 
 
+DEFAULTS: Final = ConsumerSettings()
+Parser = Callable[[object], Any]  # raises ConfigError with neither `what` nor `where`
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SettingSpec:
-    """One knob: the settings field, its flag and environment variable, and what it means."""
+    """One knob: the settings field, its flag and variable, its kind, parser and meaning."""
 
     field: str
     flag: str
     env: str
+    kind: str  # the flag's metavar: INTEGER, DURATION, BOOL, TEXT, PATH or the choices
+    parse: Parser
     help: str
     hidden: bool = False
 
+    def read(self, raw: object, where: str) -> object:
+        """`raw` parsed; a `ConfigError` names this field and `where` the value came from."""
+        try:
+            return self.parse(raw)
+        except ConfigError as exc:
+            raise exc.at(where, what=self.field) from exc
 
-SETTINGS: Final[tuple[SettingSpec, ...]] = (
-    SettingSpec(
-        field="workers", flag="--workers", env="EMAIL_WORKER_COUNT", help="concurrent workers"
-    ),
-    SettingSpec(
-        field="buffer", flag="--buffer", env="EMAIL_WORKER_BUFFER", help="job queue capacity"
-    ),
-    SettingSpec(
-        field="kafka_brokers",
-        flag="--kafka-brokers",
-        env="KAFKA_BROKERS",
-        help="Kafka bootstrap servers, host:port[,host:port]",
-    ),
-    SettingSpec(field="kafka_topic", flag="--kafka-topic", env="KAFKA_TOPIC", help="input topic"),
-    SettingSpec(
-        field="kafka_group", flag="--kafka-group", env="KAFKA_GROUP_ID", help="consumer group id"
-    ),
-    SettingSpec(field="smtp_host", flag="--smtp-host", env="SMTP_HOST", help="SMTP server host"),
-    SettingSpec(field="smtp_port", flag="--smtp-port", env="SMTP_PORT", help="SMTP server port"),
-    SettingSpec(
-        field="smtp_user", flag="--smtp-user", env="SMTP_USER", help="SMTP user (empty: no AUTH)"
-    ),
-    SettingSpec(
-        field="smtp_password", flag="--smtp-pass", env="SMTP_PASSWORD", help="SMTP password"
-    ),
-    SettingSpec(
-        field="smtp_security",
-        flag="--smtp-security",
-        env="POOLBENCH_SMTP_SECURITY",
-        help="none, starttls or tls (implicit TLS)",
-    ),
-    SettingSpec(
-        field="smtp_verify_tls",
-        flag="--smtp-verify-tls",
-        env="POOLBENCH_SMTP_VERIFY_TLS",
-        help="verify the server's TLS certificate (off for self-signed test sinks)",
-    ),
-    SettingSpec(
-        field="connection_reuse",
-        flag="--connection-reuse",
-        env="POOLBENCH_CONNECTION_REUSE",
-        help="one SMTP connection per worker; off: one per email, the Go service's way",
-    ),
-    SettingSpec(
-        field="smtp_timeout_s",
-        flag="--smtp-timeout",
-        env="POOLBENCH_SMTP_TIMEOUT",
-        help="timeout of each SMTP connect and command",
-    ),
-    SettingSpec(
-        field="shutdown_timeout_s",
-        flag="--shutdown-timeout",
-        env="POOLBENCH_SHUTDOWN_TIMEOUT",
-        help="time to finish queued and running emails on shutdown",
-    ),
-    SettingSpec(
-        field="max_retries",
-        flag="--max-retries",
-        env="POOLBENCH_MAX_RETRIES",
-        help="retries of a transient failure when the event sets none",
-    ),
-    SettingSpec(
-        field="retry_base_s",
-        flag="--retry-base",
-        env="POOLBENCH_RETRY_BASE",
-        help="first retry's backoff ceiling (doubles per attempt, full jitter)",
-    ),
-    SettingSpec(
-        field="retry_max_s",
-        flag="--retry-max",
-        env="POOLBENCH_RETRY_MAX",
-        help="largest backoff ceiling",
-    ),
-    SettingSpec(
-        field="breaker_threshold",
-        flag="--breaker-threshold",
-        env="POOLBENCH_BREAKER_THRESHOLD",
-        help="consecutive transient failures that open the circuit breaker",
-    ),
-    SettingSpec(
-        field="breaker_cooldown_s",
-        flag="--breaker-cooldown",
-        env="POOLBENCH_BREAKER_COOLDOWN",
-        help="how long the open breaker waits before a probe",
-    ),
-    SettingSpec(
-        field="dlq_topic", flag="--dlq-topic", env="POOLBENCH_DLQ_TOPIC", help="dead-letter topic"
-    ),
-    SettingSpec(
-        field="metrics_port",
-        flag="--metrics-port",
-        env="POOLBENCH_METRICS_PORT",
-        help="Prometheus endpoint port (0: off)",
-    ),
-    SettingSpec(
-        field="commit_interval_s",
-        flag="--commit-interval",
-        env="POOLBENCH_COMMIT_INTERVAL",
-        help="how often finished offsets are committed",
-    ),
-    SettingSpec(
-        field="sequential",
-        flag="--sequential",
-        env="POOLBENCH_SEQUENTIAL",
-        help="one email at a time (forces 1 worker): the seed's old consumer",
-    ),
-    SettingSpec(
-        field="templates_dir",
-        flag="--templates-dir",
-        env="POOLBENCH_TEMPLATES_DIR",
-        help="folder of <name>.html / <name>.txt templates overriding the built-in ones",
-    ),
-    SettingSpec(
-        field="debug_delay_s",
-        flag="--debug-delay",
-        env="POOLBENCH_DEBUG_DELAY",
-        help="extra sleep per email (to prove that regression gates catch a slow consumer)",
-        hidden=True,
-    ),
-)
+    @property
+    def default(self) -> object:
+        return getattr(DEFAULTS, self.field)
 
-_TRUE: Final = frozenset({"1", "true", "yes", "on"})
-_FALSE: Final = frozenset({"0", "false", "no", "off"})
-
-
-def _integer(low: int, high: int) -> Callable[[object, str], int]:
-    def parse(value: object, where: str) -> int:
-        bound = f"an integer >= {low}" if high >= 1 << 31 else f"an integer from {low} to {high}"
+    def text(self, value: object) -> str:
+        """`value` as the flag or variable would spell it: `100ms`, `on`, `10`."""
         if isinstance(value, bool):
-            raise ConfigError(f"{where}: expected {bound}, got {value!r}")
-        if isinstance(value, int):
+            return "on" if value else "off"
+        if self.kind == "DURATION" and isinstance(value, int | float):
+            return format_duration(float(value))
+        if value is None:
+            return ""
+        return str(value)
+
+    @property
+    def default_text(self) -> str:
+        """The default as shown in help and README; a word where it is empty."""
+        if self.field == "templates_dir":
+            return "(built-in)"
+        return self.text(self.default) or "(empty)"
+
+
+def _problem(expected: str, value: object) -> ConfigError:
+    return ConfigError(expected=expected, got=value)
+
+
+def _integer(low: int, high: int | None = None) -> Parser:
+    expected = f"an integer >= {low}" if high is None else f"an integer from {low} to {high}"
+
+    def parse(value: object) -> int:
+        number: int | None = None
+        if isinstance(value, int) and not isinstance(value, bool):
             number = value
         elif isinstance(value, str):
             try:
                 number = int(value.strip())
             except ValueError:
-                raise ConfigError(f"{where}: expected {bound}, got {value!r}") from None
-        else:
-            raise ConfigError(f"{where}: expected {bound}, got {value!r}")
-        if not low <= number <= high:
-            raise ConfigError(f"{where}: expected {bound}, got {value!r}")
+                number = None
+        if number is None or number < low or (high is not None and number > high):
+            raise _problem(expected, value)
         return number
 
     return parse
 
 
-def _duration(*, positive: bool) -> Callable[[object, str], float]:
-    def parse(value: object, where: str) -> float:
-        if not isinstance(value, str | int | float):
-            raise ConfigError(f"{where}: expected a duration like '100ms' or '2s', got {value!r}")
-        seconds = parse_duration(value, what=where)
+def _duration(*, positive: bool) -> Parser:
+    def parse(value: object) -> float:
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise _problem("a duration like '100ms' or '2s'", value)
+        try:
+            seconds = parse_duration(value)
+        except ConfigError:
+            raise _problem("a duration like '100ms' or '2s'", value) from None
         if positive and seconds <= 0:
-            raise ConfigError(f"{where}: must be positive, got {value!r}")
+            raise ConfigError("must be positive", got=value)
         return seconds
 
     return parse
 
 
-def _text(*, allow_empty: bool) -> Callable[[object, str], str]:
-    def parse(value: object, where: str) -> str:
+def _text(*, allow_empty: bool) -> Parser:
+    def parse(value: object) -> str:
         if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected text, got {value!r}")
+            raise _problem("text", value)
         text = value if allow_empty else value.strip()
         if not allow_empty and not text:
-            raise ConfigError(f"{where}: must not be empty")
+            raise ConfigError("must not be empty")
         return text
 
     return parse
 
 
-def _boolean(value: object, where: str) -> bool:
+_TRUE: Final = frozenset({"1", "true", "yes", "on"})
+_FALSE: Final = frozenset({"0", "false", "no", "off"})
+
+
+def _boolean(value: object) -> bool:
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
         return value.strip().lower() in _TRUE
-    raise ConfigError(f"{where}: expected true or false (1/0, yes/no, on/off), got {value!r}")
+    raise _problem("true or false (1/0, yes/no, on/off)", value)
 
 
-def _security(value: object, where: str) -> str:
-    if isinstance(value, str) and value.strip().lower() in SECURITY_MODES:
-        return value.strip().lower()
-    raise ConfigError(f"{where}: expected one of none, starttls, tls, got {value!r}")
+def _choice(choices: tuple[str, ...]) -> Parser:
+    def parse(value: object) -> str:
+        if isinstance(value, str) and value.strip().lower() in choices:
+            return value.strip().lower()
+        raise _problem(f"one of {', '.join(choices)}", value)
+
+    return parse
 
 
-def _path(value: object, where: str) -> Path | None:
-    if isinstance(value, Path):
+def _folder(value: object) -> Path | None:
+    if value is None or isinstance(value, Path):
         return value
     if isinstance(value, str):
         return Path(value) if value.strip() else None
-    raise ConfigError(f"{where}: expected a folder path, got {value!r}")
+    raise _problem("a folder path", value)
 
 
-_UNBOUNDED: Final = 1 << 62
-_PARSERS: Final[Mapping[str, Callable[[object, str], object]]] = {
-    "workers": _integer(1, _UNBOUNDED),
+def _spec(
+    name: str, flag: str, env: str, kind: str, help: str, *, parse: Parser, hidden: bool = False
+) -> SettingSpec:
+    return SettingSpec(
+        field=name, flag=flag, env=env, kind=kind, parse=parse, help=help, hidden=hidden
+    )
+
+
+_MODES: Final = "[" + "|".join(SECURITY_MODES) + "]"
+SETTINGS: Final[tuple[SettingSpec, ...]] = (
+    _spec("workers", "--workers", "EMAIL_WORKER_COUNT", "INTEGER", "concurrent workers",
+          parse=_integer(1)),
     # 0 is valid: the pool then hands each job straight to an idle worker.
-    "buffer": _integer(0, _UNBOUNDED),
-    "kafka_brokers": _text(allow_empty=False),
-    "kafka_topic": _text(allow_empty=False),
-    "kafka_group": _text(allow_empty=False),
-    "smtp_host": _text(allow_empty=False),
-    "smtp_port": _integer(1, 65535),
-    "smtp_user": _text(allow_empty=True),
-    "smtp_password": _text(allow_empty=True),
-    "smtp_security": _security,
-    "smtp_verify_tls": _boolean,
-    "connection_reuse": _boolean,
-    "smtp_timeout_s": _duration(positive=True),
-    "shutdown_timeout_s": _duration(positive=False),
-    "max_retries": _integer(0, _UNBOUNDED),
-    "retry_base_s": _duration(positive=False),
-    "retry_max_s": _duration(positive=False),
-    "breaker_threshold": _integer(1, _UNBOUNDED),
-    "breaker_cooldown_s": _duration(positive=False),
-    "dlq_topic": _text(allow_empty=False),
-    "metrics_port": _integer(0, 65535),
-    "commit_interval_s": _duration(positive=True),
-    "sequential": _boolean,
-    "templates_dir": _path,
-    "debug_delay_s": _duration(positive=False),
-}
+    _spec("buffer", "--buffer", "EMAIL_WORKER_BUFFER", "INTEGER",
+          "job queue capacity (0: each job goes straight to an idle worker)",
+          parse=_integer(0)),
+    _spec("kafka_brokers", "--kafka-brokers", "KAFKA_BROKERS", "HOST:PORT[,...]",
+          "Kafka bootstrap servers", parse=_text(allow_empty=False)),
+    _spec("kafka_topic", "--kafka-topic", "KAFKA_TOPIC", "TEXT", "input topic",
+          parse=_text(allow_empty=False)),
+    _spec("kafka_group", "--kafka-group", "KAFKA_GROUP_ID", "TEXT", "consumer group id",
+          parse=_text(allow_empty=False)),
+    _spec("smtp_host", "--smtp-host", "SMTP_HOST", "TEXT", "SMTP server host",
+          parse=_text(allow_empty=False)),
+    _spec("smtp_port", "--smtp-port", "SMTP_PORT", "INTEGER", "SMTP server port",
+          parse=_integer(1, 65535)),
+    _spec("smtp_user", "--smtp-user", "SMTP_USER", "TEXT", "SMTP user (empty: no AUTH)",
+          parse=_text(allow_empty=True)),
+    _spec("smtp_password", "--smtp-pass", "SMTP_PASSWORD", "TEXT", "SMTP password",
+          parse=_text(allow_empty=True)),
+    _spec("smtp_security", "--smtp-security", "POOLBENCH_SMTP_SECURITY", _MODES,
+          "TLS to the SMTP server: none, starttls, or tls (implicit TLS)",
+          parse=_choice(SECURITY_MODES)),
+    _spec("smtp_verify_tls", "--smtp-verify-tls", "POOLBENCH_SMTP_VERIFY_TLS", "BOOL",
+          "verify the server's TLS certificate (off for self-signed test sinks)",
+          parse=_boolean),
+    _spec("connection_reuse", "--connection-reuse", "POOLBENCH_CONNECTION_REUSE", "BOOL",
+          "keep one SMTP connection open per worker, the efficient way to run the service; "
+          "off: a new connection per email, as the seed's Go service does",
+          parse=_boolean),
+    _spec("smtp_timeout_s", "--smtp-timeout", "POOLBENCH_SMTP_TIMEOUT", "DURATION",
+          "timeout of each SMTP connect and command",
+          parse=_duration(positive=True)),
+    _spec("shutdown_timeout_s", "--shutdown-timeout", "POOLBENCH_SHUTDOWN_TIMEOUT", "DURATION",
+          "time to finish queued and running emails on SIGTERM/SIGINT",
+          parse=_duration(positive=False)),
+    _spec("max_retries", "--max-retries", "POOLBENCH_MAX_RETRIES", "INTEGER",
+          "retries of a transient failure when the event sets none",
+          parse=_integer(0)),
+    _spec("retry_base_s", "--retry-base", "POOLBENCH_RETRY_BASE", "DURATION",
+          "first retry's backoff ceiling (doubles per attempt, full jitter)",
+          parse=_duration(positive=False)),
+    _spec("retry_max_s", "--retry-max", "POOLBENCH_RETRY_MAX", "DURATION",
+          "largest backoff ceiling", parse=_duration(positive=False)),
+    _spec("breaker_threshold", "--breaker-threshold", "POOLBENCH_BREAKER_THRESHOLD", "INTEGER",
+          "consecutive transient failures that open the circuit breaker",
+          parse=_integer(1)),
+    _spec("breaker_cooldown_s", "--breaker-cooldown", "POOLBENCH_BREAKER_COOLDOWN", "DURATION",
+          "how long the open breaker waits before a probe",
+          parse=_duration(positive=False)),
+    _spec("dlq_topic", "--dlq-topic", "POOLBENCH_DLQ_TOPIC", "TEXT", "dead-letter topic",
+          parse=_text(allow_empty=False)),
+    _spec("metrics_port", "--metrics-port", "POOLBENCH_METRICS_PORT", "INTEGER",
+          "Prometheus endpoint on 127.0.0.1:PORT (0: off)", parse=_integer(0, 65535)),
+    _spec("commit_interval_s", "--commit-interval", "POOLBENCH_COMMIT_INTERVAL", "DURATION",
+          "how often finished offsets are committed",
+          parse=_duration(positive=True)),
+    _spec("sequential", "--sequential", "POOLBENCH_SEQUENTIAL", "BOOL",
+          "one email at a time (forces 1 worker): the seed's old consumer",
+          parse=_boolean),
+    _spec("templates_dir", "--templates-dir", "POOLBENCH_TEMPLATES_DIR", "PATH",
+          "folder of <name>.html / <name>.txt templates overriding the built-in ones",
+          parse=_folder),
+    _spec("debug_delay_s", "--debug-delay", "POOLBENCH_DEBUG_DELAY", "DURATION",
+          "extra sleep per email (to prove that regression gates catch a slow consumer)",
+          parse=_duration(positive=False), hidden=True),
+)  # fmt: skip
+_BY_FIELD: Final = {spec.field: spec for spec in SETTINGS}
+
+
+def spec_for(name: str) -> SettingSpec:
+    """The table's row for the settings field `name`."""
+    return _BY_FIELD[name]
 
 
 def load_settings(flags: Mapping[str, object | None], env: Mapping[str, str]) -> ConsumerSettings:
     """Settings from flags (keyed by field name; None = not given), then `env`, then defaults.
 
-    Every value is validated; a bad one raises `ConfigError` naming the flag or variable
-    it came from. `sequential=True` forces one worker.
+    Every value is validated; a bad one raises `ConfigError` located at the flag or
+    variable it came from. `sequential=True` forces one worker.
     """
-    known = {spec.field: spec for spec in SETTINGS}
-    unknown = sorted(set(flags) - set(known))
-    if unknown:
-        raise ConfigError(f"unknown consumer setting(s): {', '.join(unknown)}")
+    _reject_unknown(flags)
     values: dict[str, object] = {}
+    origin: dict[str, str] = {}
     for spec in SETTINGS:
         flag_value = flags.get(spec.field)
         if flag_value is not None:
-            values[spec.field] = _PARSERS[spec.field](flag_value, spec.flag)
+            raw, origin[spec.field] = flag_value, spec.flag
         elif spec.env in env:
-            values[spec.field] = _PARSERS[spec.field](env[spec.env], spec.env)
+            raw, origin[spec.field] = env[spec.env], spec.env
+        else:
+            continue
+        values[spec.field] = spec.read(raw, origin[spec.field])
+    return _build(values, origin)
+
+
+def load_settings_json(text: str) -> ConsumerSettings:
+    """Settings from `dump_settings`'s JSON: an object keyed by field name; a missing
+    field takes its default. Validated by the same parsers; an error names the field."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"not valid JSON: {exc.msg} at line {exc.lineno}") from exc
+    if not isinstance(doc, dict):
+        raise ConfigError(expected="a JSON object of consumer settings", got=type(doc).__name__)
+    _reject_unknown(doc)
+    values: dict[str, object] = {}
+    for name, raw in doc.items():
+        values[name] = _BY_FIELD[name].read(raw, name)
+    return _build(values, {name: name for name in values})
+
+
+def dump_settings(settings: ConsumerSettings) -> str:
+    """Every field as JSON (seconds as numbers, a folder as text or null), secrets included:
+    what `load_settings_json` reads back to the same settings."""
+    return json.dumps(settings_dict(settings), sort_keys=True)
+
+
+def settings_dict(settings: ConsumerSettings) -> dict[str, Any]:
+    """The JSON-ready form of `settings` (secrets included; mask before showing it)."""
+    doc: dict[str, Any] = {}
+    for item in dataclasses.fields(settings):
+        value = getattr(settings, item.name)
+        doc[item.name] = str(value) if isinstance(value, Path) else value
+    return doc
+
+
+def _reject_unknown(names: Mapping[str, object]) -> None:
+    unknown = sorted(set(names) - set(_BY_FIELD))
+    if unknown:
+        raise ConfigError(f"unknown consumer setting(s): {', '.join(unknown)}")
+
+
+def _build(values: dict[str, object], origin: Mapping[str, str]) -> ConsumerSettings:
     settings = ConsumerSettings(**values)  # type: ignore[arg-type]
-    _check_together(settings, values, flags)
+    if settings.retry_max_s < settings.retry_base_s:
+        name = "retry_max_s" if "retry_max_s" in origin else "retry_base_s"
+        raise ConfigError(
+            f"the largest backoff ({settings.retry_max_s:g}s) must not be below "
+            f"the first ({settings.retry_base_s:g}s)",
+            what=name,
+            where=origin.get(name, ""),
+        )
     if settings.sequential and settings.workers != 1:
         settings = replace(settings, workers=1)
     return settings
 
 
-def _check_together(
-    settings: ConsumerSettings, given: Mapping[str, object], flags: Mapping[str, object | None]
-) -> None:
-    """Relations between settings; the message names where the offending value came from."""
-    if settings.retry_max_s < settings.retry_base_s:
-        key = "retry_max_s" if "retry_max_s" in given else "retry_base_s"
-        spec = next(s for s in SETTINGS if s.field == key)
-        where = spec.flag if flags.get(key) is not None else spec.env
-        raise ConfigError(
-            f"{where}: the largest backoff ({settings.retry_max_s:g}s) must not be below "
-            f"the first ({settings.retry_base_s:g}s)"
-        )
+README_BEGIN: Final = "<!-- consumer-settings: generated by settings.markdown_table() -->"
+README_END: Final = "<!-- /consumer-settings -->"
+
+
+def markdown_table() -> str:
+    """The README's table of every setting (hidden ones marked), between its markers."""
+    rows = [
+        README_BEGIN,
+        "| flag | environment | default | meaning |",
+        "| --- | --- | --- | --- |",
+    ]
+    for spec in SETTINGS:
+        meaning = spec.help.replace("|", "\\|") + (" (hidden)" if spec.hidden else "")
+        flag = f"{spec.flag} {spec.kind}".replace("|", "\\|")
+        rows.append(f"| `{flag}` | `{spec.env}` | `{spec.default_text}` | {meaning} |")
+    rows.append(README_END)
+    return "\n".join(rows)

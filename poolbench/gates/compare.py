@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from poolbench.errors import GateInputError
+from poolbench.errors import ConfigError, GateInputError
 from poolbench.gates.absolute import describe_params
 from poolbench.gates.stats import significance
 from poolbench.results import ParamValue, PointResult, ResultSet
@@ -395,13 +395,14 @@ def _compare_count(
     )
 
 
-def parse_percent(text: str | float, *, what: str) -> float:
-    """Percent from `10%`, `10` or `12.5 %`; `GateInputError` naming the option otherwise."""
+def parse_percent(text: str | float) -> float:
+    """Percent from `10%`, `10` or `12.5 %`; otherwise a `ConfigError` (its caller says
+    where the text came from)."""
     raw = str(text).strip().removesuffix("%").strip()
     try:
         value = float(raw)
     except ValueError:
-        raise GateInputError(f"{what}: expected a percentage like '10%', got {text!r}") from None
+        raise ConfigError(expected="a percentage like '10%'", got=text) from None
     if not value >= 0:
-        raise GateInputError(f"{what}: must not be negative, got {text!r}")
+        raise ConfigError("must not be negative", got=text)
     return value

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
+from poolbench.consumer.settings import DEFAULTS as CONSUMER_DEFAULTS
+
 SweepMode = Literal["zip", "grid"]
 
 DEFAULT_TOPIC: Final = "email-queue"
@@ -104,14 +106,19 @@ class Sink:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Consumer:
-    """poolbench's pooled consumer, or a foreign one when `command` is set."""
+    """poolbench's pooled consumer, or a foreign one when `command` is set.
 
-    workers: int = 10
-    buffer: int = 100
-    connection_reuse: bool = False  # the Go service opens a connection per email
-    retries: int = 3
-    retry_backoff_s: float = 0.1
-    send_timeout_s: float = 10.0
+    The defaults are the consumer's own (`ConsumerSettings`), so a scenario that does not
+    say runs the consumer as `poolbench consume` would. Connection reuse is on: a scenario
+    modelling the seed's Go service (a connection per email) sets it false.
+    """
+
+    workers: int = CONSUMER_DEFAULTS.workers
+    buffer: int = CONSUMER_DEFAULTS.buffer
+    connection_reuse: bool = CONSUMER_DEFAULTS.connection_reuse
+    retries: int = CONSUMER_DEFAULTS.max_retries
+    retry_backoff_s: float = CONSUMER_DEFAULTS.retry_base_s
+    send_timeout_s: float = CONSUMER_DEFAULTS.smtp_timeout_s
     instances: int = 1
     command: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)

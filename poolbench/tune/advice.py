@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from poolbench.consumer.settings import spec_for
 from poolbench.tune.model import ModelFit, capacity_points, fit
 from poolbench.tune.search import Knee, Probe, SearchResult, StopReason, Target
 
@@ -82,17 +83,20 @@ class Recommendation:
             return None
         return math.ceil(self.workers * self.target.rate * (1 + headroom) / ceiling)
 
-    @property
-    def env(self) -> dict[str, str]:
+    def _setting(self) -> dict[str, int]:
         if self.workers is None or self.buffer is None:
             return {}
-        return {"EMAIL_WORKER_COUNT": str(self.workers), "EMAIL_WORKER_BUFFER": str(self.buffer)}
+        return {"workers": self.workers, "buffer": self.buffer}
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The setting as the consumer's variables (names from its settings table)."""
+        return {spec_for(name).env: str(value) for name, value in self._setting().items()}
 
     @property
     def flags(self) -> str:
-        if self.workers is None or self.buffer is None:
-            return ""
-        return f"--workers {self.workers} --buffer {self.buffer}"
+        """The setting as `poolbench consume` flags (from the same table)."""
+        return " ".join(f"{spec_for(name).flag} {value}" for name, value in self._setting().items())
 
 
 def recommend(result: SearchResult) -> Recommendation:

@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 
 from poolbench.errors import ConfigError
 from poolbench.results import PointResult
-from poolbench.scenario import Consumer, Scenario, Sink, Sweep, Topic
-from poolbench.scenario import Load as ScenarioLoad
-from poolbench.tune.search import Load, Measurement
+from poolbench.scenario import Consumer, Load, Scenario, Sink, Sweep, Topic
+from poolbench.tune.search import ProbeLoad, ProbeResult
 from poolbench.units import format_duration, parse_duration
 
 SATURATED_CPU_PERCENT = 90.0  # a harness part above this share of a core measures itself
@@ -41,13 +40,15 @@ def base_scenario(
         topic=Topic(partitions=partitions),
         sink=Sink(latency=sink_latency),
         consumer=Consumer(),
-        load=ScenarioLoad(
+        load=Load(
             rate_per_s=rate, duration_s=duration_s, warmup_s=warmup_s, drain_s=10.0, cooldown_s=0.0
         ),
     )
 
 
-def point_scenario(base: Scenario, workers: int, buffer: int, load: Load, rate: float) -> Scenario:
+def point_scenario(
+    base: Scenario, workers: int, buffer: int, load: ProbeLoad, rate: float
+) -> Scenario:
     """`base` with this probe's pool and load, and no sweep."""
     if base.consumer.foreign and base.consumer.instances != 1:
         raise ConfigError("tune sizes one consumer process: set consumer.instances to 1")
@@ -55,7 +56,7 @@ def point_scenario(base: Scenario, workers: int, buffer: int, load: Load, rate: 
         base,
         consumer=dataclasses.replace(base.consumer, workers=workers, buffer=buffer),
         load=dataclasses.replace(
-            base.load, rate_per_s=None if load is Load.SATURATE else rate, profile=()
+            base.load, rate_per_s=None if load is ProbeLoad.SATURATE else rate, profile=()
         ),
         sweep=Sweep(),
         repeats=1,
@@ -71,7 +72,7 @@ def latency_hint_s(latency: str) -> float | None:
         return None
 
 
-def to_measurement(result: PointResult, *, sink_processes: int = 1) -> Measurement:
+def to_probe_result(result: PointResult, *, sink_processes: int = 1) -> ProbeResult:
     """What the search needs from a runner point."""
     sink_cpu = result.sink_cpu_percent or 0.0
     loadgen_cpu = result.loadgen_cpu_percent or 0.0
@@ -79,7 +80,7 @@ def to_measurement(result: PointResult, *, sink_processes: int = 1) -> Measureme
         sink_cpu > SATURATED_CPU_PERCENT * max(1, sink_processes)
         or loadgen_cpu > SATURATED_CPU_PERCENT
     )
-    return Measurement(
+    return ProbeResult(
         throughput=result.throughput_per_s,
         p99_ms=result.latency_ms.p99,
         lost=result.lost,
@@ -99,17 +100,17 @@ class RunnerMeasure:
     run_point: RunPoint
     results: list[PointResult] = field(default_factory=list)
 
-    def __call__(self, workers: int, buffer: int, load: Load, /) -> Measurement:
+    def __call__(self, workers: int, buffer: int, load: ProbeLoad, /) -> ProbeResult:
         scenario = point_scenario(self.base, workers, buffer, load, self.rate)
         result = self.run_point(scenario)
         params = {
             "consumer.workers": workers,
             "consumer.buffer": buffer,
-            "load.rate": "saturate" if load is Load.SATURATE else self.rate,
+            "load.rate": "saturate" if load is ProbeLoad.SATURATE else self.rate,
             "probe": len(self.results),
         }
         self.results.append(dataclasses.replace(result, params=params, repeat=0))
-        return to_measurement(result, sink_processes=self.base.sink.processes)
+        return to_probe_result(result, sink_processes=self.base.sink.processes)
 
 
 def describe(base: Scenario) -> str:

@@ -19,7 +19,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from poolbench.tune.search import Load, Probe, Target
+from poolbench.tune.search import Probe, ProbeLoad, Target
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,7 +96,7 @@ def capacity_points(probes: Iterable[Probe], target: Target) -> list[CapacityPoi
         m = p.measurement
         if m.harness_limited or m.throughput <= 0:
             continue
-        if p.load is Load.SATURATE or m.throughput < target.min_throughput:
+        if p.load is ProbeLoad.SATURATE or m.throughput < target.min_throughput:
             out.append(CapacityPoint(workers=p.workers, throughput=m.throughput))
     return out
 

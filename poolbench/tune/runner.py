@@ -1,4 +1,4 @@
-"""The runner's single point, as the `run_point(scenario) -> PointResult` the session takes.
+"""One probe of the search as a runner point: the `run_point` the session takes.
 
 Each probe is run as a one-point scenario by `poolbench.run.sweep.run_scenario`, which
 starts and stops every part (its own embedded broker too: about 35 ms) and turns Ctrl-C
@@ -14,7 +14,8 @@ from poolbench.run.sweep import run_scenario
 from poolbench.scenario import Scenario
 
 
-def run_point(scenario: Scenario) -> PointResult:
+def run_probe(scenario: Scenario) -> PointResult:
+    """Run `scenario`'s one point with the real parts; its result."""
     outcome = run_scenario(scenario)
     if outcome.error is not None:
         raise RunError(outcome.error)

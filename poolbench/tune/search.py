@@ -34,11 +34,15 @@ from poolbench.metrics.clock import Clock
 log = logging.getLogger(__name__)
 
 
-class Load(enum.Enum):
+class ProbeLoad(enum.Enum):
     """What load a point runs: the target's open-model rate, or as fast as possible."""
 
     TARGET = "target"
     SATURATE = "saturate"
+
+
+# The old name, for poolbench/report/tune_chart.py until it imports ProbeLoad.
+Load = ProbeLoad
 
 
 class Phase(enum.Enum):
@@ -60,7 +64,7 @@ class StopReason(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Measurement:
+class ProbeResult:
     """What one measured point says about a setting."""
 
     throughput: float  # emails per second delivered in the steady-state window
@@ -73,7 +77,7 @@ class Measurement:
 
 
 class Measure(Protocol):
-    def __call__(self, workers: int, buffer: int, load: Load, /) -> Measurement: ...
+    def __call__(self, workers: int, buffer: int, load: ProbeLoad, /) -> ProbeResult: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,7 +105,7 @@ class Target:
     def max_p99_ms(self) -> float:
         return self.p99_ms * (1 - self.p99_margin)
 
-    def failures(self, m: Measurement) -> list[str]:
+    def failures(self, m: ProbeResult) -> list[str]:
         """Why a measurement misses the target; empty when it meets it."""
         why = []
         if m.throughput < self.min_throughput:
@@ -152,15 +156,15 @@ class Probe:
     phase: Phase
     workers: int
     buffer: int
-    load: Load
-    measurement: Measurement
+    load: ProbeLoad
+    measurement: ProbeResult
     failures: tuple[str, ...]  # against the target; empty for saturating points
     started_s: float  # since the search began
     duration_s: float
 
     @property
     def meets(self) -> bool:
-        return self.load is Load.TARGET and not self.failures
+        return self.load is ProbeLoad.TARGET and not self.failures
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -188,16 +192,16 @@ class SearchResult:
     @property
     def at_setting(self) -> Probe | None:
         """The latest target-load probe of the chosen setting."""
-        return _latest(self.probes, self.workers, self.buffer, Load.TARGET)
+        return _latest(self.probes, self.workers, self.buffer, ProbeLoad.TARGET)
 
     @property
     def ceiling(self) -> Probe | None:
         """The chosen setting under a saturating load."""
-        return _latest(self.probes, self.workers, self.buffer, Load.SATURATE)
+        return _latest(self.probes, self.workers, self.buffer, ProbeLoad.SATURATE)
 
 
 def _latest(
-    probes: tuple[Probe, ...], workers: int | None, buffer: int | None, load: Load
+    probes: tuple[Probe, ...], workers: int | None, buffer: int | None, load: ProbeLoad
 ) -> Probe | None:
     hits = [p for p in probes if (p.workers, p.buffer, p.load) == (workers, buffer, load)]
     return hits[-1] if hits else None
@@ -224,7 +228,7 @@ class _Search:
     def elapsed(self) -> float:
         return self.clock.monotonic() - self.started
 
-    def probe(self, phase: Phase, workers: int, buffer: int, load: Load) -> Probe:
+    def probe(self, phase: Phase, workers: int, buffer: int, load: ProbeLoad) -> Probe:
         if len(self.probes) >= self.limits.max_points:
             raise _Stop(StopReason.POINT_BUDGET)
         mean_duration = (
@@ -240,7 +244,7 @@ class _Search:
         except RunError as exc:
             # A part would not start: end the search, keep what was measured.
             raise _Stop(StopReason.FAILED, f"{workers} workers, buffer {buffer}: {exc}") from exc
-        failures = tuple(self.target.failures(m)) if load is Load.TARGET else ()
+        failures = tuple(self.target.failures(m)) if load is ProbeLoad.TARGET else ()
         probe = Probe(
             index=len(self.probes),
             phase=phase,
@@ -286,7 +290,7 @@ class _Search:
         w = _clamp(guess, lo + 1, lim.max_workers)
         failing: list[Probe] = []
         while True:
-            p = self.probe(Phase.WORKERS, w, lim.buffer_for_search(w), Load.TARGET)
+            p = self.probe(Phase.WORKERS, w, lim.buffer_for_search(w), ProbeLoad.TARGET)
             if p.meets:
                 hi = w
                 self.best = (w, p.buffer)
@@ -349,7 +353,7 @@ class _Search:
         while hi - lo > max(1, math.floor(lim.precision * hi)) and tried < lim.max_buffer_points:
             if self.remaining() <= 2:
                 break
-            p = self.probe(Phase.BUFFER, workers, b, Load.TARGET)
+            p = self.probe(Phase.BUFFER, workers, b, ProbeLoad.TARGET)
             tried += 1
             if p.meets:
                 hi = b
@@ -362,7 +366,7 @@ class _Search:
     def confirm(self, workers: int, buffer: int) -> tuple[int, int, bool]:
         """Re-measure; on a miss, step up (by a step, then 15%) while points are left."""
         for attempt in range(3):
-            p = self.probe(Phase.CONFIRM, workers, buffer, Load.TARGET)
+            p = self.probe(Phase.CONFIRM, workers, buffer, ProbeLoad.TARGET)
             if p.meets:
                 return workers, buffer, True
             grow = self.limits.step(workers) if attempt == 0 else math.ceil(0.15 * workers)
@@ -374,14 +378,14 @@ class _Search:
     # -- phases 4 and 5 ----------------------------------------------------------------------
     def knee(self, workers: int, buffer: int) -> Knee:
         lim = self.limits
-        prev = self.probe(Phase.CEILING, workers, buffer, Load.SATURATE)
+        prev = self.probe(Phase.CEILING, workers, buffer, ProbeLoad.SATURATE)
         if self._cpu_bound(prev):
             return _knee(prev, True, "consumer CPU saturated")
         for _ in range(lim.max_knee_points):
             if prev.workers >= lim.max_workers:
                 break
             n = min(lim.max_workers, 2 * prev.workers)
-            cur = self.probe(Phase.KNEE, n, max(buffer, n), Load.SATURATE)
+            cur = self.probe(Phase.KNEE, n, max(buffer, n), ProbeLoad.SATURATE)
             if cur.measurement.harness_limited:
                 return _knee(cur, False, "the harness (sink or load generator) saturated first")
             if self._cpu_bound(cur):

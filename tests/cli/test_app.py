@@ -4,8 +4,10 @@ import sys
 import pytest
 import typer
 
-from poolbench.cli.app import EXIT_USER_ERROR, run_app
-from poolbench.errors import ConfigError
+from poolbench.cli import exit_codes
+from poolbench.cli.app import run_app
+from poolbench.errors import BrokerError, ConfigError, GateInputError, RunError, UnreachableError
+from tests.cli.run import poolbench
 
 
 def _app_raising(exc: Exception) -> typer.Typer:
@@ -22,12 +24,32 @@ def _app_raising(exc: Exception) -> typer.Typer:
     return app
 
 
-def test_user_error_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("exc", "code"),
+    [
+        (ConfigError("must be at least 1", where="--workers", got=0), exit_codes.USAGE),
+        (UnreachableError("no broker at 127.0.0.1:1"), exit_codes.USAGE),
+        (BrokerError("cannot create topic t"), exit_codes.USAGE),
+        (GateInputError("no baseline"), exit_codes.USAGE),
+        (RunError("SMTP sink process 0 died while starting"), exit_codes.CHECK_FAILED),
+    ],
+)
+def test_each_error_is_one_line_and_its_exit_code(
+    exc: Exception, code: int, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        run_app(_app_raising(ConfigError("--workers: must be at least 1, got 0")), ["boom"])
-    assert exit_info.value.code == EXIT_USER_ERROR
-    err = capsys.readouterr().err
-    assert err == "poolbench: error: --workers: must be at least 1, got 0\n"
+        run_app(_app_raising(exc), ["boom"])
+    assert exit_info.value.code == code
+    assert capsys.readouterr().err == f"poolbench: error: {exc}\n"
+
+
+def test_a_structured_error_is_printed_at_its_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    error = ConfigError(what="workers", expected="an integer >= 1", got="ten").at("--workers")
+    with pytest.raises(SystemExit):
+        run_app(_app_raising(error), ["boom"])
+    assert capsys.readouterr().err == (
+        "poolbench: error: --workers: expected an integer >= 1, got 'ten'\n"
+    )
 
 
 def test_bug_keeps_its_traceback() -> None:
@@ -39,7 +61,7 @@ def test_help_and_version_run_as_a_process() -> None:
     help_run = subprocess.run(
         [sys.executable, "-m", "poolbench", "--help"], capture_output=True, text=True, check=False
     )
-    assert help_run.returncode == 0
+    assert help_run.returncode == exit_codes.OK
     assert "Usage" in help_run.stdout
     version_run = subprocess.run(
         [sys.executable, "-m", "poolbench", "--version"],
@@ -47,16 +69,12 @@ def test_help_and_version_run_as_a_process() -> None:
         text=True,
         check=False,
     )
-    assert version_run.returncode == 0
+    assert version_run.returncode == exit_codes.OK
     assert version_run.stdout.startswith("poolbench ")
 
 
 def test_bad_log_level_is_a_usage_error() -> None:
-    run = subprocess.run(
-        [sys.executable, "-m", "poolbench", "--log-level", "LOUD", "--help"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    # --help is eager and wins; a real subcommand would see the bad level.
-    assert run.returncode == 0
+    run = poolbench("--log-level", "LOUD", "validate", "scenarios/quick.yaml")
+    assert run.returncode == exit_codes.USAGE, run.stderr
+    assert "--log-level" in run.stderr
+    assert "LOUD" in run.stderr

@@ -244,14 +244,93 @@ def test_sigkill_mid_run_then_restart_delivers_every_id(
     assert sink.counters().duplicates == duplicates
 
 
-def test_every_consumer_setting_has_its_flag() -> None:
-    import typer
+def test_help_readme_and_settings_are_one_source() -> None:
+    """Every row of SETTINGS is an option of `consume` with its metavar, variable and
+    default, as the generated README table shows it (that table is checked against the
+    README in tests/consumer/test_settings.py)."""
+    from poolbench.consumer.settings import SETTINGS, markdown_table
 
-    from poolbench.cli.app import app
-    from poolbench.consumer.settings import SETTINGS
+    result = subprocess.run(
+        _consume("--help"),
+        env={**ENV, "COLUMNS": "400", "TERM": "dumb"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = {line.split()[1]: line for line in result.stdout.splitlines() if " --" in line}
+    table = markdown_table()
+    for spec in SETTINGS:
+        assert f"`{spec.flag} {spec.kind}`".replace("|", "\\|") in table
+        if spec.hidden:
+            assert spec.flag not in lines
+            continue
+        line = lines[spec.flag]
+        assert line.split()[2] == spec.kind, line
+        assert f"[env var: {spec.env}]" in line, line
+        assert f"[default: {spec.default_text}]" in line, line
+        assert spec.help[1:] in line, line
+    assert "--settings-file" not in lines  # hidden: the runner's
 
-    group = typer.main.get_command(app)
-    command = group.commands["consume"]  # type: ignore[attr-defined]
-    names = {name for param in command.params for name in (*param.opts, *param.secondary_opts)}
-    assert {spec.flag for spec in SETTINGS} <= names
-    assert {"--no-reuse", "--max-events", "--summary-json"} <= names
+
+def _settings_file(tmp_path: Path, **fields: object) -> Path:
+    from poolbench.consumer.settings import ConsumerSettings, dump_settings
+
+    path = tmp_path / "settings.json"
+    path.write_text(dump_settings(ConsumerSettings(**fields)))  # type: ignore[arg-type]
+    return path
+
+
+def test_a_settings_file_is_used_as_is_and_the_summary_masks_secrets(
+    embedded_broker: EmbeddedBroker, sink_factory: SinkFactory, tmp_path: Path
+) -> None:
+    source, dlq = topics(embedded_broker)
+    ids = new_ids(10)
+    produce(embedded_broker.bootstrap_servers, source, [(i, event_value(i)) for i in ids])
+    sink = sink_factory()
+    settings = _settings_file(
+        tmp_path,
+        workers=3,
+        buffer=7,
+        kafka_brokers=embedded_broker.bootstrap_servers,
+        kafka_topic=source,
+        dlq_topic=dlq,
+        kafka_group=unique("file-group"),
+        smtp_host=sink.host,
+        smtp_port=sink.port,
+        smtp_password="hunter2",
+        commit_interval_s=0.1,
+    )
+    summary = tmp_path / "summary.json"
+    # Neither a variable nor a flag is read once a settings file is given.
+    env = {"EMAIL_WORKER_COUNT": "not-a-number", "SMTP_PASSWORD": "other"}
+    args = ["--settings-file", str(settings), "--workers", "50", "--max-events", "10"]
+    result = _run([*args, "--summary-json", str(summary)], env)
+    assert result.returncode == 0, result.stderr
+    assert "Starting worker pool with 3 workers (buffer 7)" in result.stderr
+    assert {r.id for r in sink.receipts()} == set(ids)
+    effective = json.loads(summary.read_text())["settings"]
+    assert effective["workers"] == 3
+    assert effective["connection_reuse"] is True
+    assert effective["smtp_password"] == "***"
+    assert "hunter2" not in summary.read_text()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"smtp_port": "ninety"}', "settings.json:smtp_port: expected an integer"),
+        ("{", "settings.json: not valid JSON"),
+    ],
+)
+def test_a_bad_settings_file_is_one_line_and_exit_2(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "settings.json"
+    path.write_text(text)
+    result = _run(["--settings-file", str(path)])
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"poolbench: error: {tmp_path}/{message}"), result.stderr

@@ -1,10 +1,21 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from poolbench.consumer.settings import SETTINGS, ConsumerSettings, load_settings
+from poolbench.consumer.settings import (
+    README_BEGIN,
+    README_END,
+    SETTINGS,
+    ConsumerSettings,
+    dump_settings,
+    load_settings,
+    load_settings_json,
+    markdown_table,
+    spec_for,
+)
 from poolbench.errors import ConfigError
 
 
@@ -137,9 +148,69 @@ def test_a_good_flag_hides_a_bad_variable() -> None:
     assert load_settings({"workers": 4}, {"EMAIL_WORKER_COUNT": "ten"}).workers == 4
 
 
-def test_readme_documents_every_flag_and_variable() -> None:
+def test_the_readme_table_is_the_generated_one() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Consumer settings", 1)[1]
+    begin = readme.index(README_BEGIN)
+    end = readme.index(README_END) + len(README_END)
+    # On failure: paste poolbench.consumer.settings.markdown_table() between the markers.
+    assert readme[begin:end] == markdown_table()
+
+
+def test_the_table_has_one_row_per_knob_with_its_default() -> None:
+    table = markdown_table()
     for spec in SETTINGS:
-        assert f"`{spec.env}`" in section, spec.env
-        assert f"`{spec.flag}" in section, spec.flag
+        row = next(line for line in table.splitlines() if f"`{spec.env}`" in line)
+        assert row.startswith(f"| `{spec.flag} "), row
+        assert f"`{spec.default_text}`" in row, row
+    assert spec_for("smtp_timeout_s").default_text == "10s"
+    assert spec_for("connection_reuse").default_text == "on"
+    assert spec_for("retry_base_s").default_text == "100ms"
+
+
+def test_settings_survive_json_unchanged() -> None:
+    settings = load_settings(
+        {"workers": "7", "smtp_password": "hunter2", "templates_dir": "/tmp/tpl"},
+        {"POOLBENCH_RETRY_BASE": "250ms", "POOLBENCH_CONNECTION_REUSE": "off"},
+    )
+    text = dump_settings(settings)
+    assert load_settings_json(text) == settings
+    assert json.loads(text)["retry_base_s"] == 0.25
+    assert json.loads(text)["templates_dir"] == "/tmp/tpl"
+
+
+def test_json_settings_fill_in_defaults_and_ignore_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("EMAIL_WORKER_COUNT", "99")
+    settings = load_settings_json('{"buffer": 0, "sequential": true}')
+    assert settings == ConsumerSettings(buffer=0, sequential=True, workers=1)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"smtp_port": 0}', "smtp_port: expected an integer from 1 to 65535, got 0"),
+        ('{"smtp_timeout_s": "soon"}', "smtp_timeout_s: expected a duration"),
+        ('{"connection_reuse": "sometimes"}', "connection_reuse: expected true or false"),
+        ('{"retry_base_s": 2, "retry_max_s": 1}', "retry_max_s: the largest backoff"),
+        ('{"colour": "blue"}', "unknown consumer setting(s): colour"),
+        ("[1, 2]", "expected a JSON object of consumer settings"),
+        ("{", "not valid JSON"),
+    ],
+)
+def test_bad_json_settings_name_the_field(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings_json(text)
+    assert str(caught.value).startswith(message), str(caught.value)
+
+
+def test_errors_are_structured_not_just_text() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({}, {"EMAIL_WORKER_COUNT": "ten"})
+    error = caught.value
+    assert (error.what, error.where, error.got) == ("workers", "EMAIL_WORKER_COUNT", "ten")
+    assert error.expected == "an integer >= 1"
+    # The same error at another place (a key path) reads naturally there.
+    assert str(error.at("consumer.workers")) == (
+        "consumer.workers: expected an integer >= 1, got 'ten'"
+    )

@@ -3,6 +3,7 @@ from typing import Any
 
 import pytest
 
+from poolbench.consumer.settings import ConsumerSettings
 from poolbench.errors import ScenarioError, UserError
 from poolbench.scenario import load_scenario, parse_scenario
 from poolbench.scenario.parse import load_scenario_file
@@ -130,6 +131,41 @@ def test_rejects_with_key_path(data: Any, key: str, message: str) -> None:
     assert message in str(info.value)
     assert str(info.value).startswith(f"s.yaml:{key}: ")
     assert isinstance(info.value, UserError)
+    # A library's error shows at the key path only: no flag and no repeated key.
+    detail = str(info.value).removeprefix(f"s.yaml:{key}: ")
+    assert "--" not in detail and f"{key}:" not in detail, str(info.value)
+
+
+def test_a_bad_value_keeps_what_was_expected_and_what_was_given() -> None:
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(_scenario(load={"duration": "soon"}), source="s.yaml")
+    error = info.value
+    assert (error.key, error.expected, error.got) == (
+        "load.duration",
+        "a duration like '100ms' or '2s'",
+        "soon",
+    )
+    assert (
+        str(error) == "s.yaml:load.duration: expected a duration like '100ms' or '2s', got 'soon'"
+    )
+
+
+def test_the_consumer_defaults_are_the_consumers_own() -> None:
+    consumer = parse_scenario(_scenario()).consumer
+    defaults = ConsumerSettings()
+    assert consumer.connection_reuse is defaults.connection_reuse is True
+    assert (consumer.workers, consumer.buffer) == (defaults.workers, defaults.buffer)
+    assert consumer.retries == defaults.max_retries
+    assert consumer.retry_backoff_s == defaults.retry_base_s
+    assert consumer.send_timeout_s == defaults.smtp_timeout_s
+
+
+@pytest.mark.parametrize("name", ["seed-table", "low", "medium", "high"])
+def test_the_seed_scenarios_say_connection_per_email(name: str) -> None:
+    scenario = load_scenario_file(
+        Path(__file__).resolve().parents[2] / "scenarios" / f"{name}.yaml"
+    )
+    assert scenario.consumer.connection_reuse is False
 
 
 def test_foreign_consumer_with_placeholders() -> None:

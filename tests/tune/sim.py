@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from poolbench.metrics.clock import ManualClock
 from poolbench.tune.model import usl
-from poolbench.tune.search import Load, Measurement
+from poolbench.tune.search import ProbeLoad, ProbeResult
 
 
 @dataclass(slots=True)
@@ -24,17 +24,17 @@ class SimSystem:
     harness_max: float = float("inf")  # the sink's own ceiling
     point_s: float = 10.0
     clock: ManualClock = field(default_factory=ManualClock)
-    calls: list[tuple[int, int, Load]] = field(default_factory=list)
+    calls: list[tuple[int, int, ProbeLoad]] = field(default_factory=list)
 
     def capacity(self, workers: int) -> float:
         return usl(workers, lam=1 / self.send_s, sigma=self.sigma, kappa=self.kappa)
 
-    def __call__(self, workers: int, buffer: int, load: Load, /) -> Measurement:
+    def __call__(self, workers: int, buffer: int, load: ProbeLoad, /) -> ProbeResult:
         self.calls.append((workers, buffer, load))
         self.clock.advance(self.point_s)
         cap = min(self.capacity(workers), self.harness_max)
         send_ms = self.send_s * 1000
-        if load is Load.SATURATE:
+        if load is ProbeLoad.SATURATE:
             throughput, p99 = cap, 5000.0
         elif self.rate >= cap:
             throughput, p99 = cap, 10_000.0
@@ -43,7 +43,7 @@ class SimSystem:
             throughput, p99 = self.rate, send_ms * (1 + 0.5 * rho / (1 - rho))
             if buffer < self.buffer_need_per_worker * workers:
                 p99 += 1000.0
-        return Measurement(
+        return ProbeResult(
             throughput=throughput,
             p99_ms=p99,
             lost=0,

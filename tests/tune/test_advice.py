@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from poolbench.consumer.settings import SETTINGS, load_settings
 from poolbench.tune.advice import recommend, render_markdown, seed_buffer, to_dict
 from poolbench.tune.search import SearchLimits, StopReason, Target, search
 from tests.tune.sim import SimSystem
@@ -30,6 +31,18 @@ def test_recommendation_at_200_per_s() -> None:
     assert b.seed_worst_delay_ms == pytest.approx(1000 * 500 / 220)
     assert rec.model.little is not None
     assert rec.model.little.send_ms == pytest.approx(50.0)
+
+
+def test_the_advice_is_read_back_by_the_consumer_as_the_setting_it_names() -> None:
+    sim, target = tuned(200.0, sigma=0.0, kappa=0.0)
+    rec = recommend(search(sim, target, SearchLimits(send_s_hint=0.05), clock=sim.clock))
+    by_env = load_settings({}, rec.env)
+    words = rec.flags.split()
+    field = {spec.flag: spec.field for spec in SETTINGS}
+    flags = {field[flag]: value for flag, value in zip(words[::2], words[1::2], strict=True)}
+    by_flags = load_settings(flags, {})
+    for settings in (by_env, by_flags):
+        assert (settings.workers, settings.buffer) == (rec.workers, rec.buffer)
 
 
 def test_markdown_names_the_settings_the_knee_the_buffer_and_the_model() -> None:
@@ -71,11 +84,11 @@ def test_seed_buffer_rule(rate: float, expected: int) -> None:
 
 
 def test_an_interrupted_search_does_not_judge_the_buffer() -> None:
-    from poolbench.tune.search import Load, Measurement
+    from poolbench.tune.search import ProbeLoad, ProbeResult
 
     sim, target = tuned(200.0, sigma=0.0, kappa=0.0)
 
-    def measure(workers: int, buffer: int, load: Load, /) -> Measurement:
+    def measure(workers: int, buffer: int, load: ProbeLoad, /) -> ProbeResult:
         if len(sim.calls) == 2:  # after the worker bracket (11 passes, 10 fails)
             raise KeyboardInterrupt
         return sim(workers, buffer, load)

@@ -12,9 +12,9 @@ from poolbench.tune.measured import (
     base_scenario,
     latency_hint_s,
     point_scenario,
-    to_measurement,
+    to_probe_result,
 )
-from poolbench.tune.search import Load
+from poolbench.tune.search import ProbeLoad
 
 
 def lat(p99: float, avg: float = 10.0) -> Latency:
@@ -55,13 +55,13 @@ def test_point_scenario_sets_the_pool_and_the_load_and_drops_the_sweep() -> None
             "repeats": 3,
         }
     )
-    target = point_scenario(base, 12, 34, Load.TARGET, 200.0)
+    target = point_scenario(base, 12, 34, ProbeLoad.TARGET, 200.0)
     assert (target.consumer.workers, target.consumer.buffer) == (12, 34)
     assert target.load.rate_per_s == 200.0
     assert target.sweep.axes == ()
     assert target.repeats == 1
     assert target.sink == base.sink
-    saturate = point_scenario(base, 12, 34, Load.SATURATE, 200.0)
+    saturate = point_scenario(base, 12, 34, ProbeLoad.SATURATE, 200.0)
     assert saturate.load.saturate
 
 
@@ -69,11 +69,11 @@ def test_tune_sizes_one_foreign_process() -> None:
     base = base_scenario(rate=10)
     foreign = dataclasses.replace(base, consumer=Consumer(command="./svc", instances=2))
     with pytest.raises(ConfigError):
-        point_scenario(foreign, 1, 1, Load.TARGET, 10.0)
+        point_scenario(foreign, 1, 1, ProbeLoad.TARGET, 10.0)
 
 
 def test_to_measurement_reads_the_runner_result() -> None:
-    m = to_measurement(result(send_ms=lat(60.0, avg=52.5), sink_cpu_percent=40.0))
+    m = to_probe_result(result(send_ms=lat(60.0, avg=52.5), sink_cpu_percent=40.0))
     assert (m.throughput, m.p99_ms, m.lost, m.cpu_percent, m.memory_mb) == (190, 120, 2, 30, 48)
     assert m.send_ms == 52.5
     assert not m.harness_limited
@@ -86,7 +86,7 @@ def test_to_measurement_reads_the_runner_result() -> None:
 def test_harness_saturation(
     sink: float | None, loadgen: float | None, processes: int, limited: bool
 ) -> None:
-    m = to_measurement(
+    m = to_probe_result(
         result(sink_cpu_percent=sink, loadgen_cpu_percent=loadgen), sink_processes=processes
     )
     assert m.harness_limited is limited
@@ -100,8 +100,8 @@ def test_runner_measure_keeps_every_result_with_unique_params() -> None:
         return result()
 
     measure = RunnerMeasure(base=base_scenario(rate=200), rate=200, run_point=run_point)
-    measure(10, 20, Load.TARGET)
-    measure(10, 20, Load.SATURATE)
+    measure(10, 20, ProbeLoad.TARGET)
+    measure(10, 20, ProbeLoad.SATURATE)
     assert len(seen) == 2
     assert [r.params["load.rate"] for r in measure.results] == [200, "saturate"]
     assert len({r.params_key for r in measure.results}) == 2

@@ -12,7 +12,7 @@ from poolbench.tune.model import (
     fit_usl,
     usl,
 )
-from poolbench.tune.search import Load, Measurement, Phase, Probe, Target
+from poolbench.tune.search import Phase, Probe, ProbeLoad, ProbeResult, Target
 
 COUNTS = [1, 2, 4, 8, 16, 32, 64, 128, 256]
 
@@ -86,8 +86,8 @@ def test_fit_notes_say_where_extrapolation_is_unsupported() -> None:
     assert fit([], knee_workers=None).notes == ("no capacity points measured: no model",)
 
 
-def probe(workers: int, load: Load, throughput: float, *, harness: bool = False) -> Probe:
-    m = Measurement(
+def probe(workers: int, load: ProbeLoad, throughput: float, *, harness: bool = False) -> Probe:
+    m = ProbeResult(
         throughput=throughput,
         p99_ms=10,
         lost=0,
@@ -111,10 +111,10 @@ def probe(workers: int, load: Load, throughput: float, *, harness: bool = False)
 def test_capacity_points_are_saturated_points_that_the_harness_did_not_limit() -> None:
     target = Target(rate=100, p99_ms=500)
     probes = [
-        probe(2, Load.TARGET, 40.0),  # short of the rate: capacity
-        probe(10, Load.TARGET, 100.0),  # carried the rate: only a lower bound, left out
-        probe(10, Load.SATURATE, 180.0),
-        probe(40, Load.SATURATE, 500.0, harness=True),  # the sink's ceiling, left out
+        probe(2, ProbeLoad.TARGET, 40.0),  # short of the rate: capacity
+        probe(10, ProbeLoad.TARGET, 100.0),  # carried the rate: only a lower bound, left out
+        probe(10, ProbeLoad.SATURATE, 180.0),
+        probe(40, ProbeLoad.SATURATE, 500.0, harness=True),  # the sink's ceiling, left out
     ]
     assert capacity_points(probes, target) == [
         CapacityPoint(workers=2, throughput=40.0),

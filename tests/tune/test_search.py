@@ -8,10 +8,10 @@ import pytest
 from poolbench.errors import ConfigError
 from poolbench.metrics.clock import ManualClock
 from poolbench.tune.search import (
-    Load,
-    Measurement,
     Phase,
     Probe,
+    ProbeLoad,
+    ProbeResult,
     SearchLimits,
     StopReason,
     Target,
@@ -24,7 +24,7 @@ def true_optimum(sim: SimSystem, target: Target, limits: SearchLimits) -> int:
     """Brute force over the simulated system: the smallest worker count meeting the target."""
     for n in range(1, limits.max_workers + 1):
         m = SimSystem(rate=sim.rate, send_s=sim.send_s, sigma=sim.sigma, kappa=sim.kappa)(
-            n, limits.buffer_for_search(n), Load.TARGET
+            n, limits.buffer_for_search(n), ProbeLoad.TARGET
         )
         if not target.failures(m):
             return n
@@ -152,7 +152,7 @@ def test_ctrl_c_keeps_the_points_measured_before_it() -> None:
     sim = SimSystem(rate=1000.0)
     clock = sim.clock
 
-    def measure(workers: int, buffer: int, load: Load, /) -> Measurement:
+    def measure(workers: int, buffer: int, load: ProbeLoad, /) -> ProbeResult:
         if len(sim.calls) == 3:
             raise KeyboardInterrupt
         return sim(workers, buffer, load)
@@ -166,11 +166,11 @@ def test_a_failed_confirmation_steps_up_one_step() -> None:
     sim = SimSystem(rate=200.0, sigma=0.0, kappa=0.0)
     seen: dict[tuple[int, int], int] = {}
 
-    def flaky(workers: int, buffer: int, load: Load, /) -> Measurement:
+    def flaky(workers: int, buffer: int, load: ProbeLoad, /) -> ProbeResult:
         m = sim(workers, buffer, load)
         seen[(workers, buffer)] = seen.get((workers, buffer), 0) + 1
-        if load is Load.TARGET and workers == 11 and seen[(workers, buffer)] == 2:
-            return Measurement(throughput=200, p99_ms=900, lost=0, cpu_percent=1, memory_mb=1)
+        if load is ProbeLoad.TARGET and workers == 11 and seen[(workers, buffer)] == 2:
+            return ProbeResult(throughput=200, p99_ms=900, lost=0, cpu_percent=1, memory_mb=1)
         return m
 
     result = search(
@@ -192,7 +192,7 @@ def test_on_probe_sees_every_probe_in_order() -> None:
 
 def test_losses_fail_a_point() -> None:
     target = Target(rate=10, p99_ms=100)
-    m = Measurement(throughput=10, p99_ms=50, lost=1, cpu_percent=0, memory_mb=0)
+    m = ProbeResult(throughput=10, p99_ms=50, lost=1, cpu_percent=0, memory_mb=0)
     assert target.failures(m) == ["1 lost"]
 
 
@@ -214,11 +214,11 @@ def test_manual_clock_is_what_limits_read() -> None:
 def test_a_setting_that_keeps_failing_when_re_measured_is_not_recommended() -> None:
     sim = SimSystem(rate=200.0, sigma=0.0, kappa=0.0)
 
-    def noisy(workers: int, buffer: int, load: Load, /) -> Measurement:
+    def noisy(workers: int, buffer: int, load: ProbeLoad, /) -> ProbeResult:
         m = sim(workers, buffer, load)
         confirming = len(sim.calls) > 3
         if confirming:
-            return Measurement(throughput=150, p99_ms=900, lost=0, cpu_percent=1, memory_mb=1)
+            return ProbeResult(throughput=150, p99_ms=900, lost=0, cpu_percent=1, memory_mb=1)
         return m
 
     result = search(
@@ -235,7 +235,7 @@ def test_a_point_that_cannot_run_ends_the_search_and_keeps_the_rest() -> None:
 
     sim = SimSystem(rate=1000.0)
 
-    def broken(workers: int, buffer: int, load: Load, /) -> Measurement:
+    def broken(workers: int, buffer: int, load: ProbeLoad, /) -> ProbeResult:
         if len(sim.calls) == 2:
             raise RunError("the consumer never got ready")
         return sim(workers, buffer, load)
@@ -258,10 +258,10 @@ def test_a_small_step_without_gain_is_noise_not_a_verdict() -> None:
     sim = SimSystem(rate=200.0, sigma=0.0, kappa=0.0)
     noisy = {19: 163.0, 26: 155.0}  # a dip measured at 26 workers
 
-    def measure(workers: int, buffer: int, load: Load, /) -> Measurement:
+    def measure(workers: int, buffer: int, load: ProbeLoad, /) -> ProbeResult:
         m = sim(workers, buffer, load)
-        if workers in noisy and load is Load.TARGET:
-            return Measurement(
+        if workers in noisy and load is ProbeLoad.TARGET:
+            return ProbeResult(
                 throughput=noisy[workers], p99_ms=1000, lost=0, cpu_percent=30, memory_mb=50
             )
         return m
@@ -276,7 +276,7 @@ def test_a_small_step_without_gain_is_noise_not_a_verdict() -> None:
 def test_an_overloaded_point_does_not_send_the_next_guess_past_4x() -> None:
     sim = SimSystem(rate=2000.0, sigma=0.0, kappa=0.0)
 
-    def measure(workers: int, buffer: int, load: Load, /) -> Measurement:
+    def measure(workers: int, buffer: int, load: ProbeLoad, /) -> ProbeResult:
         m = sim(workers, buffer, load)
         # Overload inflates the measured send time tenfold.
         return dataclasses.replace(m, send_ms=500.0 if m.throughput < 1900 else 50.0)
@@ -299,7 +299,7 @@ def test_a_budget_inside_the_worker_bracket_keeps_the_smallest_pass_seen() -> No
 
 
 def test_p99_margin_tightens_the_bar() -> None:
-    m = Measurement(throughput=100, p99_ms=450, lost=0, cpu_percent=0, memory_mb=0)
+    m = ProbeResult(throughput=100, p99_ms=450, lost=0, cpu_percent=0, memory_mb=0)
     assert Target(rate=100, p99_ms=500).failures(m) == []
     assert Target(rate=100, p99_ms=500, p99_margin=0.2).failures(m) == ["p99 450 ms > 400 ms"]
     with pytest.raises(ConfigError):

@@ -1,0 +1,41 @@
+"""The CLI's edge: how an error reaches the user. One line on stderr, one format.
+
+Free of typer, so the lean consumer process (`poolbench.cli.consume_run`) uses it too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+
+from poolbench.cli import exit_codes
+from poolbench.errors import ConfigError, PoolbenchError
+
+PREFIX = "poolbench: error: "
+
+
+def print_error(message: object) -> None:
+    """`poolbench: error: MESSAGE` on stderr, flushed (the process may exit next)."""
+    print(f"{PREFIX}{message}", file=sys.stderr, flush=True)
+
+
+def report(exc: PoolbenchError) -> int:
+    """Print an error poolbench raised on purpose; its exit code (a bug is re-raised)."""
+    code = exit_codes.for_error(exc)
+    if code is None:
+        raise exc
+    print_error(exc)
+    return code
+
+
+@contextlib.contextmanager
+def flag(name: str) -> Iterator[None]:
+    """Locate a `ConfigError` raised inside the block at the flag `name`, unless the
+    library already said where the value came from."""
+    try:
+        yield
+    except ConfigError as exc:
+        if exc.where:
+            raise
+        raise exc.at(name) from exc
