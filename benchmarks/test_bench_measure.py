@@ -1,7 +1,7 @@
 """measure() over a large point (100,000 receipts) beside a bare HdrHistogram loop.
 
 The runner computes each point once, at its end; this shows what the full arithmetic
-(dedup, window, throughput, latency split, timeline, accounting) costs over the one
+(dedup, accounting by id, window, throughput, both latencies, timeline) costs over the one
 thing any instrument must do: record every latency in a histogram.
 """
 
@@ -13,7 +13,9 @@ import pytest
 from hdrh.histogram import HdrHistogram
 from pytest_benchmark.fixture import BenchmarkFixture
 
+from poolbench.run.accounting import Acked
 from poolbench.run.measure import LoadMode, Measurement, PointInputs, measure
+from poolbench.run.samples import ProcessSample
 
 S = 1_000_000_000
 MS = 1_000_000
@@ -27,6 +29,7 @@ class Rec:
     intended_ns: int | None
     received_ns: int
     started_ns: int | None
+    steps: None = None
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +57,13 @@ def _measure(receipts: list[Rec]) -> Measurement:
             workers=200,
             mean_sink_latency_s=0.13,
             offered_per_s=1000,
-            produced=COUNT,
+            acked=[Acked(id=r.id, partition=0, offset=i) for i, r in enumerate(receipts)],
+            process_samples=[
+                ProcessSample(
+                    t_ns=T0 + i * S, role="consumer", rss_bytes=40_000_000, cpu_percent=50
+                )
+                for i in range(101)
+            ],
         )
     )
 
@@ -63,6 +72,7 @@ def _measure(receipts: list[Rec]) -> Measurement:
 def test_measure(benchmark: BenchmarkFixture, receipts: list[Rec]) -> None:
     result = benchmark(_measure, receipts)
     assert result.accounting.delivered == COUNT
+    assert result.throughput is not None
     assert result.throughput.per_s == pytest.approx(1000.0)
 
 

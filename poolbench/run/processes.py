@@ -34,6 +34,7 @@ from typing import IO, Final, Self
 import psutil
 
 from poolbench.errors import ConfigError, RunError
+from poolbench.redact import redact_text
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +52,29 @@ class ProcessSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     cwd: Path | None = None
     ready_pattern: str | None = None  # a regex on stdout/stderr lines; None: ready at once
+    # True: start from a clean environment (PATH, HOME, the locale) plus `env`, so a
+    # variable in the user's shell cannot change the process under test.
+    clean_env: bool = False
+    log_path: Path | None = None  # every line the child writes, also kept in this file
+    secrets: tuple[str, ...] = ()  # masked in the log file and the output tail
 
     def __post_init__(self) -> None:
         if not self.argv:
             raise ConfigError(f"{self.name}: empty command")
+
+
+# What a process under test keeps of the runner's environment.
+_KEPT_VARIABLES: Final = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR")
+
+
+def base_environment() -> dict[str, str]:
+    """PATH, HOME and the locale of this process: the whole inherited environment of a
+    process started with `clean_env`."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name in _KEPT_VARIABLES or name.startswith("LC_")
+    }
 
 
 class ChildProcess:
@@ -67,7 +87,11 @@ class ChildProcess:
         self._tail: deque[str] = deque(maxlen=_TAIL_LINES)
         self._tail_lock = threading.Lock()
         self._readers: list[threading.Thread] = []
-        env = {**os.environ, **spec.env}
+        env = {**(base_environment() if spec.clean_env else os.environ), **spec.env}
+        self._log: IO[str] | None = None
+        if spec.log_path is not None:
+            spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log = spec.log_path.open("w", encoding="utf-8")
         try:
             self._popen = subprocess.Popen(
                 spec.argv,
@@ -108,8 +132,12 @@ class ChildProcess:
     def _read(self, stream: IO[bytes]) -> None:
         for raw in iter(stream.readline, b""):
             line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            if self.spec.secrets:
+                line = redact_text(line, self.spec.secrets)
             with self._tail_lock:
                 self._tail.append(line)
+                if self._log is not None:
+                    self._log.write(line + "\n")
             pattern = self._pattern
             if pattern is not None and not self._ready.is_set() and pattern.search(line):
                 self._ready.set()
@@ -176,6 +204,10 @@ class ChildProcess:
         psutil.wait_procs(descendants, timeout=_KILL_WAIT_S)
         for reader in self._readers:
             reader.join(1.0)
+        with self._tail_lock:
+            if self._log is not None:
+                self._log.close()
+                self._log = None
         return self._popen.poll()
 
     def _descendants(self) -> list[psutil.Process]:

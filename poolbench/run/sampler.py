@@ -1,11 +1,15 @@
-"""A background thread sampling memory and CPU of the run's processes, and the consumer's
-Prometheus `/metrics` (queue length, busy workers).
+"""A background thread sampling memory and CPU of the run's processes, the whole machine,
+and the consumer's Prometheus `/metrics` (queue length, busy workers).
 
 Per tick and role ("consumer", "loadgen", ...) one `ProcessSample` sums RSS and CPU% over
 the role's processes and their children (a consumer launched through a shell wrapper is
 measured whole). CPU% is psutil's per-process figure since the previous tick, 100 = one
 core; the first tick of a new process reads 0 and is dropped. The sampler reads clocks
 and sockets, so it is kept thin: the arithmetic over its samples is in `measure`.
+
+Role "machine" is the whole machine's CPU (100 = one core, up to 100 x cores). Each tick
+also reads every watched process's kernel high-water mark of resident memory (VmHWM in
+/proc/PID/status), so a peak between two ticks is not missed.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
 from poolbench.metrics.clock import Clock, SystemClock
-from poolbench.run.measure import MetricSample, ProcessSample
+from poolbench.run.samples import MetricSample, ProcessSample
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,19 @@ DEFAULT_INTERVAL_S: Final = 0.25
 QUEUE_METRIC: Final = "poolbench_queue_length"
 BUSY_METRIC: Final = "poolbench_busy_workers"
 _SCRAPE_TIMEOUT_S: Final = 0.5
+MACHINE_ROLE: Final = "machine"
+
+
+def read_hwm_bytes(pid: int) -> int | None:
+    """The kernel's high-water mark of the process's resident memory; None if unreadable."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def parse_metrics(text: str, names: Sequence[str]) -> dict[str, float]:
@@ -65,8 +82,37 @@ class Sampler:
         self._procs: dict[int, psutil.Process] = {}
         self._process_samples: list[ProcessSample] = []
         self._metric_samples: list[MetricSample] = []
+        self._hwm: dict[str, dict[int, int]] = {}
+        self._machine = False
+        self._cores = psutil.cpu_count() or 1
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def watch_machine(self) -> None:
+        """Also sample the whole machine's CPU, as role "machine"."""
+        psutil.cpu_percent(None)  # primes the counter
+        self._machine = True
+
+    def hwm_bytes(self, role: str) -> int | None:
+        """The largest VmHWM seen per process of `role`, summed; None if none was read."""
+        with self._lock:
+            per_pid = self._hwm.get(role)
+            return sum(per_pid.values()) if per_pid else None
+
+    def _read_hwm(self, role: str, pid: int) -> None:
+        value = read_hwm_bytes(pid)
+        if value is not None:
+            with self._lock:
+                per_pid = self._hwm.setdefault(role, {})
+                per_pid[pid] = max(per_pid.get(pid, 0), value)
+
+    def read_hwm_now(self) -> None:
+        """Read every watched process's VmHWM once more (right before stopping them)."""
+        with self._lock:
+            watched = {role: list(pids) for role, pids in self._watched.items()}
+        for role, pids in watched.items():
+            for pid in pids:
+                self._read_hwm(role, pid)
 
     def watch(self, role: str, pid: int) -> None:
         with self._lock:
@@ -117,6 +163,7 @@ class Sampler:
             with contextlib.suppress(psutil.Error):
                 tree += [c.pid for c in psutil.Process(pid).children(recursive=True)]
             for member in tree:
+                self._read_hwm(role, member)
                 proc = self._process(member)
                 if proc is None:
                     continue
@@ -160,6 +207,16 @@ class Sampler:
         samples = [
             s for role, pids in watched.items() if (s := self._sample_role(role, pids, t_ns))
         ]
+        if self._machine:
+            samples.append(
+                ProcessSample(
+                    t_ns=t_ns,
+                    role=MACHINE_ROLE,
+                    rss_bytes=0,
+                    cpu_percent=psutil.cpu_percent(None) * self._cores,
+                    processes=0,
+                )
+            )
         metric = self._scrape(urls, t_ns) if urls else None
         with self._lock:
             self._process_samples.extend(samples)

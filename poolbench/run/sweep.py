@@ -1,10 +1,10 @@
 """A whole scenario: its points, one after another, into a `ResultSet`.
 
-One embedded broker serves the whole run (each point gets its own topics on it), or the
-scenario's cluster is used. Progress goes to an `on_event` callback, never to the
-terminal. Ctrl-C (KeyboardInterrupt in the calling thread) or a set `stop` event ends
-the run after the current point's parts are stopped, keeping the points measured
-before; so does a point that cannot start (`RunError`), whose message is kept in
+One embedded broker, in a process of its own, serves the whole run (each point gets its
+own topics on it), or the scenario's cluster is used. Progress goes to an `on_event`
+callback, never to the terminal. Ctrl-C (KeyboardInterrupt in the calling thread) or a
+set `stop` event ends the run after the current point's parts are stopped, keeping the
+points measured before; so does a point that cannot start (`RunError`), whose message is kept in
 `SweepOutcome.error`.
 """
 
@@ -15,15 +15,25 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from poolbench.broker import EmbeddedBroker, TopicSpec, ensure_topics
+from poolbench.broker import BrokerProcess, TopicSpec, ensure_topics
 from poolbench.errors import RunError
 from poolbench.metrics.histogram import LatencySummary
-from poolbench.results import Environment, Latency, Memory, PointResult, ResultSet, TimelineSample
+from poolbench.results import (
+    CPU_PARTS,
+    Budget,
+    Environment,
+    Latency,
+    Memory,
+    PointResult,
+    ResultSet,
+    TimelineSample,
+)
 from poolbench.run.measure import Measurement
 from poolbench.run.point import PointContext, PointProgress, run_point
 from poolbench.scenario import Broker, Point, Scenario, expand
@@ -69,31 +79,43 @@ def _latency(summary: LatencySummary | None) -> Latency | None:
     return None if summary is None else Latency.from_mapping(summary.as_dict())
 
 
-def to_point_result(measurement: Measurement, point: Point) -> PointResult:
-    """The stored form of one measured point."""
+def to_point_result(
+    measurement: Measurement, point: Point, settings: Mapping[str, Any] | None = None
+) -> PointResult:
+    """The stored form of one measured point; `settings`: the consumer's, secrets masked."""
     lat = measurement.latency
-    consumer = measurement.consumer
     acc = measurement.accounting
-    end_to_end = _latency(lat.end_to_end)
-    assert end_to_end is not None
+    rate = measurement.throughput
+    memory = measurement.memory
+    budget = measurement.budget
     return PointResult(
         params=dict(point.params),
         repeat=point.repeat,
-        throughput_per_s=measurement.throughput.per_s,
+        load_mode=str(measurement.mode),
+        error=measurement.error,
+        throughput_per_s=None if rate is None else rate.per_s,
+        offered_per_s=None if rate is None else rate.offered_per_s,
+        kept_up=None if rate is None else rate.kept_up,
         ideal_throughput_per_s=measurement.ideal_per_s,
-        latency_ms=end_to_end,
-        wait_ms=_latency(lat.wait),
-        send_ms=_latency(lat.send),
-        memory_mb=Memory(peak=consumer.peak_rss_mb, mean=consumer.mean_rss_mb),
-        cpu_percent=consumer.cpu_percent,
-        sink_cpu_percent=measurement.harness.sink_cpu_percent,
-        loadgen_cpu_percent=measurement.harness.loadgen_cpu_percent,
+        latency_ms=None if lat is None else _latency(lat.end_to_end),
+        service_ms=None if lat is None else _latency(lat.service),
+        wait_ms=None if lat is None else _latency(lat.wait),
+        budget_ms=None if budget is None else Budget(**budget.as_dict()),  # type: ignore[arg-type]
+        memory_mb=None if memory is None else Memory(peak=memory.peak_mb, mean=memory.mean_mb),
+        cpu_percent=measurement.consumer_cpu_percent,
+        cpu_by_part={
+            role: use.cpu_percent for role, use in measurement.use.items() if role in CPU_PARTS
+        },
+        harness_saturated=measurement.harness_saturated,
         produced=acc.produced,
         delivered=acc.delivered,
+        lost=acc.lost,
         duplicates=acc.duplicates,
         retried=acc.retried,
         dead_lettered=acc.dead_lettered,
         dropped_by_broker=acc.dropped_by_broker,
+        inconsistencies=len(acc.inconsistencies),
+        consumer_settings=settings,
         warnings=measurement.warnings,
         timeline=tuple(
             TimelineSample(
@@ -105,27 +127,38 @@ def to_point_result(measurement: Measurement, point: Point) -> PointResult:
             )
             for row in measurement.timeline
         ),
-        histogram=lat.histogram,
+        histogram=None if lat is None else lat.histogram,
+        service_histogram=None if lat is None else lat.service_histogram,
     )
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Cluster:
+    """Where a run's points go: bootstrap servers, a topic creator, and the embedded
+    broker's process (None for an existing cluster), whose CPU each point measures."""
+
+    bootstrap_servers: str
+    create_topic: Callable[[str, int], None]
+    broker_pid: int | None
+
+
 @contextmanager
-def _cluster(scenario: Scenario) -> Iterator[tuple[str, Callable[[str, int], None]]]:
-    """Bootstrap servers and a topic creator: the embedded broker's, or the cluster's."""
+def cluster(scenario: Scenario) -> Iterator[Cluster]:
+    """The scenario's cluster, or an embedded broker in a process of its own."""
     servers = scenario.broker.bootstrap_servers
     if servers is not None:
 
         def ensure(name: str, partitions: int) -> None:
             ensure_topics(servers, [TopicSpec(name, partitions)])
 
-        yield servers, ensure
+        yield Cluster(bootstrap_servers=servers, create_topic=ensure, broker_pid=None)
         return
-    with EmbeddedBroker(brokers=scenario.broker.brokers) as broker:
-
-        def create(name: str, partitions: int) -> None:
-            broker.create_topic(TopicSpec(name, partitions))
-
-        yield broker.bootstrap_servers, create
+    with BrokerProcess(brokers=scenario.broker.brokers) as broker:
+        yield Cluster(
+            bootstrap_servers=broker.bootstrap_servers,
+            create_topic=broker.create_topic,
+            broker_pid=broker.pid,
+        )
 
 
 def run_scenario(
@@ -151,15 +184,16 @@ def run_scenario(
     interrupted = False
     error: str | None = None
     try:
-        with _cluster(scenario) as (bootstrap_servers, create_topic):
+        with cluster(scenario) as kafka:
             for number, point in enumerate(points, start=1):
                 if stop.is_set():
                     interrupted = True
                     break
                 emit(RunEvent(kind="point_start", number=number, total=len(points), point=point))
                 ctx = PointContext(
-                    bootstrap_servers=bootstrap_servers,
-                    create_topic=create_topic,
+                    bootstrap_servers=kafka.bootstrap_servers,
+                    create_topic=kafka.create_topic,
+                    broker_pid=kafka.broker_pid,
                     run_id=run_id,
                     sequence=number,
                     ready_timeout_s=ready_timeout_s,
@@ -180,14 +214,14 @@ def run_scenario(
                     )
 
                 try:
-                    measurement = run_point(point, ctx, on_progress=progress, stop=stop)
+                    measurement, settings = run_point(point, ctx, on_progress=progress, stop=stop)
                 except RunError as exc:
                     if stop.is_set():  # stopped while a part was starting
                         interrupted = True
                     else:
                         error = f"point {number} ({point.label}): {exc}"
                     break
-                result = to_point_result(measurement, point)
+                result = to_point_result(measurement, point, settings)
                 result_set = result_set.with_point(result)
                 emit(
                     RunEvent(
@@ -208,4 +242,7 @@ def run_scenario(
         # A second Ctrl-C: every part of the current point is already stopped.
         interrupted = True
         log.info("interrupted after %d point(s)", len(result_set.points))
+    if interrupted or error is not None:
+        reason = error or f"interrupted after {len(result_set.points)} of {len(points)} points"
+        result_set = result_set.as_partial(reason)
     return SweepOutcome(result_set=result_set, interrupted=interrupted, error=error)

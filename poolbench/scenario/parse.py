@@ -365,8 +365,6 @@ def _consumer(ctx: _Ctx, data: Any) -> Consumer:
         _check_placeholders(ctx, env[name], key)
     if command is not None:
         _check_placeholders(ctx, command, "consumer.command")
-    elif env:
-        raise ctx.error("env is only for a foreign consumer (set consumer.command)", "consumer.env")
     default = Consumer()
     return Consumer(
         workers=ctx.integer(section, "workers", default=default.workers, minimum=1),

@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 
 from poolbench.metrics.histogram import LatencyHistogram
+from poolbench.run.accounting import Acked
 from poolbench.run.measure import LoadMode, PointInputs, measure
+from poolbench.run.samples import ProcessSample
 from poolbench.run.sweep import RunEvent, run_scenario, to_point_result, with_overrides
 from poolbench.scenario import expand, parse_scenario
 
@@ -23,6 +25,7 @@ class Rec:
         self.intended_ns = T0 + i * 20 * MS
         self.started_ns = self.intended_ns + 5 * MS
         self.received_ns = self.intended_ns + 25 * MS
+        self.steps = None
 
 
 def scenario(**sections: Any) -> Any:
@@ -45,21 +48,35 @@ def test_to_point_result_carries_every_number() -> None:
             workers=3,
             mean_sink_latency_s=0.02,
             offered_per_s=50,
-            produced=502,
-            dead_lettered=1,
+            acked=[Acked(id=f"m{i}", partition=0, offset=i) for i in range(502)],
+            dead_letters={"m501": "550 rejected"},
             retried=4,
+            process_samples=[
+                ProcessSample(t_ns=T0 + i * S, role=role, rss_bytes=40 * MS, cpu_percent=cpu)
+                for i in range(12)
+                for role, cpu in (("consumer", 20.0), ("sink", 30.0), ("machine", 80.0))
+            ],
+            consumer_hwm_bytes=44 * MS,
+            cores=2,
         )
     )
-    result = to_point_result(measurement, point)
+    result = to_point_result(measurement, point, {"workers": 3, "smtp_password": "***"})
     assert dict(result.params) == {"consumer.workers": 3}
     assert result.repeat == 0
     assert result.throughput_per_s == pytest.approx(50.0)
     assert result.ideal_throughput_per_s == pytest.approx(50.0)
+    assert result.latency_ms is not None
     assert result.latency_ms.p50 == pytest.approx(25.0, rel=0.01)
     assert result.wait_ms is not None
     assert result.wait_ms.p50 == pytest.approx(5.0, rel=0.01)
-    assert result.send_ms is not None
-    assert result.send_ms.p50 == pytest.approx(20.0, rel=0.01)
+    assert result.service_ms is not None
+    assert result.service_ms.p50 == pytest.approx(20.0, rel=0.01)
+    assert result.load_mode == "open"
+    assert result.offered_per_s == pytest.approx(50.0)
+    assert result.kept_up is True
+    assert result.memory_mb is not None and result.memory_mb.peak == 44.0
+    assert dict(result.cpu_by_part) == {"consumer": 20.0, "sink": 30.0, "machine": 80.0}
+    assert result.consumer_settings == {"workers": 3, "smtp_password": "***"}
     assert (result.produced, result.delivered, result.dead_lettered, result.retried) == (
         502,
         500,

@@ -1,0 +1,157 @@
+"""One long-lived Kafka client per point: dead letters by id, and retention against commits.
+
+It reads the point's dead-letter topic from the start (each dead letter's id from the
+`poolbench-id` header, else from the event's JSON; its reason from the `error` header),
+and samples, per input partition, the low watermark beside the consumer group's
+committed offset: an offset that retention removed before the group committed past it
+was dropped by the broker, not lost by the consumer (`poolbench.run.accounting`).
+It never joins the group (it assigns partitions and never commits), so it cannot take
+work from the consumer under test. Every call comes from the runner's thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from types import TracebackType
+from typing import Any, Final, Self
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+
+from poolbench.run.accounting import RetentionSample
+from poolbench.wire import HEADER_ID
+
+log = logging.getLogger(__name__)
+
+_TIMEOUT_S: Final = 5.0
+_REASON_HEADER: Final = "error"
+
+
+def dead_letter_id(value: bytes | None, headers: list[tuple[str, bytes | None]] | None) -> str:
+    """The poolbench id of a dead letter; "" when it carries none."""
+    for key, raw in headers or ():
+        if key == HEADER_ID and raw:
+            return raw.decode("utf-8", "replace")
+    try:
+        doc = json.loads(value or b"")
+    except ValueError:
+        return ""
+    message = doc.get("message") if isinstance(doc, dict) else None
+    found = message.get("id") if isinstance(message, dict) else None
+    return found if isinstance(found, str) else ""
+
+
+def _reason(headers: list[tuple[str, bytes | None]] | None) -> str:
+    for key, raw in headers or ():
+        if key == _REASON_HEADER and raw:
+            return raw.decode("utf-8", "replace")
+    return ""
+
+
+class PointReader:
+    def __init__(
+        self, *, bootstrap_servers: str, topic: str, partitions: int, dlq: str, group: str
+    ) -> None:
+        self.topic = topic
+        self.partitions = partitions
+        self.dlq = dlq
+        self._consumer: Any = Consumer(
+            {
+                "bootstrap.servers": bootstrap_servers,
+                "group.id": group,
+                "enable.auto.commit": False,
+                "enable.partition.eof": False,
+                "fetch.wait.max.ms": 10,
+                "fetch.queue.backoff.ms": 10,
+                "log_level": 3,
+            }
+        )
+        self._consumer.assign([TopicPartition(dlq, 0, OFFSET_BEGINNING)])
+        self.dead_letters: dict[str, str] = {}
+        self.dead_letters_without_id = 0
+        self.dead_letters_read = 0
+        self.retention: list[RetentionSample] = []
+        self.errors: list[str] = []
+
+    def read_dead_letters(self, timeout_s: float = 0.0) -> int:
+        """Read what arrived on the dead-letter topic; returns how many so far."""
+        try:
+            while True:
+                batch = self._consumer.consume(1000, timeout=timeout_s)
+                if not batch:
+                    break
+                for msg in batch:
+                    if msg.error() is not None:
+                        continue
+                    self.dead_letters_read += 1
+                    headers = msg.headers()
+                    dlq_id = dead_letter_id(msg.value(), headers)
+                    if dlq_id:
+                        self.dead_letters[dlq_id] = _reason(headers)
+                    else:
+                        self.dead_letters_without_id += 1
+                timeout_s = 0.0
+        except KafkaException as exc:
+            self._error(f"could not read the dead-letter topic: {exc}")
+        return self.dead_letters_read
+
+    def dead_letter_high_watermark(self) -> int | None:
+        try:
+            _low, high = self._consumer.get_watermark_offsets(
+                TopicPartition(self.dlq, 0), timeout=_TIMEOUT_S, cached=False
+            )
+        except KafkaException as exc:
+            self._error(f"could not read the dead-letter topic's size: {exc}")
+            return None
+        return int(high)
+
+    def sample_retention(self) -> None:
+        """One look at every input partition's low watermark and the group's commit."""
+        tps = [TopicPartition(self.topic, p) for p in range(self.partitions)]
+        try:
+            committed = {
+                tp.partition: (tp.offset if tp.offset >= 0 else None)
+                for tp in self._consumer.committed(tps, timeout=_TIMEOUT_S)
+            }
+            for tp in tps:
+                low, _high = self._consumer.get_watermark_offsets(
+                    tp, timeout=_TIMEOUT_S, cached=False
+                )
+                self.retention.append(
+                    RetentionSample(
+                        partition=tp.partition,
+                        low_watermark=int(low),
+                        committed=committed.get(tp.partition),
+                    )
+                )
+        except KafkaException as exc:
+            self._error(f"could not read the input topic's watermarks: {exc}")
+
+    def drain_dead_letters(self) -> None:
+        """Read the dead-letter topic up to its high watermark (bounded)."""
+        high = self.dead_letter_high_watermark()
+        if high is None:
+            return
+        for _ in range(50):
+            if self.read_dead_letters(0.1) >= high:
+                return
+        self._error(f"read {self.dead_letters_read} of {high} dead letters; the rest count as lost")
+
+    def _error(self, text: str) -> None:
+        log.debug(text)
+        if text not in self.errors:
+            self.errors.append(text)
+
+    def close(self) -> None:
+        self._consumer.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,324 @@
+"""What one point will run, computed from the scenario alone: no process, socket or clock.
+
+`plan_point` turns a sweep point into its topics and group (unique to the point, so no
+point reads another's messages), the sink's configuration, the load generator's spec,
+and each consumer process's command, environment and settings. Ports come from an
+injected function, so a test gets the same plan every time.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import poolbench
+from poolbench.consumer.settings import ConsumerSettings, load_settings
+from poolbench.loadgen import LoadSpec
+from poolbench.redact import is_secret_name
+from poolbench.run.measure import LoadMode, ideal_throughput
+from poolbench.run.processes import foreign_command
+from poolbench.scenario import Point, Scenario
+from poolbench.sink import SinkConfig, parse_latency
+from poolbench.sink.faults import FaultConfig, Outage, RateLimit
+
+# From the sink's start to the load's start: the load generator's process imports and
+# connects meanwhile; a scenario's outage `at: 8s` counts from the load's start.
+SINK_LEAD_S: Final = 3.0
+READY_PATTERN: Final = r"consumer ready"
+_LATENCY_SAMPLES: Final = 20_000  # to estimate the mean of a random sink latency model
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConsumerPlan:
+    """One consumer process: ours (with `settings`) or a foreign command."""
+
+    name: str
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    settings: ConsumerSettings | None  # ours only: passed as one JSON file
+    settings_path: Path | None
+    summary_path: Path | None
+    metrics_port: int | None
+    log_path: Path
+    ready_pattern: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PointPlan:
+    label: str
+    topic: str
+    dlq: str
+    group: str
+    partitions: int
+    mode: LoadMode
+    workers: int
+    instances: int
+    mean_latency_s: float
+    offered_per_s: float | None
+    ideal_per_s: float
+    sink: SinkConfig
+    load: LoadSpec
+    consumers: tuple[ConsumerPlan, ...]
+    warmup_s: float
+    total_s: float
+    drain_s: float
+    secrets: tuple[str, ...] = field(default_factory=tuple)
+
+
+def mean_latency_s(model: Any, seed: int = 0) -> float:
+    """The mean of a sink latency model (exact for fixed; a seeded estimate otherwise)."""
+    rng = random.Random(seed)
+    first = float(model.sample(rng))
+    if all(float(model.sample(rng)) == first for _ in range(8)):
+        return first
+    return statistics.fmean(float(model.sample(rng)) for _ in range(_LATENCY_SAMPLES))
+
+
+def offered_rate(scenario: Scenario) -> float | None:
+    """The open-model rate averaged over the measured window; None when saturating."""
+    load = scenario.load
+    if load.saturate:
+        return None
+    if load.rate_per_s is not None:
+        return load.rate_per_s
+    # A profile loops: average it over [warm-up, end of load).
+    cycle = sum(step.duration_s for step in load.profile)
+    if cycle <= 0:
+        return None
+    events = 0.0
+    t = 0.0
+    start, end = load.warmup_s, load.total_s
+    while t < end:
+        for step in load.profile:
+            lo, hi = max(t, start), min(t + step.duration_s, end)
+            if hi > lo:
+                events += step.rate_per_s * (hi - lo)
+            t += step.duration_s
+            if t >= end:
+                break
+    return events / (end - start) if end > start else None
+
+
+def backlog_for(scenario: Scenario, ideal_per_s: float) -> int:
+    """Saturation backlog: enough to keep every worker busy through a commit interval.
+
+    The load generator sees progress through committed offsets, which lag by up to the
+    consumer's commit interval (1 s) plus what sits in its queue and workers; twice the
+    queue and workers plus 1.5 s of work at the ideal rate keeps the workers from ever
+    starving, and no more than that keeps the drain short.
+    """
+    c = scenario.consumer
+    in_flight = (c.workers + c.buffer) * c.instances
+    per_s = ideal_per_s if ideal_per_s > 0 else 1000.0
+    return max(50, math.ceil(2 * in_flight + 1.5 * per_s))
+
+
+def python_env() -> dict[str, str]:
+    """What a `python -m poolbench` child needs beyond a clean environment: this poolbench."""
+    return {"PYTHONPATH": str(Path(poolbench.__file__).resolve().parent.parent)}
+
+
+def consumer_settings(
+    scenario: Scenario,
+    *,
+    bootstrap_servers: str,
+    topic: str,
+    dlq: str,
+    group: str,
+    smtp_port: int,
+    metrics_port: int,
+) -> ConsumerSettings:
+    """Our consumer's settings: the scenario's knobs, then its `consumer.env`, validated
+    by the consumer's own parsers (an invalid `consumer.env` value fails here, up front)."""
+    c = scenario.consumer
+    flags: dict[str, object | None] = {
+        "workers": c.workers,
+        "buffer": c.buffer,
+        "kafka_brokers": bootstrap_servers,
+        "kafka_topic": topic,
+        "kafka_group": group,
+        "smtp_host": "127.0.0.1",
+        "smtp_port": smtp_port,
+        "dlq_topic": dlq,
+        "connection_reuse": c.connection_reuse,
+        "max_retries": c.retries,
+        "retry_base_s": c.retry_backoff_s,
+        "smtp_timeout_s": c.send_timeout_s,
+        "metrics_port": metrics_port,
+    }
+    return load_settings(flags, dict(c.env))
+
+
+def _sink_config(scenario: Scenario, port: int) -> SinkConfig:
+    s = scenario.sink
+    return SinkConfig(
+        host="127.0.0.1",
+        port=port,
+        latency=parse_latency(s.latency, what="sink.latency"),
+        faults=FaultConfig(
+            transient=s.faults.transient, permanent=s.faults.permanent, drop=s.faults.drop
+        ),
+        max_connections=s.max_connections,
+        # Bursts of up to a tenth of a second's worth: with a burst of one, every moment
+        # without a waiting attempt wastes a token, and the limit is never reached.
+        rate_limit=(
+            RateLimit(rate=s.rate_limit_per_s, burst=max(1.0, s.rate_limit_per_s / 10))
+            if s.rate_limit_per_s
+            else None
+        ),
+        outages=tuple(
+            Outage(start=o.at + SINK_LEAD_S, end=o.at + o.duration + SINK_LEAD_S) for o in s.outages
+        ),
+        processes=s.processes,
+        isolated=True,
+        seed=scenario.load.seed,
+    )
+
+
+def _load_spec(scenario: Scenario, *, topic: str, group: str, backlog: int | None) -> LoadSpec:
+    load = scenario.load
+    if load.saturate:
+        rate = "saturate"
+    elif load.rate_per_s is not None:
+        rate = f"{load.rate_per_s:g}/s"
+    else:
+        # A scenario's profile loops; the load generator holds its last step, so spell
+        # out enough cycles to cover the whole load.
+        cycle_s = sum(step.duration_s for step in load.profile)
+        cycles = max(1, math.ceil(load.total_s / cycle_s))
+        rate = "steps:" + ",".join(
+            f"{s.rate_per_s:g}/s:{s.duration_s:g}s" for s in load.profile * cycles
+        )
+    return LoadSpec(
+        topic=topic,
+        rate=rate,
+        duration=load.total_s,
+        count=load.count,
+        backlog=backlog,
+        group=group if backlog is not None else None,
+        poison=load.poison,
+        seed=load.seed,
+    )
+
+
+def plan_point(
+    point: Point,
+    *,
+    bootstrap_servers: str,
+    run_id: str,
+    sequence: int,
+    workdir: Path,
+    reserve_port: Callable[[], int],
+    python: str = sys.executable,
+) -> PointPlan:
+    """Everything point `sequence` of run `run_id` will start, and where it writes."""
+    scenario = point.scenario
+    topic = f"{scenario.topic.name}-{run_id}-{sequence}"
+    dlq = f"{scenario.topic.dlq}-{run_id}-{sequence}"
+    group = f"poolbench-{run_id}-{sequence}"
+    sink = _sink_config(scenario, reserve_port())
+    mean_latency = mean_latency_s(sink.latency, seed=scenario.load.seed)
+    offered = offered_rate(scenario)
+    c = scenario.consumer
+    ideal = ideal_throughput(
+        workers=c.workers,
+        instances=c.instances,
+        mean_latency_s=mean_latency,
+        offered_per_s=offered,
+    )
+    mode = LoadMode.SATURATE if scenario.load.saturate else LoadMode.OPEN
+    backlog = backlog_for(scenario, ideal) if mode is LoadMode.SATURATE else None
+    secrets = [value for name, value in c.env.items() if is_secret_name(name) and value]
+    consumers: list[ConsumerPlan] = []
+    for i in range(c.instances):
+        name = f"consumer-{i}"
+        log_path = workdir / f"{name}.log"
+        values = {
+            "workers": c.workers,
+            "buffer": c.buffer,
+            "bootstrap": bootstrap_servers,
+            "topic": topic,
+            "dlq_topic": dlq,
+            "group": group,
+            "smtp_host": "127.0.0.1",
+            "smtp_port": sink.port,
+            "instance": i,
+        }
+        if c.command is not None:
+            argv, env = foreign_command(c.command, c.env, values)
+            consumers.append(
+                ConsumerPlan(
+                    name=name,
+                    argv=tuple(argv),
+                    env=dict(env),
+                    settings=None,
+                    settings_path=None,
+                    summary_path=None,
+                    metrics_port=None,
+                    log_path=log_path,
+                    ready_pattern=None,
+                )
+            )
+            continue
+        metrics_port = reserve_port()
+        settings = consumer_settings(
+            scenario,
+            bootstrap_servers=bootstrap_servers,
+            topic=topic,
+            dlq=dlq,
+            group=group,
+            smtp_port=sink.port,
+            metrics_port=metrics_port,
+        )
+        if settings.smtp_password:
+            secrets.append(settings.smtp_password)
+        settings_path = workdir / f"{name}.settings.json"
+        summary_path = workdir / f"{name}.summary.json"
+        consumers.append(
+            ConsumerPlan(
+                name=name,
+                argv=(
+                    python,
+                    "-m",
+                    "poolbench",
+                    "consume",
+                    "--settings-file",
+                    str(settings_path),
+                    "--summary-json",
+                    str(summary_path),
+                ),
+                env=python_env(),
+                settings=settings,
+                settings_path=settings_path,
+                summary_path=summary_path,
+                metrics_port=metrics_port,
+                log_path=log_path,
+                ready_pattern=READY_PATTERN,
+            )
+        )
+    return PointPlan(
+        label=point.label,
+        topic=topic,
+        dlq=dlq,
+        group=group,
+        partitions=scenario.topic.partitions,
+        mode=mode,
+        workers=c.workers,
+        instances=c.instances,
+        mean_latency_s=mean_latency,
+        offered_per_s=offered,
+        ideal_per_s=ideal,
+        sink=sink,
+        load=_load_spec(scenario, topic=topic, group=group, backlog=backlog),
+        consumers=tuple(consumers),
+        warmup_s=scenario.load.warmup_s,
+        total_s=scenario.load.total_s,
+        drain_s=scenario.load.drain_s,
+        secrets=tuple(secrets),
+    )
