@@ -71,6 +71,7 @@ def point(
     return PointResult(
         params=params,
         repeat=repeat,
+        load_mode="saturate",
         throughput_per_s=throughput,
         ideal_throughput_per_s=ideal,
         latency_ms=Latency.from_mapping(hist.summary().as_dict()),
@@ -78,6 +79,7 @@ def point(
         cpu_percent=min(100.0, throughput * 0.05),
         produced=produced,
         delivered=produced - lost,
+        lost=lost,
         warnings=("sink CPU above 90%: the sink, not the consumer, set this number",)
         if workers >= 200
         else (),

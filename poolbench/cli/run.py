@@ -178,17 +178,21 @@ class _Display:
                 total_s=p.total_s,
                 delivered=p.delivered,
                 rate_per_s=round(p.rate_per_s, 1),
-                p99_ms=round(p.p99_ms, 1),
-                rss_mb=round(p.rss_mb, 1),
+                p99_ms=_rounded(p.p99_ms, 1),
+                rss_mb=_rounded(p.rss_mb, 1),
             )
         if event.result is not None:
             r = event.result
             doc.update(
-                throughput_per_s=round(r.throughput_per_s, 2),
+                throughput_per_s=_rounded(r.throughput_per_s, 2),
+                offered_per_s=_rounded(r.offered_per_s, 2),
                 ideal_throughput_per_s=round(r.ideal_throughput_per_s, 2),
-                p99_ms=r.latency_ms.p99,
-                memory_peak_mb=round(r.memory_mb.peak, 1),
+                p99_ms=None if r.latency_ms is None else r.latency_ms.p99,
+                service_p99_ms=None if r.service_ms is None else r.service_ms.p99,
+                memory_peak_mb=None if r.memory_mb is None else round(r.memory_mb.peak, 1),
+                harness_saturated=r.harness_saturated,
                 lost=r.lost,
+                error=r.error,
                 warnings=list(r.warnings),
             )
         _emit_json(doc)
@@ -210,17 +214,30 @@ class _Display:
             p = event.progress
             status = (
                 f"{p.phase} {p.elapsed_s:4.0f}/{p.total_s:.0f}s  delivered {p.delivered}  "
-                f"{p.rate_per_s:6.1f}/s  p99 {p.p99_ms:6.1f} ms  {p.rss_mb:5.1f} MB"
+                f"{p.rate_per_s:6.1f}/s  p99 {_text(p.p99_ms, 'ms')}  {_text(p.rss_mb, 'MB')}"
             )
             progress.update(self._task, completed=min(p.elapsed_s, p.total_s), status=status)
         elif event.kind == "point_done" and event.result is not None:
             r = event.result
             status = (
-                f"done: {r.throughput_per_s:.1f}/s (ideal {r.ideal_throughput_per_s:.1f}), "
-                f"p99 {r.latency_ms.p99:.1f} ms, {r.memory_mb.peak:.1f} MB"
+                f"done: {_text(r.throughput_per_s, '/s')} "
+                f"(ideal {r.ideal_throughput_per_s:.1f}), "
+                f"p99 {_text(None if r.latency_ms is None else r.latency_ms.p99, 'ms')}, "
+                f"{_text(None if r.memory_mb is None else r.memory_mb.peak, 'MB')}"
                 + (f", LOST {r.lost}" if r.lost else "")
+                + (", HARNESS SATURATED" if r.harness_saturated else "")
+                + (", FAILED" if r.error else "")
             )
             progress.update(self._task, completed=event.point.scenario.load.total_s, status=status)
+
+
+def _rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _text(value: float | None, unit: str) -> str:
+    """A figure for the terminal; "n/a" when it was not measured (never 0)."""
+    return "n/a" if value is None else f"{value:.1f} {unit}"
 
 
 def _short_label(event: RunEvent) -> str:

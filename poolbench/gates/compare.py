@@ -18,6 +18,7 @@ always a regression, whatever the thresholds. Inputs that cannot be compared hon
 from __future__ import annotations
 
 import enum
+import math
 import random
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -78,7 +79,7 @@ _METRICS: Final = (
         label="throughput",
         unit="/s",
         higher_is_better=True,
-        value=lambda p: p.throughput_per_s,
+        value=lambda p: p.metrics()["throughput"],
         limit=lambda t: t.max_throughput_drop_pct,
     ),
     _Metric(
@@ -86,7 +87,7 @@ _METRICS: Final = (
         label="p99 latency",
         unit=" ms",
         higher_is_better=False,
-        value=lambda p: p.latency_ms.p99,
+        value=lambda p: p.metrics()["p99_ms"],
         limit=lambda t: t.max_p99_rise_pct,
     ),
     _Metric(
@@ -94,7 +95,7 @@ _METRICS: Final = (
         label="memory peak",
         unit=" MB",
         higher_is_better=False,
-        value=lambda p: p.memory_mb.peak,
+        value=lambda p: p.metrics()["memory_peak_mb"],
         limit=lambda t: t.max_memory_rise_pct,
     ),
 )
@@ -338,6 +339,14 @@ def _compare_metric(
             reason=reason,
         )
 
+    # NaN: a point that measured nothing (its error is in its warnings). Not measured now
+    # is a regression; not measured in the baseline leaves nothing to compare with.
+    if any(math.isnan(v) for v in cur_values):
+        return result(Verdict.REGRESSION, "not measured in the current run", None, "none")
+    if any(math.isnan(v) for v in base_values):
+        return result(
+            Verdict.PASS, "not measured in the baseline: nothing to compare", None, "none"
+        )
     if base_mid == 0:
         return result(Verdict.PASS, "baseline is 0: no relative change", None, "none")
     change = (cur_mid - base_mid) / base_mid * 100

@@ -347,7 +347,7 @@ def _budget(result_set: ResultSet, path: Path) -> Path | None:
 def _timeline(result_set: ResultSet, point: PointResult, path: Path) -> Path:
     figure, axes = _new_figure(rows=4, height=8.0)
     times = [s.t_s for s in point.timeline]
-    series = (
+    series: tuple[tuple[str, list[float | None]], ...] = (
         ("delivered (emails/s)", [s.delivered_per_s for s in point.timeline]),
         ("queue depth (jobs)", [s.queue_depth for s in point.timeline]),
         ("p99 latency (ms)", [s.p99_ms for s in point.timeline]),

@@ -9,6 +9,7 @@ Every point's full `PointResult` is kept, so the CLI can write them as a result 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -73,20 +74,25 @@ def latency_hint_s(latency: str) -> float | None:
 
 
 def to_probe_result(result: PointResult, *, sink_processes: int = 1) -> ProbeResult:
-    """What the search needs from a runner point."""
+    """What the search needs from a runner point.
+
+    A point that measured nothing (`result.error`) can only fail the target: it carries
+    no throughput and an infinite p99, so no search step takes it for a pass.
+    """
     sink_cpu = result.sink_cpu_percent or 0.0
     loadgen_cpu = result.loadgen_cpu_percent or 0.0
-    harness = (
+    harness = result.harness_saturated or (
         sink_cpu > SATURATED_CPU_PERCENT * max(1, sink_processes)
         or loadgen_cpu > SATURATED_CPU_PERCENT
     )
+    memory = result.memory_mb
     return ProbeResult(
-        throughput=result.throughput_per_s,
-        p99_ms=result.latency_ms.p99,
+        throughput=result.throughput_per_s or 0.0,
+        p99_ms=math.inf if result.latency_ms is None else result.latency_ms.p99,
         lost=result.lost,
-        cpu_percent=result.cpu_percent,
-        memory_mb=result.memory_mb.peak,
-        send_ms=None if result.send_ms is None else result.send_ms.avg,
+        cpu_percent=result.cpu_percent or 0.0,
+        memory_mb=math.nan if memory is None else memory.peak,
+        send_ms=None if result.service_ms is None else result.service_ms.avg,
         harness_limited=harness,
     )
 

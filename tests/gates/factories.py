@@ -48,6 +48,7 @@ def point(
     return PointResult(
         params={"consumer.workers": workers} if params is None else params,
         repeat=repeat,
+        load_mode="saturate",
         throughput_per_s=throughput,
         ideal_throughput_per_s=workers * 25.0,
         latency_ms=latency(p99),
@@ -55,6 +56,7 @@ def point(
         cpu_percent=40.0,
         produced=produced,
         delivered=produced - lost,
+        lost=lost,
         duplicates=duplicates,
     )
 

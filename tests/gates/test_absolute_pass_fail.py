@@ -13,6 +13,7 @@ def point(workers: int, throughput: float, p99: float, delivered: int) -> PointR
     return PointResult(
         params={"consumer.workers": workers},
         repeat=0,
+        load_mode="saturate",
         throughput_per_s=throughput,
         ideal_throughput_per_s=100.0,
         latency_ms=Latency(avg=p99 / 2, p50=p99 / 2, p90=p99, p95=p99, p99=p99, p999=p99, max=p99),
@@ -20,6 +21,7 @@ def point(workers: int, throughput: float, p99: float, delivered: int) -> PointR
         cpu_percent=20.0,
         produced=100,
         delivered=delivered,
+        lost=100 - delivered,
     )
 
 

@@ -23,6 +23,7 @@ def sim_runner(sim: SimSystem) -> Callable[[Scenario], PointResult]:
         return PointResult(
             params={},
             repeat=0,
+            load_mode="saturate",
             throughput_per_s=m.throughput,
             ideal_throughput_per_s=m.throughput,
             latency_ms=Latency(avg=p / 2, p50=p / 2, p90=p, p95=p, p99=p, p999=p, max=p),

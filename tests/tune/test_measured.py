@@ -25,6 +25,7 @@ def result(**kw: object) -> PointResult:
     fields: dict[str, object] = {
         "params": {},
         "repeat": 0,
+        "load_mode": "open",
         "throughput_per_s": 190.0,
         "ideal_throughput_per_s": 200.0,
         "latency_ms": lat(120.0),
@@ -32,8 +33,11 @@ def result(**kw: object) -> PointResult:
         "cpu_percent": 30.0,
         "produced": 1000,
         "delivered": 998,
+        "lost": 2,
     }
     fields.update(kw)
+    if "delivered" in kw and "lost" not in kw:
+        fields["lost"] = int(fields["produced"]) - int(fields["delivered"])  # type: ignore[call-overload]
     return PointResult(**fields)  # type: ignore[arg-type]
 
 
