@@ -19,7 +19,7 @@ import typer
 
 from poolbench.consumer.settings import SETTINGS, ConsumerSettings, SettingSpec
 
-# Set by the runner's tests to measure the consumer without the re-exec.
+# "1": consume in this process, without the re-exec (tests cover that path with it).
 IN_PROCESS_ENV = "POOLBENCH_CONSUME_IN_PROCESS"
 
 
