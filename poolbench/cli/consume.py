@@ -17,13 +17,13 @@ from typing import Any
 
 import typer
 
-from poolbench.consumer.settings import SETTINGS, ConsumerSettings
+from poolbench.consumer.settings import SETTINGS, ConsumerSettings, SettingSpec
 
-# Set by the runner's tests to measure the consumer without the re-exec.
+# "1": consume in this process, without the re-exec (tests cover that path with it).
 IN_PROCESS_ENV = "POOLBENCH_CONSUME_IN_PROCESS"
 
 
-def _setting_parameter(spec: Any) -> inspect.Parameter:
+def _setting_parameter(spec: SettingSpec) -> inspect.Parameter:
     default = spec.text(spec.default)
     option = typer.Option(
         default,

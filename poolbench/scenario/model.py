@@ -104,6 +104,17 @@ class Sink:
         }
 
 
+# Which `ConsumerSettings` field each consumer key sets: one place for the mapping.
+SETTINGS_FIELDS: Final = {
+    "workers": "workers",
+    "buffer": "buffer",
+    "connection_reuse": "connection_reuse",
+    "retries": "max_retries",
+    "retry_backoff_s": "retry_base_s",
+    "send_timeout_s": "smtp_timeout_s",
+}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Consumer:
     """poolbench's pooled consumer, or a foreign one when `command` is set.
@@ -129,6 +140,11 @@ class Consumer:
     @property
     def foreign(self) -> bool:
         return self.command is not None
+
+    def settings_values(self) -> dict[str, object]:
+        """This section as `ConsumerSettings` fields, for `load_settings` (as flags, so they
+        beat the environment) and then `dump_settings` into the consumer's settings file."""
+        return {field: getattr(self, name) for name, field in SETTINGS_FIELDS.items()}
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from poolbench.cli import exit_codes
+
 ROOT = Path(__file__).resolve().parents[2]
 
 TINY = """\
@@ -68,6 +70,21 @@ def test_an_invalid_scenario_exits_2_before_anything_starts(tmp_path: Path) -> N
     scenario = tmp_path / "bad.yaml"
     scenario.write_text(TINY.replace("workers: 4", "wrokers: 4"))
     done = poolbench("run", str(scenario), "--out", str(tmp_path / "out"), cwd=tmp_path)
-    assert done.returncode == 2
+    assert done.returncode == exit_codes.USAGE
     assert "wrokers" in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_part_that_fails_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    """A harness part failing is not the user's input (exit 2) but a failed run (exit 1)."""
+    scenario = tmp_path / "dead.yaml"
+    scenario.write_text(
+        "name: dead\ntopic: {partitions: 1}\n"
+        "consumer: {command: \"python -c 'raise SystemExit(3)'\"}\n"
+        "load: {rate: 10/s, duration: 1s, warmup: 0s, drain: 1s, cooldown: 0s}\n"
+    )
+    done = poolbench("run", str(scenario), "--quiet", "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert done.returncode == exit_codes.CHECK_FAILED, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("poolbench: error: ")]
+    assert len(errors) == 1, done.stderr
+    assert "consumer-0 exited with code 3" in errors[0]

@@ -3,7 +3,7 @@ from typing import Any
 
 import pytest
 
-from poolbench.consumer.settings import ConsumerSettings
+from poolbench.consumer.settings import ConsumerSettings, load_settings
 from poolbench.errors import ScenarioError, UserError
 from poolbench.scenario import load_scenario, parse_scenario
 from poolbench.scenario.parse import load_scenario_file
@@ -152,12 +152,17 @@ def test_a_bad_value_keeps_what_was_expected_and_what_was_given() -> None:
 
 def test_the_consumer_defaults_are_the_consumers_own() -> None:
     consumer = parse_scenario(_scenario()).consumer
-    defaults = ConsumerSettings()
-    assert consumer.connection_reuse is defaults.connection_reuse is True
-    assert (consumer.workers, consumer.buffer) == (defaults.workers, defaults.buffer)
-    assert consumer.retries == defaults.max_retries
-    assert consumer.retry_backoff_s == defaults.retry_base_s
-    assert consumer.send_timeout_s == defaults.smtp_timeout_s
+    assert consumer.connection_reuse is True
+    assert load_settings(consumer.settings_values(), {}) == ConsumerSettings()
+
+
+def test_a_consumer_section_becomes_the_consumers_settings() -> None:
+    section = {"workers": 3, "buffer": 0, "connection_reuse": False, "retries": 1}
+    consumer = parse_scenario(_scenario(consumer={**section, "retry_backoff": "250ms"})).consumer
+    settings = load_settings(consumer.settings_values(), {"EMAIL_WORKER_COUNT": "99"})
+    assert (settings.workers, settings.buffer, settings.max_retries) == (3, 0, 1)
+    assert settings.connection_reuse is False
+    assert settings.retry_base_s == 0.25
 
 
 @pytest.mark.parametrize("name", ["seed-table", "low", "medium", "high"])
