@@ -14,19 +14,22 @@ def show(
         typer.Argument(help="A run's folder holding results.json (or the results.json itself)."),
     ],
 ) -> None:
-    """Print a run's results as a table: the seed's columns plus ideal, losses, warnings."""
+    """Print a run's results as a table: the seed's columns (latency end to end), the service
+    p99, the offered rate, the share of the ideal, losses; then per point where the send time
+    went, who was busy, and the warnings."""
     from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    from poolbench.report.summary import summary_table
+    from poolbench.report.summary import BUDGET_HEADER, CPU_HEADER, summary_table
     from poolbench.results import load
 
     result_set = load(directory)
     env = result_set.environment
     summary = summary_table(result_set)
-    # Warnings are long sentences: they go under the table, not in a column.
-    keep = [i for i, h in enumerate(summary.headers) if h != "Warnings"]
+    # Long cells (warnings, the time budget, CPU by part) go under the table.
+    below = {"Warnings", BUDGET_HEADER, CPU_HEADER, "Ideal", "Service avg"}
+    keep = [i for i, h in enumerate(summary.headers) if h not in below]
     table = Table(
         box=box.SIMPLE_HEAD,
         padding=(0, 0),
@@ -45,7 +48,16 @@ def show(
         table.add_row(*cells, style="red" if flagged else None)
     console = Console(highlight=False)
     console.print(table)
-    for number, point in enumerate(result_set.points, start=1):
+    if result_set.partial:
+        console.print(f"[red]partial run:[/red] {result_set.stop_reason}")
+    for number, (point, row) in enumerate(zip(result_set.points, summary.rows, strict=True), 1):
+        cells = dict(zip(summary.headers, row, strict=True))
+        if point.budget_ms is not None or point.cpu_by_part:
+            console.print(
+                f"point {number}: send time {cells[BUDGET_HEADER]} "
+                f"(connect / handshake / client / sink latency / sink); "
+                f"CPU % consumer / sink / loadgen / broker / machine: {cells[CPU_HEADER]}"
+            )
         notes = ([f"lost {point.lost} of {point.produced}"] if point.has_losses else []) + list(
             point.warnings
         )
@@ -56,10 +68,13 @@ def show(
 # Terminal headers, short enough for 80 columns.
 _SHORT = {
     "Throughput": "Thrpt",
-    "Latency avg": "Lat avg",
+    "Latency avg (end to end)": "Lat avg",
+    "p99 (end to end)": "p99",
+    "Service p99": "Svc p99",
     "Memory": "Mem",
     "Share of ideal": "%ideal",
-    "Lost / Dup / DLQ": "Lost/Dup/DLQ",
+    "Kept up": "Kept",
+    "Lost / Dup / DLQ / Retried": "Lost/Dup/DLQ/Rtr",
 }
 
 

@@ -28,6 +28,8 @@ SEED_COLUMNS: Final = (
     "p99 (end to end)",
     "Memory",
 )
+BUDGET_HEADER: Final = "Send time: connect / handshake / client / sink latency / sink"
+CPU_HEADER: Final = "CPU %: consumer / sink / loadgen / broker / machine"
 EXTRA_COLUMNS: Final = (
     "Service avg",
     "Service p99",
@@ -35,8 +37,8 @@ EXTRA_COLUMNS: Final = (
     "Ideal",
     "Share of ideal",
     "Kept up",
-    "Send time: connect / handshake / client / sink latency / sink",
-    "CPU %: consumer / sink / loadgen / broker / machine",
+    BUDGET_HEADER,
+    CPU_HEADER,
     "Lost / Dup / DLQ / Retried",
     "Warnings",
 )

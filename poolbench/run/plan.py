@@ -138,18 +138,13 @@ def consumer_settings(
     by the consumer's own parsers (an invalid `consumer.env` value fails here, up front)."""
     c = scenario.consumer
     flags: dict[str, object | None] = {
-        "workers": c.workers,
-        "buffer": c.buffer,
+        **c.settings_values(),
         "kafka_brokers": bootstrap_servers,
         "kafka_topic": topic,
         "kafka_group": group,
         "smtp_host": "127.0.0.1",
         "smtp_port": smtp_port,
         "dlq_topic": dlq,
-        "connection_reuse": c.connection_reuse,
-        "max_retries": c.retries,
-        "retry_base_s": c.retry_backoff_s,
-        "smtp_timeout_s": c.send_timeout_s,
         "metrics_port": metrics_port,
     }
     return load_settings(flags, dict(c.env))

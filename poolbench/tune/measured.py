@@ -19,7 +19,6 @@ from poolbench.scenario import Consumer, Load, Scenario, Sink, Sweep, Topic
 from poolbench.tune.search import ProbeLoad, ProbeResult
 from poolbench.units import format_duration, parse_duration
 
-SATURATED_CPU_PERCENT = 90.0  # a harness part above this share of a core measures itself
 
 RunPoint = Callable[[Scenario], PointResult]
 
@@ -73,18 +72,12 @@ def latency_hint_s(latency: str) -> float | None:
         return None
 
 
-def to_probe_result(result: PointResult, *, sink_processes: int = 1) -> ProbeResult:
+def to_probe_result(result: PointResult) -> ProbeResult:
     """What the search needs from a runner point.
 
     A point that measured nothing (`result.error`) can only fail the target: it carries
     no throughput and an infinite p99, so no search step takes it for a pass.
     """
-    sink_cpu = result.sink_cpu_percent or 0.0
-    loadgen_cpu = result.loadgen_cpu_percent or 0.0
-    harness = result.harness_saturated or (
-        sink_cpu > SATURATED_CPU_PERCENT * max(1, sink_processes)
-        or loadgen_cpu > SATURATED_CPU_PERCENT
-    )
     memory = result.memory_mb
     return ProbeResult(
         throughput=result.throughput_per_s or 0.0,
@@ -93,7 +86,8 @@ def to_probe_result(result: PointResult, *, sink_processes: int = 1) -> ProbeRes
         cpu_percent=result.cpu_percent or 0.0,
         memory_mb=math.nan if memory is None else memory.peak,
         send_ms=None if result.service_ms is None else result.service_ms.avg,
-        harness_limited=harness,
+        # The runner's own verdict (machine or a harness part saturated) is the one source.
+        harness_limited=result.harness_saturated,
     )
 
 
@@ -116,7 +110,7 @@ class RunnerMeasure:
             "probe": len(self.results),
         }
         self.results.append(dataclasses.replace(result, params=params, repeat=0))
-        return to_probe_result(result, sink_processes=self.base.sink.processes)
+        return to_probe_result(result)
 
 
 def describe(base: Scenario) -> str:

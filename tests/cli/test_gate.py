@@ -89,12 +89,12 @@ def test_wider_thresholds_let_a_drop_pass(tmp_path: Path, baseline: Path) -> Non
 
 def test_schema_mismatch_exits_2(tmp_path: Path, baseline: Path) -> None:
     data = json.loads(baseline.read_text())
-    data["schema_version"] = 2
+    data["schema_version"] = 1
     baseline.write_text(json.dumps(data))
     done = _poolbench("gate", _current(tmp_path, BASE), "--baseline", baseline)
     assert done.returncode == 2
     assert done.stderr.startswith("poolbench: error: baseline: ")
-    assert "schema version 2" in done.stderr
+    assert "schema version 1" in done.stderr
     assert len(done.stderr.splitlines()) == 1
 
 

@@ -37,7 +37,7 @@ def test_show_prints_the_table(tmp_path: Path) -> None:
     done = poolbench("show", tmp_path)
     assert done.returncode == 0, done.stderr
     assert "seed-table (4 point(s))" in done.stdout
-    for header in ("Workers", "Buffer", "Thrpt", "Lat avg", "p99", "Mem", "Ideal"):
+    for header in ("Workers", "Buffer", "Thrpt", "Lat avg", "p99", "Mem", "Svc p99", "%ideal"):
         assert header in done.stdout
     lost = result_set.points[1]
     assert f"point 2: lost {lost.lost} of {lost.produced}" in done.stdout

@@ -29,7 +29,10 @@ def test_report_files_for_a_zip_sweep(tmp_path: Path) -> None:
     assert float(rows[2]["throughput_per_s"]) == result_set.points[2].throughput_per_s
     text = files.markdown.read_text()
     assert text.startswith("# poolbench: seed-table\n")
-    assert "| Workers | Buffer | Throughput | Latency avg | p99 | Memory |" in text
+    assert (
+        "| Workers | Buffer | Throughput | Latency avg (end to end) | p99 (end to end) | Memory |"
+        in text
+    )
     for chart in files.charts:
         assert f"]({chart.name})" in text
     assert "test-host" in text and "`lost == 0`" in text
@@ -51,7 +54,10 @@ def test_markdown_table_shape_and_losses() -> None:
     point = result_set.points[1]
     assert second[:2] == ["5", "50"]
     assert second[2].endswith(" /s")
-    assert second[8] == f"{point.lost} / 0 / 0"
+    headers = (*SEED_COLUMNS, *EXTRA_COLUMNS)
+    assert second[headers.index("Lost / Dup / DLQ / Retried")] == f"{point.lost} / 0 / 0 / 0"
+    assert second[headers.index("Offered")] == "saturating"
+    assert second[headers.index("Kept up")] == "n/a"
     assert point.lost == 3
     assert summary_table(result_set).flagged == (False, True, False, False)
 

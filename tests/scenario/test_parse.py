@@ -112,7 +112,6 @@ def test_canonical_form_round_trips_and_hash_ignores_spelling() -> None:
             "sit idle",
         ),
         (_scenario(consumer={"command": "./svc -w {wrk}"}), "consumer.command", "placeholder"),
-        (_scenario(consumer={"env": {"A": "b"}}), "consumer.env", "foreign consumer"),
         (_scenario(sweep={"mode": "cross"}), "sweep.mode", "'zip' or 'grid'"),
         (_scenario(sweep={"consumer.workers": []}), "sweep.consumer.workers", "non-empty list"),
         (_scenario(gates=["p99_ms < 5", "open('x') == 1"]), "gates[1]", "function calls"),

@@ -77,23 +77,30 @@ def test_tune_sizes_one_foreign_process() -> None:
 
 
 def test_to_measurement_reads_the_runner_result() -> None:
-    m = to_probe_result(result(send_ms=lat(60.0, avg=52.5), sink_cpu_percent=40.0))
+    m = to_probe_result(result(service_ms=lat(60.0, avg=52.5), cpu_by_part={"sink": 40.0}))
     assert (m.throughput, m.p99_ms, m.lost, m.cpu_percent, m.memory_mb) == (190, 120, 2, 30, 48)
     assert m.send_ms == 52.5
     assert not m.harness_limited
 
 
-@pytest.mark.parametrize(
-    ("sink", "loadgen", "processes", "limited"),
-    [(95.0, None, 1, True), (95.0, None, 2, False), (None, 97.0, 1, True), (None, None, 1, False)],
-)
-def test_harness_saturation(
-    sink: float | None, loadgen: float | None, processes: int, limited: bool
-) -> None:
+@pytest.mark.parametrize("saturated", [True, False])
+def test_harness_saturation_is_the_runners_verdict(saturated: bool) -> None:
+    m = to_probe_result(result(harness_saturated=saturated))
+    assert m.harness_limited is saturated
+
+
+def test_a_point_that_measured_nothing_cannot_pass() -> None:
     m = to_probe_result(
-        result(sink_cpu_percent=sink, loadgen_cpu_percent=loadgen), sink_processes=processes
+        result(
+            error="nothing was measured",
+            throughput_per_s=None,
+            latency_ms=None,
+            memory_mb=None,
+            cpu_percent=None,
+        )
     )
-    assert m.harness_limited is limited
+    assert m.throughput == 0.0
+    assert m.p99_ms == float("inf")
 
 
 def test_runner_measure_keeps_every_result_with_unique_params() -> None:
