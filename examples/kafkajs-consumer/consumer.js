@@ -158,6 +158,9 @@ async function eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }
     while (next < messages.length && isRunning() && !isStale()) {
       const message = messages[next++];
       await send(message);
+      // A long batch must not outlast the session; kafkajs sends at most one heartbeat
+      // per heartbeatInterval however often this is called.
+      await heartbeat();
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, messages.length) }, sender));

@@ -154,5 +154,6 @@ def test_a_kill_loses_the_emails_whose_offsets_were_committed_on_submit(
         f"committed at the kill {committed_at_kill}"
     )
     assert not lost & at_kill
-    # Everything queued at the kill is lost; only in-flight sends may have got through.
-    assert buffer <= len(lost) <= buffer + workers + 1
+    # What was committed but not delivered at the kill is lost, give or take the last
+    # submission or two whose commit was still pending (they are redelivered).
+    assert buffer - workers <= len(lost) <= committed_at_kill - len(at_kill)
