@@ -1,0 +1,110 @@
+"""`poolbench run` with the foreign consumers as `consumer.command`, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.examples.harness import REPO_ROOT
+
+SCENARIO = """\
+name: {name}
+topic: {{name: email-queue, partitions: 2}}
+sink: {{latency: 10ms}}
+consumer:
+  workers: 4
+  buffer: 8
+  command: {command}
+  env: {env}
+load: {{rate: 40/s, duration: 3s, warmup: 1s, drain: 10s, cooldown: 0s{load_extra}}}
+gates:
+  - lost == 0
+"""
+GO_COMMAND = (
+    "{binary} -workers {{workers}} -buffer {{buffer}} -kafka-brokers {{bootstrap}} "
+    "-kafka-topic {{topic}} -smtp-host {{smtp_host}}"
+)
+GO_ENV = '{KAFKA_GROUP_ID: "{group}", SMTP_PORT: "{smtp_port}"}'
+KAFKAJS_COMMAND = (
+    "node {entry} --brokers {{bootstrap}} --topic {{topic}} --group {{group}} "
+    "--smtp-host {{smtp_host}} --smtp-port {{smtp_port}} --concurrency {{workers}}"
+)
+
+
+def poolbench(*args: str, cwd: Path, timeout: float = 110) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "poolbench", *args],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def write_scenario(path: Path, name: str, command: str, env: str, load_extra: str = "") -> Path:
+    path.write_text(
+        SCENARIO.format(name=name, command=json.dumps(command), env=env, load_extra=load_extra)
+    )
+    return path
+
+
+def run_point(tmp_path: Path, scenario: Path) -> tuple[subprocess.CompletedProcess[str], Any]:
+    done = poolbench(
+        "run", str(scenario), "--out", str(tmp_path / "out"), "--json-lines", cwd=tmp_path
+    )
+    events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    finished = next((e for e in events if e.get("event") == "point_done"), None)
+    return done, finished
+
+
+def test_the_shipped_go_scenario_is_valid() -> None:
+    done = poolbench("validate", "scenarios/seed-table-go.yaml", cwd=REPO_ROOT, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "4 point(s)" in done.stdout
+
+
+@pytest.mark.slow
+def test_run_measures_the_go_service_and_loses_nothing_in_a_clean_run(
+    go_service: Path, tmp_path: Path
+) -> None:
+    command = GO_COMMAND.format(binary=shlex.quote(str(go_service)))
+    scenario = write_scenario(tmp_path / "go.yaml", "go-tiny", command, GO_ENV)
+    done, finished = run_point(tmp_path, scenario)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert finished is not None
+    assert finished["lost"] == 0
+    assert finished["throughput_per_s"] == pytest.approx(40, rel=0.15)
+
+
+def _runner_knows_load_compression(tmp_path: Path) -> bool:
+    probe = write_scenario(
+        tmp_path / "probe.yaml", "probe", "true", "{}", load_extra=", compression: none"
+    )
+    return poolbench("validate", str(probe), cwd=tmp_path, timeout=60).returncode == 0
+
+
+@pytest.mark.slow
+def test_run_measures_the_kafkajs_consumer_once_foreign_loads_are_uncompressed(
+    kafkajs: Path, tmp_path: Path
+) -> None:
+    """Needs `load.compression` with its default `auto` (none for a foreign consumer)."""
+    if not _runner_knows_load_compression(tmp_path):
+        pytest.xfail(
+            "the load generator still produces lz4 for every consumer (no load.compression)"
+        )
+    command = KAFKAJS_COMMAND.format(entry=shlex.quote(str(kafkajs)))
+    # No compression key: the default must suit a foreign consumer.
+    scenario = write_scenario(tmp_path / "js.yaml", "kafkajs-tiny", command, "{}")
+    done, finished = run_point(tmp_path, scenario)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert finished is not None
+    assert finished["lost"] == 0
