@@ -268,3 +268,37 @@ def test_control_answers_each_request_with_one_line() -> None:
     assert answer(topics, "").startswith("error empty")
     assert answer(topics, "delete a").startswith("error unknown request")
     assert topics.made == [TopicSpec("a", 2)]
+
+
+@pytest.mark.parametrize("compression", ["none", "lz4"])
+def test_retention_drops_uncompressed_events_that_lz4_keeps(
+    embedded_broker: EmbeddedBroker, compression: str
+) -> None:
+    # 15k default events (349-byte values, ~492 bytes a record) are ~7 MiB on one
+    # partition: above the ~5 MiB it keeps uncompressed, well within it with lz4.
+    from poolbench.loadgen import LoadSpec, run_load
+    from poolbench.scenario import retention_warning
+
+    address = embedded_broker.bootstrap_servers
+    topic = new_topic(embedded_broker, 1)
+    report = run_load(
+        LoadSpec(topic=topic, count=15_000, compression=compression), bootstrap_servers=address
+    )
+    assert report.acknowledged == 15_000
+    low, high = watermarks(address, topic)[0]
+    dropped = broker_drops(address, topic, report.first_offsets)[0]
+    warning = retention_warning(
+        rate_per_s=None,
+        count=15_000,
+        duration_s=1.0,
+        message_bytes=349,
+        partitions=1,
+        compression=compression,
+    )
+    assert high == 15_000
+    if compression == "none":
+        assert 0 < dropped == low < 15_000
+        assert warning is not None
+    else:
+        assert dropped == low == 0
+        assert warning is None

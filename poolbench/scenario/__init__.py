@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from poolbench.scenario.expand import Point, expand
+from poolbench.scenario.kafka import effective_compression, load_profile, retention_warning
 from poolbench.scenario.model import (
     Broker,
     Consumer,
@@ -43,7 +44,10 @@ __all__ = [
     "Sink",
     "Sweep",
     "Topic",
+    "effective_compression",
     "expand",
+    "load_profile",
     "load_scenario",
     "parse_scenario",
+    "retention_warning",
 ]

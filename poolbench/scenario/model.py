@@ -18,6 +18,8 @@ from poolbench.consumer.settings import DEFAULTS as CONSUMER_DEFAULTS
 SweepMode = Literal["zip", "grid"]
 
 DEFAULT_TOPIC: Final = "email-queue"
+# `load.compression`: `auto` picks per consumer (see `poolbench.scenario.kafka`).
+COMPRESSION_AUTO: Final = "auto"
 DEFAULT_DLQ: Final = "email-dlq"
 
 # Placeholders a foreign consumer's command and env may use; the runner fills them in.
@@ -188,6 +190,11 @@ class Load:
     count: int | None = None
     seed: int = 1
     poison: float = 0.0
+    compression: str = COMPRESSION_AUTO  # auto, none, gzip, snappy, lz4, zstd
+    producer: Mapping[str, str] = field(default_factory=dict)  # librdkafka settings
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "producer", MappingProxyType(dict(self.producer)))
 
     @property
     def saturate(self) -> bool:
@@ -215,6 +222,8 @@ class Load:
             "count": self.count,
             "seed": self.seed,
             "poison": self.poison,
+            "compression": self.compression,
+            "producer": dict(self.producer),
         }
 
 
@@ -267,5 +276,12 @@ class Scenario:
     @property
     def scenario_hash(self) -> str:
         """sha256 of the canonical JSON: equal for scenarios that mean the same run."""
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        doc = self.to_dict()
+        # Producer keys at their defaults are left out, so that the hashes of scenarios
+        # (and baselines) from before these keys existed stay what they were.
+        if doc["load"]["compression"] == COMPRESSION_AUTO:
+            del doc["load"]["compression"]
+        if not doc["load"]["producer"]:
+            del doc["load"]["producer"]
+        canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()

@@ -18,7 +18,14 @@ import yaml
 
 from poolbench.errors import ConfigError, ScenarioError
 from poolbench.gates.expr import parse_gate
+from poolbench.loadgen.spec import (
+    COMPRESSIONS,
+    librdkafka_setting_error,
+    producer_setting_error,
+    producer_setting_text,
+)
 from poolbench.scenario.model import (
+    COMPRESSION_AUTO,
     PLACEHOLDERS,
     Broker,
     Consumer,
@@ -400,7 +407,18 @@ def _load(ctx: _Ctx, data: Any) -> Load:
     section = ctx.mapping(
         data,
         "load",
-        ("rate", "duration", "warmup", "drain", "cooldown", "count", "seed", "poison"),
+        (
+            "rate",
+            "duration",
+            "warmup",
+            "drain",
+            "cooldown",
+            "count",
+            "seed",
+            "poison",
+            "compression",
+            "producer",
+        ),
     )
     rate = section.get("rate", "saturate")
     rate_per_s: float | None = None
@@ -419,8 +437,41 @@ def _load(ctx: _Ctx, data: Any) -> Load:
         count=ctx.integer(section, "count", default=None, minimum=1, optional=True),
         seed=ctx.integer(section, "seed", default=1, minimum=0),
         poison=ctx.share(section, "poison", below_one=True),
+        compression=_compression(ctx, section),
+        producer=_producer(ctx, section.get("producer")),
     )
     return load
+
+
+def _compression(ctx: _Ctx, section: dict[str, Any]) -> str:
+    choices = (COMPRESSION_AUTO, *COMPRESSIONS)
+    value = section.get("compression", COMPRESSION_AUTO)
+    if not isinstance(value, str) or value.strip().lower() not in choices:
+        raise ctx.error(
+            f"expected one of {', '.join(choices)}, got {_show(value)}", "load.compression"
+        )
+    return value.strip().lower()
+
+
+def _producer(ctx: _Ctx, data: Any) -> dict[str, str]:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ctx.error(
+            f"expected a mapping of librdkafka settings, like {{linger.ms: 5}}, got {_show(data)}",
+            "load.producer",
+        )
+    settings: dict[str, str] = {}
+    for key, value in data.items():
+        problem = producer_setting_error(key, value)
+        if problem is not None:
+            raise ctx.error(problem, f"load.producer.{key}")
+        settings[key] = producer_setting_text(value)
+    refused = librdkafka_setting_error(settings)
+    if refused is not None:
+        key, reason = refused
+        raise ctx.error(reason, f"load.producer.{key}" if key else "load.producer")
+    return settings
 
 
 def _profile(ctx: _Ctx, data: list[Any]) -> tuple[RateStep, ...]:
@@ -508,6 +559,7 @@ def sweep_paths(canonical: Mapping[str, Any]) -> list[str]:
     for section in ("broker", "topic", "sink", "consumer", "load"):
         for name, value in canonical[section].items():
             out.append(f"{section}.{name}")
-            if isinstance(value, dict) and name != "env":
+            # Mappings of free names are swept whole (their names may contain dots).
+            if isinstance(value, dict) and name not in ("env", "producer"):
                 out.extend(f"{section}.{name}.{leaf}" for leaf in value)
     return out
