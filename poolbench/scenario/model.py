@@ -94,9 +94,10 @@ class Sink:
     max_connections: int | None = None
     rate_limit_per_s: float | None = None
     outages: tuple[Outage, ...] = ()
+    engine: str = "fast"  # the sink's SMTP engine: fast or aiosmtpd (the reference)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "latency": self.latency,
             "processes": self.processes,
             "faults": self.faults.to_dict(),
@@ -104,6 +105,9 @@ class Sink:
             "rate_limit": self.rate_limit_per_s,
             "outages": [o.to_dict() for o in self.outages],
         }
+        if self.engine != "fast":  # only when not the default: older scenario hashes hold
+            doc["engine"] = self.engine
+        return doc
 
 
 # Which `ConsumerSettings` field each consumer key sets: one place for the mapping.

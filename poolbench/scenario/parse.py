@@ -38,7 +38,7 @@ from poolbench.scenario.model import (
     Sweep,
     Topic,
 )
-from poolbench.sink.config import SinkConfig
+from poolbench.sink.config import ENGINES, SinkConfig
 from poolbench.sink.latency import parse_latency
 from poolbench.units import parse_duration, parse_rate
 
@@ -268,8 +268,13 @@ def _sink(ctx: _Ctx, data: Any) -> Sink:
     section = ctx.mapping(
         data,
         "sink",
-        ("latency", "processes", "faults", "max_connections", "rate_limit", "outages"),
+        ("latency", "processes", "faults", "max_connections", "rate_limit", "outages", "engine"),
     )
+    engine = section.get("engine", "fast")
+    if engine not in ENGINES:
+        raise ctx.error(
+            f"expected one of {', '.join(ENGINES)}, got {_show(engine)}", "sink.engine"
+        )
     latency = section.get("latency", "0ms")
     if isinstance(latency, int | float) and not isinstance(latency, bool):
         latency = f"{latency}s"  # a bare number means seconds, as everywhere else
@@ -307,6 +312,7 @@ def _sink(ctx: _Ctx, data: Any) -> Sink:
         max_connections=max_connections,
         rate_limit_per_s=rate_limit,
         outages=_outages(ctx, section.get("outages")),
+        engine=engine,
     )
 
 

@@ -334,6 +334,9 @@ async def _child_serve(spec: _ChildSpec, conn: multiprocessing.connection.Connec
             done.set_result(None)
 
     loop.add_reader(conn.fileno(), on_command)
+    # uvloop makes a watched fd non-blocking; the replies (maybe megabytes of receipts)
+    # are sent whole, so keep the pipe blocking.
+    os.set_blocking(conn.fileno(), True)
     await done
     await core.stop()
     new, counters = core.snapshot()

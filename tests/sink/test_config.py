@@ -51,3 +51,18 @@ def test_auth_parse() -> None:
     for bad in ("user", ":pass", "user:"):
         with pytest.raises(ConfigError, match="--auth"):
             Auth.parse(bad)
+
+
+def test_engine_defaults_to_fast_and_is_validated() -> None:
+    from poolbench.scenario.parse import parse_scenario
+    from poolbench.sink.options import build_config
+
+    assert SinkConfig().engine == "fast"
+    assert build_config(engine="aiosmtpd").engine == "aiosmtpd"
+    with pytest.raises(ConfigError, match="--engine"):
+        build_config(engine="postfix")
+    base = {"name": "e", "sink": {"engine": "aiosmtpd"}}
+    assert parse_scenario(base).sink.engine == "aiosmtpd"
+    assert parse_scenario({"name": "e"}).sink.to_dict().get("engine") is None
+    with pytest.raises(ConfigError, match=r"sink\.engine"):
+        parse_scenario({"name": "e", "sink": {"engine": "postfix"}})

