@@ -20,12 +20,15 @@ from typing import Any, Final
 import poolbench
 from poolbench.consumer.settings import ConsumerSettings, load_settings
 from poolbench.loadgen import LoadSpec
+from poolbench.loadgen.events import build_event, recipient, rfc3339
 from poolbench.redact import is_secret_name
 from poolbench.run.measure import LoadMode, ideal_throughput
 from poolbench.run.processes import foreign_command
 from poolbench.scenario import Point, Scenario
+from poolbench.scenario.kafka import effective_compression, load_profile, retention_warning
 from poolbench.sink import SinkConfig, parse_latency
 from poolbench.sink.faults import FaultConfig, Outage, RateLimit
+from poolbench.wire import encode_event
 
 # From the sink's start to the load's start: the load generator's process imports and
 # connects meanwhile; a scenario's outage `at: 8s` counts from the load's start.
@@ -69,6 +72,7 @@ class PointPlan:
     total_s: float
     drain_s: float
     secrets: tuple[str, ...] = field(default_factory=tuple)
+    warnings: tuple[str, ...] = field(default_factory=tuple)  # said before the load starts
 
 
 def mean_latency_s(model: Any, seed: int = 0) -> float:
@@ -171,6 +175,7 @@ def _sink_config(scenario: Scenario, port: int) -> SinkConfig:
             Outage(start=o.at + SINK_LEAD_S, end=o.at + o.duration + SINK_LEAD_S) for o in s.outages
         ),
         processes=s.processes,
+        engine=s.engine,  # type: ignore[arg-type]
         isolated=True,
         seed=scenario.load.seed,
     )
@@ -178,28 +183,43 @@ def _sink_config(scenario: Scenario, port: int) -> SinkConfig:
 
 def _load_spec(scenario: Scenario, *, topic: str, group: str, backlog: int | None) -> LoadSpec:
     load = scenario.load
-    if load.saturate:
-        rate = "saturate"
-    elif load.rate_per_s is not None:
-        rate = f"{load.rate_per_s:g}/s"
-    else:
-        # A scenario's profile loops; the load generator holds its last step, so spell
-        # out enough cycles to cover the whole load.
-        cycle_s = sum(step.duration_s for step in load.profile)
-        cycles = max(1, math.ceil(load.total_s / cycle_s))
-        rate = "steps:" + ",".join(
-            f"{s.rate_per_s:g}/s:{s.duration_s:g}s" for s in load.profile * cycles
-        )
+    profile = load_profile(load)
     return LoadSpec(
         topic=topic,
-        rate=rate,
+        rate="saturate" if profile is None else profile,
         duration=load.total_s,
         count=load.count,
         backlog=backlog,
         group=group if backlog is not None else None,
         poison=load.poison,
         seed=load.seed,
+        compression=effective_compression(scenario),
+        producer=dict(load.producer),
     )
+
+
+def load_warnings(scenario: Scenario, spec: LoadSpec) -> tuple[str, ...]:
+    """What the runner should say before the load: the embedded broker's retention."""
+    if not scenario.broker.embedded:
+        return ()
+    load = scenario.load
+    sample = build_event(
+        event_id="00000000-0000-0000-0000-000000000000",
+        template="plain",
+        priority="normal",
+        to=recipient(0),
+        timestamp=rfc3339(0),
+        data_bytes=0,
+    )
+    warning = retention_warning(
+        rate_per_s=None if load.saturate else offered_rate(scenario),
+        count=load.count,
+        duration_s=load.total_s,
+        message_bytes=len(encode_event(sample)),
+        partitions=scenario.topic.partitions,
+        compression=spec.compression,
+    )
+    return () if warning is None else (warning,)
 
 
 def plan_point(
@@ -297,6 +317,7 @@ def plan_point(
                 ready_pattern=READY_PATTERN,
             )
         )
+    load = _load_spec(scenario, topic=topic, group=group, backlog=backlog)
     return PointPlan(
         label=point.label,
         topic=topic,
@@ -310,10 +331,11 @@ def plan_point(
         offered_per_s=offered,
         ideal_per_s=ideal,
         sink=sink,
-        load=_load_spec(scenario, topic=topic, group=group, backlog=backlog),
+        load=load,
         consumers=tuple(consumers),
         warmup_s=scenario.load.warmup_s,
         total_s=scenario.load.total_s,
         drain_s=scenario.load.drain_s,
         secrets=tuple(secrets),
+        warnings=load_warnings(scenario, load),
     )

@@ -348,6 +348,7 @@ def run_point(
     """
     stop = stop or threading.Event()
     errors: list[str] = []
+    notes: list[str] = []
     with _workdir(ctx) as work:
         plan = plan_point(
             point,
@@ -357,6 +358,7 @@ def run_point(
             workdir=work,
             reserve_port=reserve_port,
         )
+        notes.extend(plan.warnings)
         ctx.create_topic(plan.topic, plan.partitions)
         ctx.create_topic(plan.dlq, 1)
         progress = _Progress(plan, on_progress)
@@ -424,6 +426,7 @@ def run_point(
         summaries=summaries,
         drain_end_ns=drain_end_ns,
         errors=errors,
+        notes=notes,
     ), settings
 
 
@@ -438,8 +441,8 @@ def _measure(
     summaries: Sequence[dict[str, Any]],
     drain_end_ns: int,
     errors: list[str],
+    notes: list[str],
 ) -> Measurement:
-    notes = []
     left = sum(int(doc.get("left_uncommitted", 0)) for doc in summaries)
     if left:
         notes.append(
