@@ -75,6 +75,18 @@ def produce(
     report: Path | None = typer.Option(  # noqa: B008
         None, "--report", help="Write the LoadReport as JSON to this file."
     ),
+    shard: str | None = typer.Option(
+        None,
+        "--shard",
+        help="Produce shard I of N (e.g. 0/3) of one schedule: every N-th event from I, "
+        "ids unique across shards; writes <report>.manifest.json for poolbench merge.",
+    ),
+    start_at: int | None = typer.Option(
+        None,
+        "--start-at",
+        help="Wall-clock start of the schedule, ns since the epoch (shared by all shards); "
+        "waits for it.",
+    ),
 ) -> None:
     """Send EmailEvents to Kafka on an open-model schedule and report what was done.
 
@@ -108,6 +120,13 @@ def produce(
         connect_timeout=parse_duration(connect_timeout, what="--connect-timeout"),
         stall_timeout=parse_duration(stall_timeout, what="--stall-timeout"),
     )
+    clock = None
+    sharding = None
+    if shard is not None or start_at is not None:
+        from poolbench.merge.shards import shard_load
+
+        sharding = shard_load(spec, shard=shard, start_at=start_at, report=report)
+        spec, clock = sharding.spec, sharding.clock
     interactive = sys.stderr.isatty()
 
     def on_progress(progress: LoadProgress) -> None:
@@ -122,7 +141,11 @@ def produce(
     try:
         with stop_on_signals() as stop:
             result = run_load(
-                spec, bootstrap_servers=bootstrap_servers, stop=stop, on_progress=on_progress
+                spec,
+                bootstrap_servers=bootstrap_servers,
+                stop=stop,
+                on_progress=on_progress,
+                clock=clock if clock is None else clock.watch(stop),
             )
     except RunError as exc:
         if interactive:
@@ -133,6 +156,8 @@ def produce(
         sys.stderr.write("\n")
     if report is not None:
         report.write_text(result.to_json() + "\n")
+    if sharding is not None:
+        sharding.write_manifest(result)
     lag = result.schedule_lag_ms
     target = "" if result.target_rate is None else f" (target {result.target_rate:,.0f}/s)"
     typer.echo(
