@@ -51,6 +51,9 @@ DEFAULT_MAX_CLOCK_SKEW_NS: Final = 50_000_000
 # Draws used to estimate a sink latency model's mean (for the ideal throughput only).
 _MEAN_DRAWS: Final = 20_000
 _EXAMPLES: Final = 3
+# A shard that began this much after --start-at is named in the warnings (less is the
+# sleep's own jitter).
+LATE_NOTE_NS: Final = 1_000_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -286,7 +289,7 @@ def pooled_point_inputs(inputs: Inputs, options: MergeOptions) -> PointInputs:
                 f"{report.produced} events; which ones is not reported, so all "
                 f"{report.produced} count as produced"
             )
-        if item.manifest is not None and item.manifest.late_ns:
+        if item.manifest is not None and (item.manifest.late_ns or 0) >= LATE_NOTE_NS:
             notes.append(
                 f"merge: {item.path}: started {item.manifest.late_ns / 1e6:.1f} ms after --start-at"
             )
