@@ -47,11 +47,11 @@ def shard_load(
     spec: LoadSpec, *, shard: str | None, start_at: int | None, report: Path | None
 ) -> ShardedLoad:
     """The shard's spec and clock for `--shard` (default 0/1) and `--start-at`."""
+    parsed = parse_shard(shard) if shard is not None else Shard(index=0, count=1)
     if shard is not None and report is None:
         raise ConfigError("--shard needs --report: poolbench merge reads the shard's report")
     if start_at is not None and start_at <= 0:
         raise ConfigError(f"--start-at: expected ns since the epoch, got {start_at}")
-    parsed = parse_shard(shard) if shard is not None else Shard(index=0, count=1)
     return ShardedLoad(
         spec=shard_spec(spec, parsed),
         clock=None if start_at is None else StartAtClock(start_at),
@@ -88,9 +88,9 @@ def shard_sink(
     shard: str, *, seed: int, record: Path | None, params: dict[str, Any]
 ) -> ShardedSink:
     """The sink shard's seed (its own latency and fault stream) and manifest."""
+    parsed = parse_shard(shard)
     if record is None:
         raise ConfigError("--shard needs --record: poolbench merge reads the sink's ledger")
-    parsed = parse_shard(shard)
     return ShardedSink(
         shard=parsed,
         seed=parsed.seed(seed),

@@ -110,3 +110,41 @@ def test_merge_command_refuses_in_one_line_naming_the_file(tmp_path: Path) -> No
     assert len(lines) == 1
     assert lines[0].startswith(f"poolbench: error: {manifest}: load shard 1/2 was run with other")
     assert not (tmp_path / "merged").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["produce", "--bootstrap-servers", "127.0.0.1:1", "--count", "1", "--shard", "0/3"],
+            "poolbench: error: --shard needs --report: poolbench merge reads the shard's report",
+        ),
+        (
+            [
+                "produce",
+                "--bootstrap-servers",
+                "127.0.0.1:1",
+                "--count",
+                "1",
+                "--shard",
+                "3/3",
+                "--report",
+                "r.json",
+            ],
+            "poolbench: error: --shard: shard index must be within 0..2 for 3 shards, got 3 "
+            "in '3/3'",
+        ),
+        (
+            ["produce", "--bootstrap-servers", "127.0.0.1:1", "--count", "1", "--shard", "x"],
+            "poolbench: error: --shard: expected I/N, e.g. 0/3 (shard 0 of 3), got 'x'",
+        ),
+        (
+            ["sink", "--port", "0", "--shard", "0/2"],
+            "poolbench: error: --shard needs --record: poolbench merge reads the sink's ledger",
+        ),
+    ],
+)
+def test_bad_shard_flags_are_one_line_and_exit_2(args: list[str], message: str) -> None:
+    done = poolbench(*args)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [message]
