@@ -289,10 +289,9 @@ def pooled_point_inputs(inputs: Inputs, options: MergeOptions) -> PointInputs:
                 f"{report.produced} events; which ones is not reported, so all "
                 f"{report.produced} count as produced"
             )
-        if item.manifest is not None and (item.manifest.late_ns or 0) >= LATE_NOTE_NS:
-            notes.append(
-                f"merge: {item.path}: started {item.manifest.late_ns / 1e6:.1f} ms after --start-at"
-            )
+        late_ns = 0 if item.manifest is None else (item.manifest.late_ns or 0)
+        if late_ns >= LATE_NOTE_NS:
+            notes.append(f"merge: {item.path}: started {late_ns / 1e6:.1f} ms after --start-at")
     receipts = [r for ledger in inputs.ledgers for r in pooled(ledger.receipts)]
     shared = cross_sink_duplicates(inputs)
     if shared:
