@@ -99,6 +99,14 @@ def _examples(ids: Iterable[str]) -> str:
 def check_manifests(manifests: Sequence[tuple[Path, ShardManifest]]) -> list[str]:
     """Refuse shards of one role that disagree or repeat; warnings for missing shards."""
     notes: list[str] = []
+    named = [(p, m) for p, m in manifests if m.run_id is not None]
+    for path, m in named[1:]:
+        if m.run_id != named[0][1].run_id:
+            raise MergeError(
+                f"{m.label} belongs to run {m.run_id!r}, {named[0][0]} to run "
+                f"{named[0][1].run_id!r}: shards of different runs",
+                path=str(path),
+            )
     for role in sorted({m.role for _p, m in manifests}):
         mine = [(p, m) for p, m in manifests if m.role == role]
         first_path, first = mine[0]

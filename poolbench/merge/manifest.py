@@ -9,6 +9,8 @@ The clock offset is what the host's time service says about its own clock (posit
 the host is ahead of the reference), given by the user or the deployment in
 `POOLBENCH_CLOCK_OFFSET` (a duration, e.g. `-0.4ms`); poolbench does not query chrony or
 NTP itself, so an unknown offset is None, and is said to be unknown in the merged result.
+`POOLBENCH_RUN_ID`, when set, names the run in every manifest, so shards of different
+runs are refused even across roles.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ KIND: Final = "poolbench-shard-manifest"
 ROLES: Final = ("load", "sink")
 CLOCK_OFFSET_ENV: Final = "POOLBENCH_CLOCK_OFFSET"
 CLOCK_SOURCE_ENV: Final = "POOLBENCH_CLOCK_SOURCE"
+# A name every shard of one run shares, whatever its role (the merge refuses a mix).
+RUN_ID_ENV: Final = "POOLBENCH_RUN_ID"
 SUFFIX: Final = ".manifest.json"
 
 
@@ -55,6 +59,7 @@ class ShardManifest:
     clock_source: str | None = None
     start_at_ns: int | None = None
     late_ns: int | None = None  # how far past start_at_ns the shard began
+    run_id: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -79,6 +84,7 @@ class ShardManifest:
             "clock_source": self.clock_source,
             "start_at_ns": self.start_at_ns,
             "late_ns": self.late_ns,
+            "run_id": self.run_id,
             "extra": dict(self.extra),
         }
 
@@ -127,6 +133,7 @@ def make_manifest(
         clock_source=source,
         start_at_ns=start_at_ns,
         late_ns=late_ns,
+        run_id=(os.environ if environ is None else environ).get(RUN_ID_ENV) or None,
         extra=dict(extra or {}),
     )
 
@@ -165,6 +172,7 @@ def manifest_from_dict(doc: Mapping[str, Any], *, path: str) -> ShardManifest:
             clock_source=get("clock_source", str, optional=True),
             start_at_ns=get("start_at_ns", int, optional=True),
             late_ns=get("late_ns", int, optional=True),
+            run_id=get("run_id", str, optional=True),
             extra=get("extra", dict, optional=True) or {},
         )
     except ConfigError as exc:

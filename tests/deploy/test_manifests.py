@@ -201,7 +201,7 @@ def _run_script(workload: dict[str, Any], tmp_path: Path, extra_env: dict[str, s
 
 def test_a_load_pod_runs_its_shard(tmp_path: Path) -> None:
     argv = _run_script(_find("Job", "poolbench-load"), tmp_path, {"JOB_COMPLETION_INDEX": "1"})
-    run = tmp_path / "results" / _scenario()["RUN_ID"]
+    run = tmp_path / "results" / _scenario()["POOLBENCH_RUN_ID"]
     assert argv[0] == "produce"
     pairs = dict(zip(argv[1::2], argv[2::2], strict=True))
     assert pairs["--shard"] == f"1/{_scenario()['LOAD_SHARDS']}"
@@ -219,12 +219,12 @@ def test_a_sink_pod_takes_its_ordinal_as_shard(tmp_path: Path) -> None:
     pairs = dict(zip(argv[1::2], argv[2::2], strict=True))
     assert pairs["--shard"] == f"1/{_scenario()['SINK_SHARDS']}"
     assert pairs["--port"] == _scenario()["SMTP_PORT"]
-    run = tmp_path / "results" / _scenario()["RUN_ID"]
+    run = tmp_path / "results" / _scenario()["POOLBENCH_RUN_ID"]
     assert pairs["--record"] == str(run / "sink-1" / "sink.jsonl")
 
 
 def test_the_merge_pod_merges_the_folders_that_exist(tmp_path: Path) -> None:
-    run = tmp_path / "results" / _scenario()["RUN_ID"]
+    run = tmp_path / "results" / _scenario()["POOLBENCH_RUN_ID"]
     for name in ("load-0", "load-1", "load-2", "sink-0", "sink-1"):
         (run / name).mkdir(parents=True)
     argv = _run_script(_find("Job", "poolbench-merge"), tmp_path, {})

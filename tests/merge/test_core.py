@@ -118,6 +118,27 @@ def test_the_same_shard_twice_is_refused() -> None:
         )
 
 
+def test_shards_of_different_runs_are_refused() -> None:
+    inputs = f.inputs(loads=2, sinks=2)
+    renamed = tuple(
+        (
+            path,
+            dataclasses.replace(
+                m, run_id="run-2" if m.role == "sink" and m.shard == 1 else "run-1"
+            ),
+        )
+        for path, m in inputs.manifests
+    )
+    with pytest.raises(MergeError) as err:
+        merge_raw(
+            dataclasses.replace(inputs, manifests=renamed), OPTIONS, f.result_set(0).environment
+        )
+    assert str(err.value) == (
+        "/shards/sink-1/sink.manifest.json: sink 1/2 on host-sink-1 belongs to run 'run-2', "
+        "/shards/load-0/load.manifest.json to run 'run-1': shards of different runs"
+    )
+
+
 def test_missing_shards_are_warned_about() -> None:
     inputs = f.inputs(loads=3)
     kept = tuple(item for item in inputs.manifests if item[1].shard != 2 or item[1].role != "load")

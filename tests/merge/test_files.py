@@ -69,9 +69,13 @@ def test_manifest_round_trip_and_clock_offset_from_the_environment(tmp_path: Pat
         output=output,
         params={"rate": "200/s"},
         start_at_ns=5,
-        environ={CLOCK_OFFSET_ENV: "-0.4ms", "POOLBENCH_CLOCK_SOURCE": "chrony"},
+        environ={
+            CLOCK_OFFSET_ENV: "-0.4ms",
+            "POOLBENCH_CLOCK_SOURCE": "chrony",
+            "POOLBENCH_RUN_ID": "run-7",
+        },
     )
-    assert (m.clock_offset_ns, m.clock_source) == (-400_000, "chrony")
+    assert (m.clock_offset_ns, m.clock_source, m.run_id) == (-400_000, "chrony", "run-7")
     written = write_manifest(m, output)
     assert written == manifest_path(output) == tmp_path / "load.manifest.json"
     output.write_text(f.load_report(1, 3, produced=0).to_json())
