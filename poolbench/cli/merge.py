@@ -34,6 +34,21 @@ def merge(
         int, typer.Option("--workers", help="Workers per consumer instance (for the ideal).", min=1)
     ] = 10,
     name: Annotated[str, typer.Option("--name", help="Name of the merged run.")] = "merged",
+    dlq_topic: Annotated[
+        str | None,
+        typer.Option(
+            "--dlq-topic",
+            help="Read dead letters by id from this topic (else they count as lost).",
+        ),
+    ] = None,
+    bootstrap_servers: Annotated[
+        str | None,
+        typer.Option(
+            "--bootstrap-servers",
+            envvar="KAFKA_BROKERS",
+            help="Kafka bootstrap servers for --dlq-topic. Default: $KAFKA_BROKERS.",
+        ),
+    ] = None,
 ) -> None:
     """Merge shard outputs exactly: ids as sets, every receipt pooled, one measurement.
 
@@ -52,7 +67,16 @@ def merge(
         workers=workers,
         name=name,
     )
-    result_set = merge_inputs(read_dirs(directories), options, Environment.capture())
+    inputs = read_dirs(directories)
+    dead_letters = None
+    if dlq_topic is not None:
+        from poolbench.errors import ConfigError
+        from poolbench.merge.dlq import read_dead_letters
+
+        if not bootstrap_servers:
+            raise ConfigError("--dlq-topic needs --bootstrap-servers (or KAFKA_BROKERS)")
+        dead_letters = read_dead_letters(bootstrap_servers, dlq_topic)
+    result_set = merge_inputs(inputs, options, Environment.capture(), dead_letters)
     target = save(result_set, out)
     for point in result_set.points:
         p99 = "n/a" if point.latency_ms is None else f"{point.latency_ms.p99:.1f} ms"

@@ -29,7 +29,14 @@ from pathlib import Path
 from typing import Any, Final
 
 from poolbench.loadgen.schedule import parse_profile
-from poolbench.merge.inputs import Inputs, LoadInput, MergeError, ResultsInput
+from poolbench.merge.inputs import (
+    DeadLetters,
+    Inputs,
+    LoadInput,
+    MergeError,
+    ResultsInput,
+    split_by_run,
+)
 from poolbench.merge.manifest import ShardManifest
 from poolbench.metrics.histogram import LatencyHistogram, LatencySummary
 from poolbench.results import (
@@ -270,8 +277,14 @@ def cross_sink_duplicates(inputs: Inputs) -> dict[str, list[Path]]:
     return {rid: paths for rid, paths in where.items() if len(paths) > 1}
 
 
-def pooled_point_inputs(inputs: Inputs, options: MergeOptions) -> PointInputs:
-    """The pooled `PointInputs` of raw shard outputs (refusals are checked first)."""
+def pooled_point_inputs(
+    inputs: Inputs, options: MergeOptions, dead_letters: DeadLetters | None = None
+) -> PointInputs:
+    """The pooled `PointInputs` of raw shard outputs (refusals are checked first).
+
+    `dead_letters`: read from the dead-letter topic (`dlq.read_dead_letters`); without
+    them, dead-lettered emails count as lost (the shard outputs hold no dead-letter ids).
+    """
     if not inputs.loads:
         raise MergeError("no load-generator report (poolbench produce --report) in the inputs")
     if not inputs.ledgers:
@@ -309,10 +322,18 @@ def pooled_point_inputs(inputs: Inputs, options: MergeOptions) -> PointInputs:
         )
     summaries = [s.summary for s in inputs.summaries]
     dead = sum(int(s.get("dead_lettered", 0)) for s in summaries)
-    if dead:
+    mine = DeadLetters()
+    if dead_letters is not None:
+        mine = split_by_run(dead_letters, (item.report.id_prefix for item in inputs.loads))
+        notes.append(
+            f"merge: {len(mine.by_id)} dead letters of this run read from topic "
+            f"{dead_letters.topic}"
+            + (f" ({mine.other_runs} of other runs ignored)" if mine.other_runs else "")
+        )
+    elif dead:
         notes.append(
             f"merge: the consumers dead-lettered {dead} events; shard outputs hold no "
-            "dead-letter ids, so they count as lost here"
+            "dead-letter ids, so they count as lost here (give --dlq-topic to read them)"
         )
     sink_latency = next(
         (m.params.get("latency") for _p, m in inputs.manifests if m.role == "sink"), None
@@ -335,6 +356,8 @@ def pooled_point_inputs(inputs: Inputs, options: MergeOptions) -> PointInputs:
         if mode is LoadMode.SATURATE
         else _offered(inputs.loads, origin, end, options.warmup_s),
         acked=acked,
+        dead_letters=mine.by_id,
+        dead_letters_without_id=mine.without_id,
         poison_ids=frozenset(poison),
         retried=sum(int(s.get("retried", 0)) for s in summaries),
         notes=tuple(notes),
@@ -396,9 +419,14 @@ def merged_hash(parts: Iterable[str]) -> str:
     return hashlib.sha256("\n".join(sorted(parts)).encode()).hexdigest()
 
 
-def merge_raw(inputs: Inputs, options: MergeOptions, environment: Environment) -> ResultSet:
+def merge_raw(
+    inputs: Inputs,
+    options: MergeOptions,
+    environment: Environment,
+    dead_letters: DeadLetters | None = None,
+) -> ResultSet:
     """One result set, one point: the pooled measurement of raw shard outputs."""
-    point_inputs = pooled_point_inputs(inputs, options)
+    point_inputs = pooled_point_inputs(inputs, options, dead_letters)
     measurement = measure(point_inputs)
     roles = {m.role: m for _p, m in inputs.manifests}
     params: dict[str, Any] = {
@@ -591,7 +619,12 @@ def merge_results(
     )
 
 
-def merge(inputs: Inputs, options: MergeOptions, environment: Environment) -> ResultSet:
+def merge(
+    inputs: Inputs,
+    options: MergeOptions,
+    environment: Environment,
+    dead_letters: DeadLetters | None = None,
+) -> ResultSet:
     """Raw shard outputs, or shard results.json files (not both in one merge)."""
     raw = bool(inputs.loads or inputs.ledgers or inputs.summaries)
     if raw and inputs.results:
@@ -606,7 +639,7 @@ def merge(inputs: Inputs, options: MergeOptions, environment: Environment) -> Re
         if not inputs.manifests:
             notes.append("clock: no shard manifest among the inputs: every clock offset unknown")
         return merge_results(inputs.results, options, notes=notes)
-    return merge_raw(inputs, options, environment)
+    return merge_raw(inputs, options, environment, dead_letters)
 
 
 __all__ = [

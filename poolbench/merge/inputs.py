@@ -16,8 +16,8 @@ silently left out of the merge.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -150,4 +150,24 @@ def read_dirs(directories: Sequence[Path]) -> Inputs:
         ledgers=tuple(ledgers),
         summaries=tuple(summaries),
         results=tuple(results),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeadLetters:
+    by_id: Mapping[str, str] = field(default_factory=dict)  # id -> the consumer's reason
+    without_id: int = 0
+    other_runs: int = 0  # letters whose id no load shard of this run produced
+    topic: str = ""
+
+
+def split_by_run(letters: DeadLetters, prefixes: Iterable[str]) -> DeadLetters:
+    """Only the letters of this run (ids with one of its load shards' prefixes)."""
+    chosen = tuple(prefixes)
+    mine = {i: why for i, why in letters.by_id.items() if i.startswith(chosen)}
+    return DeadLetters(
+        by_id=mine,
+        without_id=letters.without_id,
+        other_runs=len(letters.by_id) - len(mine),
+        topic=letters.topic,
     )

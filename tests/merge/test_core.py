@@ -15,7 +15,7 @@ from poolbench.merge.core import (
     merge_results,
     pooled_point_inputs,
 )
-from poolbench.merge.inputs import Inputs, MergeError, ResultsInput
+from poolbench.merge.inputs import DeadLetters, Inputs, MergeError, ResultsInput, split_by_run
 from poolbench.metrics.histogram import LatencyHistogram
 from poolbench.results import PointResult, ResultSet
 from poolbench.run.measure import nearest_rank
@@ -248,3 +248,29 @@ def test_raw_outputs_and_results_are_not_mixed() -> None:
     )
     with pytest.raises(MergeError, match=r"mix raw shard outputs and results\.json"):
         merge(inputs, OPTIONS, f.result_set(0).environment)
+
+
+def test_dead_letters_read_by_id_are_not_lost() -> None:
+    letters_of_run = {f.event_id(f.prefix(0), 3): "550 no", f.event_id(f.prefix(1), 4): "550 no"}
+    inputs = f.inputs(drop=frozenset(letters_of_run))
+    elsewhere = {"99999999-0000-4000-8000-000000000001": "550 old run"}
+    letters = DeadLetters(by_id={**letters_of_run, **elsewhere}, topic="email-dlq")
+    (result,) = merge_raw(inputs, OPTIONS, f.result_set(0).environment, letters).points
+    assert (result.produced, result.delivered, result.dead_lettered, result.lost) == (
+        200,
+        198,
+        2,
+        0,
+    )
+    assert result.inconsistencies == 0
+    assert (
+        "merge: 2 dead letters of this run read from topic email-dlq (1 of other runs ignored)"
+        in (result.warnings)
+    )
+
+
+def test_split_by_run_keeps_this_runs_prefixes() -> None:
+    letters = DeadLetters(by_id={"a-1": "x", "b-2": "y", "c-3": "z"}, without_id=1, topic="t")
+    mine = split_by_run(letters, ["a-", "c-"])
+    assert dict(mine.by_id) == {"a-1": "x", "c-3": "z"}
+    assert (mine.other_runs, mine.without_id, mine.topic) == (1, 1, "t")

@@ -134,6 +134,7 @@ def run_shards(
     for j in range(sinks):
         d = root / f"sink-{j}"
         d.mkdir(parents=True)
+        (d / "dlq-topic").write_text(dlq)
         dirs.append(d)
         ledgers.append(d / "sink.jsonl")
         args: list[str | Path] = ["sink", "--port", "0", "--record", d / "sink.jsonl"]
@@ -203,9 +204,22 @@ def run_shards(
     return dirs
 
 
-def _merge(dirs: list[Path], out: Path) -> PointResult:
+def _merge(dirs: list[Path], out: Path, servers: str) -> PointResult:
+    dlq = (dirs[0] / "dlq-topic").read_text()
     done = subprocess.run(
-        [sys.executable, "-m", "poolbench", "merge", *map(str, dirs), "--out", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "poolbench",
+            "merge",
+            *map(str, dirs),
+            "--out",
+            str(out),
+            "--dlq-topic",
+            dlq,
+            "--bootstrap-servers",
+            servers,
+        ],
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -254,8 +268,10 @@ def test_sharded_run_merges_to_the_single_run(
     single = run_shards(
         procs, embedded_broker, tmp_path / "single", loads=1, sinks=1, shard_flags=False
     )
-    merged = _merge(sharded, tmp_path / "merged")
-    alone = _merge(single, tmp_path / "alone")
+    servers = embedded_broker.bootstrap_servers
+    merged = _merge(sharded, tmp_path / "merged", servers)
+    alone = _merge(single, tmp_path / "alone", servers)
+    assert "merge: 0 dead letters of this run read from topic" in " ".join(merged.warnings)
 
     # Accounting: exact, and the same for both runs.
     assert (merged.produced, merged.delivered, merged.lost) == (EVENTS, EVENTS, 0)
