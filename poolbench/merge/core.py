@@ -155,18 +155,21 @@ def check_results(results: Sequence[ResultsInput]) -> None:
             )
 
 
-def _spread_check(
-    values: Sequence[tuple[Path, int]], *, bound_ns: int, what: str, flag: str
-) -> None:
-    """Refuse when the values lie further apart than `bound_ns`, naming the farthest file."""
+def _spread_check(values: Sequence[tuple[Path, int]], *, bound_ns: int, what: str) -> None:
+    """Refuse values further apart than `bound_ns`, naming the file of the highest one.
+
+    `what` reads "{gap} after {other file}", e.g. "its load started {gap} after {other}".
+    """
     if len(values) < 2:
         return
     ordered = sorted(values, key=lambda item: item[1])
     (low_path, low), (high_path, high) = ordered[0], ordered[-1]
     if high - low > bound_ns:
+        gap = f"{(high - low) / 1e6:.3f} ms"
         raise MergeError(
-            f"{what} {(high - low) / 1e6:.3f} ms after {low_path}'s (more than {flag} "
-            f"{bound_ns / 1e6:g}ms): clocks or starts not synchronized",
+            what.format(gap=gap, other=low_path)
+            + f" (more than --max-clock-skew {bound_ns / 1e6:g}ms): clocks or starts not "
+            "synchronized",
             path=str(high_path),
         )
 
@@ -176,15 +179,12 @@ def check_clocks(inputs: Inputs, max_skew_ns: int) -> None:
     _spread_check(
         [(item.path, item.report.start_wall_ns) for item in inputs.loads],
         bound_ns=max_skew_ns,
-        what="its load started",
-        flag="--max-clock-skew",
+        what="its load started {gap} after {other}'s",
     )
-    offsets = [(p, m.clock_offset_ns) for p, m in inputs.manifests if m.clock_offset_ns is not None]
     _spread_check(
-        [(p, o) for p, o in offsets if o is not None],
+        [(p, m.clock_offset_ns) for p, m in inputs.manifests if m.clock_offset_ns is not None],
         bound_ns=max_skew_ns,
-        what="its host's clock offset is",
-        flag="--max-clock-skew",
+        what="its host's stated clock offset is {gap} ahead of {other}'s",
     )
 
 
