@@ -255,16 +255,25 @@ def _load_window(loads: Sequence[LoadInput]) -> tuple[int, int]:
 
 
 def _offered(loads: Sequence[LoadInput], origin: int, end: int, warmup_s: float) -> float | None:
-    """The pooled schedule's rate over the steady window (None: no schedule)."""
-    profile = parse_profile(str(loads[0].report.spec.get("rate", "max")), what="rate")
-    if profile.is_max:
-        return None
+    """The pooled schedules' rate over the steady window (None: no schedule).
+
+    The shards of one `--shard` load report the whole schedule they make together (see
+    `ShardProfile`), so it counts once; a report without a manifest is a schedule of its own.
+    """
+    schedules: dict[str, str] = {}
+    for item in loads:
+        key = str(item.path) if item.manifest is None else item.manifest.params_hash
+        schedules[key] = str(item.report.spec.get("rate", "max"))
     start_s = warmup_s
     end_s = (end - origin) / NS_PER_S
     if end_s <= start_s:
         return None
-    # The report names the whole schedule (every shard's together), see ShardProfile.
-    count = profile.expected_count(end_s) - profile.expected_count(start_s)
+    count = 0.0
+    for text in schedules.values():
+        profile = parse_profile(text, what="rate")
+        if profile.is_max:
+            return None
+        count += profile.expected_count(end_s) - profile.expected_count(start_s)
     return count / (end_s - start_s)
 
 

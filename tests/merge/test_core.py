@@ -96,6 +96,13 @@ def test_offered_rate_and_window_come_from_the_common_schedule() -> None:
     assert len({a.id for a in point_inputs.acked}) == 200
 
 
+def test_producers_without_shards_are_schedules_of_their_own() -> None:
+    inputs = f.inputs(loads=2)
+    plain = tuple(dataclasses.replace(item, manifest=None) for item in inputs.loads)
+    point_inputs = pooled_point_inputs(dataclasses.replace(inputs, loads=plain), OPTIONS)
+    assert point_inputs.offered_per_s == pytest.approx(2 * f.RATE)
+
+
 def test_different_parameters_are_refused_naming_the_file() -> None:
     inputs = f.inputs(loads=2)
     path, other = inputs.manifests[1]
