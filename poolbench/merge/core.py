@@ -309,7 +309,14 @@ def pooled_point_inputs(
     mode = LoadMode.SATURATE if modes == {True} else LoadMode.OPEN
     acked: list[Acked] = []
     poison: set[str] = set()
+    prefixes: dict[str, Path] = {}
     for item in inputs.loads:
+        # The same report twice (a copied folder) would double every id.
+        seen = prefixes.setdefault(item.report.id_prefix, item.path)
+        if seen != item.path:
+            raise MergeError(
+                f"the same load as {seen} (id prefix {item.report.id_prefix})", path=str(item.path)
+            )
         acked.extend(produced_ids(item))
         poison.update(item.report.poison_ids)
         report = item.report

@@ -146,6 +146,20 @@ def test_shards_of_different_runs_are_refused() -> None:
     )
 
 
+def test_the_same_load_report_twice_is_refused() -> None:
+    inputs = f.inputs(loads=2)
+    copy = dataclasses.replace(inputs.loads[0], path=Path("/copy/load.json"), manifest=None)
+    with pytest.raises(MergeError) as err:
+        merge_raw(
+            dataclasses.replace(inputs, loads=(*inputs.loads, copy)),
+            OPTIONS,
+            f.result_set(0).environment,
+        )
+    assert str(err.value) == (
+        f"/copy/load.json: the same load as /shards/load-0/load.json (id prefix {f.prefix(0)})"
+    )
+
+
 def test_missing_shards_are_warned_about() -> None:
     inputs = f.inputs(loads=3)
     kept = tuple(item for item in inputs.manifests if item[1].shard != 2 or item[1].role != "load")
