@@ -15,6 +15,7 @@ from poolbench.cli.baseline import baseline_app
 from poolbench.cli.broker import broker
 from poolbench.cli.consume import consume
 from poolbench.cli.gate import gate
+from poolbench.cli.merge import merge
 from poolbench.cli.produce import produce
 from poolbench.cli.report import report
 from poolbench.cli.run import run
@@ -34,5 +35,6 @@ COMMANDS: list[tuple[str, Callable[..., Any]]] = [
     ("run", run),
     ("tune", tune),
     ("gate", gate),
+    ("merge", merge),
 ]
 GROUPS: list[tuple[str, typer.Typer]] = [("baseline", baseline_app)]

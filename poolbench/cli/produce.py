@@ -114,7 +114,13 @@ def produce(
         None,
         "--start-at-ns",
         help="Connect, print 'ready', then start the schedule at this wall-clock time "
-        "(ns since the epoch).",
+        "(ns since the epoch); with --shard, the origin all shards share.",
+    ),
+    shard: str | None = typer.Option(
+        None,
+        "--shard",
+        help="Produce shard I of N (e.g. 0/3) of one schedule: every N-th event from I, "
+        "ids unique across shards; writes <report>.manifest.json for poolbench merge.",
     ),
 ) -> None:
     """Send EmailEvents to Kafka on an open-model schedule and report what was done.
@@ -175,6 +181,14 @@ def produce(
             connect_timeout=parse_duration(connect_timeout, what="--connect-timeout"),
             stall_timeout=parse_duration(stall_timeout, what="--stall-timeout"),
         )
+    clock = None
+    sharding = None
+    if shard is not None:
+        from poolbench.merge.shards import shard_load
+
+        # The shard's own clock waits for --start-at-ns and keeps the common origin.
+        sharding = shard_load(spec, shard=shard, start_at=start_at_ns, report=report)
+        spec, clock = sharding.spec, sharding.clock
     interactive = sys.stderr.isatty()
 
     def on_ready() -> None:
@@ -198,7 +212,8 @@ def produce(
                 bootstrap_servers=bootstrap_servers,
                 stop=stop,
                 on_progress=on_progress,
-                start_at_wall_ns=start_at_ns,
+                clock=clock if clock is None else clock.watch(stop),
+                start_at_wall_ns=None if sharding is not None else start_at_ns,
                 on_ready=on_ready,
             )
     except RunError:
@@ -212,6 +227,8 @@ def produce(
         partial = report.with_name(report.name + ".tmp")
         partial.write_text(result.to_json() + "\n")
         os.replace(partial, report)
+    if sharding is not None:
+        sharding.write_manifest(result)
     lag = result.schedule_lag_ms
     target = "" if result.target_rate is None else f" (target {result.target_rate:,.0f}/s)"
     typer.echo(

@@ -81,6 +81,12 @@ def sink(
     status_every: float = typer.Option(
         0.0, help="Print the counters to stderr every this many seconds (0: never)."
     ),
+    shard: str | None = typer.Option(
+        None,
+        "--shard",
+        help="Sink shard I of N (e.g. 1/2): its own latency and fault stream from --seed; "
+        "writes <record>.manifest.json for poolbench merge (needs --record).",
+    ),
 ) -> None:
     """Run the fake SMTP server in the foreground (a sink for the consumer under test).
 
@@ -97,6 +103,20 @@ def sink(
             "must not be negative", what="status_every", where="--status-every", got=status_every
         )
 
+    sharding = None
+    if shard is not None:
+        from poolbench.merge.shards import shard_sink
+
+        shared = {  # what every sink shard of one run shares (no secrets: auth is a flag)
+            "latency": latency,
+            "latency_at": latency_at,
+            "faults": [transient, permanent, drop, fault_at, auth_fail],
+            "limits": [max_connections, rate_limit, outage, processes],
+            "auth": auth is not None,
+            "tls": tls,
+        }
+        sharding = shard_sink(shard, seed=seed, record=record, params=shared)
+        seed = sharding.seed
     config = build_config(
         host=host,
         port=port,
@@ -119,6 +139,9 @@ def sink(
         # Only the counters are printed: keep ids for duplicates, not every receipt.
         keep_receipts=False,
     )
+
+    if sharding is not None:
+        sharding.write_manifest()
 
     def on_ready(server: Any) -> None:
         typer.echo(f"{server.host}:{server.port}")

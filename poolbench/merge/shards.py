@@ -1,0 +1,99 @@
+"""The glue between `--shard` / `--start-at-ns` and the load generator and sink.
+
+`poolbench produce` and `poolbench sink` call these, so their own edits stay a few lines:
+parse the flags, split the spec or seed, and write the manifest beside the output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from poolbench.errors import ConfigError
+from poolbench.loadgen.shard import Shard, StartAtClock, load_params, parse_shard, shard_spec
+from poolbench.loadgen.spec import LoadReport, LoadSpec
+from poolbench.merge.manifest import make_manifest, write_manifest
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShardedLoad:
+    spec: LoadSpec  # the shard's own spec
+    clock: StartAtClock | None
+    shard: Shard
+    params: dict[str, Any]
+    report: Path | None
+
+    def write_manifest(self, result: LoadReport) -> Path | None:
+        if self.report is None:
+            return None
+        clock = self.clock
+        return write_manifest(
+            make_manifest(
+                role="load",
+                shard=self.shard.index,
+                shards=self.shard.count,
+                output=self.report,
+                params=self.params,
+                start_at_ns=None if clock is None else clock.start_at_ns,
+                late_ns=None if clock is None else clock.late_ns,
+                extra={"id_prefix": result.id_prefix, "seed": self.spec.seed},
+            ),
+            self.report,
+        )
+
+
+def shard_load(
+    spec: LoadSpec, *, shard: str | None, start_at: int | None, report: Path | None
+) -> ShardedLoad:
+    """The shard's spec and clock for `--shard` (default 0/1) and `--start-at-ns`."""
+    parsed = parse_shard(shard) if shard is not None else Shard(index=0, count=1)
+    if shard is not None and report is None:
+        raise ConfigError("--shard needs --report: poolbench merge reads the shard's report")
+    if start_at is not None and start_at <= 0:
+        raise ConfigError(f"--start-at-ns: expected ns since the epoch, got {start_at}")
+    return ShardedLoad(
+        spec=shard_spec(spec, parsed),
+        clock=None if start_at is None else StartAtClock(start_at),
+        shard=parsed,
+        params=load_params(spec, parsed, start_at),
+        report=report,
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShardedSink:
+    shard: Shard
+    seed: int
+    params: dict[str, Any]
+    record: Path | None
+
+    def write_manifest(self) -> Path | None:
+        if self.record is None:
+            return None
+        return write_manifest(
+            make_manifest(
+                role="sink",
+                shard=self.shard.index,
+                shards=self.shard.count,
+                output=self.record,
+                params=self.params,
+                extra={"seed": self.seed},
+            ),
+            self.record,
+        )
+
+
+def shard_sink(
+    shard: str, *, seed: int, record: Path | None, params: dict[str, Any]
+) -> ShardedSink:
+    """The sink shard's seed (its own latency and fault stream) and manifest."""
+    parsed = parse_shard(shard)
+    if record is None:
+        raise ConfigError("--shard needs --record: poolbench merge reads the sink's ledger")
+    return ShardedSink(
+        shard=parsed,
+        seed=parsed.seed(seed),
+        params={**params, "seed": seed, "shards": parsed.count},
+        record=record,
+    )

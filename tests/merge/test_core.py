@@ -1,0 +1,300 @@
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+from pathlib import Path
+
+import pytest
+
+from poolbench.merge.core import (
+    MergeOptions,
+    merge,
+    merge_histograms,
+    merge_raw,
+    merge_results,
+    pooled_point_inputs,
+)
+from poolbench.merge.inputs import DeadLetters, Inputs, MergeError, ResultsInput, split_by_run
+from poolbench.metrics.histogram import LatencyHistogram
+from poolbench.results import PointResult, ResultSet
+from poolbench.run.measure import nearest_rank
+from tests.merge import factories as f
+
+OPTIONS = MergeOptions(workers=10)
+
+
+def _merged(inputs: Inputs) -> PointResult:
+    (result,) = merge_raw(inputs, OPTIONS, f.result_set(0).environment).points
+    return result
+
+
+def test_pooled_accounting_is_by_id() -> None:
+    result = _merged(f.inputs(loads=3, sinks=2))
+    assert (result.produced, result.delivered, result.lost, result.duplicates) == (200, 200, 0, 0)
+    assert result.inconsistencies == 0
+    assert result.retried == 2  # summed over the consumer summaries
+    assert result.params["load_shards"] == 3
+    assert result.params["sinks"] == 2
+    assert result.params["instances"] == 2
+
+
+def test_missing_ids_are_lost_by_set() -> None:
+    dropped = frozenset({f.event_id(f.prefix(0), 3), f.event_id(f.prefix(1), 7)})
+    result = _merged(f.inputs(drop=dropped))
+    assert (result.produced, result.delivered, result.lost) == (200, 198, 2)
+    assert any("lost 2 of 200" in w for w in result.warnings)
+
+
+def test_duplicates_across_sinks_are_caught() -> None:
+    twice = frozenset({f.event_id(f.prefix(0), 1), f.event_id(f.prefix(1), 2)})
+    result = _merged(f.inputs(twice=twice))
+    assert (result.produced, result.delivered, result.duplicates, result.lost) == (200, 200, 2, 0)
+    assert any("2 ids were received by more than one sink" in w for w in result.warnings)
+
+
+def test_ids_no_shard_produced_are_inconsistencies() -> None:
+    result = _merged(f.inputs(foreign=3))
+    assert result.delivered == 200
+    assert result.inconsistencies == 1
+    assert any(
+        "3 ids reached the sink that this point never produced" in w for w in result.warnings
+    )
+
+
+def test_merged_p99_is_the_p99_of_all_receipts_pooled() -> None:
+    inputs = f.inputs(loads=3, sinks=2, seed=9)
+    result = _merged(inputs)
+    latencies = sorted(
+        (r.received_ns - r.intended_ns) / 1e6
+        for ledger in inputs.ledgers
+        for r in ledger.receipts
+        if r.intended_ns is not None
+    )
+    exact = nearest_rank(latencies, 99.0)
+    assert exact is not None
+    assert result.latency_ms is not None
+    assert result.latency_ms.p99 == pytest.approx(exact, rel=0.01)
+    # ... which is not what averaging the sinks' own p99s would give.
+    per_sink = []
+    for ledger in inputs.ledgers:
+        own = sorted((r.received_ns - (r.intended_ns or 0)) / 1e6 for r in ledger.receipts)
+        per_sink.append(nearest_rank(own, 99.0) or 0.0)
+    assert result.histogram is not None
+    assert LatencyHistogram.decode(result.histogram).count == 200
+    assert sum(per_sink) / len(per_sink) != pytest.approx(exact, rel=0.001)
+
+
+def test_offered_rate_and_window_come_from_the_common_schedule() -> None:
+    point_inputs = pooled_point_inputs(f.inputs(loads=3), OPTIONS)
+    assert point_inputs.offered_per_s == pytest.approx(f.RATE)
+    assert point_inputs.load_start_ns == f.T0
+    assert point_inputs.load_end_ns == f.T0 + round(f.DURATION_S * 1e9)
+    assert point_inputs.instances == 2
+    assert point_inputs.mean_sink_latency_s == pytest.approx(0.005)
+    assert len(point_inputs.acked) == 200
+    assert len({a.id for a in point_inputs.acked}) == 200
+
+
+def test_producers_without_shards_are_schedules_of_their_own() -> None:
+    inputs = f.inputs(loads=2)
+    plain = tuple(dataclasses.replace(item, manifest=None) for item in inputs.loads)
+    point_inputs = pooled_point_inputs(dataclasses.replace(inputs, loads=plain), OPTIONS)
+    assert point_inputs.offered_per_s == pytest.approx(2 * f.RATE)
+
+
+def test_different_parameters_are_refused_naming_the_file() -> None:
+    inputs = f.inputs(loads=2)
+    path, other = inputs.manifests[1]
+    changed = dataclasses.replace(other, params_hash="0" * 64)
+    bad = dataclasses.replace(
+        inputs, manifests=(inputs.manifests[0], (path, changed), *inputs.manifests[2:])
+    )
+    with pytest.raises(MergeError) as err:
+        merge_raw(bad, OPTIONS, f.result_set(0).environment)
+    assert str(err.value).startswith(f"{path}: load shard 1/2 was run with other parameters")
+
+
+def test_the_same_shard_twice_is_refused() -> None:
+    inputs = f.inputs(loads=2)
+    _path, first = inputs.manifests[0]
+    twice = (inputs.manifests[0], (Path("/elsewhere/load.manifest.json"), first))
+    with pytest.raises(MergeError, match="load shard 0/2 appears twice"):
+        merge_raw(
+            dataclasses.replace(inputs, manifests=twice), OPTIONS, f.result_set(0).environment
+        )
+
+
+def test_shards_of_different_runs_are_refused() -> None:
+    inputs = f.inputs(loads=2, sinks=2)
+    renamed = tuple(
+        (
+            path,
+            dataclasses.replace(
+                m, run_id="run-2" if m.role == "sink" and m.shard == 1 else "run-1"
+            ),
+        )
+        for path, m in inputs.manifests
+    )
+    with pytest.raises(MergeError) as err:
+        merge_raw(
+            dataclasses.replace(inputs, manifests=renamed), OPTIONS, f.result_set(0).environment
+        )
+    assert str(err.value) == (
+        "/shards/sink-1/sink.manifest.json: sink 1/2 on host-sink-1 belongs to run 'run-2', "
+        "/shards/load-0/load.manifest.json to run 'run-1': shards of different runs"
+    )
+
+
+def test_the_same_load_report_twice_is_refused() -> None:
+    inputs = f.inputs(loads=2)
+    copy = dataclasses.replace(inputs.loads[0], path=Path("/copy/load.json"), manifest=None)
+    with pytest.raises(MergeError) as err:
+        merge_raw(
+            dataclasses.replace(inputs, loads=(*inputs.loads, copy)),
+            OPTIONS,
+            f.result_set(0).environment,
+        )
+    assert str(err.value) == (
+        f"/copy/load.json: the same load as /shards/load-0/load.json (id prefix {f.prefix(0)})"
+    )
+
+
+def test_missing_shards_are_warned_about() -> None:
+    inputs = f.inputs(loads=3)
+    kept = tuple(item for item in inputs.manifests if item[1].shard != 2 or item[1].role != "load")
+    result = _merged(dataclasses.replace(inputs, manifests=kept))
+    assert any("load shards 2/3 are missing" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize(("skew_ms", "refused"), [(40, False), (60, True)])
+def test_load_starts_further_apart_than_the_bound_are_refused(skew_ms: int, refused: bool) -> None:
+    starts = [f.T0, f.T0 + skew_ms * 1_000_000, f.T0 + 10_000_000]
+    inputs = f.inputs(loads=3, starts=starts)
+    if not refused:
+        assert _merged(inputs).produced == 200
+        return
+    with pytest.raises(MergeError) as err:
+        merge_raw(inputs, OPTIONS, f.result_set(0).environment)
+    assert str(err.value) == (
+        "/shards/load-1/load.json: its load started 60.000 ms after /shards/load-0/load.json's "
+        "(more than --max-clock-skew 50ms): clocks or starts not synchronized"
+    )
+
+
+def test_host_clock_offsets_further_apart_than_the_bound_are_refused() -> None:
+    inputs = f.inputs(loads=2, offsets=[-30_000_000, 25_000_000])
+    with pytest.raises(
+        MergeError,
+        match=r"load-1/load\.manifest\.json: its host's stated clock offset is 55\.000 ms ahead",
+    ):
+        merge_raw(inputs, OPTIONS, f.result_set(0).environment)
+    loose = MergeOptions(max_clock_skew_ns=100_000_000)
+    (result,) = merge_raw(inputs, loose, f.result_set(0).environment).points
+    notes = [w for w in result.warnings if w.startswith("clock:")]
+    assert (
+        "clock: load 0/2 on host-load-0 (/shards/load-0/load.manifest.json): "
+        "offset -30.000 ms (test)" in notes
+    )
+    assert any("sink 1/2 on host-sink-1" in w and "offset unknown" in w for w in notes)
+    assert any(w.startswith("clock: consumer /shards/consumer-0/summary.json") for w in notes)
+
+
+def test_nothing_to_merge_is_a_clear_error() -> None:
+    inputs = f.inputs()
+    with pytest.raises(MergeError, match="no sink ledger"):
+        merge_raw(dataclasses.replace(inputs, ledgers=()), OPTIONS, f.result_set(0).environment)
+    with pytest.raises(MergeError, match="no load-generator report"):
+        merge_raw(dataclasses.replace(inputs, loads=()), OPTIONS, f.result_set(0).environment)
+
+
+# --- already measured results ---------------------------------------------------------
+
+
+def _result_set(seed: int, scenario_hash: str = "a" * 64) -> ResultSet:
+    return f.result_set(seed, scenario_hash)
+
+
+def test_histograms_merge_bucket_by_bucket_like_pooled_samples() -> None:
+    rng = random.Random(3)
+    values = [int(rng.expovariate(1 / 50e6)) for _ in range(3000)]
+    pooled, halves = LatencyHistogram(), [LatencyHistogram(), LatencyHistogram()]
+    for i, v in enumerate(values):
+        pooled.record_ns(v)
+        halves[i % 2].record_ns(v)
+    merged = merge_histograms(h.encode() for h in halves)
+    assert merged.count == pooled.count == 3000
+    assert merged.summary() == pooled.summary()
+
+
+def test_results_merge_sums_counts_and_pools_histograms() -> None:
+    a, b = _result_set(1), _result_set(2)
+    items = [
+        ResultsInput(path=Path("/a/results.json"), result_set=a),
+        ResultsInput(path=Path("/b/results.json"), result_set=b),
+    ]
+    merged = merge_results(items, OPTIONS)
+    assert len(merged.points) == 2
+    for i, got in enumerate(merged.points):
+        pa, pb = a.points[i], b.points[i]
+        assert got.params == pa.params
+        assert got.produced == pa.produced + pb.produced
+        assert got.delivered == pa.delivered + pb.delivered
+        assert got.throughput_per_s == pytest.approx(
+            (pa.throughput_per_s or 0) + (pb.throughput_per_s or 0)
+        )
+        assert pa.histogram is not None and pb.histogram is not None
+        pooled = merge_histograms([pa.histogram, pb.histogram])
+        assert got.latency_ms is not None
+        assert got.latency_ms.p99 == pooled.summary().p99
+        assert LatencyHistogram.decode(got.histogram or "").count == pooled.count
+        assert got.timeline[0].delivered_per_s == pytest.approx(
+            pa.timeline[0].delivered_per_s + pb.timeline[0].delivered_per_s
+        )
+        assert got.error is None
+        assert any("histograms added bucket by bucket" in w for w in got.warnings)
+    assert not math.isnan(merged.points[0].metrics()["p99_ms"])
+
+
+def test_results_of_different_scenarios_are_refused() -> None:
+    items = [
+        ResultsInput(path=Path("/a/results.json"), result_set=_result_set(1)),
+        ResultsInput(path=Path("/b/results.json"), result_set=_result_set(2, "b" * 64)),
+    ]
+    with pytest.raises(MergeError) as err:
+        merge_results(items, OPTIONS)
+    assert str(err.value).startswith("/b/results.json: scenario hash bbbbbbbbbbbb differs")
+
+
+def test_raw_outputs_and_results_are_not_mixed() -> None:
+    inputs = dataclasses.replace(
+        f.inputs(), results=(ResultsInput(path=Path("/a/results.json"), result_set=_result_set(1)),)
+    )
+    with pytest.raises(MergeError, match=r"mix raw shard outputs and results\.json"):
+        merge(inputs, OPTIONS, f.result_set(0).environment)
+
+
+def test_dead_letters_read_by_id_are_not_lost() -> None:
+    letters_of_run = {f.event_id(f.prefix(0), 3): "550 no", f.event_id(f.prefix(1), 4): "550 no"}
+    inputs = f.inputs(drop=frozenset(letters_of_run))
+    elsewhere = {"99999999-0000-4000-8000-000000000001": "550 old run"}
+    letters = DeadLetters(by_id={**letters_of_run, **elsewhere}, topic="email-dlq")
+    (result,) = merge_raw(inputs, OPTIONS, f.result_set(0).environment, letters).points
+    assert (result.produced, result.delivered, result.dead_lettered, result.lost) == (
+        200,
+        198,
+        2,
+        0,
+    )
+    assert result.inconsistencies == 0
+    assert (
+        "merge: 2 dead letters of this run read from topic email-dlq (1 of other runs ignored)"
+        in (result.warnings)
+    )
+
+
+def test_split_by_run_keeps_this_runs_prefixes() -> None:
+    letters = DeadLetters(by_id={"a-1": "x", "b-2": "y", "c-3": "z"}, without_id=1, topic="t")
+    mine = split_by_run(letters, ["a-", "c-"])
+    assert dict(mine.by_id) == {"a-1": "x", "c-3": "z"}
+    assert (mine.other_runs, mine.without_id, mine.topic) == (1, 1, "t")
