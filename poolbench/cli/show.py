@@ -51,12 +51,12 @@ def show(
     if result_set.partial:
         console.print(f"[red]partial run:[/red] {result_set.stop_reason}")
     for number, (point, row) in enumerate(zip(result_set.points, summary.rows, strict=True), 1):
-        cells = dict(zip(summary.headers, row, strict=True))
+        by_header = dict(zip(summary.headers, row, strict=True))
         if point.budget_ms is not None or point.cpu_by_part:
             console.print(
-                f"point {number}: send time {cells[BUDGET_HEADER]} "
+                f"point {number}: send time {by_header[BUDGET_HEADER]} "
                 f"(connect / handshake / client / sink latency / sink); "
-                f"CPU % consumer / sink / loadgen / broker / machine: {cells[CPU_HEADER]}"
+                f"CPU % consumer / sink / loadgen / broker / machine: {by_header[CPU_HEADER]}"
             )
         notes = ([f"lost {point.lost} of {point.produced}"] if point.has_losses else []) + list(
             point.warnings

@@ -19,7 +19,6 @@ from poolbench.scenario import Consumer, Load, Scenario, Sink, Sweep, Topic
 from poolbench.tune.search import ProbeLoad, ProbeResult
 from poolbench.units import format_duration, parse_duration
 
-
 RunPoint = Callable[[Scenario], PointResult]
 
 
