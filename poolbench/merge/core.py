@@ -220,17 +220,8 @@ def clock_notes(inputs: Inputs) -> list[str]:
 
 
 def produced_ids(item: LoadInput) -> list[Acked]:
-    """Every id a load shard produced (`EventFactory.event_id`: prefix + 12 hex digits).
-
-    The load generator reports acknowledgements as a count, not by id, so every produced
-    id is listed; the partition and offset are unknown (-1 and the shard's sequence
-    number), which only broker-retention attribution would need.
-    """
-    prefix = item.report.id_prefix
-    return [
-        Acked(id=f"{prefix}{seq:012x}", partition=-1, offset=seq)
-        for seq in range(item.report.produced)
-    ]
+    """Every id the broker acknowledged to a load shard, with its partition and offset."""
+    return [Acked(id=i, partition=p, offset=o) for i, p, o in item.report.acked()]
 
 
 def mean_latency_s(text: str) -> float:
@@ -323,8 +314,7 @@ def pooled_point_inputs(
         if not report.complete:
             notes.append(
                 f"merge: {item.path}: the broker acknowledged {report.acknowledged} of "
-                f"{report.produced} events; which ones is not reported, so all "
-                f"{report.produced} count as produced"
+                f"{report.produced} events; only those count as produced"
             )
         late_ns = 0 if item.manifest is None else (item.manifest.late_ns or 0)
         if late_ns >= LATE_NOTE_NS:
@@ -376,6 +366,7 @@ def pooled_point_inputs(
         dead_letters_without_id=mine.without_id,
         poison_ids=frozenset(poison),
         retried=sum(int(s.get("retried", 0)) for s in summaries),
+        resources_sampled=False,
         notes=tuple(notes),
     )
 

@@ -263,7 +263,8 @@ class PointResult:
             "lost",
         )
         if self.error is None:
-            for name in ("throughput_per_s", "latency_ms", "memory_mb"):
+            # Memory may be missing without an error: a merge of many hosts samples none.
+            for name in ("throughput_per_s", "latency_ms"):
                 check(getattr(self, name) is not None, "missing on a point without error", name)
 
     @property

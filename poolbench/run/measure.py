@@ -324,6 +324,9 @@ class PointInputs:
     process_samples: Sequence[ProcessSample] = ()
     metric_samples: Sequence[MetricSample] = ()
     consumer_hwm_bytes: int | None = None  # VmHWM summed over the consumer's processes
+    # False: nobody sampled processes (a merge of shards from many hosts), so no memory or
+    # CPU figure is expected; True: none sampled is an error.
+    resources_sampled: bool = True
     cores: int = 1
     loadgen_lag_p99_ms: float | None = None
     measured_until_ns: int | None = None  # end of the timeline (default: the last receipt)
@@ -467,7 +470,8 @@ def measure(inputs: PointInputs) -> Measurement:
     memory = None
     errors = list(inputs.errors)
     if consumer_use is None:
-        errors.append("no memory or CPU sample of the consumer was taken")
+        if inputs.resources_sampled:
+            errors.append("no memory or CPU sample of the consumer was taken")
     else:
         hwm = inputs.consumer_hwm_bytes
         memory = Memory(

@@ -97,7 +97,7 @@ def test_the_load_job_is_indexed_with_one_pod_per_shard() -> None:
     assert _pod(job)["restartPolicy"] == "Never"
     script = _script(job)
     assert '--shard "${JOB_COMPLETION_INDEX}/${LOAD_SHARDS}"' in script
-    assert '--start-at "$START_AT_NS"' in script
+    assert '--start-at-ns "$START_AT_NS"' in script
 
 
 def test_sinks_sit_behind_the_service_the_consumers_use() -> None:
@@ -205,7 +205,7 @@ def test_a_load_pod_runs_its_shard(tmp_path: Path) -> None:
     assert argv[0] == "produce"
     pairs = dict(zip(argv[1::2], argv[2::2], strict=True))
     assert pairs["--shard"] == f"1/{_scenario()['LOAD_SHARDS']}"
-    assert pairs["--start-at"] == _scenario()["START_AT_NS"]
+    assert pairs["--start-at-ns"] == _scenario()["START_AT_NS"]
     assert pairs["--bootstrap-servers"] == _scenario()["KAFKA_BROKERS"]
     assert pairs["--report"] == str(run / "load-1" / "load.json")
     assert (run / "load-1").is_dir()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from array import array
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ def prefix(shard: int) -> str:
 def load_report(
     shard: int, shards: int, *, produced: int, start_ns: int = T0, acknowledged: int | None = None
 ) -> LoadReport:
+    acked = produced if acknowledged is None else acknowledged
     return LoadReport(
         spec={"rate": f"{RATE:g}/s", "duration_s": DURATION_S, "count": None, "backlog": None},
         partitions=4,
@@ -49,6 +51,10 @@ def load_report(
         backlog_max=None,
         stopped_early=False,
         start_wall_ns=start_ns,
+        # The broker took the shard's first `acked` events (local sequence numbers).
+        acked_seq=array("q", range(acked)),
+        acked_partition=array("q", (seq % 4 for seq in range(acked))),
+        acked_offset=array("q", (seq // 4 for seq in range(acked))),
     )
 
 
