@@ -37,6 +37,20 @@ _Entry = tuple[Callable[[], Awaitable[object]], Hashable, float, Lane]
 _Putters = deque[asyncio.Future[None]]
 
 _NORMAL = Lane.NORMAL
+# Plain ints index the per-lane lists on the hot path: CPython specialises list and tuple
+# subscripts for exact ints only, not for IntEnum members.
+_NORMAL_INDEX = 1
+
+
+def _wake_first(putters: _Putters) -> bool:
+    """Wake the first still-waiting submit() of `putters`; whether there was one."""
+    while putters:
+        putter = putters.popleft()
+        if not putter.done():
+            putter.set_result(None)
+            return True
+    return False
+
 
 DEFAULT_STOP_TIMEOUT_S = 30.0
 
@@ -126,8 +140,9 @@ class WorkerPool:
                 ":".join(map(str, self._lanes.weights)),
                 ":".join(map(str, self._lanes.buffers)),
             )
+        work = self._work if self._lanes is None else self._work_lanes
         self._tasks = [
-            self._loop.create_task(self._work(), name=f"{self.name}-worker-{i}")
+            self._loop.create_task(work(), name=f"{self.name}-worker-{i}")
             for i in range(self.workers)
         ]
         # One turn of the loop lets every worker reach its idle wait, so that a pool
@@ -282,13 +297,34 @@ class WorkerPool:
         """Queue a job, or raise `QueueFullError` at once (`PoolClosedError` once stopping).
 
         With lanes, only the job's lane must have room: a full lane refuses its own jobs
-        and no other lane's.
+        and no other lane's. Without lanes, `lane` is ignored (one FIFO).
         """
+        if self._lanes is not None:
+            self._submit_lane_nowait(job, lane)
+            return
         if self._closed or self._loop is None:
             raise PoolClosedError(f"worker pool {self.name!r} is not accepting jobs")
+        execute = getattr(job, "execute", None)
+        if execute is not None:
+            entry: _Entry = (execute, job.id, self._now(), _NORMAL)  # type: ignore[union-attr]
+        else:
+            entry = (job, next(self._ids), self._now(), _NORMAL)  # type: ignore[assignment]
+        idle = self._idle
+        while idle:
+            waiter = idle.popleft()
+            if not waiter.done():
+                waiter.set_result(entry)
+                break
+        else:
+            if len(self._queue) >= self.buffer:
+                self._reject(_NORMAL)
+            self._queue.append(entry)
+        self._submitted += 1
+
+    def _submit_lane_nowait(self, job: Job, lane: Lane) -> None:
         lanes = self._lanes
-        if lanes is None:
-            lane = _NORMAL
+        if self._closed or self._loop is None or lanes is None:
+            raise PoolClosedError(f"worker pool {self.name!r} is not accepting jobs")
         execute = getattr(job, "execute", None)
         if execute is not None:
             entry: _Entry = (execute, job.id, self._now(), lane)  # type: ignore[union-attr]
@@ -301,14 +337,11 @@ class WorkerPool:
                 waiter.set_result(entry)
                 break
         else:
-            if lanes is None:
-                if len(self._queue) >= self.buffer:
-                    self._reject(lane)
-                self._queue.append(entry)
-            elif not lanes.append(lane, entry):
+            queue = lanes.queues[lane]  # LaneQueues.append, inlined
+            if len(queue) >= lanes.buffers[lane]:
                 self._reject(lane)
-        if lanes is not None:
-            self._lane_submitted[lane] += 1
+            queue.append(entry)
+        self._lane_submitted[lane] += 1
         self._submitted += 1
 
     def _reject(self, lane: Lane) -> NoReturn:
@@ -347,26 +380,31 @@ class WorkerPool:
         With lanes it waits for room in the job's lane only.
         """
         if self._lanes is None:
-            ready = self._idle or len(self._queue) < self.buffer or self._closed
-            putters = self._putters[_NORMAL]
-        else:
-            ready = self._closed or self.has_room_for(lane)
-            putters = self._putters[lane]
-        if not ready:
-            async with asyncio.timeout(timeout):
-                while not self.has_room_for(lane) and not self._closed:
-                    putter = asyncio.get_running_loop().create_future()
-                    putters.append(putter)
-                    try:
-                        await putter
-                    except BaseException:
-                        # Pass a wake-up we got but cannot use to the next waiter.
-                        if putter.done() and not putter.cancelled():
-                            self._wake_putter(lane, any_lane=True)
-                        else:
-                            putter.cancel()
-                        raise
-        self.submit_nowait(job, lane)
+            if not (self._idle or len(self._queue) < self.buffer or self._closed):
+                await self._wait_for_room(_NORMAL, timeout)
+            self.submit_nowait(job)
+            return
+        lanes = self._lanes
+        if not (self._closed or self._idle or len(lanes.queues[lane]) < lanes.buffers[lane]):
+            await self._wait_for_room(lane, timeout)
+        self._submit_lane_nowait(job, lane)
+
+    async def _wait_for_room(self, lane: Lane, timeout: float | None) -> None:  # noqa: ASYNC109
+        # Without lanes every waiter queues in the normal lane's deque.
+        putters = self._putters[_NORMAL_INDEX if self._lanes is None else lane]
+        async with asyncio.timeout(timeout):
+            while not self.has_room_for(lane) and not self._closed:
+                putter = asyncio.get_running_loop().create_future()
+                putters.append(putter)
+                try:
+                    await putter
+                except BaseException:
+                    # Pass a wake-up we got but cannot use to the next waiter.
+                    if putter.done() and not putter.cancelled():
+                        self._wake_putter(lane)
+                    else:
+                        putter.cancel()
+                    raise
 
     def submit_threadsafe(
         self, job: Job, *, wait: bool = False, lane: Lane = _NORMAL
@@ -443,66 +481,47 @@ class WorkerPool:
             pass
         result.set_result(queued)
 
-    def _wake_putter(self, lane: Lane, *, any_lane: bool = False) -> None:
-        """Wake one waiting submit() of `lane`; with `any_lane`, else of the highest lane
-        with one waiting.
+    def _wake_putter(self, lane: Lane) -> None:
+        """Wake one waiting submit(): of `lane` if one waits there, else of the highest lane.
 
-        A take frees a slot in its own lane only; a worker going idle is room for every
-        lane, and so may be a wake-up that a cancelled waiter passes on (a waiter woken
-        without room just waits again).
+        For wake-ups that may be room for any lane: a worker going idle, or one that a
+        cancelled waiter passes on. (A take frees a slot in its own lane only: the workers
+        wake that lane's first waiter directly.) A waiter woken without room waits again.
         """
-        putters = self._putters[lane]
-        while putters:
-            putter = putters.popleft()
-            if not putter.done():
-                putter.set_result(None)
+        if _wake_first(self._putters[lane]):
+            return
+        for putters in self._putters:
+            if _wake_first(putters):
                 return
-        if any_lane:
-            for putters in self._putters:
-                while putters:
-                    putter = putters.popleft()
-                    if not putter.done():
-                        putter.set_result(None)
-                        return
 
     # ---- the workers ------------------------------------------------------------------
 
+    # Two worker loops, one per kind of pool: the pool without lanes must not pay for them
+    # (benchmarks/test_bench_pool.py), and a branch per job measured several percent.
+    # They differ only in how a job is taken and whom a take wakes.
+
     async def _work(self) -> None:
         queue = self._queue
-        lanes = self._lanes
-        high_q, normal_q, low_q = lanes.queues if lanes is not None else (queue, queue, queue)
         idle = self._idle
-        putters = self._putters
-        high_p, normal_p, low_p = putters
+        putters = self._putters[_NORMAL_INDEX]
         full_logged = self._full_logged
         now = self._now
         new_result = tuple.__new__  # skips NamedTuple's keyword-parsing __new__
         loop = asyncio.get_running_loop()
         while not self._aborting:
-            entry: _Entry | None = None
-            # Take without suspending while there is work; the pool without lanes keeps
-            # its one-deque path (the benchmark holds it to the speed before lanes).
-            if lanes is None:
-                if queue:
-                    entry = queue.popleft()
-                    full_logged[_NORMAL] = False
-                    if normal_p:
-                        self._wake_putter(_NORMAL)
-            elif high_q or normal_q or low_q:
-                entry = lanes.popleft()
-                taken_from = entry[3]
-                full_logged[taken_from] = False
-                if putters[taken_from]:
-                    self._wake_putter(taken_from)
-            if entry is None:
-                if self._closed:
-                    return
+            if queue:
+                entry = queue.popleft()
+                full_logged[_NORMAL_INDEX] = False
+                if putters:
+                    _wake_first(putters)
+            elif self._closed:
+                return
+            else:
                 waiter: asyncio.Future[_Entry | None] = loop.create_future()
                 idle.append(waiter)
-                # An idle worker is room for every lane: the full episodes end.
-                full_logged[0] = full_logged[1] = full_logged[2] = False
-                if high_p or normal_p or low_p:
-                    self._wake_putter(Lane.HIGH, any_lane=True)
+                full_logged[_NORMAL_INDEX] = False
+                if putters:
+                    _wake_first(putters)
                 try:
                     got = await waiter
                 except asyncio.CancelledError:
@@ -526,35 +545,72 @@ class WorkerPool:
                     raise
             except Exception as exc:
                 self._failed += 1
-                result = new_result(
-                    Result,
-                    (
-                        job_id,
-                        False,
-                        exc,
-                        False,
-                        started - submitted_at,
-                        now() - started,
-                        None,
-                        lane,
-                    ),
-                )
+                wait, ran = started - submitted_at, now() - started
+                result = new_result(Result, (job_id, False, exc, False, wait, ran, None, lane))
                 self._deliver(result)
             else:
                 self._succeeded += 1
-                result = new_result(
-                    Result,
-                    (
-                        job_id,
-                        True,
-                        None,
-                        False,
-                        started - submitted_at,
-                        now() - started,
-                        value,
-                        lane,
-                    ),
-                )
+                wait, ran = started - submitted_at, now() - started
+                result = new_result(Result, (job_id, True, None, False, wait, ran, value, lane))
+                self._deliver(result)
+
+    async def _work_lanes(self) -> None:
+        lanes = self._lanes
+        assert lanes is not None
+        high_q, normal_q, low_q = lanes.queues
+        idle = self._idle
+        putters = self._putters
+        high_p, normal_p, low_p = putters
+        full_logged = self._full_logged
+        now = self._now
+        new_result = tuple.__new__
+        loop = asyncio.get_running_loop()
+        while not self._aborting:
+            if high_q or normal_q or low_q:
+                entry = lanes.popleft()
+                taken_from = entry[3]
+                full_logged[taken_from] = False
+                if putters[taken_from]:  # a take frees a slot in its own lane only
+                    _wake_first(putters[taken_from])
+            elif self._closed:
+                return
+            else:
+                waiter = loop.create_future()
+                idle.append(waiter)
+                # An idle worker is room for every lane: the full episodes end.
+                full_logged[0] = full_logged[1] = full_logged[2] = False
+                if high_p or normal_p or low_p:
+                    self._wake_putter(Lane.HIGH)
+                try:
+                    got = await waiter
+                except asyncio.CancelledError:
+                    if waiter.done() and not waiter.cancelled():
+                        handed = waiter.result()  # a job was handed over as we were cancelled
+                        if handed is not None:
+                            self._abandon_handed(handed)
+                    raise
+                if got is None:
+                    return
+                entry = got
+            run, job_id, submitted_at, lane = entry
+            self._taken += 1
+            started = now()
+            try:
+                value = await run()
+            except asyncio.CancelledError as exc:
+                self._job_cancelled(job_id, exc, started - submitted_at, started, lane)
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise
+            except Exception as exc:
+                self._failed += 1
+                wait, ran = started - submitted_at, now() - started
+                result = new_result(Result, (job_id, False, exc, False, wait, ran, None, lane))
+                self._deliver(result)
+            else:
+                self._succeeded += 1
+                wait, ran = started - submitted_at, now() - started
+                result = new_result(Result, (job_id, True, None, False, wait, ran, value, lane))
                 self._deliver(result)
 
     def _job_cancelled(
