@@ -23,18 +23,25 @@ Trade-off. At-least-once is kept: the commit position never passes an unfinished
 and held messages were never dispatched, so a kill loses nothing. The price is bounded
 duplication: after a crash at most `max_gap - 1` finished emails per partition are sent
 again (those inside the window above its unfinished head); and while a slow low email
-holds the head, at most `max_gap` offsets of that partition run ahead of it, after which
-that partition (not the others) waits for it. The rejected alternatives: per-priority
-topics would make ordering and commits trivial but need the producers (the Go service's
-too) to route by priority; committing per lane is impossible with one committed offset per
-partition and group; and reordering at intake without a bound is the unbounded window
-described above.
+holds the head, at most `max_gap - 1` later offsets of that partition run ahead of it,
+after which that partition (not the others) waits for it. Memory stays bounded too:
+at most `max_gap` tracked jobs per partition, plus what one fetched batch held back.
+
+Rejected alternatives: per-priority topics would make ordering and commits trivial but
+need the producers (the Go service's too) to route by priority; committing per lane is
+impossible with one committed offset per partition and group; and reordering at intake
+without a bound is the unbounded window described above.
 
 A full lane pauses nothing by itself: a job whose lane is full waits in that lane's
 `LaneBacklog` (already dispatched, so counted in the window), and the gate of each
 partition feeding it pauses that partition once its window is used up. Since every
 partition may feed every lane, pausing "the partitions of a full lane" directly would
 pause them all on the first low flood and stall high mail, the very thing lanes prevent.
+
+Settings (for `consumer/settings.py`, not added here): `--priority-lanes on|off`
+(`POOLBENCH_PRIORITY_LANES`, default off: one FIFO, the seed's behaviour) and
+`--lane-weights 8:4:1` (`POOLBENCH_LANE_WEIGHTS`, parsed by `parse_lane_weights`). The
+window is `default_max_gap(workers, buffer)` unless a setting says otherwise.
 """
 
 from __future__ import annotations
