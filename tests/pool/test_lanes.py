@@ -450,3 +450,45 @@ async def test_lanes_from_another_thread(recorder: Recorder) -> None:
     await recorder.wait_for(7)
     assert [r.lane for r in recorder.results] == [N, H, H, H, L, L, N]
     await pool.stop()
+
+
+async def test_a_cancelled_waiter_passes_its_wake_up_on_in_its_lane(recorder: Recorder) -> None:
+    gate, gate_low = asyncio.Event(), asyncio.Event()
+    pool = WorkerPool(1, 0, on_result=recorder, lanes=LaneConfig(buffers=(0, 0, 1)))
+    await pool.start()
+    waiters: list[asyncio.Task[None]] = []
+
+    async def low_that_cancels_the_first_waiter() -> str:
+        # Runs right after its take woke the first waiter, before that waiter resumed.
+        waiters[0].cancel()
+        await gate_low.wait()
+        return "low-1"
+
+    pool.submit_nowait(gated(gate, "running"), N)
+    await settle()
+    pool.submit_nowait(low_that_cancels_the_first_waiter, L)
+    waiters.append(asyncio.create_task(pool.submit(returning("first"), lane=L)))
+    waiters.append(asyncio.create_task(pool.submit(returning("second"), lane=L)))
+    await settle()
+    gate.set()
+    await asyncio.wait_for(waiters[1], timeout=30)  # woken by the pass-on, not by a take
+    assert waiters[0].cancelled()
+    gate_low.set()
+    await recorder.wait_for(3)
+    assert [r.value for r in recorder.results] == ["running", "low-1", "second"]
+    await pool.stop()
+
+
+async def test_has_room_is_the_normal_lanes_and_a_timed_out_wait_leaves_no_trace() -> None:
+    gate = asyncio.Event()
+    pool = WorkerPool(1, 0, lanes=LaneConfig(buffers=(1, 0, 1)))
+    await pool.start()
+    pool.submit_nowait(gated(gate), H)
+    await settle()
+    assert pool.has_room_for(H) and not pool.has_room  # normal has no slot, no worker idle
+    with pytest.raises(TimeoutError):
+        await pool.submit(returning(0), timeout=0.01, lane=N)
+    assert pool.stats.submitted == 1
+    gate.set()
+    await asyncio.wait_for(pool.submit(returning(0), lane=N), timeout=30)
+    assert (await pool.stop()).finished == 2
