@@ -1,9 +1,14 @@
 """Cost per job of the worker pool beside a bare asyncio.Queue loop, in the same run.
 
 Each round pushes JOBS no-op jobs through (submit with backpressure -> run -> result) and
-waits until the last one is done. Both sides start their workers once per benchmark, in
+waits until the last one is done. Every side starts its workers once per benchmark, in
 one event loop, with the same queue bound. Goal: the pool costs at most 2x the bare loop
 per job, and runs at least 100,000 no-op jobs/s.
+
+The pool with priority lanes runs too: `pool_lanes` puts every job in the normal lane (the
+lanes' own cost per job), `pool_lanes_mixed` cycles high, normal, low (the round robin and
+per-lane backpressure at work; the low lane's small share of the buffer makes the
+submitter wait more often). `pool` (no lanes) must stay as fast as before lanes existed.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from poolbench.pool import WorkerPool
+from poolbench.pool import LANES, Lane, LaneConfig, WorkerPool
 
 JOBS = 10_000
 BUFFER = 1_000
@@ -67,6 +72,28 @@ async def pool_side(
         await pool.stop()
 
 
+async def lanes_side(
+    workers: int, countdown: Countdown, *, mixed: bool
+) -> AsyncGenerator[Callable[[], Awaitable[None]], None]:
+    # All in normal: the normal lane gets the whole buffer, as the pool without lanes has,
+    # so that only the lanes' cost differs. Mixed: the default shares of the buffer.
+    config = LaneConfig() if mixed else LaneConfig(buffers=(BUFFER, BUFFER, BUFFER))
+    pool = WorkerPool(workers, BUFFER, on_result=countdown.tick, lanes=config)
+    await pool.start()
+    lanes = [LANES[i % len(LANES)] if mixed else Lane.NORMAL for i in range(JOBS)]
+
+    async def one_round() -> None:
+        countdown.arm(JOBS)
+        for lane in lanes:
+            await pool.submit(noop, lane=lane)
+        await countdown.done.wait()
+
+    try:
+        yield one_round
+    finally:
+        await pool.stop()
+
+
 async def bare_side(
     workers: int, countdown: Countdown
 ) -> AsyncGenerator[Callable[[], Awaitable[None]], None]:
@@ -95,10 +122,27 @@ async def bare_side(
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-SIDES = {"pool": pool_side, "bare_queue": bare_side}
+def lanes_normal_side(
+    workers: int, countdown: Countdown
+) -> AsyncGenerator[Callable[[], Awaitable[None]], None]:
+    return lanes_side(workers, countdown, mixed=False)
 
 
-@pytest.mark.parametrize("side", ["pool", "bare_queue"])
+def lanes_mixed_side(
+    workers: int, countdown: Countdown
+) -> AsyncGenerator[Callable[[], Awaitable[None]], None]:
+    return lanes_side(workers, countdown, mixed=True)
+
+
+SIDES = {
+    "pool": pool_side,
+    "bare_queue": bare_side,
+    "pool_lanes": lanes_normal_side,
+    "pool_lanes_mixed": lanes_mixed_side,
+}
+
+
+@pytest.mark.parametrize("side", list(SIDES))
 @pytest.mark.parametrize("workers", [1, 10, 1000])
 def test_bench_jobs(
     benchmark: BenchmarkFixture, loop: asyncio.AbstractEventLoop, workers: int, side: str

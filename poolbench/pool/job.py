@@ -6,6 +6,8 @@ from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol, TypeAlias, runtime_checkable
 
+from poolbench.pool.lanes import Lane
+
 
 @runtime_checkable
 class ExecutableJob(Protocol):
@@ -26,6 +28,7 @@ class Result(NamedTuple):
 
     `cancelled` is true when the job was cancelled (by itself, by the pool's context, or
     abandoned by `stop()` past its timeout, in which case `run_s` is 0: it never ran).
+    `lane` is the lane the job was queued in (always NORMAL in a pool without lanes).
     A NamedTuple rather than a frozen dataclass because one is built per job: it is
     immutable too, and measured ten times cheaper to create (about 0.2 us against 2 us).
     """
@@ -37,6 +40,26 @@ class Result(NamedTuple):
     queue_wait_s: float
     run_s: float
     value: object = None
+    lane: Lane = Lane.NORMAL
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LaneStats:
+    """One lane of a pool with lanes: its share and its counters.
+
+    `submitted` counts jobs accepted into this lane (handed straight to an idle worker or
+    queued); `rejected` the `submit_nowait` calls refused because the lane was full;
+    `queued` its current depth; `abandoned` its jobs cancelled by `stop()` past the
+    timeout (queued or running then).
+    """
+
+    lane: Lane
+    weight: int
+    buffer: int
+    submitted: int
+    rejected: int
+    queued: int
+    abandoned: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,6 +69,7 @@ class PoolStats:
     `submitted` counts accepted jobs; every one of them is in exactly one of `queued`
     (accepted, not started), `running`, `succeeded`, `failed` or `cancelled`.
     `rejected` counts `submit_nowait` calls refused because the queue was full.
+    `lanes`: one `LaneStats` per lane (high, normal, low); empty for a pool without lanes.
     """
 
     workers: int
@@ -57,6 +81,7 @@ class PoolStats:
     succeeded: int
     failed: int
     cancelled: int
+    lanes: tuple[LaneStats, ...] = ()
 
     @property
     def finished(self) -> int:

@@ -5,6 +5,10 @@ logged once per episode instead of once per rejected job, and `stop()` reports w
 had to abandon. Hot path: a submitted job is either handed straight to an idle worker
 (its wake-up future gets the job) or appended to a deque; workers drain the deque without
 suspending between jobs. No task, lock or log record is created per job.
+
+With a `LaneConfig` the single deque becomes three bounded ones (`lanes.LaneQueues`):
+each lane rejects or makes `submit()` wait on its own, and workers take by weighted
+round robin. Without one, the lane argument is ignored: one FIFO, as before lanes.
 """
 
 from __future__ import annotations
@@ -17,17 +21,36 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from types import TracebackType
+from typing import NoReturn
 
 from poolbench.errors import InvalidPoolSizeError, PoolClosedError, QueueFullError
 from poolbench.metrics.clock import Clock
-from poolbench.pool.job import Job, PoolStats, Result, StopSummary
+from poolbench.pool.job import Job, LaneStats, PoolStats, Result, StopSummary
+from poolbench.pool.lanes import LANES, Lane, LaneConfig, LaneQueues
 from poolbench.pool.stream import ResultStream
 
 # The brief names one logger for the whole pool package.
 logger = logging.getLogger("poolbench.pool")
 
-# (run, job id, submitted at): a tuple is the cheapest record for the hot path.
-_Entry = tuple[Callable[[], Awaitable[object]], Hashable, float]
+# (run, job id, submitted at, lane): a tuple is the cheapest record for the hot path.
+_Entry = tuple[Callable[[], Awaitable[object]], Hashable, float, Lane]
+_Putters = deque[asyncio.Future[None]]
+
+_NORMAL = Lane.NORMAL
+# Plain ints index the per-lane lists on the hot path: CPython specialises list and tuple
+# subscripts for exact ints only, not for IntEnum members.
+_NORMAL_INDEX = 1
+
+
+def _wake_first(putters: _Putters) -> bool:
+    """Wake the first still-waiting submit() of `putters`; whether there was one."""
+    while putters:
+        putter = putters.popleft()
+        if not putter.done():
+            putter.set_result(None)
+            return True
+    return False
+
 
 DEFAULT_STOP_TIMEOUT_S = 30.0
 
@@ -43,7 +66,9 @@ def _check_size(name: str, value: object, minimum: int) -> int:
 class WorkerPool:
     """A fixed number of workers and a queue of `buffer` slots.
 
-    `buffer=0` hands each job straight to an idle worker. Every job yields one `Result`,
+    `buffer=0` hands each job straight to an idle worker. With `lanes`, each lane has its
+    own share of the buffer (`LaneConfig.lane_buffers`; `buffer` becomes their sum) and a
+    job goes in the lane given to `submit*` (normal by default). Every job yields one `Result`,
     passed to `on_result` (synchronously, in the event loop, right after the job ends; an
     exception there is logged and ignored) and to every open `results()` stream.
 
@@ -59,9 +84,16 @@ class WorkerPool:
         on_result: Callable[[Result], None] | None = None,
         name: str = "email",
         clock: Clock | None = None,
+        lanes: LaneConfig | None = None,
     ) -> None:
         self.workers = _check_size("workers", workers, 1)
         self.buffer = _check_size("buffer", buffer, 0)
+        self.lane_config = lanes
+        self._lanes: LaneQueues[_Entry] | None = None
+        if lanes is not None:
+            shares = lanes.lane_buffers(self.buffer)
+            self._lanes = LaneQueues(lanes.weights, shares)
+            self.buffer = sum(shares)
         self.name = name
         self._on_result = on_result
         # perf_counter by default: the cheapest monotonic clock on the hot path.
@@ -70,20 +102,27 @@ class WorkerPool:
         self._queue: deque[_Entry] = deque()
         # Futures of idle workers, each waiting for a job (or None: exit).
         self._idle: deque[asyncio.Future[_Entry | None]] = deque()
-        # Futures of `submit()` calls waiting for room.
-        self._putters: deque[asyncio.Future[None]] = deque()
+        # Futures of `submit()` calls waiting for room, per lane (without lanes, all wait
+        # in the normal lane's deque).
+        self._putters: tuple[_Putters, _Putters, _Putters] = (deque(), deque(), deque())
         self._streams: list[ResultStream] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._aborting = False
-        self._full_logged = False
+        # Per lane: "queue is full" was logged in this episode (a pool without lanes uses
+        # the normal lane's flag).
+        self._full_logged = [False, False, False]
         self._stopping: asyncio.Future[StopSummary] | None = None
         # queued = submitted - taken; running = taken - (succeeded + failed + cancelled).
         # Fewer counters to move per job than keeping queued and running themselves.
         self._submitted = self._rejected = self._taken = 0
         self._succeeded = self._failed = self._cancelled = 0
         self._abandoned = 0
+        # Per-lane counters, kept only by a pool with lanes (abandoned: by both).
+        self._lane_submitted = [0, 0, 0]
+        self._lane_rejected = [0, 0, 0]
+        self._lane_abandoned = [0, 0, 0]
 
     # ---- life cycle -------------------------------------------------------------------
 
@@ -95,8 +134,15 @@ class WorkerPool:
             raise PoolClosedError(f"worker pool {self.name!r} was stopped")
         self._loop = asyncio.get_running_loop()
         logger.info("Starting worker pool with %d workers (buffer %d)", self.workers, self.buffer)
+        if self._lanes is not None:
+            logger.info(
+                "Worker pool lanes high:normal:low: weights %s, buffers %s",
+                ":".join(map(str, self._lanes.weights)),
+                ":".join(map(str, self._lanes.buffers)),
+            )
+        work = self._work if self._lanes is None else self._work_lanes
         self._tasks = [
-            self._loop.create_task(self._work(), name=f"{self.name}-worker-{i}")
+            self._loop.create_task(work(), name=f"{self.name}-worker-{i}")
             for i in range(self.workers)
         ]
         # One turn of the loop lets every worker reach its idle wait, so that a pool
@@ -156,10 +202,11 @@ class WorkerPool:
 
     async def _stop(self, timeout: float | None) -> StopSummary:  # noqa: ASYNC109
         self._closed = True
-        while self._putters:
-            putter = self._putters.popleft()
-            if not putter.done():
-                putter.set_result(None)  # the waiting submit() sees the pool closed
+        for putters in self._putters:
+            while putters:
+                putter = putters.popleft()
+                if not putter.done():
+                    putter.set_result(None)  # the waiting submit() sees the pool closed
         while self._idle:
             idle = self._idle.popleft()
             if not idle.done():
@@ -200,6 +247,9 @@ class WorkerPool:
     def _abandon_queue(self) -> None:
         while self._queue:
             self._abandon_handed(self._queue.popleft())
+        if self._lanes is not None:
+            for entry in self._lanes.drain():
+                self._abandon_handed(entry)
 
     def _end_streams(self) -> None:
         streams, self._streams = self._streams, []
@@ -228,18 +278,37 @@ class WorkerPool:
 
     @property
     def has_room(self) -> bool:
-        """Whether `submit_nowait` would accept a job now."""
-        return not self._closed and (bool(self._idle) or len(self._queue) < self.buffer)
+        """Whether `submit_nowait` would accept a job (in the normal lane) now."""
+        if self._lanes is None:
+            return not self._closed and (bool(self._idle) or len(self._queue) < self.buffer)
+        return self.has_room_for(_NORMAL)
 
-    def submit_nowait(self, job: Job) -> None:
-        """Queue a job, or raise `QueueFullError` at once (`PoolClosedError` once stopping)."""
+    def has_room_for(self, lane: Lane) -> bool:
+        """Whether `submit_nowait(job, lane)` would accept a job now (an idle worker or a
+        free slot of that lane; without lanes, the one queue's)."""
+        if self._closed:
+            return False
+        if self._idle:
+            return True
+        lanes = self._lanes
+        return len(self._queue) < self.buffer if lanes is None else lanes.has_room(lane)
+
+    def submit_nowait(self, job: Job, lane: Lane = _NORMAL) -> None:
+        """Queue a job, or raise `QueueFullError` at once (`PoolClosedError` once stopping).
+
+        With lanes, only the job's lane must have room: a full lane refuses its own jobs
+        and no other lane's. Without lanes, `lane` is ignored (one FIFO).
+        """
+        if self._lanes is not None:
+            self._submit_lane_nowait(job, lane)
+            return
         if self._closed or self._loop is None:
             raise PoolClosedError(f"worker pool {self.name!r} is not accepting jobs")
         execute = getattr(job, "execute", None)
         if execute is not None:
-            entry: _Entry = (execute, job.id, self._now())  # type: ignore[union-attr]
+            entry: _Entry = (execute, job.id, self._now(), _NORMAL)  # type: ignore[union-attr]
         else:
-            entry = (job, next(self._ids), self._now())  # type: ignore[assignment]
+            entry = (job, next(self._ids), self._now(), _NORMAL)  # type: ignore[assignment]
         idle = self._idle
         while idle:
             waiter = idle.popleft()
@@ -248,37 +317,98 @@ class WorkerPool:
                 break
         else:
             if len(self._queue) >= self.buffer:
-                self._rejected += 1
-                if not self._full_logged:
-                    self._full_logged = True
-                    logger.warning(
-                        "Worker pool job queue is full (%d workers busy, buffer %d)",
-                        self.workers,
-                        self.buffer,
-                    )
-                raise QueueFullError(f"worker pool {self.name!r} job queue is full")
+                self._reject(_NORMAL)
             self._queue.append(entry)
         self._submitted += 1
 
-    async def submit(self, job: Job, timeout: float | None = None) -> None:  # noqa: ASYNC109
-        """Queue a job, waiting for room (backpressure); `TimeoutError` past `timeout`."""
-        if not (self._idle or len(self._queue) < self.buffer or self._closed):
-            async with asyncio.timeout(timeout):
-                while not self.has_room and not self._closed:
-                    putter = asyncio.get_running_loop().create_future()
-                    self._putters.append(putter)
-                    try:
-                        await putter
-                    except BaseException:
-                        # Pass a wake-up we got but cannot use to the next waiter.
-                        if putter.done() and not putter.cancelled():
-                            self._wake_putter()
-                        else:
-                            putter.cancel()
-                        raise
-        self.submit_nowait(job)
+    def _submit_lane_nowait(self, job: Job, lane: Lane) -> None:
+        lanes = self._lanes
+        if self._closed or self._loop is None or lanes is None:
+            raise PoolClosedError(f"worker pool {self.name!r} is not accepting jobs")
+        execute = getattr(job, "execute", None)
+        if execute is not None:
+            entry: _Entry = (execute, job.id, self._now(), lane)  # type: ignore[union-attr]
+        else:
+            entry = (job, next(self._ids), self._now(), lane)  # type: ignore[assignment]
+        idle = self._idle
+        while idle:
+            waiter = idle.popleft()
+            if not waiter.done():
+                waiter.set_result(entry)
+                break
+        else:
+            queue = lanes.queues[lane]  # LaneQueues.append, inlined
+            if len(queue) >= lanes.buffers[lane]:
+                self._reject(lane)
+            queue.append(entry)
+        self._lane_submitted[lane] += 1
+        self._submitted += 1
 
-    def submit_threadsafe(self, job: Job, *, wait: bool = False) -> concurrent.futures.Future[None]:
+    def _reject(self, lane: Lane) -> NoReturn:
+        self._rejected += 1
+        lanes = self._lanes
+        if lanes is not None:
+            self._lane_rejected[lane] += 1
+        if not self._full_logged[lane]:
+            self._full_logged[lane] = True
+            if lanes is None:
+                logger.warning(
+                    "Worker pool job queue is full (%d workers busy, buffer %d)",
+                    self.workers,
+                    self.buffer,
+                )
+            else:
+                logger.warning(
+                    "Worker pool job queue is full in lane %s (%d workers busy, %d slots)",
+                    lane.name.lower(),
+                    self.workers,
+                    lanes.buffers[lane],
+                )
+        if lanes is None:
+            raise QueueFullError(f"worker pool {self.name!r} job queue is full")
+        raise QueueFullError(f"worker pool {self.name!r} lane {lane.name.lower()} is full")
+
+    async def submit(
+        self,
+        job: Job,
+        timeout: float | None = None,  # noqa: ASYNC109
+        *,
+        lane: Lane = _NORMAL,
+    ) -> None:
+        """Queue a job, waiting for room (backpressure); `TimeoutError` past `timeout`.
+
+        With lanes it waits for room in the job's lane only.
+        """
+        if self._lanes is None:
+            if not (self._idle or len(self._queue) < self.buffer or self._closed):
+                await self._wait_for_room(_NORMAL, timeout)
+            self.submit_nowait(job)
+            return
+        lanes = self._lanes
+        if not (self._closed or self._idle or len(lanes.queues[lane]) < lanes.buffers[lane]):
+            await self._wait_for_room(lane, timeout)
+        self._submit_lane_nowait(job, lane)
+
+    async def _wait_for_room(self, lane: Lane, timeout: float | None) -> None:  # noqa: ASYNC109
+        # Without lanes every waiter queues in the normal lane's deque.
+        putters = self._putters[_NORMAL_INDEX if self._lanes is None else lane]
+        async with asyncio.timeout(timeout):
+            while not self.has_room_for(lane) and not self._closed:
+                putter = asyncio.get_running_loop().create_future()
+                putters.append(putter)
+                try:
+                    await putter
+                except BaseException:
+                    # Pass a wake-up we got but cannot use to the next waiter.
+                    if putter.done() and not putter.cancelled():
+                        self._wake_putter(lane)
+                    else:
+                        putter.cancel()
+                    raise
+
+    def submit_threadsafe(
+        self, job: Job, *, wait: bool = False, lane: Lane = _NORMAL
+    ) -> concurrent.futures.Future[None]:
         """Submit from any thread (e.g. the Kafka poll thread); the only thread-safe method.
 
         The returned future resolves once the job is queued, or fails with
@@ -293,29 +423,35 @@ class WorkerPool:
             return result
         try:
             if wait:
-                return asyncio.run_coroutine_threadsafe(self.submit(job), loop)
-            loop.call_soon_threadsafe(self._submit_for_thread, job, result)
+                return asyncio.run_coroutine_threadsafe(self.submit(job, lane=lane), loop)
+            loop.call_soon_threadsafe(self._submit_for_thread, job, result, lane)
         except RuntimeError:  # the loop is closed
             result.set_exception(PoolClosedError(f"worker pool {self.name!r} is not running"))
         return result
 
-    def _submit_for_thread(self, job: Job, result: concurrent.futures.Future[None]) -> None:
+    def _submit_for_thread(
+        self, job: Job, result: concurrent.futures.Future[None], lane: Lane
+    ) -> None:
         if not result.set_running_or_notify_cancel():
             return
         try:
-            self.submit_nowait(job)
+            self.submit_nowait(job, lane)
         except (QueueFullError, PoolClosedError) as exc:
             result.set_exception(exc)
         else:
             result.set_result(None)
 
-    def submit_batch_threadsafe(self, jobs: Sequence[Job]) -> concurrent.futures.Future[int]:
+    def submit_batch_threadsafe(
+        self, jobs: Sequence[Job], *, lane: Lane = _NORMAL
+    ) -> concurrent.futures.Future[int]:
         """Submit several jobs from another thread with one wake-up of the event loop.
 
         Thread-safe like `submit_threadsafe` (one cross-thread call per batch instead of
         per job, e.g. per Kafka poll). The future resolves to how many jobs were queued:
         jobs are taken in order and the first one refused (queue full) ends the batch, so
         `jobs[n:]` were not queued. It fails with `PoolClosedError` if the pool is closed.
+        All the jobs go in `lane`: a batch of mixed lanes is one call per lane, so that a
+        full lane ends only its own batch.
         """
         result: concurrent.futures.Future[int] = concurrent.futures.Future()
         loop = self._loop
@@ -323,13 +459,13 @@ class WorkerPool:
             result.set_exception(PoolClosedError(f"worker pool {self.name!r} is not running"))
             return result
         try:
-            loop.call_soon_threadsafe(self._submit_batch_for_thread, jobs, result)
+            loop.call_soon_threadsafe(self._submit_batch_for_thread, jobs, result, lane)
         except RuntimeError:  # the loop is closed
             result.set_exception(PoolClosedError(f"worker pool {self.name!r} is not running"))
         return result
 
     def _submit_batch_for_thread(
-        self, jobs: Sequence[Job], result: concurrent.futures.Future[int]
+        self, jobs: Sequence[Job], result: concurrent.futures.Future[int], lane: Lane
     ) -> None:
         if not result.set_running_or_notify_cancel():
             return
@@ -339,42 +475,53 @@ class WorkerPool:
         queued = 0
         try:
             for job in jobs:
-                self.submit_nowait(job)
+                self.submit_nowait(job, lane)
                 queued += 1
         except QueueFullError:
             pass
         result.set_result(queued)
 
-    def _wake_putter(self) -> None:
-        putters = self._putters
-        while putters:
-            putter = putters.popleft()
-            if not putter.done():
-                putter.set_result(None)
+    def _wake_putter(self, lane: Lane) -> None:
+        """Wake one waiting submit(): of `lane` if one waits there, else of the highest lane.
+
+        For wake-ups that may be room for any lane: a worker going idle, or one that a
+        cancelled waiter passes on. (A take frees a slot in its own lane only: the workers
+        wake that lane's first waiter directly.) A waiter woken without room waits again.
+        """
+        if _wake_first(self._putters[lane]):
+            return
+        for putters in self._putters:
+            if _wake_first(putters):
                 return
 
     # ---- the workers ------------------------------------------------------------------
 
+    # Two worker loops, one per kind of pool: the pool without lanes must not pay for them
+    # (benchmarks/test_bench_pool.py), and a branch per job measured several percent.
+    # They differ only in how a job is taken and whom a take wakes.
+
     async def _work(self) -> None:
         queue = self._queue
         idle = self._idle
+        putters = self._putters[_NORMAL_INDEX]
+        full_logged = self._full_logged
         now = self._now
         new_result = tuple.__new__  # skips NamedTuple's keyword-parsing __new__
         loop = asyncio.get_running_loop()
         while not self._aborting:
             if queue:
                 entry = queue.popleft()
-                self._full_logged = False
-                if self._putters:
-                    self._wake_putter()
+                full_logged[_NORMAL_INDEX] = False
+                if putters:
+                    _wake_first(putters)
             elif self._closed:
                 return
             else:
                 waiter: asyncio.Future[_Entry | None] = loop.create_future()
                 idle.append(waiter)
-                self._full_logged = False
-                if self._putters:
-                    self._wake_putter()
+                full_logged[_NORMAL_INDEX] = False
+                if putters:
+                    _wake_first(putters)
                 try:
                     got = await waiter
                 except asyncio.CancelledError:
@@ -386,37 +533,98 @@ class WorkerPool:
                 if got is None:
                     return
                 entry = got
-            run, job_id, submitted_at = entry
+            run, job_id, submitted_at, lane = entry
             self._taken += 1
             started = now()
             try:
                 value = await run()
             except asyncio.CancelledError as exc:
-                self._job_cancelled(job_id, exc, started - submitted_at, started)
+                self._job_cancelled(job_id, exc, started - submitted_at, started, lane)
                 task = asyncio.current_task()
                 if task is not None and task.cancelling():
                     raise
             except Exception as exc:
                 self._failed += 1
-                result = new_result(
-                    Result,
-                    (job_id, False, exc, False, started - submitted_at, now() - started, None),
-                )
+                wait, ran = started - submitted_at, now() - started
+                result = new_result(Result, (job_id, False, exc, False, wait, ran, None, lane))
                 self._deliver(result)
             else:
                 self._succeeded += 1
-                result = new_result(
-                    Result,
-                    (job_id, True, None, False, started - submitted_at, now() - started, value),
-                )
+                wait, ran = started - submitted_at, now() - started
+                result = new_result(Result, (job_id, True, None, False, wait, ran, value, lane))
+                self._deliver(result)
+
+    async def _work_lanes(self) -> None:
+        lanes = self._lanes
+        assert lanes is not None
+        high_q, normal_q, low_q = lanes.queues
+        idle = self._idle
+        putters = self._putters
+        high_p, normal_p, low_p = putters
+        full_logged = self._full_logged
+        now = self._now
+        new_result = tuple.__new__
+        loop = asyncio.get_running_loop()
+        while not self._aborting:
+            if high_q or normal_q or low_q:
+                entry = lanes.popleft()
+                taken_from = entry[3]
+                full_logged[taken_from] = False
+                if putters[taken_from]:  # a take frees a slot in its own lane only
+                    _wake_first(putters[taken_from])
+            elif self._closed:
+                return
+            else:
+                waiter = loop.create_future()
+                idle.append(waiter)
+                # An idle worker is room for every lane: the full episodes end.
+                full_logged[0] = full_logged[1] = full_logged[2] = False
+                if high_p or normal_p or low_p:
+                    self._wake_putter(Lane.HIGH)
+                try:
+                    got = await waiter
+                except asyncio.CancelledError:
+                    if waiter.done() and not waiter.cancelled():
+                        handed = waiter.result()  # a job was handed over as we were cancelled
+                        if handed is not None:
+                            self._abandon_handed(handed)
+                    raise
+                if got is None:
+                    return
+                entry = got
+            run, job_id, submitted_at, lane = entry
+            self._taken += 1
+            started = now()
+            try:
+                value = await run()
+            except asyncio.CancelledError as exc:
+                self._job_cancelled(job_id, exc, started - submitted_at, started, lane)
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise
+            except Exception as exc:
+                self._failed += 1
+                wait, ran = started - submitted_at, now() - started
+                result = new_result(Result, (job_id, False, exc, False, wait, ran, None, lane))
+                self._deliver(result)
+            else:
+                self._succeeded += 1
+                wait, ran = started - submitted_at, now() - started
+                result = new_result(Result, (job_id, True, None, False, wait, ran, value, lane))
                 self._deliver(result)
 
     def _job_cancelled(
-        self, job_id: Hashable, exc: asyncio.CancelledError, wait: float, started: float
+        self,
+        job_id: Hashable,
+        exc: asyncio.CancelledError,
+        wait: float,
+        started: float,
+        lane: Lane,
     ) -> None:
         self._cancelled += 1
         if self._aborting:
             self._abandoned += 1
+            self._lane_abandoned[lane] += 1
         self._deliver(
             Result(
                 job_id=job_id,
@@ -425,13 +633,15 @@ class WorkerPool:
                 cancelled=True,
                 queue_wait_s=wait,
                 run_s=self._now() - started,
+                lane=lane,
             )
         )
 
     def _abandon_handed(self, entry: _Entry) -> None:
-        _, job_id, submitted_at = entry
+        _, job_id, submitted_at, lane = entry
         self._taken += 1
         self._abandoned += 1
+        self._lane_abandoned[lane] += 1
         self._cancelled += 1
         wait = self._now() - submitted_at
         self._deliver(
@@ -442,6 +652,7 @@ class WorkerPool:
                 cancelled=True,
                 queue_wait_s=wait,
                 run_s=0.0,
+                lane=lane,
             )
         )
 
@@ -482,4 +693,22 @@ class WorkerPool:
             succeeded=self._succeeded,
             failed=self._failed,
             cancelled=self._cancelled,
+            lanes=self._lane_stats(),
+        )
+
+    def _lane_stats(self) -> tuple[LaneStats, ...]:
+        lanes = self._lanes
+        if lanes is None:
+            return ()
+        return tuple(
+            LaneStats(
+                lane=lane,
+                weight=lanes.weights[lane],
+                buffer=lanes.buffers[lane],
+                submitted=self._lane_submitted[lane],
+                rejected=self._lane_rejected[lane],
+                queued=len(lanes.queues[lane]),
+                abandoned=self._lane_abandoned[lane],
+            )
+            for lane in LANES
         )

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from poolbench.pool import PoolStats, Result
+from poolbench.pool import Lane, PoolStats, Result
 
 
 def test_result_fields_in_the_order_the_hot_path_builds_them() -> None:
@@ -13,13 +13,13 @@ def test_result_fields_in_the_order_the_hot_path_builds_them() -> None:
         "queue_wait_s",
         "run_s",
         "value",
+        "lane",
     )
-    assert (
-        Result(
-            job_id=1, success=True, error=None, cancelled=False, queue_wait_s=0.0, run_s=0.0
-        ).value
-        is None
+    result = Result(
+        job_id=1, success=True, error=None, cancelled=False, queue_wait_s=0.0, run_s=0.0
     )
+    assert result.value is None
+    assert result.lane is Lane.NORMAL
 
 
 def test_finished_adds_the_three_ends() -> None:
@@ -28,3 +28,4 @@ def test_finished_adds_the_three_ends() -> None:
         succeeded=3, failed=2, cancelled=1,
     )  # fmt: skip
     assert stats.finished == 6
+    assert stats.lanes == ()  # a pool without lanes
