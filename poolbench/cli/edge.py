@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 from poolbench.cli import exit_codes
 from poolbench.errors import ConfigError, PoolbenchError
@@ -39,3 +40,15 @@ def flag(name: str) -> Iterator[None]:
         if exc.where:
             raise
         raise exc.at(name) from exc
+
+
+def writable_directory(path: Path, *, what: str) -> Path:
+    """`path`, created; a `ConfigError` naming `what` (the flag) when it cannot be written."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".poolbench-write-check"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"{what}: cannot write results to {path}: {exc.strerror or exc}") from exc
+    return path

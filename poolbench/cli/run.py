@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -65,8 +66,10 @@ def run(
 
     Ctrl-C stops after this point's parts stop and keeps measured points; twice: at once.
     """
+    from poolbench.cli.edge import writable_directory
     from poolbench.errors import RunError
     from poolbench.gates.absolute import evaluate_gates
+    from poolbench.gates.accounting import check_accounting
     from poolbench.report.writer import write_report
     from poolbench.results import save
     from poolbench.run.sweep import run_scenario, with_overrides
@@ -76,6 +79,10 @@ def run(
         load_scenario(scenario_file), bootstrap_servers=bootstrap_servers, repeats=repeats
     )
     evaluate_gates(scenario.gates, [])  # a malformed gate fails now, not after the run
+    # The results folder is made and checked before any load: a run never measures for
+    # minutes and then finds it cannot write.
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    directory = writable_directory(out / scenario.name / stamp, what="--out")
     display = _Display(quiet=quiet, json_lines=json_lines)
     package_log = logging.getLogger("poolbench")
     if package_log.getEffectiveLevel() == logging.INFO:
@@ -90,15 +97,17 @@ def run(
         ) as stop,
         display,
     ):
-        outcome = run_scenario(scenario, on_event=display.event, stop=stop)
+        # Each point's consumer logs, settings and load report stay in the run's folder.
+        outcome = run_scenario(
+            scenario, on_event=display.event, stop=stop, workdir=directory / "points"
+        )
     result_set = outcome.result_set
     if not result_set.points:
+        shutil.rmtree(directory, ignore_errors=True)  # nothing measured: no empty run folder
         if outcome.error:
             raise RunError(outcome.error)
         typer.echo("poolbench: stopped before any point was measured", err=True)
         raise typer.Exit(exit_codes.INTERRUPTED)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    directory = out / scenario.name / stamp
     save(result_set, directory)
     write_report(result_set, directory)
     if not quiet and not json_lines:
@@ -119,7 +128,13 @@ def run(
     report = evaluate_gates(scenario.gates, result_set.points)
     for verdict in report.failures:
         typer.echo(f"poolbench: {verdict.describe()}", err=True)
-    if not report.passed:
+    # Losses, duplicates and failed points fail the run even without gates.
+    accounting = check_accounting(result_set.points, scenario.allow)
+    for text in accounting.allowed:
+        typer.echo(f"poolbench: {text}", err=True)
+    for text in accounting.failures:
+        typer.echo(f"poolbench: {text}", err=True)
+    if not report.passed or not accounting.passed:
         raise typer.Exit(exit_codes.CHECK_FAILED)
 
 

@@ -27,6 +27,7 @@ from poolbench.run.processes import foreign_command
 from poolbench.scenario import Point, Scenario
 from poolbench.scenario.kafka import effective_compression, load_profile, retention_warning
 from poolbench.sink import SinkConfig, parse_latency
+from poolbench.sink.config import Auth
 from poolbench.sink.faults import FaultConfig, Outage, RateLimit
 from poolbench.wire import encode_event
 
@@ -151,6 +152,9 @@ def consumer_settings(
         "dlq_topic": dlq,
         "metrics_port": metrics_port,
     }
+    if scenario.sink.auth_user is not None:
+        flags["smtp_user"] = scenario.sink.auth_user
+        flags["smtp_password"] = scenario.sink.auth_password
     return load_settings(flags, dict(c.env))
 
 
@@ -173,6 +177,11 @@ def _sink_config(scenario: Scenario, port: int) -> SinkConfig:
         ),
         outages=tuple(
             Outage(start=o.at + SINK_LEAD_S, end=o.at + o.duration + SINK_LEAD_S) for o in s.outages
+        ),
+        auth=(
+            Auth(user=s.auth_user, password=s.auth_password)
+            if s.auth_user is not None and s.auth_password is not None
+            else None
         ),
         processes=s.processes,
         engine=s.engine,  # type: ignore[arg-type]
@@ -229,10 +238,16 @@ def plan_point(
     run_id: str,
     sequence: int,
     workdir: Path,
+    private_dir: Path,
     reserve_port: Callable[[], int],
     python: str = sys.executable,
 ) -> PointPlan:
-    """Everything point `sequence` of run `run_id` will start, and where it writes."""
+    """Everything point `sequence` of run `run_id` will start, and where it writes.
+
+    `workdir` keeps what a reader may see (logs, summaries, the load report);
+    `private_dir` what holds secrets (our consumer's settings file, with the SMTP
+    password), never inside the results.
+    """
     scenario = point.scenario
     topic = f"{scenario.topic.name}-{run_id}-{sequence}"
     dlq = f"{scenario.topic.dlq}-{run_id}-{sequence}"
@@ -250,6 +265,8 @@ def plan_point(
     mode = LoadMode.SATURATE if scenario.load.saturate else LoadMode.OPEN
     backlog = backlog_for(scenario, ideal) if mode is LoadMode.SATURATE else None
     secrets = [value for name, value in c.env.items() if is_secret_name(name) and value]
+    if scenario.sink.auth_password:
+        secrets.append(scenario.sink.auth_password)
     consumers: list[ConsumerPlan] = []
     for i in range(c.instances):
         name = f"consumer-{i}"
@@ -291,9 +308,9 @@ def plan_point(
             smtp_port=sink.port,
             metrics_port=metrics_port,
         )
-        if settings.smtp_password:
+        if settings.smtp_password and settings.smtp_password not in secrets:
             secrets.append(settings.smtp_password)
-        settings_path = workdir / f"{name}.settings.json"
+        settings_path = private_dir / f"{name}.settings.json"
         summary_path = workdir / f"{name}.summary.json"
         consumers.append(
             ConsumerPlan(

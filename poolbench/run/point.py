@@ -169,7 +169,10 @@ def _start_consumers(
     children = []
     for consumer in plan.consumers:
         if consumer.settings is not None and consumer.settings_path is not None:
-            consumer.settings_path.write_text(dump_settings(consumer.settings))
+            # It holds the SMTP password: readable by this user only.
+            descriptor = os.open(consumer.settings_path, os.O_WRONLY | os.O_CREAT, 0o600)
+            with os.fdopen(descriptor, "w") as file:
+                file.write(dump_settings(consumer.settings))
         child = processes.start(
             ProcessSpec(
                 name=consumer.name,
@@ -349,13 +352,17 @@ def run_point(
     stop = stop or threading.Event()
     errors: list[str] = []
     notes: list[str] = []
-    with _workdir(ctx) as work:
+    with (
+        _workdir(ctx) as work,
+        tempfile.TemporaryDirectory(prefix="poolbench-private-") as private,
+    ):
         plan = plan_point(
             point,
             bootstrap_servers=ctx.bootstrap_servers,
             run_id=ctx.run_id,
             sequence=ctx.sequence,
             workdir=work,
+            private_dir=Path(private),
             reserve_port=reserve_port,
         )
         notes.extend(plan.warnings)

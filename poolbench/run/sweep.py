@@ -24,6 +24,7 @@ from typing import Any
 from poolbench.broker import BrokerProcess, TopicSpec, ensure_topics
 from poolbench.errors import RunError
 from poolbench.metrics.histogram import LatencySummary
+from poolbench.redact import redact_mapping
 from poolbench.results import (
     CPU_PARTS,
     Budget,
@@ -175,7 +176,8 @@ def run_scenario(
     stop = stop or threading.Event()
     result_set = ResultSet(
         scenario_name=scenario.name,
-        scenario=scenario.to_dict(),
+        # Secrets (sink.auth.password, secret-named consumer.env values) are masked.
+        scenario=redact_mapping(scenario.to_dict()),
         scenario_hash=scenario.scenario_hash,
         environment=Environment.capture(repo_dir=repo_dir),
     )

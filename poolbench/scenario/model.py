@@ -95,6 +95,10 @@ class Sink:
     rate_limit_per_s: float | None = None
     outages: tuple[Outage, ...] = ()
     engine: str = "fast"  # the sink's SMTP engine: fast or aiosmtpd (the reference)
+    # AUTH the sink requires, and our consumer then sends; the password is masked in
+    # every result, report and log.
+    auth_user: str | None = None
+    auth_password: str | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -107,6 +111,8 @@ class Sink:
         }
         if self.engine != "fast":  # only when not the default: older scenario hashes hold
             doc["engine"] = self.engine
+        if self.auth_user is not None:
+            doc["auth"] = {"user": self.auth_user, "password": self.auth_password}
         return doc
 
 
@@ -249,6 +255,18 @@ class Sweep:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Allow:
+    """What a run may lose and still pass (`allow:`): nothing, unless a scenario says so
+    explicitly (a fault demonstration that dead-letters or drops on purpose)."""
+
+    lost: int = 0
+    duplicates: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"lost": self.lost, "duplicates": self.duplicates}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Scenario:
     name: str
     description: str = ""
@@ -260,6 +278,7 @@ class Scenario:
     sweep: Sweep = field(default_factory=Sweep)
     repeats: int = 1
     gates: tuple[str, ...] = ()
+    allow: Allow = field(default_factory=Allow)
     source: str = field(default="", compare=False)  # the file it came from, if any
 
     def to_dict(self) -> dict[str, Any]:
@@ -275,6 +294,7 @@ class Scenario:
             "sweep": self.sweep.to_dict(),
             "repeats": self.repeats,
             "gates": list(self.gates),
+            "allow": self.allow.to_dict(),
         }
 
     @property
@@ -287,5 +307,7 @@ class Scenario:
             del doc["load"]["compression"]
         if not doc["load"]["producer"]:
             del doc["load"]["producer"]
+        if doc["allow"] == Allow().to_dict():
+            del doc["allow"]
         canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()

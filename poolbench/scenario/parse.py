@@ -27,6 +27,7 @@ from poolbench.loadgen.spec import (
 from poolbench.scenario.model import (
     COMPRESSION_AUTO,
     PLACEHOLDERS,
+    Allow,
     Broker,
     Consumer,
     Faults,
@@ -55,6 +56,7 @@ _TOP_KEYS: Final = (
     "sweep",
     "repeats",
     "gates",
+    "allow",
 )
 _MISSING: Final = object()
 
@@ -96,6 +98,7 @@ def parse_scenario(data: Any, *, source: str = "") -> Scenario:
         sweep=_sweep(ctx, top.get("sweep")),
         repeats=ctx.integer(top, "repeats", default=1, minimum=1),
         gates=_gates(ctx, top.get("gates")),
+        allow=_allow(ctx, top.get("allow")),
         source=source,
     )
     cross_check(scenario)
@@ -268,7 +271,16 @@ def _sink(ctx: _Ctx, data: Any) -> Sink:
     section = ctx.mapping(
         data,
         "sink",
-        ("latency", "processes", "faults", "max_connections", "rate_limit", "outages", "engine"),
+        (
+            "latency",
+            "processes",
+            "faults",
+            "max_connections",
+            "rate_limit",
+            "outages",
+            "engine",
+            "auth",
+        ),
     )
     engine = section.get("engine", "fast")
     if engine not in ENGINES:
@@ -313,7 +325,21 @@ def _sink(ctx: _Ctx, data: Any) -> Sink:
         rate_limit_per_s=rate_limit,
         outages=_outages(ctx, section.get("outages")),
         engine=engine,
+        **_auth(ctx, section.get("auth")),
     )
+
+
+def _auth(ctx: _Ctx, data: Any) -> dict[str, str | None]:
+    if data is None:
+        return {}
+    section = ctx.mapping(data, "sink.auth", ("user", "password"))
+    values = {}
+    for name in ("user", "password"):
+        value = section.get(name)
+        if not isinstance(value, str) or not value:
+            raise ctx.error("expected a non-empty string", f"sink.auth.{name}")
+        values[f"auth_{name}"] = value
+    return values
 
 
 _SINK_KEYS: Final = {"processes": "sink.processes", "max_connections": "sink.max_connections"}
@@ -525,6 +551,16 @@ def _sweep(ctx: _Ctx, data: Any) -> Sweep:
                 f"sweep.{axes[-1][0]}",
             )
     return Sweep(mode=mode, axes=tuple(axes))
+
+
+def _allow(ctx: _Ctx, data: Any) -> Allow:
+    if data is None:
+        return Allow()
+    section = ctx.mapping(data, "allow", ("lost", "duplicates"))
+    return Allow(
+        lost=ctx.integer(section, "lost", default=0, minimum=0),
+        duplicates=ctx.integer(section, "duplicates", default=0, minimum=0),
+    )
 
 
 def _gates(ctx: _Ctx, data: Any) -> tuple[str, ...]:

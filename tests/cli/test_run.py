@@ -88,3 +88,74 @@ def test_a_part_that_fails_is_one_line_and_exit_1(tmp_path: Path) -> None:
     errors = [line for line in done.stderr.splitlines() if line.startswith("poolbench: error: ")]
     assert len(errors) == 1, done.stderr
     assert "consumer-0 exited with code 3" in errors[0]
+
+
+def test_an_unwritable_out_is_refused_before_any_load(tmp_path: Path) -> None:
+    scenario = tmp_path / "tiny.yaml"
+    scenario.write_text(TINY)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    done = poolbench("run", str(scenario), "--quiet", "--out", str(blocker), cwd=tmp_path)
+    assert done.returncode == exit_codes.USAGE, done.stderr
+    assert done.stderr.startswith("poolbench: error: --out: cannot write results to ")
+    assert len(done.stderr.splitlines()) == 1
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_a_consumer_that_crashes_mid_point_fails_the_run_with_its_last_lines(
+    tmp_path: Path,
+) -> None:
+    # It survives the settle time, then dies as a client without an LZ4 codec would.
+    crasher = tmp_path / "crasher.py"
+    crasher.write_text(
+        "import sys, time\n"
+        "print('consumer starting', flush=True)\n"
+        "time.sleep(6)\n"
+        "print('KafkaJSNotImplemented: LZ4 compression not implemented', file=sys.stderr)\n"
+        "sys.exit(5)\n"
+    )
+    scenario = tmp_path / "crash.yaml"
+    scenario.write_text(
+        "name: crash\ntopic: {partitions: 1}\n"
+        f'consumer: {{command: "{sys.executable} {crasher}"}}\n'
+        "load: {rate: 20/s, duration: 4s, warmup: 1s, drain: 2s, cooldown: 0s}\n"
+    )
+    out = tmp_path / "out"
+    done = poolbench("run", str(scenario), "--quiet", "--out", str(out), cwd=tmp_path)
+    assert done.returncode == exit_codes.CHECK_FAILED, done.stdout + done.stderr
+    assert "consumer-0 exited with code 5" in done.stderr
+    assert "LZ4 compression not implemented" in done.stderr
+    assert "lost 80 of 80 emails" in done.stderr
+    [results] = out.glob("crash/*/results.json")
+    stored = json.loads(results.read_text())
+    assert "LZ4 compression not implemented" in stored["points"][0]["error"]
+    # The consumer's own output is kept with the run.
+    [log] = results.parent.glob("points/point-1/consumer-0.log")
+    assert "LZ4 compression not implemented" in log.read_text()
+
+
+@pytest.mark.slow
+def test_no_secret_reaches_any_output(tmp_path: Path) -> None:
+    password = "pw-7c1e9f-never-shown"
+    scenario = tmp_path / "auth.yaml"
+    scenario.write_text(
+        "name: auth\ntopic: {partitions: 1}\n"
+        f"sink: {{latency: 5ms, auth: {{user: mailer, password: {password}}}}}\n"
+        "consumer: {workers: 2, buffer: 4, env: {API_TOKEN: tok-4242-hidden}}\n"
+        "load: {rate: 30/s, duration: 3s, warmup: 1s, drain: 5s, cooldown: 0s}\n"
+    )
+    out = tmp_path / "out"
+    done = poolbench("run", str(scenario), "--out", str(out), cwd=tmp_path)
+    assert done.returncode == exit_codes.OK, done.stdout + done.stderr
+    [results] = out.glob("auth/*/results.json")
+    stored = json.loads(results.read_text())
+    point = stored["points"][0]
+    assert point["delivered"] == point["produced"] == 90  # AUTH worked
+    assert point["consumer_settings"]["smtp_password"] == "***"
+    files = [p for p in results.parent.rglob("*") if p.is_file()]
+    assert any(p.name.endswith(".log") for p in files)
+    for secret in (password, "tok-4242-hidden"):
+        assert secret not in done.stdout + done.stderr
+        for path in files:
+            assert secret.encode() not in path.read_bytes(), path

@@ -29,6 +29,7 @@ def plan(p: Point, tmp_path: Path) -> Any:
         run_id="r1",
         sequence=3,
         workdir=tmp_path,
+        private_dir=tmp_path / "private",
         reserve_port=lambda: next(ports),
         python="/usr/bin/python3",
     )
@@ -112,3 +113,20 @@ def test_a_looped_profile_covers_the_whole_load(tmp_path: Path) -> None:
     assert result.load.rate.segments == spelled_out.segments
     # Offered over the window [1 s, 7 s): 1 s at 10, 2 at 30, 2 at 10, 1 at 30 -> 20/s.
     assert offered_rate(p.scenario) == pytest.approx(20.0)
+
+
+def test_sink_auth_reaches_the_sink_and_the_consumer_and_is_a_secret(tmp_path: Path) -> None:
+    p = point(sink={"auth": {"user": "mailer", "password": "s3cr3t-pw"}})
+    result = plan(p, tmp_path)
+    assert result.sink.auth is not None
+    assert (result.sink.auth.user, result.sink.auth.password) == ("mailer", "s3cr3t-pw")
+    (consumer,) = result.consumers
+    assert consumer.settings is not None
+    assert (consumer.settings.smtp_user, consumer.settings.smtp_password) == (
+        "mailer",
+        "s3cr3t-pw",
+    )
+    assert "s3cr3t-pw" in result.secrets
+    # The settings file (it holds the password) is kept out of the results folder.
+    assert consumer.settings_path is not None
+    assert consumer.settings_path.parent == tmp_path / "private"
