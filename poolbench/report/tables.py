@@ -63,7 +63,16 @@ def to_frame(result_set: ResultSet) -> pd.DataFrame:
             record[name] = getattr(point, name)
         record["warnings"] = "; ".join(point.warnings)
         records.append(record)
-    return pd.DataFrame.from_records(records)
+    frame = pd.DataFrame.from_records(records)
+    # Figures a point did not measure are None: as numbers they are NaN (an empty CSV
+    # cell, a gap in a chart), never 0.
+    for column in frame.columns:
+        if column.endswith(_NUMERIC_SUFFIXES):
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return frame
+
+
+_NUMERIC_SUFFIXES = ("_ms", "_per_s", "_mb", "_percent", "share_of_ideal")
 
 
 def write_csv(result_set: ResultSet, path: Path) -> Path:

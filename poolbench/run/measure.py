@@ -490,7 +490,7 @@ def measure(inputs: PointInputs) -> Measurement:
             cycle_ms = 1000.0 * inputs.workers * inputs.instances / rate.per_s
         budget = time_budget(chosen, cycle_ms=cycle_ms)
     else:
-        errors.insert(0, error or "nothing was measured")
+        errors.append(error or "nothing was measured")
     share = (rate.per_s / ideal) if (rate is not None and ideal > 0) else None
     verdict = harness_verdict(use, cores=inputs.cores, throughput_share=share)
     rows = timeline(

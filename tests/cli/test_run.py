@@ -126,7 +126,7 @@ def test_a_consumer_that_crashes_mid_point_fails_the_run_with_its_last_lines(
     assert done.returncode == exit_codes.CHECK_FAILED, done.stdout + done.stderr
     assert "consumer-0 exited with code 5" in done.stderr
     assert "LZ4 compression not implemented" in done.stderr
-    assert "lost 80 of 80 emails" in done.stderr
+    assert "lost 100 of 100 emails" in done.stderr
     [results] = out.glob("crash/*/results.json")
     stored = json.loads(results.read_text())
     assert "LZ4 compression not implemented" in stored["points"][0]["error"]
@@ -151,7 +151,7 @@ def test_no_secret_reaches_any_output(tmp_path: Path) -> None:
     [results] = out.glob("auth/*/results.json")
     stored = json.loads(results.read_text())
     point = stored["points"][0]
-    assert point["delivered"] == point["produced"] == 90  # AUTH worked
+    assert point["delivered"] == point["produced"] == 120  # AUTH worked
     assert point["consumer_settings"]["smtp_password"] == "***"
     files = [p for p in results.parent.rglob("*") if p.is_file()]
     assert any(p.name.endswith(".log") for p in files)
