@@ -124,9 +124,11 @@ def backlog_for(scenario: Scenario, ideal_per_s: float) -> int:
     return max(50, math.ceil(2 * in_flight + 1.5 * per_s))
 
 
-def python_env() -> dict[str, str]:
-    """What a `python -m poolbench` child needs beyond a clean environment: this poolbench."""
-    return {"PYTHONPATH": str(Path(poolbench.__file__).resolve().parent.parent)}
+def python_env(pythonpath: Path | None = None) -> dict[str, str]:
+    """What a `python -m poolbench` child needs beyond a clean environment: the folder of
+    its poolbench (default: this process's)."""
+    root = pythonpath or Path(poolbench.__file__).resolve().parent.parent
+    return {"PYTHONPATH": str(root)}
 
 
 def consumer_settings(
@@ -241,6 +243,7 @@ def plan_point(
     private_dir: Path,
     reserve_port: Callable[[], int],
     python: str = sys.executable,
+    pythonpath: Path | None = None,
 ) -> PointPlan:
     """Everything point `sequence` of run `run_id` will start, and where it writes.
 
@@ -325,7 +328,7 @@ def plan_point(
                     "--summary-json",
                     str(summary_path),
                 ),
-                env=python_env(),
+                env=python_env(pythonpath),
                 settings=settings,
                 settings_path=settings_path,
                 summary_path=summary_path,

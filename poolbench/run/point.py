@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -87,6 +88,10 @@ class PointContext:
     sample_interval_s: float = 0.25
     workdir: Path | None = None  # where logs and summaries go (default: a temporary folder)
     broker_pid: int | None = None  # the embedded broker's process, to measure its CPU
+    # Our consumer's interpreter and the folder holding its `poolbench` package (None:
+    # this one): `poolbench compare` runs another checkout's consumer with these.
+    consumer_python: str = sys.executable
+    consumer_pythonpath: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)  # added to every consumer's
 
 
@@ -364,6 +369,8 @@ def run_point(
             workdir=work,
             private_dir=Path(private),
             reserve_port=reserve_port,
+            python=ctx.consumer_python,
+            pythonpath=ctx.consumer_pythonpath,
         )
         notes.extend(plan.warnings)
         ctx.create_topic(plan.topic, plan.partitions)
