@@ -333,7 +333,7 @@ def _auth(ctx: _Ctx, data: Any) -> dict[str, str | None]:
     if data is None:
         return {}
     section = ctx.mapping(data, "sink.auth", ("user", "password"))
-    values = {}
+    values: dict[str, str | None] = {}
     for name in ("user", "password"):
         value = section.get(name)
         if not isinstance(value, str) or not value:
