@@ -50,7 +50,10 @@ from poolbench.sink import SinkServer
 
 log = logging.getLogger(__name__)
 
-FOREIGN_SETTLE_S: Final = 5.0  # a foreign consumer gives no readiness line: wait this long
+# A foreign consumer gives no readiness line: wait this long before the load, then it
+# must deliver its first email within NOT_CONSUMING_S of the load's start.
+FOREIGN_SETTLE_S: Final = 3.0
+NOT_CONSUMING_S: Final = 20.0
 PROGRESS_INTERVAL_S: Final = 0.5
 # The drain waits while emails keep arriving: it ends when all are accounted for, when
 # nothing moved for `load.drain`, or at DRAIN_CAP_FACTOR x `load.drain` (at least
@@ -215,6 +218,30 @@ def _wait_ready(
             child.wait_ready(ctx.ready_timeout_s, stop=stop)
 
 
+def _not_consuming(
+    plan: PointPlan,
+    consumers: list[ChildProcess],
+    progress: _Progress,
+    delivered: int,
+    errors: list[str],
+) -> bool:
+    """A foreign consumer (no readiness line) that delivered nothing `NOT_CONSUMING_S`
+    into the load is reported with its last lines, and the load is cut short."""
+    started = progress.load_started
+    if delivered or started is None or all(c.settings is not None for c in plan.consumers):
+        return False
+    if time.monotonic() - started < NOT_CONSUMING_S:
+        return False
+    if any("not consuming" in e for e in errors):
+        return False
+    tails = "\n".join(f"{c.spec.name}:\n{c.output_tail(10)}" for c in consumers)
+    errors.append(
+        f"not consuming: no email reached the sink within {NOT_CONSUMING_S:g}s of the "
+        f"load's start; the consumers' last lines:\n{tails}"
+    )
+    return True
+
+
 def _dead_consumers(consumers: Sequence[ChildProcess], errors: list[str], phase: str) -> None:
     for child in consumers:
         if not child.running and not any(child.spec.name in e for e in errors):
@@ -253,8 +280,10 @@ def _load_phase(
             if stop.is_set():
                 load.stop()
             reader.sample_retention()
-            progress.report("load", sink=sink, sampler=sampler)
+            delivered = progress.report("load", sink=sink, sampler=sampler)
             _dead_consumers(consumers, errors, "load")
+            if _not_consuming(plan, consumers, progress, delivered, errors):
+                load.stop()
             if time.monotonic() > deadline:
                 load.stop()
                 errors.append("the load generator ran past its schedule and was stopped")

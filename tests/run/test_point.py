@@ -210,3 +210,23 @@ def test_stop_mid_point_stops_every_part(context: PointContext) -> None:
     assert time.monotonic() - started < 45
     assert any("stopped before the load ended" in w for w in result.warnings)
     assert result.accounting.delivered > 0
+
+
+def test_a_foreign_consumer_that_consumes_nothing_is_reported_with_its_output(
+    context: PointContext,
+) -> None:
+    point = one_point(
+        consumer={
+            "command": "python3 -c \"import time; print('connected, waiting', flush=True); "
+            'time.sleep(600)"',
+            "workers": 2,
+        },
+        load={"rate": "20/s", "duration": "60s", "warmup": "1s", "drain": "2s"},
+    )
+    started = time.monotonic()
+    result = measured(point, context)
+    # Cut short: the load stopped once it was clear nothing was consumed.
+    assert time.monotonic() - started < 50
+    assert result.error is not None
+    assert "not consuming" in result.error
+    assert "connected, waiting" in result.error
