@@ -58,9 +58,7 @@ class FastShared:
         self.hostname = config.hostname
         self.greeting = s.reply(f"220 {config.hostname} ESMTP poolbench")
         self.helo = s.reply(f"250 {config.hostname}")
-        self.ehlo = s.ehlo_reply(
-            config.hostname, size_limit=config.data_size_limit, starttls=False
-        )
+        self.ehlo = s.ehlo_reply(config.hostname, size_limit=config.data_size_limit, starttls=False)
         self.ehlo_starttls = s.ehlo_reply(
             config.hostname, size_limit=config.data_size_limit, starttls=True
         )
@@ -399,7 +397,7 @@ class FastSMTP(asyncio.Protocol):
             self._rcpt(arg, now)
         elif command == "DATA":
             self._data_command(arg, now)
-        elif command == "EHLO" or command == "HELO":
+        elif command in ("EHLO", "HELO"):
             self._hello(command, arg)
         elif command == "RSET":
             self._tx = None
@@ -602,9 +600,13 @@ class FastSMTP(asyncio.Protocol):
             return
         tx.eod_ns = now
         problem = self._data_state
-        if problem == _NOMINAL and len(content) > s.DATA_LINE_LIMIT:
-            if max(map(len, content.split(b"\r\n"))) > s.DATA_LINE_LIMIT:
-                problem = _DATA_TOO_LONG
+        long_enough = len(content) > s.DATA_LINE_LIMIT  # else no line can be too long
+        if (
+            problem == _NOMINAL
+            and long_enough
+            and max(map(len, content.split(b"\r\n"))) > s.DATA_LINE_LIMIT
+        ):
+            problem = _DATA_TOO_LONG
         if problem != _NOMINAL:
             self._tx = None
             self._out.append(s.DATA_LINE_TOO_LONG if problem == _DATA_TOO_LONG else s.DATA_TOO_MUCH)
@@ -721,9 +723,7 @@ class FastSMTP(asyncio.Protocol):
         transport = self._transport
         assert transport is not None
         try:
-            upgraded = await self._shared.loop.start_tls(
-                transport, self, context, server_side=True
-            )
+            upgraded = await self._shared.loop.start_tls(transport, self, context, server_side=True)
         except (OSError, ssl.SSLError, ConnectionError, asyncio.CancelledError):
             with contextlib.suppress(Exception):
                 transport.abort()

@@ -71,9 +71,7 @@ class Steps:
         return cls(**dict(zip(STEP_FIELDS, row, strict=True)))  # type: ignore[arg-type]
 
 
-StepsRow = tuple[
-    int | None, int | None, int | None, int, int, int, int, int, int, int, int, int
-]
+StepsRow = tuple[int | None, int | None, int | None, int, int, int, int, int, int, int, int, int]
 STEP_FIELDS = tuple(f.name for f in fields(Steps))
 
 

@@ -65,9 +65,7 @@ STOP_TIMEOUT = 10.0
 _FLUSH_EVERY = 0.5  # seconds between ledger file flushes
 _BACKLOG = 4096  # 1000 senders connecting at once must not overflow the accept queue
 
-ReceiptRow = tuple[
-    str, int | None, int | None, int, str, tuple[str, ...], int, StepsRow | None
-]
+ReceiptRow = tuple[str, int | None, int | None, int, str, tuple[str, ...], int, StepsRow | None]
 
 
 def _row(r: Receipt) -> ReceiptRow:
@@ -104,7 +102,7 @@ def new_loop(config: SinkConfig) -> asyncio.AbstractEventLoop:
     """
     if config.engine == "fast":
         try:
-            import uvloop
+            import uvloop  # noqa: PLC0415 (optional: imported only where it is used)
         except ImportError:  # optional at run time; asyncio's loop works, only slower
             pass
         else:
