@@ -64,6 +64,15 @@ class FastShared:
         )
         self.auth_required = config.auth is not None
         self.timeout_ns = int(config.timeout * 1e9)
+        # Steps with nothing to decide (no outage, delay or fault): answered inline,
+        # without drawing or building a continuation.
+        self.instant = frozenset(
+            command
+            for command in ("MAIL", "RCPT", "DATA")
+            if not config.outages
+            and state.latencies[command] is None
+            and command not in state.faulted
+        )
 
 
 class _Transaction:
@@ -236,12 +245,22 @@ class FastSMTP(asyncio.Protocol):
             if self._held is None:
                 self._feed_data(now)
         elif mode < _TLS:
-            self._rest = self._rest + data if self._rest else data
-            if self._held is None:
-                self._process(now)
-            elif len(self._rest) > _PAUSE_AT and not self._paused and self._transport:
-                self._paused = True
-                self._transport.pause_reading()
+            if (
+                mode == _COMMAND
+                and not self._rest
+                and self._held is None
+                and data.endswith(b"\r\n")
+                and data.find(b"\n") == len(data) - 1
+                and len(data) <= s.LINE_BUFFER_LIMIT
+            ):
+                self._command(data[:-2], now)  # one whole command: the common case
+            else:
+                self._rest = self._rest + data if self._rest else data
+                if self._held is None:
+                    self._process(now)
+                elif len(self._rest) > _PAUSE_AT and not self._paused and self._transport:
+                    self._paused = True
+                    self._transport.pause_reading()
         if self._out:
             self._flush()
 
@@ -531,7 +550,10 @@ class FastSMTP(asyncio.Protocol):
         if params:
             out.append(s.RCPT_PARAMS if self._esmtp else s.syntax_error(usage))
             return
-        self._step("RCPT", tx, lambda fault: self._rcpt_outcome(tx, address, now, fault))
+        if "RCPT" in self._shared.instant:
+            self._rcpt_outcome(tx, address, now, None)
+        else:
+            self._step("RCPT", tx, lambda fault: self._rcpt_outcome(tx, address, now, fault))
 
     def _rcpt_outcome(self, tx: _Transaction, address: str, now: int, fault: Fault | None) -> None:
         if fault is Fault.DROP:
@@ -614,7 +636,10 @@ class FastSMTP(asyncio.Protocol):
         if b"\n." in content or content.startswith(b"."):
             # Dot-stuffing (RFC 5321 4.5.2): a data line's leading dot was doubled.
             content = (b"\r\n" + content).replace(b"\r\n.", b"\r\n")[2:]
-        self._step("DATA", tx, lambda fault: self._data_outcome(tx, content, fault))
+        if "DATA" in self._shared.instant:
+            self._data_outcome(tx, content, None)
+        else:
+            self._step("DATA", tx, lambda fault: self._data_outcome(tx, content, fault))
 
     def _data_outcome(self, tx: _Transaction, content: bytes, fault: Fault | None) -> None:
         if self._tx is tx:
