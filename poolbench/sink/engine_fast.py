@@ -20,7 +20,7 @@ from typing import cast
 
 from poolbench.sink import session as s
 from poolbench.sink.faults import Fault
-from poolbench.sink.ledger import Receipt, Steps, receipt_from_content
+from poolbench.sink.ledger import ReceiptRow, StepsRow, content_fields
 from poolbench.sink.state import (
     REPLY_ACCEPTED,
     REPLY_AUTH_INVALID,
@@ -111,25 +111,57 @@ class _Transaction:
         self.delay_ns = 0
         self.handshake_delay_ns = 0
 
-    def steps(self) -> Steps:
-        return Steps(
-            connected_ns=self.connected_ns,
-            greeting_ns=self.greeting_ns,
-            ready_ns=self.ready_ns,
-            mail_ns=self.mail_ns,
-            mail_reply_ns=self.mail_reply_ns,
-            rcpt_ns=self.rcpt_ns,
-            rcpt_reply_ns=self.rcpt_reply_ns,
-            data_ns=self.data_ns,
-            data_reply_ns=self.data_reply_ns,
-            eod_ns=self.eod_ns,
-            delay_ns=self.delay_ns,
-            handshake_delay_ns=self.handshake_delay_ns,
+    def steps_row(self) -> StepsRow:
+        """`Steps.as_tuple()` of this transaction, without building the dataclass."""
+        return (
+            self.connected_ns,
+            self.greeting_ns,
+            self.ready_ns,
+            self.mail_ns,
+            self.mail_reply_ns,
+            self.rcpt_ns,
+            self.rcpt_reply_ns,
+            self.data_ns,
+            self.data_reply_ns,
+            self.eod_ns,
+            self.delay_ns,
+            self.handshake_delay_ns,
         )
 
 
 class FastSMTP(asyncio.Protocol):
     """One SMTP session."""
+
+    # Slots: less memory per open connection, faster attribute access.
+    __slots__ = (
+        "_auth_login",
+        "_authenticated",
+        "_bogus",
+        "_connected_ns",
+        "_counted",
+        "_data",
+        "_data_scan",
+        "_data_state",
+        "_esmtp",
+        "_first_mail",
+        "_greeting_ns",
+        "_handshake_delay_ns",
+        "_held",
+        "_helo",
+        "_last_reply_ns",
+        "_mode",
+        "_out",
+        "_paused",
+        "_receipts",
+        "_rest",
+        "_shared",
+        "_state",
+        "_tls",
+        "_transport",
+        "_tx",
+        "_waits",
+        "last_active_ns",
+    )
 
     def __init__(self, shared: FastShared) -> None:
         self._shared = shared
@@ -352,23 +384,24 @@ class FastSMTP(asyncio.Protocol):
             self._record(now)
 
     def _record(self, now: int) -> None:
-        state = self._state
-        done: list[Receipt] = [
-            receipt_from_content(
-                content,
-                received_ns=now,
-                mail_from=tx.mail_from,
-                rcpt_tos=tx.rcpt_tos,
-                steps=tx.steps(),
+        rows: list[ReceiptRow] = []
+        for tx, content in self._receipts:
+            message_id, intended_ns, started_ns = content_fields(content)
+            rows.append(
+                (
+                    message_id,
+                    intended_ns,
+                    started_ns,
+                    now,
+                    tx.mail_from,
+                    tuple(tx.rcpt_tos),
+                    len(content),
+                    tx.steps_row(),
+                )
             )
-            for tx, content in self._receipts
-        ]
         self._receipts.clear()
-        state.counters.received += len(done)
-        if len(done) == 1:
-            state.ledger.add(done[0])
-        else:
-            state.ledger.add_many(done)
+        self._state.counters.received += len(rows)
+        self._state.ledger.add_rows(rows)
 
     def _hold(self, seconds: float, then: Callable[[], None]) -> None:
         """Write what is ready, then run `then` after `seconds`; input waits till then."""
