@@ -1,9 +1,10 @@
 """Load for the sink benchmarks, each piece in its own process so it has its own CPU.
 
 python -m benchmarks.sink_load send --port P --senders N --duration S --warmup S
-    N persistent connections on raw asyncio streams (no SMTP library, so the client
-    costs little); prints {"emails": accepted in the window, "seconds": window,
-    "cpu_seconds": this process's CPU}.
+    [--new-connections]:
+    N persistent connections (or a new one per email) on raw asyncio streams (no SMTP
+    library, so the client costs little); prints {"emails": accepted in the window,
+    "seconds": window, "cpu_seconds": this process's CPU}.
 python -m benchmarks.sink_load plain --latency S
     The plain baseline the sink wraps: aiosmtpd with a handler that only (optionally)
     sleeps and answers 250; prints its port, serves until stdin closes.
@@ -28,14 +29,18 @@ async def _expect(reader: asyncio.StreamReader, code: bytes) -> None:
             return
 
 
-async def _send(host: str, port: int, senders: int, duration: float, warmup: float) -> int:
-    connections = []
-    for _ in range(senders):
-        reader, writer = await asyncio.open_connection(host, port)
-        await _expect(reader, b"220")
-        writer.write(b"EHLO load\r\n")
-        await _expect(reader, b"250")
-        connections.append((reader, writer))
+async def _open(host: str, port: int) -> tuple[asyncio.StreamReader, Any]:
+    reader, writer = await asyncio.open_connection(host, port)
+    await _expect(reader, b"220")
+    writer.write(b"EHLO load\r\n")
+    await _expect(reader, b"250")
+    return reader, writer
+
+
+async def _send(
+    host: str, port: int, senders: int, duration: float, warmup: float, *, new: bool = False
+) -> int:
+    connections = [await _open(host, port) for _ in range(senders)]
     start = time.monotonic() + warmup
     end = start + duration
     counted = [0]
@@ -44,6 +49,11 @@ async def _send(host: str, port: int, senders: int, duration: float, warmup: flo
         number = 0
         while time.monotonic() < end:
             number += 1
+            if new and number > 1:  # a new connection per email (the first is open)
+                writer.write(b"QUIT\r\n")
+                await _expect(reader, b"221")
+                writer.close()
+                reader, writer = await _open(host, port)
             writer.write(b"MAIL FROM:<a@example.com>\r\n")
             await _expect(reader, b"250")
             writer.write(b"RCPT TO:<b@example.com>\r\n")
@@ -93,13 +103,23 @@ def main() -> None:
     send.add_argument("--senders", type=int, default=8)
     send.add_argument("--duration", type=float, default=3.0)
     send.add_argument("--warmup", type=float, default=0.5)
+    send.add_argument("--new-connections", action="store_true")
     plain = sub.add_parser("plain")
     plain.add_argument("--latency", type=float, default=0.0)
     args = parser.parse_args()
     if args.command == "plain":
         _plain(args.latency)
         return
-    emails = asyncio.run(_send(args.host, args.port, args.senders, args.duration, args.warmup))
+    emails = asyncio.run(
+        _send(
+            args.host,
+            args.port,
+            args.senders,
+            args.duration,
+            args.warmup,
+            new=args.new_connections,
+        )
+    )
     print(
         json.dumps({"emails": emails, "seconds": args.duration, "cpu_seconds": time.process_time()})
     )

@@ -1,9 +1,10 @@
-"""The sink's capacity beside the plain aiosmtpd it wraps, in the same run.
+"""The sink's two engines side by side, with Postfix's C smtp-sink as the bound.
 
-- Zero latency: emails/s accepted, and the server's CPU, for plain aiosmtpd (1 process)
-  and the sink with 1 and 2 processes.
+- Zero latency: emails/s and µs of the sink process's CPU per email, fast and aiosmtpd
+  engines and C smtp-sink, with kept connections and a new connection per email, driven
+  by Postfix's C smtp-source (or our own client when Postfix is absent).
 - 100 ms latency: with 10, 100 and 1000 concurrent senders, the share of the ideal
-  (senders / latency) reached, plain aiosmtpd beside the sink.
+  (senders / latency) reached, plain aiosmtpd beside the sink's two engines.
 
 Load comes from separate processes (`benchmarks.sink_load send`), so the senders have
 their own CPU; on a 2-core machine they still compete with the server, so read the
@@ -26,7 +27,9 @@ from typing import Any
 import psutil
 import pytest
 
+from benchmarks import sink_drivers as drivers
 from poolbench.sink import SinkConfig, SinkServer, parse_latency
+from poolbench.sink.config import Engine
 from poolbench.sink.ledger import Receipt
 from poolbench.sink.server import _from_row, _row
 
@@ -98,36 +101,72 @@ def _report(benchmark: Any, name: str, **figures: float) -> None:
     print(f"\n[sink bench] {name}: {shown}")
 
 
-@pytest.mark.parametrize("server", ["plain-aiosmtpd", "sink-1-process", "sink-2-processes"])
-def test_bench_zero_latency_throughput(benchmark: Any, server: str) -> None:
-    def run() -> tuple[float, float, float]:
-        if server == "plain-aiosmtpd":
-            with _plain(0.0) as (port, process):
-                before = _cpu(process)
-                started = time.monotonic()
-                rate, client_cpu = _load(port, senders=8, processes=2)
-                elapsed = time.monotonic() - started
-                return rate, 100 * (_cpu(process) - before) / elapsed, client_cpu
-        processes = 1 if server == "sink-1-process" else 2
-        with SinkServer(SinkConfig(processes=processes, isolated=True)) as sink:
-            sink.counters()
-            rate, client_cpu = _load(sink.port, senders=8, processes=2)
-            counters = sink.counters()  # CPU since the previous call: the whole load
-            return rate, counters.cpu_percent, client_cpu
+# Emails per run, sized so each run takes a few seconds on a 2-core machine;
+# POOLBENCH_BENCH_SCALE multiplies them.
+_SCALE = float(os.environ.get("POOLBENCH_BENCH_SCALE", "1"))
+_EMAILS = {
+    ("fast", True): 40_000,
+    ("fast", False): 12_000,
+    ("aiosmtpd", True): 8_000,
+    ("aiosmtpd", False): 3_000,
+    ("postfix-smtp-sink", True): 60_000,
+    ("postfix-smtp-sink", False): 20_000,
+}
 
-    rate, server_cpu, client_cpu = benchmark.pedantic(run, rounds=1, iterations=1)
-    _report(
-        benchmark,
-        server,
-        emails_per_s=rate,
-        server_cpu_percent=server_cpu,
-        client_cpu_seconds=client_cpu,
-    )
-    assert rate > 0
+
+@pytest.mark.parametrize("connections", ["kept", "new"])
+@pytest.mark.parametrize("server", ["fast", "aiosmtpd", "postfix-smtp-sink"])
+def test_bench_engines_cpu_per_email(benchmark: Any, server: str, connections: str) -> None:
+    """emails/s and µs of the sink's CPU per email, one sink process, 20 sessions of
+    600-byte emails; Postfix's C smtp-sink is the bound, measured the same way."""
+    kept = connections == "kept"
+    emails = max(100, int(_EMAILS[server, kept] * _SCALE))
+    if server == "postfix-smtp-sink" and drivers.postfix_binary("smtp-sink") is None:
+        pytest.skip(
+            f"Postfix's smtp-sink is not under {drivers.POSTFIX_ROOT} "
+            "(POOLBENCH_POSTFIX_ROOT; see benchmarks/README.md)"
+        )
+    if drivers.postfix_binary("smtp-source") is None:
+        print(
+            f"\n[sink bench] no smtp-source under {drivers.POSTFIX_ROOT}: "
+            "driving with poolbench's own client, whose ceiling is printed"
+        )
+
+    def run() -> tuple[drivers.Drive, float]:
+        if server == "postfix-smtp-sink":
+            with drivers.postfix_sink() as (port, pid):
+                before = drivers.cpu_seconds([pid])
+                load = drivers.drive(port, emails=emails, kept=kept)
+                return load, drivers.cpu_seconds([pid]) - before
+        engine: Engine = "fast" if server == "fast" else "aiosmtpd"
+        config = SinkConfig(engine=engine, isolated=True, keep_receipts=False)
+        with SinkServer(config) as sink:
+            before = drivers.cpu_seconds(sink.pids())
+            load = drivers.drive(sink.port, emails=emails, kept=kept)
+            # Received, not sent: the sink's own count is what its CPU paid for.
+            received = sink.counters().received
+            cpu = drivers.cpu_seconds(sink.pids()) - before
+            return drivers.Drive(
+                driver=load.driver,
+                emails=received,
+                seconds=load.seconds,
+                client_cpu_seconds=load.client_cpu_seconds,
+            ), cpu
+
+    load, cpu = benchmark.pedantic(run, rounds=1, iterations=1)
+    figures = {
+        "emails_per_s": load.emails / load.seconds,
+        "cpu_us_per_email": 1e6 * cpu / max(1, load.emails),
+        "emails": float(load.emails),
+        "client_ceiling_per_s": load.client_ceiling_per_s,
+        "load_average_1m": os.getloadavg()[0],
+    }
+    _report(benchmark, f"{server} {connections} connections via {load.driver}", **figures)
+    assert load.emails > 0
 
 
 @pytest.mark.parametrize("senders", [10, 100, 1000])
-@pytest.mark.parametrize("server", ["plain-aiosmtpd", "sink-1-process", "sink-2-processes"])
+@pytest.mark.parametrize("server", ["plain-aiosmtpd", "sink-aiosmtpd", "sink-fast"])
 def test_bench_share_of_ideal_at_100ms(benchmark: Any, server: str, senders: int) -> None:
     latency = 0.1
     ideal = senders / latency
@@ -139,8 +178,8 @@ def test_bench_share_of_ideal_at_100ms(benchmark: Any, server: str, senders: int
                 before, started = _cpu(process), time.monotonic()
                 rate, _ = _load(port, senders=senders, processes=load_processes)
                 return rate, 100 * (_cpu(process) - before) / (time.monotonic() - started)
-        processes = 1 if server == "sink-1-process" else 2
-        config = SinkConfig(latency=parse_latency("100ms"), processes=processes, isolated=True)
+        engine: Engine = "fast" if server == "sink-fast" else "aiosmtpd"
+        config = SinkConfig(latency=parse_latency("100ms"), engine=engine, isolated=True)
         with SinkServer(config) as sink:
             sink.counters()
             rate, _ = _load(sink.port, senders=senders, processes=load_processes)

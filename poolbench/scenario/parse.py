@@ -284,9 +284,7 @@ def _sink(ctx: _Ctx, data: Any) -> Sink:
     )
     engine = section.get("engine", "fast")
     if engine not in ENGINES:
-        raise ctx.error(
-            f"expected one of {', '.join(ENGINES)}, got {_show(engine)}", "sink.engine"
-        )
+        raise ctx.error(f"expected one of {', '.join(ENGINES)}, got {_show(engine)}", "sink.engine")
     latency = section.get("latency", "0ms")
     if isinstance(latency, int | float) and not isinstance(latency, bool):
         latency = f"{latency}s"  # a bare number means seconds, as everywhere else

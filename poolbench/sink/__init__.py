@@ -3,7 +3,7 @@
 from poolbench.sink import SinkConfig, SinkServer, parse_latency
 with SinkServer(SinkConfig(latency=parse_latency("100ms"))) as sink:
     ...  # send to sink.host:sink.port
-    sink.counters(), sink.receipts()
+    sink.counters(), sink.receipts(), sink.receipts_since(n), sink.pids()
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from poolbench.sink.faults import (
     parse_rate_limit,
 )
 from poolbench.sink.latency import LatencyModel, parse_latency
-from poolbench.sink.ledger import Receipt, SinkCounters, read_ledger
+from poolbench.sink.ledger import Receipt, SinkCounters, Steps, read_ledger
 from poolbench.sink.server import SinkServer
 from poolbench.sink.tls import TlsMaterial, make_self_signed
 
@@ -33,6 +33,7 @@ __all__ = [
     "SinkConfig",
     "SinkCounters",
     "SinkServer",
+    "Steps",
     "TlsMaterial",
     "TlsMode",
     "make_self_signed",

@@ -136,7 +136,12 @@ class SinkHandler:
         self.state = state
 
     async def handle_MAIL(
-        self, server: SinkSMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+        self,
+        server: SinkSMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        options: list[str],
     ) -> Any:
         state = self.state
         if state.config.auth is not None and not session.authenticated:
@@ -152,7 +157,12 @@ class SinkHandler:
         return MISSING if reply is None else reply
 
     async def handle_RCPT(
-        self, server: SinkSMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+        self,
+        server: SinkSMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        options: list[str],
     ) -> Any:
         reply = await _step(self.state, server, "RCPT")
         return MISSING if reply is None else reply
@@ -257,6 +267,10 @@ class SinkSMTP(SMTP):
             tuple(envelope.rcpt_tos),
         )
 
+    def _take_accepted(self) -> tuple[bytes, str, tuple[str, ...]] | None:
+        accepted, self._accepted = self._accepted, None
+        return accepted
+
     async def smtp_MAIL(self, arg: str | None) -> None:
         now = time.time_ns()
         if self.envelope is not None and self.envelope.mail_from:
@@ -294,7 +308,7 @@ class SinkSMTP(SMTP):
             tx.data_reply_ns = 0
         self._accepted = None
         await super().smtp_DATA(arg)
-        accepted, self._accepted = self._accepted, None
+        accepted = self._take_accepted()
         if accepted is None:
             if tx is not None and tx.data_reply_ns:
                 self._tx = None  # the transaction ended (refused after its data)

@@ -49,11 +49,12 @@ from poolbench.sink.ledger import (
     Ledger,
     RawCounters,
     Receipt,
+    ReceiptRow,
     SinkCounters,
-    Steps,
-    StepsRow,
     merge_parts,
     part_path,
+    receipt_from_row,
+    receipt_row,
 )
 from poolbench.sink.state import SinkState
 from poolbench.sink.tls import TlsMaterial, client_context, make_self_signed, server_context
@@ -65,36 +66,9 @@ STOP_TIMEOUT = 10.0
 _FLUSH_EVERY = 0.5  # seconds between ledger file flushes
 _BACKLOG = 4096  # 1000 senders connecting at once must not overflow the accept queue
 
-ReceiptRow = tuple[
-    str, int | None, int | None, int, str, tuple[str, ...], int, StepsRow | None
-]
-
-
-def _row(r: Receipt) -> ReceiptRow:
-    steps = None if r.steps is None else r.steps.as_tuple()
-    return (
-        r.id,
-        r.intended_ns,
-        r.started_ns,
-        r.received_ns,
-        r.mail_from,
-        r.rcpt_tos,
-        r.size,
-        steps,
-    )
-
-
-def _from_row(row: ReceiptRow) -> Receipt:
-    return Receipt(
-        id=row[0],
-        intended_ns=row[1],
-        started_ns=row[2],
-        received_ns=row[3],
-        mail_from=row[4],
-        rcpt_tos=row[5],
-        size=row[6],
-        steps=None if row[7] is None else Steps.from_tuple(row[7]),
-    )
+# Kept under their old names: benchmarks and tests use them.
+_row = receipt_row
+_from_row = receipt_from_row
 
 
 def new_loop(config: SinkConfig) -> asyncio.AbstractEventLoop:
@@ -104,7 +78,7 @@ def new_loop(config: SinkConfig) -> asyncio.AbstractEventLoop:
     """
     if config.engine == "fast":
         try:
-            import uvloop
+            import uvloop  # noqa: PLC0415 (optional: imported only where it is used)
         except ImportError:  # optional at run time; asyncio's loop works, only slower
             pass
         else:
@@ -208,6 +182,9 @@ class _Core:
 
     def snapshot(self) -> tuple[list[Receipt], dict[str, int]]:
         return self.ledger.take_new(), self.state.counters.snapshot()
+
+    def snapshot_rows(self) -> tuple[list[ReceiptRow], dict[str, int]]:
+        return self.ledger.take_new_rows(), self.state.counters.snapshot()
 
 
 class _Backend(Protocol):
@@ -327,8 +304,7 @@ async def _child_serve(spec: _ChildSpec, conn: multiprocessing.connection.Connec
         except (EOFError, OSError):
             command = "stop"  # the parent is gone
         if command == "snapshot":
-            new, counters = core.snapshot()
-            conn.send(([_row(r) for r in new], counters))
+            conn.send(core.snapshot_rows())
         elif command == "stop" and not done.done():
             loop.remove_reader(conn.fileno())
             done.set_result(None)
@@ -339,9 +315,9 @@ async def _child_serve(spec: _ChildSpec, conn: multiprocessing.connection.Connec
     os.set_blocking(conn.fileno(), True)
     await done
     await core.stop()
-    new, counters = core.snapshot()
+    rows = core.snapshot_rows()
     with contextlib.suppress(OSError):
-        conn.send(([_row(r) for r in new], counters))
+        conn.send(rows)
 
 
 class _ProcessBackend:

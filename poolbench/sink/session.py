@@ -94,7 +94,7 @@ def split_command(line: bytes) -> tuple[str, str] | bytes:
 
 def parse_path(arg: str, keyword: str) -> tuple[str, str] | None:
     """`FROM:<a@x> SIZE=10` with keyword `FROM:` -> ("a@x", "SIZE=10"); None if malformed."""
-    if not arg[: len(keyword)].upper() == keyword:
+    if arg[: len(keyword)].upper() != keyword:
         return None
     rest = arg[len(keyword) :].strip()
     if rest.startswith("<"):

@@ -289,3 +289,14 @@ def test_memory_with_1000_open_connections_is_bounded(sink_factory: Factory) -> 
     print(f"\nRSS with {n} open connections: {rss / 2**20:.1f} MiB (idle {before / 2**20:.1f})")
     assert rss < 150 * 2**20  # generous: the goal for the fast engine is 60 MB
     assert rss - before < 100 * 2**20
+
+
+def test_an_idle_connection_is_closed_after_the_timeout(sink_factory: Factory) -> None:
+    sink = sink_factory(timeout=0.3)
+    with raw(sink) as client:
+        _wait(lambda: sink.counters().connections_open == 1, "the connection")
+        _wait(lambda: sink.counters().connections_open == 0, "the idle close")
+        client.sock.settimeout(5)
+        with pytest.raises(ConnectionError):
+            while True:
+                client.reply()  # whatever the goodbye, the socket then ends
