@@ -178,6 +178,66 @@ def test_max_bare_loop(benchmark: Any, broker: BrokerProcess) -> None:
     _record(benchmark, f"bare loop max {EVENTS}", figures)
 
 
+def _bare_loop_with_ids(address: str, topic: str, *, count: int) -> dict[str, float]:
+    """The floor of what the generator does per event at max, in confluent-kafka itself:
+    one prebuilt value, the three headers, a delivery report per message kept by
+    partition and offset. What the generator costs beyond this is its own."""
+    partitions: list[int] = []
+    offsets: list[int] = []
+
+    def on_delivery(err: Any, msg: Any) -> None:
+        if err is None:
+            partitions.append(msg.partition())
+            offsets.append(msg.offset())
+
+    producer = Producer(
+        {
+            "bootstrap.servers": address,
+            "compression.type": "lz4",
+            "linger.ms": 1,
+            "queue.buffering.max.messages": 500_000,
+            "on_delivery": on_delivery,
+        }
+    )
+    value = _sample_value()
+    event_id = str(uuid.uuid4()).encode()
+    start = time.monotonic()
+    for i in range(count):
+        stamp = b"%d" % time.monotonic_ns()
+        while True:
+            try:
+                producer.produce(
+                    topic,
+                    value,
+                    None,
+                    headers=[
+                        ("poolbench-id", event_id),
+                        ("poolbench-intended-ns", stamp),
+                        ("poolbench-sent-ns", stamp),
+                    ],
+                )
+                break
+            except BufferError:
+                producer.poll(0.001)
+        if not i & 1023:
+            producer.poll(0)
+    producer.flush(30)
+    elapsed = time.monotonic() - start
+    return {"rate": len(offsets) / elapsed, "lag_p50_ms": 0, "lag_p99_ms": 0, "lag_max_ms": 0}
+
+
+def test_max_bare_loop_with_headers_and_acks(benchmark: Any, broker: BrokerProcess) -> None:
+    topic = _topic(broker)
+    figures = benchmark.pedantic(
+        _bare_loop_with_ids,
+        args=(broker.bootstrap_servers, topic),
+        kwargs={"count": EVENTS},
+        rounds=1,
+        iterations=1,
+    )
+    _record(benchmark, f"bare loop + headers + acks max {EVENTS}", figures)
+
+
 def test_event_factory(benchmark: Any) -> None:
     factory = EventFactory(EventKnobs(data_bytes=DATA_BYTES), random.Random(1))
     counter = iter(range(10**9))
