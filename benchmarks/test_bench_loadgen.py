@@ -1,6 +1,8 @@
 """The load generator beside a bare confluent-kafka produce loop, on the embedded broker.
 
-Durations are short by default; for the figures in the notes set
+The broker runs in its own process (`BrokerProcess`), as in `poolbench run`, so the
+loops measured here share their process with nothing else. Durations are short by
+default; for the figures in the notes set
 `POOLBENCH_BENCH_SECONDS=10` (paced runs) and `POOLBENCH_BENCH_EVENTS=300000` (max runs).
 Each benchmark runs once (pedantic, one round): the interesting numbers are in
 `extra_info` (achieved rate, schedule lag), printed at the end of the run as well.
@@ -18,7 +20,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 
-from poolbench.broker import EmbeddedBroker, TopicSpec, broker_drops
+from poolbench.broker import BrokerProcess, broker_drops, watermarks
 from poolbench.loadgen import LoadSpec, run_load
 from poolbench.loadgen.events import EventFactory, EventKnobs, build_event, recipient, rfc3339
 from poolbench.loadgen.lag import LagRecorder
@@ -32,15 +34,15 @@ RESULTS: list[str] = []
 
 
 @pytest.fixture(scope="module")
-def broker() -> Iterator[EmbeddedBroker]:
-    with EmbeddedBroker() as running:
+def broker() -> Iterator[BrokerProcess]:
+    with BrokerProcess() as running:
         yield running
     print("\n" + "\n".join(RESULTS))
 
 
-def _topic(broker: EmbeddedBroker) -> str:
+def _topic(broker: BrokerProcess, partitions: int = PARTITIONS) -> str:
     name = f"bench-{uuid.uuid4().hex[:8]}"
-    broker.create_topic(TopicSpec(name, PARTITIONS))
+    broker.create_topic(name, partitions)
     return name
 
 
@@ -106,6 +108,7 @@ def _ours(
     spec = LoadSpec(topic=topic, rate=rate, count=count, duration=duration, data_bytes=DATA_BYTES)
     report = run_load(spec, bootstrap_servers=address)
     assert report.complete
+    assert len(report.acked_seq) == report.produced
     assert sum(broker_drops(address, topic, report.first_offsets).values()) == 0
     return {
         "rate": report.achieved_rate,
@@ -125,7 +128,7 @@ def _record(benchmark: Any, label: str, figures: dict[str, float]) -> None:
 
 
 @pytest.mark.parametrize("rate", [1000, 20000])
-def test_paced_poolbench(benchmark: Any, broker: EmbeddedBroker, rate: int) -> None:
+def test_paced_poolbench(benchmark: Any, broker: BrokerProcess, rate: int) -> None:
     topic = _topic(broker)
     figures = benchmark.pedantic(
         _ours,
@@ -139,7 +142,7 @@ def test_paced_poolbench(benchmark: Any, broker: EmbeddedBroker, rate: int) -> N
 
 
 @pytest.mark.parametrize("rate", [1000, 20000])
-def test_paced_bare_loop(benchmark: Any, broker: EmbeddedBroker, rate: int) -> None:
+def test_paced_bare_loop(benchmark: Any, broker: BrokerProcess, rate: int) -> None:
     topic = _topic(broker)
     figures = benchmark.pedantic(
         _bare_loop,
@@ -151,7 +154,7 @@ def test_paced_bare_loop(benchmark: Any, broker: EmbeddedBroker, rate: int) -> N
     _record(benchmark, f"bare loop {rate}/s {SECONDS:g}s", figures)
 
 
-def test_max_poolbench(benchmark: Any, broker: EmbeddedBroker) -> None:
+def test_max_poolbench(benchmark: Any, broker: BrokerProcess) -> None:
     topic = _topic(broker)
     figures = benchmark.pedantic(
         _ours,
@@ -163,7 +166,7 @@ def test_max_poolbench(benchmark: Any, broker: EmbeddedBroker) -> None:
     _record(benchmark, f"poolbench produce max {EVENTS}", figures)
 
 
-def test_max_bare_loop(benchmark: Any, broker: EmbeddedBroker) -> None:
+def test_max_bare_loop(benchmark: Any, broker: BrokerProcess) -> None:
     topic = _topic(broker)
     figures = benchmark.pedantic(
         _bare_loop,
@@ -173,6 +176,66 @@ def test_max_bare_loop(benchmark: Any, broker: EmbeddedBroker) -> None:
         iterations=1,
     )
     _record(benchmark, f"bare loop max {EVENTS}", figures)
+
+
+def _bare_loop_with_ids(address: str, topic: str, *, count: int) -> dict[str, float]:
+    """The floor of what the generator does per event at max, in confluent-kafka itself:
+    one prebuilt value, the three headers, a delivery report per message kept by
+    partition and offset. What the generator costs beyond this is its own."""
+    partitions: list[int] = []
+    offsets: list[int] = []
+
+    def on_delivery(err: Any, msg: Any) -> None:
+        if err is None:
+            partitions.append(msg.partition())
+            offsets.append(msg.offset())
+
+    producer = Producer(
+        {
+            "bootstrap.servers": address,
+            "compression.type": "lz4",
+            "linger.ms": 1,
+            "queue.buffering.max.messages": 500_000,
+            "on_delivery": on_delivery,
+        }
+    )
+    value = _sample_value()
+    event_id = str(uuid.uuid4()).encode()
+    start = time.monotonic()
+    for i in range(count):
+        stamp = b"%d" % time.monotonic_ns()
+        while True:
+            try:
+                producer.produce(
+                    topic,
+                    value,
+                    None,
+                    headers=[
+                        ("poolbench-id", event_id),
+                        ("poolbench-intended-ns", stamp),
+                        ("poolbench-sent-ns", stamp),
+                    ],
+                )
+                break
+            except BufferError:
+                producer.poll(0.001)
+        if not i & 1023:
+            producer.poll(0)
+    producer.flush(30)
+    elapsed = time.monotonic() - start
+    return {"rate": len(offsets) / elapsed, "lag_p50_ms": 0, "lag_p99_ms": 0, "lag_max_ms": 0}
+
+
+def test_max_bare_loop_with_headers_and_acks(benchmark: Any, broker: BrokerProcess) -> None:
+    topic = _topic(broker)
+    figures = benchmark.pedantic(
+        _bare_loop_with_ids,
+        args=(broker.bootstrap_servers, topic),
+        kwargs={"count": EVENTS},
+        rounds=1,
+        iterations=1,
+    )
+    _record(benchmark, f"bare loop + headers + acks max {EVENTS}", figures)
 
 
 def test_event_factory(benchmark: Any) -> None:
@@ -201,3 +264,27 @@ def test_event_encode_baseline(benchmark: Any) -> None:
         )
 
     benchmark(make)
+
+
+@pytest.mark.parametrize("compression", ["none", "lz4", "gzip", "zstd"])
+def test_retention_kept_events(benchmark: Any, broker: BrokerProcess, compression: str) -> None:
+    """How many default events (349-byte values) one partition keeps, per codec.
+
+    The source of the retention constants in `poolbench.scenario.kafka`.
+    """
+    topic = _topic(broker, 1)
+    count = 30_000 if compression == "none" else 300_000
+    spec = LoadSpec(topic=topic, count=count, compression=compression)
+    report = benchmark.pedantic(
+        run_load,
+        args=(spec,),
+        kwargs={"bootstrap_servers": broker.bootstrap_servers},
+        rounds=1,
+        iterations=1,
+    )
+    low, high = watermarks(broker.bootstrap_servers, topic)[0]
+    benchmark.extra_info.update({"produced": report.produced, "kept": high - low})
+    RESULTS.append(
+        f"retention {compression:<5} kept {high - low:>8,} of {report.produced:,}"
+        + ("" if low else " (none dropped)")
+    )

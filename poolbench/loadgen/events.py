@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final, TypeAlias
+from typing import Any, Final, TypeAlias
 
 from poolbench.errors import ConfigError
 from poolbench.wire import EVENT_TYPES, PRIORITIES, EmailEvent, EmailMessage, encode_event
@@ -321,6 +321,26 @@ class EventFactory:
         else:
             index = self._rng.randrange(spec.keys)
         return self._key_bytes[index], index
+
+    def maker(self) -> Callable[[int, int], Event]:
+        """`make`, or for the plain case (one template and priority, no keys, no poison)
+        a closure with everything bound that makes the same bytes in about half the time.
+        """
+        form = self._single_format
+        if form is None or self._poison_share > 0 or self._key_kind != "none":
+            return self.make
+        prefix = self._id_prefix
+        recipients = self._recipients
+        stamp: list[Any] = [-1, b""]  # the second and its RFC 3339 text, as in `make`
+
+        def make_plain(seq: int, intended_ns: int) -> Event:
+            event_id = prefix + b"%012x" % seq
+            second = intended_ns // 1_000_000_000
+            if second != stamp[0]:
+                stamp[0], stamp[1] = second, rfc3339(second).encode()
+            return event_id, None, form % (event_id, seq % recipients, event_id, stamp[1]), None
+
+        return make_plain
 
     def make(self, seq: int, intended_ns: int) -> Event:
         """(id, key, value, poison kind or None) of event `seq` meant at `intended_ns`."""

@@ -9,6 +9,7 @@ offsets, so a wall-clock step during a run does not bend the schedule.
 
 from __future__ import annotations
 
+import gc
 import logging
 import random
 import threading
@@ -22,7 +23,7 @@ from confluent_kafka import KafkaException, Producer
 from poolbench.broker.cluster import watermarks
 from poolbench.errors import ConfigError, RunError, UnreachableError
 from poolbench.loadgen.backlog import BacklogGate, CommittedProgress
-from poolbench.loadgen.events import POISON_KINDS, EventFactory
+from poolbench.loadgen.events import POISON_KINDS, Event, EventFactory
 from poolbench.loadgen.lag import LagRecorder
 from poolbench.loadgen.spec import LoadProgress, LoadReport, LoadSpec, rate_or_none
 from poolbench.metrics.clock import Clock, SystemClock
@@ -212,8 +213,9 @@ def _produce(
     monotonic = time.monotonic if system else clock.monotonic
     monotonic_ns = time.monotonic_ns if system else lambda: round(clock.monotonic() * 1e9)
     add_lag = lags.append
-    make = factory.make
+    make = factory.maker()
     id_key, intended_key, sent_key = HEADER_ID, HEADER_INTENDED_NS, HEADER_SENT_NS
+    unscheduled = offsets is None and gate is None
     stopped = stopped_before_start
 
     t0 = monotonic()
@@ -241,6 +243,22 @@ def _produce(
                 )
             )
 
+    def periodic(seq_now: int) -> bool:
+        """Every 1024 events (and at once): serve delivery reports, fold lags, report
+        progress; False once `stop` is set (paced schedules also notice it while idle)."""
+        nonlocal next_progress, seq
+        seq = seq_now
+        if stop is not None and stop.is_set():
+            return False
+        if seq_now:
+            producer.poll(0)
+            lags.maybe_fold()
+        now = monotonic()
+        if now >= next_progress:
+            report_progress(now)
+            next_progress = now + PROGRESS_EVERY_S
+        return True
+
     def idle_until(target: float) -> bool:
         """Sleep until monotonic `target` in short naps; False when stopped meanwhile."""
         nonlocal next_progress
@@ -256,68 +274,83 @@ def _produce(
                 next_progress = now + PROGRESS_EVERY_S
             sleep(min(target - now, _MAX_NAP_S))
 
-    while seq < limit:
-        if not seq & _SERVE_MASK:
-            # Every 1024 events (and at once): serve delivery reports, fold lags, report
-            # progress, notice `stop`; paced schedules also notice it while idle.
-            if stop is not None and stop.is_set():
+    # The loop makes no reference cycles, but allocates a few containers per event, so
+    # the cyclic collector would run every couple of hundred events for nothing.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        if unscheduled:
+            seq, stopped_max = _produce_max(
+                monotonic_ns=monotonic_ns,
+                seq=seq,
+                limit=limit,
+                end_ns=(1 << 62) if end_ns is None else end_ns,
+                wall_shift=wall_shift,
+                make=make,
+                produce=produce,
+                topic=topic,
+                periodic=periodic,
+                serve=producer.poll,
+                poison=poison,
+                poison_ids=poison_ids,
+            )
+            stopped = stopped or stopped_max
+        while not unscheduled and seq < limit:
+            if not seq & _SERVE_MASK and not periodic(seq):
                 stopped = True
                 break
-            if seq:
-                producer.poll(0)
-                lags.maybe_fold()
-            now = monotonic()
-            if now >= next_progress:
-                report_progress(now)
-                next_progress = now + PROGRESS_EVERY_S
-        if offsets is not None:
-            offset = next(offsets)
-            if duration is not None and offset >= duration:
-                break
-            target = t0 + offset
-            if monotonic() < target and not idle_until(target):
-                stopped = True
-                break
-            intended_ns = w0 + round(offset * 1e9)
-        else:
-            now_ns = monotonic_ns()
-            if end_ns is not None and now_ns >= end_ns:
-                break
-            intended_ns = now_ns + wall_shift
-            if gate is not None and gate.permits(seq, now_ns / 1e9) <= 0:
-                released = _wait_for_backlog(
-                    spec, gate, seq, producer, idle_until, monotonic, t0, duration
-                )
-                if released is None:
-                    stopped = stop is not None and stop.is_set()
+            if offsets is not None:
+                offset = next(offsets)
+                if duration is not None and offset >= duration:
                     break
-                # The release time becomes the intended time: the consumer is not
-                # charged for the generator's waiting.
-                intended_ns = max(intended_ns, w0 + round((released - t0) * 1e9))
-        event_id, key, value, poison_kind = make(seq, intended_ns)
-        intended_header = b"%d" % intended_ns
-        while True:
-            sent_ns = monotonic_ns() + wall_shift
-            try:
-                produce(
-                    topic,
-                    value,
-                    key,
-                    headers=[
-                        (id_key, event_id),
-                        (intended_key, intended_header),
-                        (sent_key, b"%d" % sent_ns),
-                    ],
-                )
-                break
-            except BufferError:
-                # The producer's queue is full: serve it, then try again (sent late).
-                producer.poll(_BUFFER_FULL_POLL_S)
-        add_lag((sent_ns - intended_ns) // 1000)
-        if poison_kind is not None:
-            poison[poison_kind] += 1
-            poison_ids.append(event_id.decode())
-        seq += 1
+                target = t0 + offset
+                if monotonic() < target and not idle_until(target):
+                    stopped = True
+                    break
+                intended_ns = w0 + round(offset * 1e9)
+            else:
+                now_ns = monotonic_ns()
+                if end_ns is not None and now_ns >= end_ns:
+                    break
+                intended_ns = now_ns + wall_shift
+                if gate is not None and gate.permits(seq, now_ns / 1e9) <= 0:
+                    released = _wait_for_backlog(
+                        spec, gate, seq, producer, idle_until, monotonic, t0, duration
+                    )
+                    if released is None:
+                        stopped = stop is not None and stop.is_set()
+                        break
+                    # The release time becomes the intended time: the consumer is not
+                    # charged for the generator's waiting.
+                    intended_ns = max(intended_ns, w0 + round((released - t0) * 1e9))
+            event_id, key, value, poison_kind = make(seq, intended_ns)
+            intended_header = b"%d" % intended_ns
+            while True:
+                sent_ns = monotonic_ns() + wall_shift
+                sent_header = b"%d" % sent_ns
+                try:
+                    produce(
+                        topic,
+                        value,
+                        key,
+                        headers=[
+                            (id_key, event_id),
+                            (intended_key, intended_header),
+                            (sent_key, sent_header),
+                        ],
+                    )
+                    break
+                except BufferError:
+                    # The producer's queue is full: serve it, then try again (sent late).
+                    producer.poll(_BUFFER_FULL_POLL_S)
+            add_lag((sent_ns - intended_ns) // 1000)
+            if poison_kind is not None:
+                poison[poison_kind] += 1
+                poison_ids.append(event_id.decode())
+            seq += 1
+    finally:
+        if collecting:
+            gc.enable()
 
     send_end = monotonic()
     remaining = producer.flush(spec.delivery_timeout + 5.0)
@@ -403,3 +436,48 @@ def _wait_for_backlog(  # noqa: PLR0917 (private, one caller)
             return None
         now = monotonic()
     return now
+
+
+def _produce_max(
+    *,
+    monotonic_ns: Callable[[], int],
+    seq: int,
+    limit: int,
+    end_ns: int,
+    wall_shift: int,
+    make: Callable[[int, int], Event],
+    produce: Callable[..., None],
+    topic: str,
+    periodic: Callable[[int], bool],
+    serve: Callable[[float], int],
+    poison: dict[str, int],
+    poison_ids: list[str],
+) -> tuple[int, bool]:
+    """`--rate max` without a backlog gate: no schedule, so an event is meant when it
+    is handed over (intended = sent, no lag to record). (events produced, stopped)."""
+    id_key, intended_key, sent_key = HEADER_ID, HEADER_INTENDED_NS, HEADER_SENT_NS
+    mask = _SERVE_MASK
+    while seq < limit:
+        if not seq & mask and not periodic(seq):
+            return seq, True
+        now_ns = monotonic_ns()
+        if now_ns >= end_ns:
+            break
+        event_id, key, value, poison_kind = make(seq, now_ns + wall_shift)
+        while True:
+            sent = b"%d" % (monotonic_ns() + wall_shift)
+            try:
+                produce(
+                    topic,
+                    value,
+                    key,
+                    headers=[(id_key, event_id), (intended_key, sent), (sent_key, sent)],
+                )
+                break
+            except BufferError:
+                serve(_BUFFER_FULL_POLL_S)
+        if poison_kind is not None:
+            poison[poison_kind] += 1
+            poison_ids.append(event_id.decode())
+        seq += 1
+    return seq, False

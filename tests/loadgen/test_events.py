@@ -163,3 +163,21 @@ def test_key_spec_text_round_trips_and_rejects_nonsense() -> None:
         with pytest.raises(ConfigError):
             KeySpec.parse(bad)
     assert Mix.parse("high:1,low:3", allowed=["high", "low"], what="p").cumulative() == (0.25, 1.0)
+
+
+@pytest.mark.parametrize(
+    "knobs",
+    [
+        EventKnobs(data_bytes=50),
+        EventKnobs(keys=KeySpec(kind="roundrobin", keys=3)),
+        EventKnobs(poison_share=0.3),
+        EventKnobs(templates=parse_templates("plain:1,welcome:1")),
+    ],
+)
+def test_the_fast_maker_makes_the_same_bytes(knobs: EventKnobs) -> None:
+    slow = EventFactory(knobs, random.Random(3), nonce=8)
+    fast = EventFactory(knobs, random.Random(3), nonce=8).maker()
+    second = 1_700_000_000_000_000_000
+    for seq in range(300):
+        at = second + seq * 7_000_000  # crosses a few seconds
+        assert fast(seq, at) == slow.make(seq, at)
