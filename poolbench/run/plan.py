@@ -206,6 +206,7 @@ def _load_spec(scenario: Scenario, *, topic: str, group: str, backlog: int | Non
         seed=load.seed,
         compression=effective_compression(scenario),
         producer=dict(load.producer),
+        priorities=load.priorities,
     )
 
 

@@ -202,6 +202,7 @@ class Load:
     poison: float = 0.0
     compression: str = COMPRESSION_AUTO  # auto, none, gzip, snappy, lz4, zstd
     producer: Mapping[str, str] = field(default_factory=dict)  # librdkafka settings
+    priorities: str = "normal"  # the events' priority mix, e.g. "high:1,normal:3,low:6"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "producer", MappingProxyType(dict(self.producer)))
@@ -234,6 +235,7 @@ class Load:
             "poison": self.poison,
             "compression": self.compression,
             "producer": dict(self.producer),
+            "priorities": self.priorities,
         }
 
 
@@ -307,6 +309,8 @@ class Scenario:
             del doc["load"]["compression"]
         if not doc["load"]["producer"]:
             del doc["load"]["producer"]
+        if doc["load"]["priorities"] == "normal":
+            del doc["load"]["priorities"]
         if doc["allow"] == Allow().to_dict():
             del doc["allow"]
         canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"))

@@ -18,6 +18,7 @@ import yaml
 
 from poolbench.errors import ConfigError, ScenarioError
 from poolbench.gates.expr import parse_gate
+from poolbench.loadgen.events import parse_priorities
 from poolbench.loadgen.spec import (
     COMPRESSIONS,
     librdkafka_setting_error,
@@ -448,6 +449,7 @@ def _load(ctx: _Ctx, data: Any) -> Load:
             "poison",
             "compression",
             "producer",
+            "priorities",
         ),
     )
     rate = section.get("rate", "saturate")
@@ -469,8 +471,28 @@ def _load(ctx: _Ctx, data: Any) -> Load:
         poison=ctx.share(section, "poison", below_one=True),
         compression=_compression(ctx, section),
         producer=_producer(ctx, section.get("producer")),
+        priorities=_priorities(ctx, section.get("priorities")),
     )
     return load
+
+
+def _priorities(ctx: _Ctx, data: Any) -> str:
+    """`{high: 0.1, normal: 0.3, low: 0.6}` (shares) or the load generator's text form."""
+    if data is None:
+        return "normal"
+    if isinstance(data, dict):
+        text = ",".join(f"{name}:{weight}" for name, weight in data.items())
+    elif isinstance(data, str):
+        text = data
+    else:
+        raise ctx.error(
+            f"expected a mapping like {{high: 0.1, normal: 0.3, low: 0.6}}, got {_show(data)}",
+            "load.priorities",
+        )
+    try:
+        return parse_priorities(text).text
+    except ConfigError as exc:
+        raise ctx.located(exc, "load.priorities") from exc
 
 
 def _compression(ctx: _Ctx, section: dict[str, Any]) -> str:
