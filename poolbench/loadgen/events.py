@@ -282,6 +282,9 @@ class EventFactory:
         self._templates = knobs.templates.names
         self._template_cum = knobs.templates.cumulative()
         self._priorities = knobs.priorities.names
+        # With a mix of priorities, each event's first letter (h, n, l) in sequence
+        # order, so results can be split by priority for any consumer.
+        self.priority_codes: list[str] | None = [] if len(self._priorities) > 1 else None
         self._priority_cum = knobs.priorities.cumulative()
         self._formats = {
             (t, p): _compile(t, p, knobs.data_bytes)
@@ -356,6 +359,8 @@ class EventFactory:
             template = self._pick(self._templates, self._template_cum, rng.random())
             priority = self._pick(self._priorities, self._priority_cum, rng.random())
             form = self._formats[template, priority]
+            if self.priority_codes is not None:
+                self.priority_codes.append(priority[0])
         if self._key_kind == "none":
             key, index = None, seq % self._recipients
         else:

@@ -392,6 +392,7 @@ def _produce(
         acked_partition=deliveries.acked_partition,
         acked_offset=deliveries.acked_offset,
         failed_seq=deliveries.failed_seq,
+        priority_codes="".join(factory.priority_codes or ()),
     )
 
 

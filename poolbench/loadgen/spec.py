@@ -448,6 +448,9 @@ class LoadReport:
     acked_partition: array[int] = field(default_factory=lambda: array("q"))
     acked_offset: array[int] = field(default_factory=lambda: array("q"))
     failed_seq: array[int] = field(default_factory=lambda: array("q"))
+    # With a mix of priorities: event `seq`'s priority is the `seq`-th letter (h, n, l);
+    # "" when every event has the one priority of the spec.
+    priority_codes: str = ""
 
     def __post_init__(self) -> None:
         if not len(self.acked_seq) == len(self.acked_partition) == len(self.acked_offset):
@@ -477,6 +480,18 @@ class LoadReport:
     def failed_ids(self) -> set[str]:
         prefix = self.id_prefix
         return {f"{prefix}{seq:012x}" for seq in self.failed_seq}
+
+    def priorities(self) -> dict[str, str]:
+        """Each acknowledged id's priority (high, normal, low); {} without a mix."""
+        if not self.priority_codes:
+            return {}
+        codes = self.priority_codes
+        prefix = self.id_prefix
+        return {
+            f"{prefix}{seq:012x}": _PRIORITY_NAMES[codes[seq]]
+            for seq in self.acked_seq
+            if seq < len(codes)
+        }
 
     def unconfirmed_seq(self) -> list[int]:
         """Produced, but neither acknowledged nor failed by the end of the run."""
@@ -516,6 +531,9 @@ class LoadReport:
             return cls.from_dict(doc)
         except (KeyError, TypeError) as exc:
             raise ConfigError(f"load report: missing or unexpected field: {exc}") from exc
+
+
+_PRIORITY_NAMES: Final = {"h": "high", "n": "normal", "l": "low"}
 
 
 def rate_or_none(count: float, seconds: float) -> float | None:

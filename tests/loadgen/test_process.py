@@ -11,7 +11,7 @@ import pytest
 
 from poolbench.broker import BrokerProcess, EmbeddedBroker
 from poolbench.errors import RunError
-from poolbench.loadgen import LoadSpec, run_load
+from poolbench.loadgen import LoadReport, LoadSpec, run_load
 from poolbench.loadgen.process import LoadProcess
 from poolbench.wire import HEADER_ID, HEADER_INTENDED_NS, decode_event
 from tests.loadgen.kafka_client import consume_all, new_topic
@@ -133,3 +133,26 @@ def test_producer_settings_reach_the_producer(embedded_broker: EmbeddedBroker) -
     report = run_load(spec, bootstrap_servers=embedded_broker.bootstrap_servers)
     assert report.spec["producer"] == {"linger.ms": "0", "acks": "1"}
     assert report.acknowledged == 20
+
+
+def test_the_report_says_each_ids_priority_as_the_consumer_reads_it(
+    broker_process: BrokerProcess, tmp_path: Path
+) -> None:
+    broker_process.create_topic("mixed", 2)
+    spec = LoadSpec(topic="mixed", rate="5000/s", count=600, priorities="high:1,normal:3,low:6")
+    with LoadProcess(spec, broker_process.bootstrap_servers, tmp_path / "load.json") as load:
+        assert load.wait(60) == 0
+        report = load.report()
+    priorities = report.priorities()
+    assert len(priorities) == 600
+    counts = {name: list(priorities.values()).count(name) for name in ("high", "normal", "low")}
+    # 10% / 30% / 60%, within a generous binomial margin.
+    assert 30 <= counts["high"] <= 95
+    assert 130 <= counts["normal"] <= 230
+    assert 300 <= counts["low"] <= 420
+    # The same as the events say.
+    for message in consume_all(broker_process.bootstrap_servers, "mixed", 600):
+        event = decode_event(message.value)
+        assert priorities[message.headers[HEADER_ID].decode()] == event.message.priority
+    single = LoadReport.from_json(report.to_json())
+    assert single.priorities() == priorities
