@@ -67,6 +67,9 @@ def write_charts(result_set: ResultSet, directory: Path) -> list[Path]:
     for number, point in enumerate(result_set.points):
         if point.timeline:
             written.append(_timeline(result_set, point, directory / f"timeline-{number + 1}.png"))
+        if point.by_priority and point.timeline:
+            path = directory / f"priority-{number + 1}.png"
+            written.append(_priority_timeline(result_set, point, path))
     return written
 
 
@@ -341,6 +344,35 @@ def _budget(result_set: ResultSet, path: Path) -> Path | None:
     ax.legend(fontsize="small", loc="upper left")
     ax.grid(True, axis="y", alpha=0.3)
     figure.suptitle(_title(result_set, "Where each email's time goes"))
+    return _save(figure, path)
+
+
+_PRIORITY_COLORS: Final = {"high": "tab:red", "normal": "tab:blue", "low": "tab:grey"}
+
+
+def _priority_timeline(result_set: ResultSet, point: PointResult, path: Path) -> Path:
+    """End-to-end p99 of each priority against time: does high stay fast under load?"""
+    figure, (ax,) = _new_figure()
+    times = [s.t_s for s in point.timeline]
+    for name in ("high", "normal", "low"):
+        if name not in point.by_priority:
+            continue
+        values = [s.p99_by_priority_ms.get(name) for s in point.timeline]
+        ax.plot(
+            times,
+            [math.nan if v is None else v for v in values],
+            marker=".",
+            linewidth=1.2,
+            color=_PRIORITY_COLORS[name],
+            label=name,
+        )
+    ax.set_yscale("log")
+    ax.set_ylabel("p99 end to end (ms, log)")
+    ax.set_xlabel("time since load start (s)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small", title="priority")
+    label = " ".join(f"{_axis_name(k).split(' ')[0]}={v}" for k, v in point.params.items())
+    figure.suptitle(_title(result_set, f"p99 by priority: {label or 'single point'}"))
     return _save(figure, path)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Final
 
 from poolbench.report.charts import write_charts
+from poolbench.report.summary import with_unit
 from poolbench.report.tables import markdown_table, write_csv
 from poolbench.results import ResultSet
 
@@ -69,6 +70,7 @@ def render_markdown(result_set: ResultSet, charts: tuple[Path, ...] = ()) -> str
         ]
     else:
         lines += ["No point was measured.", ""]
+    lines += _priorities(result_set)
     lines += _problems(result_set)
     gates = scenario.get("gates") or []
     if gates:
@@ -79,6 +81,8 @@ def render_markdown(result_set: ResultSet, charts: tuple[Path, ...] = ()) -> str
         lines += ["## Charts", ""]
         for chart in charts:
             title = _CHART_TITLES.get(chart.name)
+            if title is None and chart.stem.startswith("priority-"):
+                title = "p99 by priority, point " + chart.stem.removeprefix("priority-")
             if title is None:
                 title = "Timeline of point " + chart.stem.removeprefix("timeline-")
             lines += [f"### {title}", "", f"![{title}]({chart.name})", ""]
@@ -100,6 +104,31 @@ def render_markdown(result_set: ResultSet, charts: tuple[Path, ...] = ()) -> str
         "",
     ]
     return "\n".join(lines)
+
+
+def _priorities(result_set: ResultSet) -> list[str]:
+    """Each point of a mixed-priority load, split by priority."""
+    rows = []
+    for number, point in enumerate(result_set.points, start=1):
+        params = ", ".join(f"{k}={v}" for k, v in point.params.items()) or "the only point"
+        for name, share in point.by_priority.items():
+            e2e, service = share.latency_ms, share.service_ms
+            rows.append(
+                f"| {number} ({params}) | {name} | {with_unit(share.throughput_per_s, '/s')} | "
+                f"{with_unit(None if e2e is None else e2e.p50, 'ms')} | "
+                f"{with_unit(None if e2e is None else e2e.p99, 'ms')} | "
+                f"{with_unit(None if service is None else service.p99, 'ms')} |"
+            )
+    if not rows:
+        return []
+    return [
+        "### By priority",
+        "",
+        "| point | priority | throughput | p50 (end to end) | p99 (end to end) | service p99 |",
+        "| --- | --- | --- | --- | --- | --- |",
+        *rows,
+        "",
+    ]
 
 
 def _problems(result_set: ResultSet) -> list[str]:

@@ -13,6 +13,7 @@ from poolbench.results.model import (
     Memory,
     ParamValue,
     PointResult,
+    PriorityResult,
     ResultSet,
     TimelineSample,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "Memory",
     "ParamValue",
     "PointResult",
+    "PriorityResult",
     "ResultSet",
     "TimelineSample",
     "from_dict",

@@ -22,6 +22,7 @@ from poolbench.results.model import (
     Latency,
     Memory,
     PointResult,
+    PriorityResult,
     ResultSet,
     TimelineSample,
 )
@@ -253,12 +254,32 @@ def _point(item: tuple[Any, str]) -> PointResult:
     timeline: list[TimelineSample] = []
     for sample_data, sample_where in obj.items("timeline"):
         sample_obj = _Obj(sample_data, sample_where)
-        values = {
+        values: dict[str, Any] = {
             f.name: sample_obj.get(f.name, float, optional=f.name not in ("t_s", "delivered_per_s"))
             for f in fields(TimelineSample)
+            if f.name != "p99_by_priority_ms"
         }
+        split = sample_obj.sub("p99_by_priority_ms", optional=True)
+        if split is not None:
+            values["p99_by_priority_ms"] = {
+                name: split.get(name, float, optional=True) for name in list(split.data)
+            }
+            split.done()
         sample_obj.done()
         timeline.append(_within(sample_where, TimelineSample, **values))
+    by_priority: dict[str, PriorityResult] = {}
+    shares = obj.sub("by_priority", optional=True)
+    if shares is not None:
+        for name in list(shares.data):
+            share = _Obj(shares.raw(name), shares.key(name))
+            by_priority[name] = PriorityResult(
+                emails=share.get("emails", int),
+                throughput_per_s=share.get("throughput_per_s", float),
+                latency_ms=_latency(share.sub("latency_ms", optional=True)),
+                service_ms=_latency(share.sub("service_ms", optional=True)),
+            )
+            share.done()
+        shares.done()
     settings = obj.raw("consumer_settings", optional=True)
     if settings is not None and not isinstance(settings, dict):
         raise ResultsError("expected an object", key=obj.key("consumer_settings"))
@@ -289,6 +310,7 @@ def _point(item: tuple[Any, str]) -> PointResult:
         dead_lettered=obj.get("dead_lettered", int),
         dropped_by_broker=obj.get("dropped_by_broker", int),
         inconsistencies=obj.get("inconsistencies", int),
+        by_priority=by_priority,
         consumer_settings=settings,
         warnings=_strings(obj, "warnings"),
         timeline=tuple(timeline),

@@ -26,7 +26,8 @@ from poolbench.results.environment import Environment
 #      `budget_ms` (where the send time goes); `cpu_by_part` and `harness_saturated`
 #      (replacing sink/loadgen_cpu_percent); memory peak from the kernel's high-water
 #      mark; `error`, and None for figures a point did not measure; the consumer's
-#      effective `consumer_settings` (secrets masked); timeline gaps as None.
+#      effective `consumer_settings` (secrets masked); timeline gaps as None;
+#      `by_priority` and the timeline's `p99_by_priority_ms` for mixed-priority loads.
 SCHEMA_VERSION: Final = 2
 
 LATENCY_KEYS: Final = ("avg", "p50", "p90", "p95", "p99", "p999", "max")
@@ -41,6 +42,7 @@ BUDGET_KEYS: Final = (
     "residual_ms",
 )
 CPU_PARTS: Final = ("consumer", "sink", "loadgen", "broker", "runner", "machine")
+PRIORITIES: Final = ("high", "normal", "low")
 
 # Names a gate expression may use; `PointResult.metrics()` gives their values (NaN when
 # the point did not measure it, so every comparison with it fails).
@@ -56,6 +58,11 @@ METRIC_NAMES: Final = (
     "cpu_percent",
     *(f"{part}_cpu_percent" for part in CPU_PARTS if part != "consumer"),
     "harness_saturated",
+    *(
+        name
+        for priority in PRIORITIES
+        for name in (f"{priority}_p99_ms", f"{priority}_service_p99_ms", f"{priority}_throughput")
+    ),
     "lost",
     "duplicates",
     "dead_lettered",
@@ -161,6 +168,24 @@ class Budget:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PriorityResult:
+    """One priority's share of a point (mixed-priority loads)."""
+
+    emails: int
+    throughput_per_s: float
+    latency_ms: Latency | None  # end to end
+    service_ms: Latency | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "emails": self.emails,
+            "throughput_per_s": self.throughput_per_s,
+            "latency_ms": None if self.latency_ms is None else self.latency_ms.as_dict(),
+            "service_ms": None if self.service_ms is None else self.service_ms.as_dict(),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TimelineSample:
     """One per-second sample of a point's run; `t_s` counts from the start of the load.
     None: nothing to measure in that second (no delivery, no scrape, no sample)."""
@@ -170,14 +195,21 @@ class TimelineSample:
     queue_depth: float | None
     p99_ms: float | None
     rss_mb: float | None
+    p99_by_priority_ms: Mapping[str, float | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            if f.name != "t_s":
-                _non_negative(getattr(self, f.name), f.name)
+        object.__setattr__(
+            self, "p99_by_priority_ms", MappingProxyType(dict(self.p99_by_priority_ms))
+        )
+        for name in ("delivered_per_s", "queue_depth", "p99_ms", "rss_mb"):
+            _non_negative(getattr(self, name), name)
+        for priority in self.p99_by_priority_ms:
+            check(priority in PRIORITIES, f"unknown priority {priority!r}", "p99_by_priority_ms")
 
-    def as_dict(self) -> dict[str, float | None]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+    def as_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        doc["p99_by_priority_ms"] = dict(self.p99_by_priority_ms)
+        return doc
 
 
 def _nan(value: float | None) -> float:
@@ -216,6 +248,7 @@ class PointResult:
     cpu_by_part: Mapping[str, float] = field(default_factory=dict)
     harness_saturated: bool = False
     error: str | None = None
+    by_priority: Mapping[str, PriorityResult] = field(default_factory=dict)
     consumer_settings: Mapping[str, Any] | None = None
     warnings: tuple[str, ...] = ()
     timeline: tuple[TimelineSample, ...] = ()
@@ -226,6 +259,9 @@ class PointResult:
         # Read-only copies: the caller's dicts cannot change a result after the fact.
         object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
         object.__setattr__(self, "cpu_by_part", MappingProxyType(dict(self.cpu_by_part)))
+        object.__setattr__(self, "by_priority", MappingProxyType(dict(self.by_priority)))
+        for priority in self.by_priority:
+            check(priority in PRIORITIES, f"unknown priority {priority!r}", "by_priority")
         if self.consumer_settings is not None:
             object.__setattr__(
                 self, "consumer_settings", MappingProxyType(dict(self.consumer_settings))
@@ -319,6 +355,13 @@ class PointResult:
             if part != "consumer":
                 out[f"{part}_cpu_percent"] = _nan(self.cpu_by_part.get(part))
         out["harness_saturated"] = float(self.harness_saturated)
+        for priority in PRIORITIES:
+            share = self.by_priority.get(priority)
+            e2e = None if share is None else share.latency_ms
+            service = None if share is None else share.service_ms
+            out[f"{priority}_p99_ms"] = math.nan if e2e is None else e2e.p99
+            out[f"{priority}_service_p99_ms"] = math.nan if service is None else service.p99
+            out[f"{priority}_throughput"] = math.nan if share is None else share.throughput_per_s
         for name in (
             "lost",
             "duplicates",
@@ -338,6 +381,8 @@ class PointResult:
             value = getattr(self, f.name)
             if isinstance(value, Latency | Memory | Budget):
                 value = value.as_dict()
+            elif f.name == "by_priority":
+                value = {name: share.as_dict() for name, share in value.items()}
             elif f.name == "timeline":
                 value = [sample.as_dict() for sample in value]
             elif isinstance(value, Mapping):

@@ -214,6 +214,41 @@ def latencies(receipts: Iterable[ReceiptLike]) -> Latencies:
     )
 
 
+PRIORITIES: Final = ("high", "normal", "low")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PriorityFigures:
+    """One priority's share of a point: throughput by receipt and both latencies."""
+
+    emails: int  # received in the window
+    throughput_per_s: float
+    latency: Latencies
+
+
+def by_priority(
+    firsts: Sequence[ReceiptLike],
+    window: Window,
+    mode: LoadMode,
+    priorities: Mapping[str, str],
+) -> dict[str, PriorityFigures]:
+    """The point split by each email's priority (as the load generator chose it)."""
+    if not priorities:
+        return {}
+    out: dict[str, PriorityFigures] = {}
+    for name in PRIORITIES:
+        mine = [r for r in firsts if priorities.get(r.id) == name]
+        if not mine:
+            continue
+        received = len(received_in(mine, window))
+        out[name] = PriorityFigures(
+            emails=received,
+            throughput_per_s=received / window.seconds,
+            latency=latencies(latency_receipts(mine, window, mode)),
+        )
+    return out
+
+
 def ideal_throughput(
     *, workers: int, mean_latency_s: float, offered_per_s: float | None, instances: int = 1
 ) -> float:
@@ -234,6 +269,8 @@ class TimelineRow:
     p99_ms: float | None  # end-to-end p99 of the emails received then; None: none received
     queue_depth: float | None  # mean of the consumer's queue-length scrapes; None: no scrape
     rss_mb: float | None  # peak consumer RSS sampled in that second; None: no sample
+    # p99 end to end per priority of the emails received in that second (mixed loads).
+    p99_by_priority_ms: Mapping[str, float | None] = field(default_factory=dict)
 
 
 def nearest_rank(sorted_values: Sequence[float], percentile: float) -> float | None:
@@ -252,6 +289,7 @@ def timeline(
     process_samples: Iterable[ProcessSample] = (),
     metric_samples: Iterable[MetricSample] = (),
     bin_s: float = 1.0,
+    priorities: Mapping[str, str] | None = None,
 ) -> list[TimelineRow]:
     """Per-`bin_s` rows from `origin_ns` (the load start) up to `end_ns`, by received time."""
     bin_ns = round(bin_s * NS_PER_S)
@@ -263,13 +301,21 @@ def timeline(
 
     counts = [0] * bins
     latency_ms: list[list[float]] = [[] for _ in range(bins)]
+    split: dict[str, list[list[float]]] = {
+        name: [[] for _ in range(bins)] for name in (PRIORITIES if priorities else ())
+    }
     for r in receipts:
         i = index(r.received_ns)
         if i is None:
             continue
         counts[i] += 1
         if r.intended_ns is not None:
-            latency_ms[i].append((r.received_ns - r.intended_ns) / 1e6)
+            value = (r.received_ns - r.intended_ns) / 1e6
+            latency_ms[i].append(value)
+            if priorities:
+                name = priorities.get(r.id)
+                if name in split:
+                    split[name][i].append(value)
     queue: list[list[float]] = [[] for _ in range(bins)]
     for sample in metric_samples:
         i = index(sample.t_ns)
@@ -287,6 +333,9 @@ def timeline(
             p99_ms=nearest_rank(sorted(latency_ms[i]), 99.0),
             queue_depth=sum(queue[i]) / len(queue[i]) if queue[i] else None,
             rss_mb=None if rss[i] is None else (rss[i] or 0) / MB,
+            p99_by_priority_ms={
+                name: nearest_rank(sorted(values[i]), 99.0) for name, values in split.items()
+            },
         )
         for i in range(bins)
     ]
@@ -319,6 +368,8 @@ class PointInputs:
     dead_letters_without_id: int = 0
     retention: Sequence[RetentionSample] = ()
     poison_ids: frozenset[str] = frozenset()
+    # Each id's priority (high, normal, low) when the load mixed them; {}: no split.
+    priorities: Mapping[str, str] = field(default_factory=dict)
     retried: int = 0
     sink_counter_received: int | None = None
     process_samples: Sequence[ProcessSample] = ()
@@ -348,6 +399,7 @@ class Measurement:
     ideal_per_s: float
     latency: Latencies | None
     budget: TimeBudget | None
+    priorities: Mapping[str, PriorityFigures]
     window_samples: int
     accounting: Accounting
     use: Mapping[str, RoleUse]
@@ -479,6 +531,7 @@ def measure(inputs: PointInputs) -> Measurement:
             mean_mb=consumer_use.mean_rss_mb,
         )
     rate = lat = budget = None
+    split: dict[str, PriorityFigures] = {}
     samples = 0
     if window is not None and error is None:
         rate = throughput(firsts, window, offered_per_s=inputs.offered_per_s)
@@ -489,6 +542,7 @@ def measure(inputs: PointInputs) -> Measurement:
         if inputs.mode is LoadMode.SATURATE and rate.per_s > 0:
             cycle_ms = 1000.0 * inputs.workers * inputs.instances / rate.per_s
         budget = time_budget(chosen, cycle_ms=cycle_ms)
+        split = by_priority(firsts, window, inputs.mode, inputs.priorities)
     else:
         errors.append(error or "nothing was measured")
     share = (rate.per_s / ideal) if (rate is not None and ideal > 0) else None
@@ -499,6 +553,7 @@ def measure(inputs: PointInputs) -> Measurement:
         end_ns=until,
         process_samples=inputs.process_samples,
         metric_samples=inputs.metric_samples,
+        priorities=inputs.priorities,
     )
     warnings = [f"error: {text}" for text in errors]
     warnings += _accounting_warnings(accounting)
@@ -513,6 +568,7 @@ def measure(inputs: PointInputs) -> Measurement:
         ideal_per_s=ideal,
         latency=lat,
         budget=budget,
+        priorities=split,
         window_samples=samples,
         accounting=accounting,
         use=use,

@@ -520,6 +520,7 @@ def _measure(
             dead_letters_without_id=reader.dead_letters_without_id,
             retention=reader.retention,
             poison_ids=frozenset(report.poison_ids),
+            priorities=report.priorities(),
             retried=sum(int(s.get("retried", 0)) for s in summaries),
             sink_counter_received=sink_received,
             process_samples=sampler.process_samples(),

@@ -32,6 +32,7 @@ from poolbench.results import (
     Latency,
     Memory,
     PointResult,
+    PriorityResult,
     ResultSet,
     TimelineSample,
 )
@@ -116,6 +117,15 @@ def to_point_result(
         dead_lettered=acc.dead_lettered,
         dropped_by_broker=acc.dropped_by_broker,
         inconsistencies=len(acc.inconsistencies),
+        by_priority={
+            name: PriorityResult(
+                emails=share.emails,
+                throughput_per_s=share.throughput_per_s,
+                latency_ms=_latency(share.latency.end_to_end),
+                service_ms=_latency(share.latency.service),
+            )
+            for name, share in measurement.priorities.items()
+        },
         consumer_settings=settings,
         warnings=measurement.warnings,
         timeline=tuple(
@@ -125,6 +135,7 @@ def to_point_result(
                 queue_depth=row.queue_depth,
                 p99_ms=row.p99_ms,
                 rss_mb=row.rss_mb,
+                p99_by_priority_ms=row.p99_by_priority_ms,
             )
             for row in measurement.timeline
         ),

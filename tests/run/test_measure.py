@@ -249,3 +249,27 @@ def test_throughput_halves_and_offered() -> None:
     rate = throughput(paced(50, 10, 0.0), window, offered_per_s=50.0)
     assert rate.first_half_per_s == rate.second_half_per_s == 50.0
     assert rate.steady
+
+
+def test_a_mixed_load_is_split_by_priority() -> None:
+    receipts = paced(100, 10, 0.05, service_s=0.02)
+    # Every tenth email is high and waits 10 ms; the rest are low and wait 1 s.
+    priorities = {}
+    shifted = []
+    for i, r in enumerate(receipts):
+        high = i % 10 == 0
+        priorities[r.id] = "high" if high else "low"
+        received = r.intended_ns + (10 if high else 1000) * MS
+        shifted.append(Rec(r.id, r.intended_ns, received, received - 20 * MS))
+    m = measure(inputs(shifted, priorities=priorities, measured_until_ns=T0 + 12 * S))
+    assert set(m.priorities) == {"high", "low"}
+    high, low = m.priorities["high"], m.priorities["low"]
+    assert high.throughput_per_s + low.throughput_per_s == pytest.approx(100, rel=0.02)
+    assert high.throughput_per_s == pytest.approx(10, rel=0.05)
+    assert high.latency.end_to_end is not None and low.latency.end_to_end is not None
+    assert high.latency.end_to_end.p99 == pytest.approx(10, rel=0.02)
+    assert low.latency.end_to_end.p99 == pytest.approx(1000, rel=0.02)
+    row = m.timeline[5]
+    assert row.p99_by_priority_ms["high"] == pytest.approx(10.0)
+    assert row.p99_by_priority_ms["normal"] is None
+    assert measure(inputs(paced(100, 10, 0.05))).priorities == {}
