@@ -24,6 +24,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -167,7 +168,9 @@ def measure(
             str(events),
         ]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        process = subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True)
+        # A file, not a pipe: nobody reads a pipe during the run, and a full one blocks.
+        log = tempfile.TemporaryFile("w+")
+        process = subprocess.Popen(args, env=env, stderr=log, text=True)
         spy: subprocess.Popen[bytes] | None = None
         watched = psutil.Process(process.pid)
         first: tuple[float, float, int] | None = None
@@ -207,12 +210,16 @@ def measure(
                     last = sample
                 if sent >= events:
                     break
-            _, stderr = process.communicate(timeout=120)
+            process.wait(timeout=120)
+            log.seek(0)
+            stderr = log.read()
         finally:
             if process.poll() is None:
                 process.kill()
             if spy is not None:
                 spy.wait(30)
+    if "Traceback" in stderr or "ERROR" in stderr:
+        print(stderr[-3000:], file=sys.stderr)
     if process.returncode != 0:
         raise RuntimeError(f"consume exited {process.returncode}: {stderr[-2000:]}")
     if first is None or last is None or last[2] <= first[2]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import deque
-from typing import Final
+from typing import Final, cast
 
 CRLF: Final = b"\r\n"
 # A reply line longer than this, or a reply of more lines, is a broken server.
@@ -70,8 +70,8 @@ class _ReplyReader(asyncio.Protocol):
         self._wanted = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's TCP transport is not a subclass of asyncio.Transport, but has its API.
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         buffer = self._buffer + data if self._buffer else data
