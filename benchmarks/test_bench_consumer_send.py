@@ -169,7 +169,8 @@ def test_send_path_against_the_fastest_sink(
     finally:
         loop.close()
     stats = benchmark.stats
-    assert stats is not None
+    if stats is None:  # --benchmark-disable: ran once, nothing to record
+        return
     benchmark.extra_info["sink"] = sink_name
     benchmark.extra_info["emails_per_s"] = round(EMAILS / stats.stats.median)
     benchmark.extra_info["cpu_us_per_email"] = round(min(cpu) / EMAILS * 1e6, 1)
