@@ -73,7 +73,8 @@ def postfix_sink() -> Iterator[tuple[str, int]]:
     """Postfix's C smtp-sink on a free port (it offers PIPELINING)."""
     port = free_port()
     env = {**os.environ, "LD_LIBRARY_PATH": str(POSTFIX / "usr/lib/postfix")}
-    command = [str(SMTP_SINK), "-u", "nobody", f"127.0.0.1:{port}", "1024"]
+    # -m: smtp-sink serves 256 connections at once by default; a pool may hold more.
+    command = [str(SMTP_SINK), "-u", "nobody", "-m", "4096", f"127.0.0.1:{port}", "1024"]
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -137,7 +138,9 @@ def measure(
         LoadSpec(topic=topic, count=events, rate="max"), bootstrap_servers=broker.bootstrap_servers
     )
     metrics_port = free_port()
-    with fastest_sink(sink_kind) as (host, port):
+    # The log goes to a file, not a pipe: nobody reads a pipe during the run, and a full
+    # one blocks the consumer.
+    with fastest_sink(sink_kind) as (host, port), tempfile.TemporaryFile("w+") as log:
         args = [
             sys.executable,
             "-m",
@@ -168,8 +171,6 @@ def measure(
             str(events),
         ]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        # A file, not a pipe: nobody reads a pipe during the run, and a full one blocks.
-        log = tempfile.TemporaryFile("w+")
         process = subprocess.Popen(args, env=env, stderr=log, text=True)
         spy: subprocess.Popen[bytes] | None = None
         watched = psutil.Process(process.pid)
