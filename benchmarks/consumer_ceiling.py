@@ -53,6 +53,7 @@ class Ceiling:
     events: int
     emails_per_s: float
     cpu_us_per_email: float
+    system_us_per_email: float  # the kernel's part of it: socket calls, mostly
     cpu_share: float  # of one core, over the measured window
     peak_rss_mb: float
     load_average: float
@@ -174,8 +175,8 @@ def measure(
         process = subprocess.Popen(args, env=env, stderr=log, text=True)
         spy: subprocess.Popen[bytes] | None = None
         watched = psutil.Process(process.pid)
-        first: tuple[float, float, int] | None = None
-        last: tuple[float, float, int] | None = None
+        first: tuple[float, float, int, float] | None = None
+        last: tuple[float, float, int, float] | None = None
         peak_kb = 0
         try:
             while process.poll() is None:
@@ -186,7 +187,7 @@ def measure(
                 except (OSError, psutil.Error):
                     continue
                 peak_kb = max(peak_kb, _hwm_kb(process.pid))
-                sample = (time.monotonic(), times.user + times.system, sent)
+                sample = (time.monotonic(), times.user + times.system, sent, times.system)
                 if sent > 0 and first is None:
                     first = sample
                     if py_spy is not None and shutil.which("py-spy"):
@@ -235,6 +236,7 @@ def measure(
         events=events,
         emails_per_s=round(emails / wall, 1),
         cpu_us_per_email=round(cpu / emails * 1e6, 1),
+        system_us_per_email=round((last[3] - first[3]) / emails * 1e6, 1),
         cpu_share=round(cpu / wall, 3),
         peak_rss_mb=round(peak_kb / 1024, 1),
         load_average=round(os.getloadavg()[0], 2),
