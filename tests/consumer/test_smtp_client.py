@@ -7,6 +7,7 @@ does not offer PIPELINING. Classification, drops, reuse and the exact bytes on t
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -22,6 +23,7 @@ import pytest
 
 from poolbench.consumer.mime import build_message
 from poolbench.consumer.sender import SmtpSender
+from poolbench.consumer.service import new_event_loop
 from poolbench.consumer.settings import ConsumerSettings
 from poolbench.consumer.smtp_client import LeanSmtpConnection, prepare_data
 from poolbench.consumer.templates import RenderedEmail
@@ -102,9 +104,10 @@ def postfix_port() -> Iterator[int]:
 
 
 def test_prepare_data_stuffs_dots_and_fixes_line_endings() -> None:
-    assert prepare_data(b".a\r\nb\r\n.c\r\n") == b"..a\r\nb\r\n..c\r\n.\r\n"
-    assert prepare_data(b"a\nb\rc") == b"a\r\nb\r\nc\r\n.\r\n"
-    assert prepare_data(b"plain\r\n") == b"plain\r\n.\r\n"
+    assert prepare_data(b".a\r\nb\r\n.c\r\n") == b"..a\r\nb\r\n..c\r\n"
+    assert prepare_data(b"a\nb\rc") == b"a\r\nb\r\nc\r\n"
+    plain = b"plain\r\nno dots\r\n"
+    assert prepare_data(plain) is plain  # not copied: held once while in flight
 
 
 @pytest.mark.parametrize("reuse", [True, False])
@@ -280,3 +283,26 @@ async def test_bad_envelope_addresses_are_permanent_without_a_connection(
             await sender.send(FROM, bad, message(1))
     await sender.send(FROM, "Bob <bob@example.org>", message(2))
     assert [t.rcpt_to for t in server.delivered] == [b"bob@example.org"]
+
+
+@pytest.mark.parametrize("reuse", [True, False])
+def test_on_the_consumers_own_loop_the_bytes_arrive_exactly(
+    scripted: Callable[..., ScriptedServer], reuse: bool
+) -> None:
+    # uvloop (where installed) writes with its own transport: check the wire there too.
+    server = scripted(strict_groups=True)
+    settings = ConsumerSettings(
+        smtp_host=HOST, smtp_port=server.port, smtp_timeout_s=2.0, connection_reuse=reuse
+    )
+    sent = [message(n) for n in range(4)]
+
+    async def main() -> None:
+        sender = SmtpSender(settings, local_hostname="client.test")
+        for raw in sent:
+            await sender.send(FROM, TO, raw)
+        await sender.close()
+
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        runner.run(main())
+    assert [t.message for t in server.delivered] == sent
+    assert server.connections == (1 if reuse else 4)
