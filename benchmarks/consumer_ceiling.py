@@ -57,6 +57,9 @@ class Ceiling:
     cpu_share: float  # of one core, over the measured window
     peak_rss_mb: float
     load_average: float
+    # µs of CPU per email by thread (rdk:* are librdkafka's; "python" the other Python
+    # threads: Kafka poll, DLQ, metrics), over the same window.
+    threads_us_per_email: dict[str, float]
 
 
 def free_port() -> int:
@@ -111,6 +114,26 @@ def _sent(port: int) -> int:
             if line.startswith("poolbench_emails_sent_total "):
                 return int(float(line.split()[1]))
     return 0
+
+
+def _thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds per thread name of a process (threads of one name summed)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    found: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            # Python does not name its threads for the OS: the loop's is the main one.
+            name = (
+                "main (event loop)"
+                if task.name == str(pid)
+                else (task / "comm").read_text().strip()
+            )
+            fields = (task / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        # utime and stime are fields 14 and 15 of stat; 12 and 13 after the name.
+        found[name] = found.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    return found
 
 
 def _hwm_kb(pid: int) -> int:
@@ -177,6 +200,8 @@ def measure(
         watched = psutil.Process(process.pid)
         first: tuple[float, float, int, float] | None = None
         last: tuple[float, float, int, float] | None = None
+        threads_first: dict[str, float] = {}
+        threads_last: dict[str, float] = {}
         peak_kb = 0
         try:
             while process.poll() is None:
@@ -188,8 +213,9 @@ def measure(
                     continue
                 peak_kb = max(peak_kb, _hwm_kb(process.pid))
                 sample = (time.monotonic(), times.user + times.system, sent, times.system)
+                threads = _thread_cpu(process.pid)
                 if sent > 0 and first is None:
-                    first = sample
+                    first, threads_first = sample, threads
                     if py_spy is not None and shutil.which("py-spy"):
                         spy = subprocess.Popen(
                             [
@@ -209,7 +235,7 @@ def measure(
                             stderr=subprocess.DEVNULL,
                         )
                 if sent > (last[2] if last else 0):
-                    last = sample
+                    last, threads_last = sample, threads
                 if sent >= events:
                     break
             process.wait(timeout=120)
@@ -240,6 +266,11 @@ def measure(
         cpu_share=round(cpu / wall, 3),
         peak_rss_mb=round(peak_kb / 1024, 1),
         load_average=round(os.getloadavg()[0], 2),
+        threads_us_per_email={
+            name: round((spent - threads_first.get(name, 0.0)) / emails * 1e6, 1)
+            for name, spent in sorted(threads_last.items())
+            if spent - threads_first.get(name, 0.0) > 0
+        },
     )
 
 
