@@ -166,8 +166,16 @@ class LeanSmtpConnection:
 
     @property
     def is_connected(self) -> bool:
-        transport = self._reader.transport
-        return self._reader.error is None and transport is not None and not transport.is_closing()
+        """Open and in step: a reply nobody asked for (a 421 on an idle kept connection,
+        say) means the next transaction would read it as its own, so it counts as closed."""
+        reader = self._reader
+        transport = reader.transport
+        return (
+            reader.error is None
+            and not reader.replies
+            and transport is not None
+            and not transport.is_closing()
+        )
 
     async def send(self, mail_from: bytes, rcpt_to: bytes, data: bytes, *, quit: bool) -> None:
         """One transaction; `data` from `prepare_data`. With `quit`, QUIT follows the message.

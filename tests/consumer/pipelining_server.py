@@ -38,6 +38,9 @@ class ScriptedServer:
     strict_groups: bool = False
     script: dict[str, deque[str]] = field(default_factory=dict)
     drop_at: deque[str] = field(default_factory=deque)
+    # Sent right after the reply to the message, unasked (as a server closing an idle
+    # connection may).
+    unsolicited: str | None = None
     delivered: list[Transaction] = field(default_factory=list)
     commands: list[bytes] = field(default_factory=list)
     connections: int = 0
@@ -129,6 +132,8 @@ class ScriptedServer:
                     if answer is not None and answer.startswith("250"):
                         wire = b"".join(lines)
                         self.delivered.append(Transaction(number, mail_from, rcpt_to, wire))
+                        if self.unsolicited is not None:
+                            answer += f"\r\n{self.unsolicited}"
                     mail_from = rcpt_to = b""
             else:
                 answer = "502 unknown command"

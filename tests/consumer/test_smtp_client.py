@@ -250,6 +250,17 @@ async def test_a_kept_connection_closed_before_mail_is_replaced_silently(
     assert sender.connections_opened == 2
 
 
+async def test_an_unasked_reply_on_a_kept_connection_is_not_read_as_the_next_emails(
+    scripted: Callable[..., ScriptedServer], make_sender: MakeSender
+) -> None:
+    server = scripted(unsolicited="421 4.4.2 idle too long")
+    sender = make_sender(server.port)
+    for n in range(3):
+        await sender.send(FROM, TO, message(n))
+    assert [t.message for t in server.delivered] == [message(n) for n in range(3)]
+    assert sender.connections_opened == 3  # each 421 retired its connection, no email failed
+
+
 async def test_no_reply_within_the_timeout_is_transient(
     scripted: Callable[..., ScriptedServer], make_sender: MakeSender
 ) -> None:
