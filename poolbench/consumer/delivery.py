@@ -128,13 +128,18 @@ class Delivery:
         event = decode_event(message.value())
         rendered = self._templates.render(event)
         extra = {EMAIL_HEADER_STARTED_NS: str(started_ns)}
-        for name, raw in _header_pairs(message):
-            if raw is None:
-                continue
-            if name == HEADER_ID:
-                extra[EMAIL_HEADER_ID] = raw.decode("utf-8", "replace")
-            elif name == HEADER_INTENDED_NS:
-                extra[EMAIL_HEADER_INTENDED_NS] = raw.decode("ascii", "replace")
+        headers = message.headers()
+        if headers:
+            # Read in place: the pairs list _header_pairs builds is only needed for the DLQ.
+            for name, raw in headers.items() if isinstance(headers, dict) else headers:
+                if raw is None:
+                    continue
+                if name == HEADER_ID:
+                    text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+                    extra[EMAIL_HEADER_ID] = text
+                elif name == HEADER_INTENDED_NS:
+                    text = raw if isinstance(raw, str) else raw.decode("ascii", "replace")
+                    extra[EMAIL_HEADER_INTENDED_NS] = text
         retries = event.message.max_retries
         return (
             build_message(event, rendered, extra_headers=extra),

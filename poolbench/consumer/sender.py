@@ -1,8 +1,11 @@
-"""Sending one email over SMTP with aiosmtplib, and sorting failures into transient and permanent.
+"""Sending one email over SMTP, and sorting failures into transient and permanent.
 
-With `connection_reuse` a sender keeps one connection (one sender per worker) and opens a
-new one on the next send after any error; without it, each email gets its own connection
-(connect, EHLO, [STARTTLS], [AUTH], MAIL, RCPT, DATA, QUIT), as the Go service does.
+Plain connections (no TLS, no AUTH: the common case, and the benchmark's) use the lean
+client of smtp_client.py, with PIPELINING when the server offers it; TLS, STARTTLS and
+AUTH go through aiosmtplib. With `connection_reuse` a sender keeps one connection (one
+sender per worker) and opens a new one on the next send after any error; without it,
+each email gets its own connection (connect, EHLO, [STARTTLS], [AUTH], MAIL, RCPT, DATA,
+QUIT), as the Go service does.
 `local_hostname` is set so that no connection waits for a DNS lookup of our own name.
 """
 
@@ -11,16 +14,23 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import re
 import socket
 import ssl
-from typing import Any
+from email.utils import parseaddr
+from typing import Any, Final
 
 import aiosmtplib
 
 from poolbench.consumer.settings import ConsumerSettings
+from poolbench.consumer.smtp_client import LeanSmtpConnection, SmtpReplyError, prepare_data
 from poolbench.errors import PermanentSendError, SendError, TransientSendError
 
 log = logging.getLogger(__name__)
+
+# An address that needs no parsing: the envelope carries it as it is.
+_PLAIN_ADDRESS: Final = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.@-]+")
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class SendOutcome(enum.Enum):
@@ -46,6 +56,8 @@ class SmtpSender:
         self._settings = settings
         self._local_hostname = local_hostname or socket.gethostname() or "localhost"
         self._client: _TrackingSMTP | None = None
+        self._lean_mode = settings.smtp_security == "none" and not settings.smtp_user
+        self._lean: LeanSmtpConnection | None = None
         self._lock = asyncio.Lock()
         self.connections_opened = 0
         # Kept connections found closed at MAIL and replaced without an error (see send).
@@ -57,6 +69,9 @@ class SmtpSender:
             if not address.isascii():
                 # Would need SMTPUTF8 (RFC 6531), which poolbench does not negotiate.
                 raise PermanentSendError(f"non-ASCII address needs SMTPUTF8: {address!r}")
+        if self._lean_mode:
+            await self._send_lean(_envelope(mail_from), _envelope(rcpt_to), prepare_data(message))
+            return
         if not self._settings.connection_reuse:
             await self._send_once(mail_from, rcpt_to, message)
             return
@@ -99,12 +114,72 @@ class SmtpSender:
     async def close(self) -> None:
         """QUIT and close the kept connection, if any; never raises for a dead connection."""
         async with self._lock:
+            lean, self._lean = self._lean, None
+            if lean is not None:
+                await lean.quit()
             client, self._client = self._client, None
             if client is not None and client.is_connected:
                 try:
                     await client.quit()
                 except (TimeoutError, aiosmtplib.SMTPException, OSError):
                     client.close()
+
+    async def _send_lean(self, mail_from: bytes, rcpt_to: bytes, data: bytes) -> None:
+        if not self._settings.connection_reuse:
+            connection: LeanSmtpConnection | None = None
+            try:
+                connection = await self._open_lean()
+                await connection.send(mail_from, rcpt_to, data, quit=True)
+            except BaseException as exc:
+                if connection is not None:
+                    connection.close()
+                error = _classify_lean(exc)
+                if error is None:
+                    raise
+                raise error from exc
+            return
+        async with self._lock:
+            for attempt in range(2):
+                kept = self._lean
+                fresh = kept is None or not kept.is_connected
+                connection = kept
+                try:
+                    if connection is None or fresh:
+                        if kept is not None:
+                            kept.close()
+                        self._lean = None
+                        connection = self._lean = await self._open_lean()
+                    await connection.send(mail_from, rcpt_to, data, quit=False)
+                except BaseException as exc:
+                    if connection is not None and not connection.is_connected:
+                        self._lean = None
+                    if (
+                        attempt == 0
+                        and not fresh
+                        and connection is not None
+                        and not connection.mail_answered
+                        and isinstance(exc, ConnectionError)
+                    ):
+                        # As with aiosmtplib below: closed while idle, before our MAIL.
+                        log.debug("kept SMTP connection was closed; reconnecting")
+                        self.stale_reconnects += 1
+                        continue
+                    error = _classify_lean(exc)
+                    if error is None:
+                        raise
+                    raise error from exc
+                return
+
+    async def _open_lean(self) -> LeanSmtpConnection:
+        settings = self._settings
+        connection = await LeanSmtpConnection.open(
+            settings.smtp_host,
+            settings.smtp_port,
+            local_hostname=self._local_hostname,
+            timeout_s=settings.smtp_timeout_s,
+        )
+        self.connections_opened += 1
+        return connection
 
     async def _send_once(self, mail_from: str, rcpt_to: str, message: bytes) -> None:
         client: aiosmtplib.SMTP | None = None
@@ -162,6 +237,30 @@ class _TrackingSMTP(aiosmtplib.SMTP):
         response = await super().mail(*args, **kwargs)
         self.mail_accepted = True
         return response
+
+
+def _envelope(address: str) -> bytes:
+    """The address as MAIL FROM / RCPT TO carry it (inside `<>`); parsed only if needed."""
+    if _PLAIN_ADDRESS.fullmatch(address):
+        return address.encode("ascii")
+    parsed = "" if _CONTROL.search(address) else parseaddr(address)[1]
+    if not parsed or any(c in parsed for c in "<> "):
+        raise PermanentSendError(f"bad address: {address!r}", code=None, reply="")
+    return parsed.encode("ascii")
+
+
+def _classify_lean(exc: BaseException) -> SendError | None:
+    """The poolbench error for a lean-client failure; None for what must propagate as is."""
+    if isinstance(exc, SendError):
+        return exc
+    if isinstance(exc, SmtpReplyError):
+        what = "recipient refused" if exc.step == "RCPT" else f"{exc.step} refused"
+        return _by_code(exc.code, exc.text, what)
+    if isinstance(exc, TimeoutError):
+        return TransientSendError(f"TimeoutError: {exc}", code=None, reply=str(exc))
+    if isinstance(exc, OSError):
+        return TransientSendError(f"{type(exc).__name__}: {exc}", code=None, reply=str(exc))
+    return None
 
 
 def _server_refused(exc: BaseException) -> bool:

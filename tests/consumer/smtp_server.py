@@ -37,11 +37,15 @@ class Received:
 
 @dataclass
 class Handler:
-    """Replies to DATA from `script` (then 250), after `delay_s`; `drop_after_each` hangs up."""
+    """Replies to DATA from `script` (then 250); `drop_after_each` hangs up.
+
+    While `hold` is set, DATA replies wait until it is cleared (a server that stalls for as
+    long as the test says, not for a guessed number of seconds).
+    """
 
     script: deque[str] = field(default_factory=deque)
     drop_after_each: bool = False
-    delay_s: float = 0.0
+    hold: threading.Event = field(default_factory=threading.Event)
     received: list[Received] = field(default_factory=list)
     data_commands: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -55,8 +59,8 @@ class Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.delay_s:
-            await asyncio.sleep(self.delay_s)
+        while self.hold.is_set():  # noqa: ASYNC110 (a thread's Event, polled from the loop)
+            await asyncio.sleep(0.01)
         with self.lock:
             self.data_commands += 1
             reply = self.script.popleft() if self.script else "250 OK"

@@ -175,11 +175,11 @@ async def test_connection_refused_is_transient(unused_port: int, make_sender: Ma
 async def test_a_slow_server_times_out_as_transient(
     server: PortZeroController, handler: Handler, make_sender: MakeSender
 ) -> None:
-    handler.delay_s = 1.0
+    handler.hold.set()  # no reply until the client has given up
     sender = make_sender(settings_for(server.port, smtp_timeout_s=0.2))
     with pytest.raises(TransientSendError, match="Timeout"):
         await sender.send(FROM, "bob@example.org", message(1))
-    handler.delay_s = 0.0
+    handler.hold.clear()
     await sender.send(FROM, "bob@example.org", message(2))
     assert [r.data.count(b"m-2") > 0 for r in handler.received][-1]
     assert sender.connections_opened == 2

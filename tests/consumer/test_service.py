@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import urllib.request
@@ -12,7 +13,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from poolbench.broker import EmbeddedBroker
-from poolbench.consumer.service import ConsumerService
+from poolbench.consumer.service import ConsumerService, new_event_loop
 from poolbench.sink import FaultConfig, Outage, SinkServer, parse_latency
 from poolbench.wire import HEADER_ID
 from tests.consumer.e2e import (
@@ -287,3 +288,22 @@ def test_connections_are_kept_per_worker_or_opened_per_email(
         assert connections <= 4  # one kept connection per worker
     else:
         assert connections == count  # the Go service's way: one per email
+
+
+@pytest.mark.parametrize("reuse", [True, False])
+def test_on_the_consumers_own_event_loop_every_event_arrives_once(
+    embedded_broker: EmbeddedBroker, sink_factory: SinkFactory, reuse: bool
+) -> None:
+    # run_consumer's loop (uvloop where installed), not the default one of asyncio.run.
+    count = 200
+    source, dlq = topics(embedded_broker)
+    ids = new_ids(count)
+    produce(embedded_broker.bootstrap_servers, source, [(i, event_value(i)) for i in ids])
+    sink = sink_factory()
+    settings = settings_for(embedded_broker, sink, source, dlq, workers=20, connection_reuse=reuse)
+    service = ConsumerService(settings, max_events=count)
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        counters = runner.run(asyncio.wait_for(service.run(), 60))
+    assert sorted(r.id for r in sink.receipts()) == sorted(ids)
+    assert counters.sent == count
+    assert counters.dead_lettered == counters.left_uncommitted == 0
