@@ -29,6 +29,7 @@ from poolbench.errors import (
     TransientSendError,
     UnknownTemplateError,
 )
+from poolbench.pool.lanes import Lane
 from poolbench.wire import (
     EMAIL_HEADER_ID,
     EMAIL_HEADER_INTENDED_NS,
@@ -63,14 +64,22 @@ class Assignment:
 class EmailJob:
     """One Kafka message on its way to the SMTP server; the pool runs `execute()`."""
 
-    __slots__ = ("asg", "delivery", "id", "message", "offset")
+    __slots__ = ("asg", "delivery", "id", "lane", "message", "offset")
 
-    def __init__(self, delivery: Delivery, asg: Assignment, message: Message, offset: int) -> None:
+    def __init__(
+        self,
+        delivery: Delivery,
+        asg: Assignment,
+        message: Message,
+        offset: int,
+        lane: Lane = Lane.NORMAL,
+    ) -> None:
         self.delivery = delivery
         self.asg = asg
         self.message = message
         self.offset = offset
         self.id = offset
+        self.lane = lane
 
     async def execute(self) -> None:
         await self.delivery.process(self)

@@ -70,9 +70,10 @@ _PRIORITY_FIELD: Final = re.compile(rb'(?<!\\)"priority"\s*:\s*"([A-Za-z]*)"')
 def parse_lane_weights(value: object, where: str = "--lane-weights") -> tuple[int, int, int]:
     """`"8:4:1"` -> `(8, 4, 1)`: the takes per round of high, normal and low.
 
-    Takes the `(value, where)` shape of the settings parsers; `ConfigError` names `where`.
+    Also takes the tuple (or, from a settings file, the list) it returns. `ConfigError`
+    names `where`.
     """
-    if isinstance(value, tuple) and len(value) == len(LANES):
+    if isinstance(value, tuple | list) and len(value) == len(LANES):
         parts: list[object] = list(value)
     elif isinstance(value, str):
         parts = [part.strip() for part in value.strip().split(":")]

@@ -38,6 +38,7 @@ except ImportError:  # optional at run time: without it the consumer runs on asy
 from poolbench.broker import kafka_tuning
 from poolbench.consumer.delivery import Assignment, Delivery, EmailJob
 from poolbench.consumer.dlq import DeadLetterProducer
+from poolbench.consumer.lanes import LaneBacklog, lane_of_value
 from poolbench.consumer.metrics import (
     ConsumerCounters,
     ConsumerMetrics,
@@ -54,6 +55,7 @@ from poolbench.consumer.templates import TemplateSet
 from poolbench.errors import ConfigError
 from poolbench.metrics.clock import Clock, SystemClock
 from poolbench.pool import Result, WorkerPool
+from poolbench.pool.lanes import Lane, LaneConfig
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +91,15 @@ class ConsumerService:
         self._tracker = OffsetTracker()
         self._assignments: dict[TopicPartitionKey, Assignment] = {}
         self._overflow: deque[EmailJob] = deque()
+        # Priority lanes: jobs whose lane is full wait in their lane's backlog, and the
+        # poller fetches on while the backlog holds fewer than `_backlog_limit` jobs, so a
+        # high-priority email overtakes the low ones fetched before it. Offsets are still
+        # committed only when contiguous: what a kill redelivers is bounded by that limit
+        # plus the pool's buffer and workers.
+        self._backlog: LaneBacklog[EmailJob] | None = (
+            LaneBacklog() if settings.priority_lanes else None
+        )
+        self._backlog_limit = max(64, 2 * (settings.workers + settings.buffer))
         self._full_episode = False
         self._breaker = CircuitBreaker(
             settings.breaker_threshold, settings.breaker_cooldown_s, self._clock
@@ -188,7 +199,13 @@ class ConsumerService:
                 on_finished=self._finish,
                 on_breaker_opened=self._update_pause,
             )
-            pool = WorkerPool(s.workers, s.buffer, on_result=self._on_result, name="email")
+            pool = WorkerPool(
+                s.workers,
+                s.buffer,
+                on_result=self._on_result,
+                name="email",
+                lanes=LaneConfig(weights=s.lane_weights) if s.priority_lanes else None,
+            )
             self._pool = pool
             if s.metrics_port:
                 self.metrics_port = self._serve_metrics(s.metrics_port)
@@ -238,11 +255,20 @@ class ConsumerService:
                 continue
             counters.consumed += 1
             job = EmailJob(delivery, asg, message, offset)
-            if overflow or not pool.has_room:
+            backlog = self._backlog
+            if backlog is not None:
+                lane = job.lane = lane_of_value(message.value())
+                if backlog.waiting(lane) or not pool.has_room_for(lane):
+                    backlog.add(lane, job)
+                else:
+                    pool.submit_nowait(job, lane=lane)
+            elif overflow or not pool.has_room:
                 overflow.append(job)
             else:
                 pool.submit_nowait(job)
-        if not overflow:
+        if self._backlog is not None and len(self._backlog) < self._backlog_limit:
+            return True
+        if not overflow and self._backlog is None:
             return True
         if not self._full_episode:
             # One line per episode: it ends when the pool's queue has emptied.
@@ -270,6 +296,8 @@ class ConsumerService:
         self.counters.dropped_on_revoke += len(self._overflow) - len(kept)
         self._overflow.clear()
         self._overflow.extend(kept)
+        if self._backlog is not None:
+            self.counters.dropped_on_revoke += self._backlog.remove_if(lambda j: j.asg.revoked)
         if not self._overflow and self._poller is not None:
             self._poller.more_wanted()
         deadline = self._clock.monotonic() + min(self.settings.shutdown_timeout_s, 10.0)
@@ -299,6 +327,23 @@ class ConsumerService:
             logger.error("Job failed: %r", result.error)
         if self._overflow:
             self._drain_overflow()
+        elif self._backlog:
+            self._drain_backlog()
+
+    def _drain_backlog(self) -> None:
+        pool, backlog = self._pool, self._backlog
+        assert pool is not None and backlog is not None
+        was_full = len(backlog) >= self._backlog_limit
+
+        def submit(job: EmailJob, lane: Lane) -> None:
+            if job.asg.revoked:
+                self.counters.dropped_on_revoke += 1
+            else:
+                pool.submit_nowait(job, lane=lane)
+
+        backlog.drain(pool.has_room_for, submit)
+        if was_full and len(backlog) < self._backlog_limit and self._poller is not None:
+            self._poller.more_wanted()
 
     def _drain_overflow(self) -> None:
         pool = self._pool
@@ -357,7 +402,7 @@ class ConsumerService:
                 lag += max(0, high - position)
         self.metrics.gauges = GaugeValues(
             queue_length=stats.queued,
-            overflow=len(self._overflow),
+            overflow=len(self._overflow) + (len(self._backlog) if self._backlog else 0),
             busy_workers=stats.running,
             workers=stats.workers,
             consumer_lag=lag,
@@ -374,6 +419,10 @@ class ConsumerService:
         poller.fetching = False
         deadline = self._clock.monotonic() + self.settings.shutdown_timeout_s
         overflow = self._overflow
+        if self._backlog is not None:
+            # Highest lane first; each job then waits for room in its own lane below.
+            overflow.extend(self._backlog)
+            self._backlog = LaneBacklog()
         while overflow:
             job = overflow.popleft()
             if job.asg.revoked:
@@ -383,7 +432,7 @@ class ConsumerService:
             submitted = False
             if remaining > 0:
                 with contextlib.suppress(TimeoutError):
-                    await pool.submit(job, timeout=remaining)
+                    await pool.submit(job, timeout=remaining, lane=job.lane)
                     submitted = True
             if not submitted:
                 overflow.appendleft(job)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
+from poolbench.consumer.lanes import parse_lane_weights
 from poolbench.errors import ConfigError
 from poolbench.units import format_duration, parse_duration
 
@@ -52,6 +53,8 @@ class ConsumerSettings:
     commit_interval_s: float = 1.0
     sequential: bool = False
     templates_dir: Path | None = None
+    priority_lanes: bool = False
+    lane_weights: tuple[int, int, int] = (8, 4, 1)
     debug_delay_s: float = 0.0
 
 
@@ -90,6 +93,8 @@ class SettingSpec:
             return format_duration(float(value))
         if value is None:
             return ""
+        if isinstance(value, tuple):
+            return ":".join(str(part) for part in value)
         return str(value)
 
     @property
@@ -179,6 +184,13 @@ def _folder(value: object) -> Path | None:
     raise _problem("a folder path", value)
 
 
+def _lane_weights(value: object) -> tuple[int, int, int]:
+    try:
+        return parse_lane_weights(value, "")
+    except ConfigError:
+        raise _problem("three positive integers high:normal:low, e.g. 8:4:1", value) from None
+
+
 def _spec(
     name: str, flag: str, env: str, kind: str, help: str, *, parse: Parser, hidden: bool = False
 ) -> SettingSpec:
@@ -252,6 +264,12 @@ SETTINGS: Final[tuple[SettingSpec, ...]] = (
     _spec("templates_dir", "--templates-dir", "POOLBENCH_TEMPLATES_DIR", "PATH",
           "folder of <name>.html / <name>.txt templates overriding the built-in ones",
           parse=_folder),
+    _spec("priority_lanes", "--priority-lanes", "POOLBENCH_PRIORITY_LANES", "BOOL",
+          "high/normal/low lanes by the event's priority; off: one queue, the seed's way",
+          parse=_boolean),
+    _spec("lane_weights", "--lane-weights", "POOLBENCH_LANE_WEIGHTS", "H:N:L",
+          "takes per round of high:normal:low when all lanes wait (with --priority-lanes)",
+          parse=_lane_weights),
     _spec("debug_delay_s", "--debug-delay", "POOLBENCH_DEBUG_DELAY", "DURATION",
           "extra sleep per email (to prove that regression gates catch a slow consumer)",
           parse=_duration(positive=False), hidden=True),

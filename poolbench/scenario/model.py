@@ -117,6 +117,9 @@ class Sink:
 
 
 # Which `ConsumerSettings` field each consumer key sets: one place for the mapping.
+# Every event normal, in the load generator's canonical text (the `Mix.text` form).
+DEFAULT_PRIORITIES: Final = "normal:1"
+
 SETTINGS_FIELDS: Final = {
     "workers": "workers",
     "buffer": "buffer",
@@ -124,6 +127,7 @@ SETTINGS_FIELDS: Final = {
     "retries": "max_retries",
     "retry_backoff_s": "retry_base_s",
     "send_timeout_s": "smtp_timeout_s",
+    "priority_lanes": "priority_lanes",
 }
 
 
@@ -142,6 +146,7 @@ class Consumer:
     retries: int = CONSUMER_DEFAULTS.max_retries
     retry_backoff_s: float = CONSUMER_DEFAULTS.retry_base_s
     send_timeout_s: float = CONSUMER_DEFAULTS.smtp_timeout_s
+    priority_lanes: bool = CONSUMER_DEFAULTS.priority_lanes
     instances: int = 1
     command: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
@@ -159,7 +164,7 @@ class Consumer:
         return {field: getattr(self, name) for name, field in SETTINGS_FIELDS.items()}
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "workers": self.workers,
             "buffer": self.buffer,
             "connection_reuse": self.connection_reuse,
@@ -170,6 +175,8 @@ class Consumer:
             "command": self.command,
             "env": dict(self.env),
         }
+        doc["priority_lanes"] = self.priority_lanes
+        return doc
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -202,7 +209,7 @@ class Load:
     poison: float = 0.0
     compression: str = COMPRESSION_AUTO  # auto, none, gzip, snappy, lz4, zstd
     producer: Mapping[str, str] = field(default_factory=dict)  # librdkafka settings
-    priorities: str = "normal"  # the events' priority mix, e.g. "high:1,normal:3,low:6"
+    priorities: str = DEFAULT_PRIORITIES  # the events' priority mix, "high:1,normal:3,low:6"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "producer", MappingProxyType(dict(self.producer)))
@@ -309,8 +316,10 @@ class Scenario:
             del doc["load"]["compression"]
         if not doc["load"]["producer"]:
             del doc["load"]["producer"]
-        if doc["load"]["priorities"] == "normal":
+        if doc["load"]["priorities"] == DEFAULT_PRIORITIES:
             del doc["load"]["priorities"]
+        if not doc["consumer"]["priority_lanes"]:
+            del doc["consumer"]["priority_lanes"]
         if doc["allow"] == Allow().to_dict():
             del doc["allow"]
         canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"))

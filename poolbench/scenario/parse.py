@@ -27,6 +27,7 @@ from poolbench.loadgen.spec import (
 )
 from poolbench.scenario.model import (
     COMPRESSION_AUTO,
+    DEFAULT_PRIORITIES,
     PLACEHOLDERS,
     Allow,
     Broker,
@@ -380,6 +381,7 @@ def _consumer(ctx: _Ctx, data: Any) -> Consumer:
             "workers",
             "buffer",
             "connection_reuse",
+            "priority_lanes",
             "retries",
             "retry_backoff",
             "send_timeout",
@@ -409,6 +411,9 @@ def _consumer(ctx: _Ctx, data: Any) -> Consumer:
         buffer=ctx.integer(section, "buffer", default=default.buffer, minimum=0),
         connection_reuse=ctx.value(
             section, "connection_reuse", bool, "true or false", default=default.connection_reuse
+        ),
+        priority_lanes=ctx.value(
+            section, "priority_lanes", bool, "true or false", default=default.priority_lanes
         ),
         retries=ctx.integer(section, "retries", default=default.retries, minimum=0),
         retry_backoff_s=ctx.parsed(
@@ -479,7 +484,7 @@ def _load(ctx: _Ctx, data: Any) -> Load:
 def _priorities(ctx: _Ctx, data: Any) -> str:
     """`{high: 0.1, normal: 0.3, low: 0.6}` (shares) or the load generator's text form."""
     if data is None:
-        return "normal"
+        return DEFAULT_PRIORITIES
     if isinstance(data, dict):
         text = ",".join(f"{name}:{weight}" for name, weight in data.items())
     elif isinstance(data, str):
