@@ -61,6 +61,8 @@ logger = logging.getLogger(__name__)
 
 HOUSEKEEPING_INTERVAL_S = 0.05
 MAX_BATCH = 500
+# With priority lanes: jobs read ahead into the lanes' backlog, at least this many.
+LANE_READ_AHEAD_MIN = 1000
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
 
 
@@ -92,14 +94,15 @@ class ConsumerService:
         self._assignments: dict[TopicPartitionKey, Assignment] = {}
         self._overflow: deque[EmailJob] = deque()
         # Priority lanes: jobs whose lane is full wait in their lane's backlog, and the
-        # poller fetches on while the backlog holds fewer than `_backlog_limit` jobs, so a
-        # high-priority email overtakes the low ones fetched before it. Offsets are still
-        # committed only when contiguous: what a kill redelivers is bounded by that limit
-        # plus the pool's buffer and workers.
+        # poller reads ahead while the backlog holds fewer than `_backlog_limit` jobs, so a
+        # high-priority email overtakes the low ones fetched before it (lanes can only
+        # reorder what was fetched: the read-ahead is what makes them work). Offsets are
+        # still committed only when contiguous: what a kill redelivers is bounded by that
+        # limit plus the pool's buffer and workers; nothing is lost.
         self._backlog: LaneBacklog[EmailJob] | None = (
             LaneBacklog() if settings.priority_lanes else None
         )
-        self._backlog_limit = max(64, 2 * (settings.workers + settings.buffer))
+        self._backlog_limit = max(LANE_READ_AHEAD_MIN, 10 * (settings.workers + settings.buffer))
         self._full_episode = False
         self._breaker = CircuitBreaker(
             settings.breaker_threshold, settings.breaker_cooldown_s, self._clock
