@@ -47,7 +47,9 @@ def topics(broker: EmbeddedBroker, partitions: int = 4) -> tuple[str, str]:
     return source, dlq
 
 
-def event_value(event_id: str, *, to: str = "ana@example.org", max_retries: int = 3) -> bytes:
+def event_value(
+    event_id: str, *, to: str = "ana@example.org", max_retries: int = 3, priority: str = "normal"
+) -> bytes:
     return encode_event(
         EmailEvent(
             type="welcome",
@@ -58,6 +60,7 @@ def event_value(event_id: str, *, to: str = "ana@example.org", max_retries: int 
                 subject=f"Welcome {event_id}",
                 data={"name": "Ana"},
                 max_retries=max_retries,
+                priority=priority,
             ),
         )
     )
