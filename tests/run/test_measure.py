@@ -257,9 +257,9 @@ def test_a_mixed_load_is_split_by_priority() -> None:
     priorities = {}
     shifted = []
     for i, r in enumerate(receipts):
-        high = i % 10 == 0
-        priorities[r.id] = "high" if high else "low"
-        received = r.intended_ns + (10 if high else 1000) * MS
+        is_high = i % 10 == 0
+        priorities[r.id] = "high" if is_high else "low"
+        received = r.intended_ns + (10 if is_high else 1000) * MS
         shifted.append(Rec(r.id, r.intended_ns, received, received - 20 * MS))
     m = measure(inputs(shifted, priorities=priorities, measured_until_ns=T0 + 12 * S))
     assert set(m.priorities) == {"high", "low"}
