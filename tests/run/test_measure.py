@@ -259,6 +259,7 @@ def test_a_mixed_load_is_split_by_priority() -> None:
     for i, r in enumerate(receipts):
         is_high = i % 10 == 0
         priorities[r.id] = "high" if is_high else "low"
+        assert r.intended_ns is not None
         received = r.intended_ns + (10 if is_high else 1000) * MS
         shifted.append(Rec(r.id, r.intended_ns, received, received - 20 * MS))
     m = measure(inputs(shifted, priorities=priorities, measured_until_ns=T0 + 12 * S))
