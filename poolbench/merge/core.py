@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -38,7 +38,7 @@ from poolbench.merge.inputs import (
     split_by_run,
 )
 from poolbench.merge.manifest import ShardManifest
-from poolbench.metrics.histogram import LatencyHistogram, LatencySummary
+from poolbench.metrics.histogram import LatencyHistogram
 from poolbench.results import (
     Environment,
     Latency,
@@ -49,8 +49,9 @@ from poolbench.results import (
 )
 from poolbench.run.accounting import Acked
 from poolbench.run.budget import StepsLike
-from poolbench.run.measure import LoadMode, Measurement, PointInputs, measure
+from poolbench.run.measure import LoadMode, PointInputs, measure
 from poolbench.run.samples import NS_PER_S
+from poolbench.run.sweep import stored_point
 from poolbench.sink.latency import parse_latency
 from poolbench.sink.ledger import Receipt
 
@@ -371,57 +372,6 @@ def pooled_point_inputs(
     )
 
 
-def _latency(summary: LatencySummary | None) -> Latency | None:
-    return None if summary is None else Latency.from_mapping(summary.as_dict())
-
-
-def point_result(measurement: Measurement, *, params: Mapping[str, Any]) -> PointResult:
-    """The stored form of a pooled measurement (resources are not sampled across hosts)."""
-    m = measurement
-    lat = m.latency
-    acc = m.accounting
-    rate = m.throughput
-    return PointResult(
-        params=dict(params),
-        repeat=0,
-        load_mode=m.mode.value,
-        throughput_per_s=None if rate is None else rate.per_s,
-        ideal_throughput_per_s=m.ideal_per_s,
-        latency_ms=None if lat is None else _latency(lat.end_to_end),
-        memory_mb=None
-        if m.memory is None
-        else Memory(peak=m.memory.peak_mb, mean=m.memory.mean_mb),
-        cpu_percent=m.consumer_cpu_percent,
-        produced=acc.produced,
-        delivered=acc.delivered,
-        lost=acc.lost,
-        duplicates=acc.duplicates,
-        retried=acc.retried,
-        dead_lettered=acc.dead_lettered,
-        dropped_by_broker=acc.dropped_by_broker,
-        inconsistencies=len(acc.inconsistencies),
-        offered_per_s=None if rate is None else rate.offered_per_s,
-        kept_up=None if rate is None else rate.kept_up,
-        service_ms=None if lat is None else _latency(lat.service),
-        wait_ms=None if lat is None else _latency(lat.wait),
-        harness_saturated=m.harness_saturated,
-        error=m.error,
-        warnings=m.warnings,
-        timeline=tuple(
-            TimelineSample(
-                t_s=row.t_s,
-                delivered_per_s=row.delivered_per_s,
-                queue_depth=row.queue_depth,
-                p99_ms=row.p99_ms,
-                rss_mb=row.rss_mb,
-            )
-            for row in m.timeline
-        ),
-        histogram=None if lat is None else lat.histogram,
-        service_histogram=None if lat is None else lat.service_histogram,
-    )
-
-
 def merged_hash(parts: Iterable[str]) -> str:
     return hashlib.sha256("\n".join(sorted(parts)).encode()).hexdigest()
 
@@ -464,7 +414,7 @@ def merge_raw(
         },
         scenario_hash=merged_hash(hashes),
         environment=environment,
-        points=(point_result(measurement, params=params),),
+        points=(stored_point(measurement, params=params),),
     )
 
 
@@ -491,7 +441,7 @@ def _merged_latency(encoded: Sequence[str | None]) -> tuple[Latency | None, str 
     hist = merge_histograms(text for text in encoded if text is not None)
     if hist.count == 0:
         return None, None
-    return _latency(hist.summary()), hist.encode()
+    return Latency.from_mapping(hist.summary().as_dict()), hist.encode()
 
 
 def _merged_timeline(points: Sequence[PointResult]) -> tuple[TimelineSample, ...]:
@@ -664,7 +614,6 @@ __all__ = [
     "merge_points",
     "merge_raw",
     "merge_results",
-    "point_result",
     "pooled",
     "pooled_point_inputs",
     "produced_ids",

@@ -31,6 +31,7 @@ from poolbench.results import (
     Environment,
     Latency,
     Memory,
+    ParamValue,
     PointResult,
     PriorityResult,
     ResultSet,
@@ -85,14 +86,25 @@ def to_point_result(
     measurement: Measurement, point: Point, settings: Mapping[str, Any] | None = None
 ) -> PointResult:
     """The stored form of one measured point; `settings`: the consumer's, secrets masked."""
+    return stored_point(measurement, params=point.params, repeat=point.repeat, settings=settings)
+
+
+def stored_point(
+    measurement: Measurement,
+    *,
+    params: Mapping[str, ParamValue],
+    repeat: int = 0,
+    settings: Mapping[str, Any] | None = None,
+) -> PointResult:
+    """The stored form of a measurement, for the runner and for `poolbench merge`."""
     lat = measurement.latency
     acc = measurement.accounting
     rate = measurement.throughput
     memory = measurement.memory
     budget = measurement.budget
     return PointResult(
-        params=dict(point.params),
-        repeat=point.repeat,
+        params=dict(params),
+        repeat=repeat,
         load_mode=str(measurement.mode),
         error=measurement.error,
         throughput_per_s=None if rate is None else rate.per_s,
