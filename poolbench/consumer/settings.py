@@ -46,7 +46,9 @@ class ConsumerSettings:
     max_retries: int = 3
     retry_base_s: float = 0.1
     retry_max_s: float = 5.0
-    breaker_threshold: int = 5
+    # At most max_retries + 1: a lone email failing in an outage then opens the breaker
+    # before its retries run out, so it waits instead of going to the DLQ.
+    breaker_threshold: int = 3
     breaker_cooldown_s: float = 5.0
     dlq_topic: str = "email-dlq"
     metrics_port: int = 0
@@ -246,7 +248,8 @@ SETTINGS: Final[tuple[SettingSpec, ...]] = (
     _spec("retry_max_s", "--retry-max", "POOLBENCH_RETRY_MAX", "DURATION",
           "largest backoff ceiling", parse=_duration(positive=False)),
     _spec("breaker_threshold", "--breaker-threshold", "POOLBENCH_BREAKER_THRESHOLD", "INTEGER",
-          "consecutive transient failures that open the circuit breaker",
+          "consecutive transient failures that open the circuit breaker (keep it at most "
+          "--max-retries + 1, or a lone email in an outage is dead-lettered first)",
           parse=_integer(1)),
     _spec("breaker_cooldown_s", "--breaker-cooldown", "POOLBENCH_BREAKER_COOLDOWN", "DURATION",
           "how long the open breaker waits before a probe",

@@ -140,9 +140,7 @@ def test_an_smtp_outage_opens_and_closes_the_breaker_without_dead_letters(
     source, dlq = topics(embedded_broker)
     ids = new_ids(count)
     sink = sink_factory(latency=parse_latency("2ms"), outages=(Outage(start=1.0, end=3.0),))
-    settings = settings_for(
-        embedded_broker, sink, source, dlq, workers=10, breaker_threshold=5, max_retries=3
-    )
+    settings = settings_for(embedded_broker, sink, source, dlq, workers=10, max_retries=3)
     values = [(i, event_value(i)) for i in ids]
     service = ServiceThread(settings, max_events=count)
     with (

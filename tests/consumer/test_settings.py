@@ -214,3 +214,10 @@ def test_errors_are_structured_not_just_text() -> None:
     assert str(error.at("consumer.workers")) == (
         "consumer.workers: expected an integer >= 1, got 'ten'"
     )
+
+
+def test_the_default_breaker_opens_before_a_lone_emails_retries_run_out() -> None:
+    # A lone email failing in an outage spends a retry on each failure until the breaker
+    # opens; with threshold <= retries + 1 it still has one left and waits for the breaker.
+    defaults = ConsumerSettings()
+    assert defaults.breaker_threshold <= defaults.max_retries + 1
