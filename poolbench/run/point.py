@@ -418,7 +418,7 @@ def run_point(
             ) as reader,
         ):
             sampler.watch_machine()
-            sampler.watch("runner", os.getpid())
+            sampler.watch("runner", os.getpid(), children=False)
             if ctx.broker_pid is not None:
                 sampler.watch("broker", ctx.broker_pid)
             consumers = _start_consumers(plan, ctx, processes, sampler)

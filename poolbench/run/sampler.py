@@ -78,6 +78,7 @@ class Sampler:
         self._busy_metric = busy_metric
         self._lock = threading.Lock()
         self._watched: dict[str, list[int]] = {}
+        self._alone: set[int] = set()  # pids sampled without their children
         self._metrics_urls: list[str] = []
         self._procs: dict[int, psutil.Process] = {}
         self._process_samples: list[ProcessSample] = []
@@ -114,9 +115,13 @@ class Sampler:
             for pid in pids:
                 self._read_hwm(role, pid)
 
-    def watch(self, role: str, pid: int) -> None:
+    def watch(self, role: str, pid: int, *, children: bool = True) -> None:
+        """Sample `pid` as `role`, with its descendants unless `children` is False (the
+        runner's children are the other roles: counting them again would double them)."""
         with self._lock:
             self._watched.setdefault(role, []).append(pid)
+            if not children:
+                self._alone.add(pid)
 
     def scrape(self, url: str) -> None:
         """Also scrape this /metrics URL each tick (several URLs are summed)."""
@@ -160,8 +165,9 @@ class Sampler:
         counted = 0
         for pid in pids:
             tree = [pid]
-            with contextlib.suppress(psutil.Error):
-                tree += [c.pid for c in psutil.Process(pid).children(recursive=True)]
+            if pid not in self._alone:
+                with contextlib.suppress(psutil.Error):
+                    tree += [c.pid for c in psutil.Process(pid).children(recursive=True)]
             for member in tree:
                 self._read_hwm(role, member)
                 proc = self._process(member)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -88,3 +89,22 @@ def test_parse_metrics_sums_label_sets_and_ignores_others() -> None:
     assert parse_metrics(text, ["poolbench_queue_length", "missing"]) == {
         "poolbench_queue_length": 10.0
     }
+
+
+def test_a_pid_watched_alone_leaves_its_childrens_cpu_to_their_roles(busy_child: int) -> None:
+    # busy_child is this test process's child. Watched with its children, this process
+    # (the runner, in a point) would read the child's CPU first and leave the child's own
+    # role ~0%: psutil's cpu_percent is the CPU since the previous call on that process.
+    with Sampler(interval_s=0.3) as sampler:
+        sampler.watch("runner", os.getpid(), children=False)
+        sampler.watch("consumer", busy_child)
+        deadline = time.monotonic() + 20
+        while len(sampler.process_samples()) < 8 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    by_role: dict[str, list[float]] = {}
+    for s in sampler.process_samples():
+        by_role.setdefault(s.role, []).append(s.cpu_percent)
+    assert {s.processes for s in sampler.process_samples() if s.role == "runner"} == {1}
+    busy, alone = sum(by_role["consumer"]), sum(by_role["runner"])
+    assert busy > 5 * len(by_role["consumer"])  # the busy loop is the consumer's
+    assert alone < busy / 2  # a sleeping test process, not its busy child
