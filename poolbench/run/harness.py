@@ -18,6 +18,11 @@ from poolbench.run.samples import ProcessSample, Window
 
 MACHINE_BUSY_SHARE: Final = 0.85
 PART_SATURATED_PERCENT: Final = 90.0
+# An asyncio consumer runs on one core (the GIL); above this share of it, its own CPU,
+# not its workers or the SMTP latency, is what limits it.
+CONSUMER_BOUND_PERCENT: Final = 80.0
+# Below this share of workers / latency a point names what held it back.
+SHORT_OF_IDEAL: Final = 0.9
 HARNESS_ROLES: Final = ("sink", "loadgen", "broker", "runner")
 MACHINE_ROLE: Final = "machine"
 CONSUMER_ROLE: Final = "consumer"
@@ -89,10 +94,21 @@ def harness_verdict(
                 f"{role} saturated: {part.cpu_percent:.0f}% CPU over {part.processes} "
                 f"process(es) (> {PART_SATURATED_PERCENT:.0f}% of a core each)"
             )
-    if out and throughput_share is not None and throughput_share < 0.9:
+    short = throughput_share is not None and throughput_share < SHORT_OF_IDEAL
+    if out and short:
         out.append(
             f"the harness set this figure: throughput is {throughput_share:.0%} of the "
             "ideal while the harness had no room (see above), so it measures the harness, "
             "not the consumer"
         )
-    return HarnessVerdict(saturated=bool(out), warnings=tuple(out))
+    saturated = bool(out)
+    consumer = use.get(CONSUMER_ROLE)
+    if short and consumer is not None:
+        per_process = consumer.cpu_percent / max(1, consumer.processes)
+        if per_process > CONSUMER_BOUND_PERCENT:
+            out.append(
+                f"consumer CPU-bound: {per_process:.0f}% of a core per process "
+                f"(> {CONSUMER_BOUND_PERCENT:.0f}%), at {throughput_share:.0%} of the ideal: "
+                "its own CPU, not its workers or the SMTP latency, set this figure"
+            )
+    return HarnessVerdict(saturated=saturated, warnings=tuple(out))
