@@ -93,8 +93,7 @@ def test_parse_metrics_sums_label_sets_and_ignores_others() -> None:
 
 def test_a_pid_watched_alone_leaves_its_childrens_cpu_to_their_roles(busy_child: int) -> None:
     # busy_child is this test process's child. Watched with its children, this process
-    # (the runner, in a point) would read the child's CPU first and leave the child's own
-    # role ~0%: psutil's cpu_percent is the CPU since the previous call on that process.
+    # (the runner, in a point) would count the child's CPU again under its own role.
     with Sampler(interval_s=0.3) as sampler:
         sampler.watch("runner", os.getpid(), children=False)
         sampler.watch("consumer", busy_child)
