@@ -17,8 +17,14 @@ PREFIX = "poolbench: error: "
 
 
 def print_error(message: object) -> None:
-    """`poolbench: error: MESSAGE` on stderr, flushed (the process may exit next)."""
-    print(f"{PREFIX}{message}", file=sys.stderr, flush=True)
+    """`poolbench: error: MESSAGE` on stderr, flushed (the process may exit next).
+
+    A message of several lines (every problem of a scenario file) keeps the prefix on its
+    first line and indents the others under it.
+    """
+    first, *rest = str(message).splitlines() or [""]
+    text = "\n".join([f"{PREFIX}{first}", *(f"  {line.strip()}" for line in rest)])
+    print(text, file=sys.stderr, flush=True)
 
 
 def report(exc: PoolbenchError) -> int:
