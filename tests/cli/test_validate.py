@@ -9,6 +9,9 @@ def test_valid_scenario_lists_its_points() -> None:
     assert "grid: valid, 12 point(s) to run" in done.stdout
     assert "consumer.workers" in done.stdout
     assert "gate: lost == 0" in done.stdout
+    # Not the load alone (156 s; the run took 5 min 35 s), and said to be an estimate.
+    assert "estimated run time: about 5 min" in done.stdout
+    assert "an estimate" in done.stdout
 
 
 def test_invalid_scenario_is_one_line_and_exit_2(tmp_path: Path) -> None:
