@@ -155,14 +155,18 @@ def tune(
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     directory = writable_directory(out / "tune" / stamp, what="--out")
     console = Console(stderr=True, quiet=quiet, highlight=False)
+    package_log = logging.getLogger("poolbench")
+    if package_log.getEffectiveLevel() == logging.INFO:
+        # The lines per point say what INFO logs would; keep warnings.
+        package_log.setLevel(logging.WARNING)
 
     def on_probe(p: Probe) -> None:
         m = p.measurement
         verdict = "ok" if p.meets else ("; ".join(p.failures) or "ceiling")
         console.print(
-            f"[{p.index + 1}/{limits.max_points}] {p.phase.value:<8} {p.workers:>5} workers "
-            f"buffer {p.buffer:>5}  {p.load.value:<8} {_num(m.throughput, '/s')} "
-            f"p99 {_num(m.p99_ms, ' ms', 0)}  -> {verdict}",
+            f"[{p.index + 1}/{limits.max_points}] {p.phase.value} {p.workers} workers, "
+            f"buffer {p.buffer}, {p.load.value}: {_num(m.throughput, '/s')}, "
+            f"p99 {_num(m.p99_ms, ' ms', 0)} -> {verdict}",
             markup=False,
         )
 
@@ -217,19 +221,14 @@ def _print_summary(rec: Recommendation, console: Console) -> None:
     from rich.table import Table
 
     table = Table(box=box.SIMPLE_HEAD, title="points measured", title_justify="left")
-    for name, justify in (
-        ("#", "right"),
-        ("phase", "left"),
-        ("workers", "right"),
-        ("buffer", "right"),
-        ("load", "left"),
-        ("thrpt/s", "right"),
-        ("p99 ms", "right"),
-        ("MB", "right"),
-        ("CPU %", "right"),
-        ("verdict", "left"),
-    ):
-        table.add_column(name, justify=justify, no_wrap=name != "verdict")  # type: ignore[arg-type]
+    left = ("phase", "load", "verdict")
+    for name in ("#", "phase", "workers", "buffer", "load", "thrpt/s", "p99 ms", "MB", "verdict"):
+        table.add_column(
+            name,
+            justify="left" if name in left else "right",
+            no_wrap=name != "verdict",
+            min_width=24 if name == "verdict" else None,
+        )
     for p in rec.probes:
         m = p.measurement
         verdict = "ok" if p.meets else ("; ".join(p.failures) or "-")
@@ -241,8 +240,7 @@ def _print_summary(rec: Recommendation, console: Console) -> None:
             p.load.value,
             _num(m.throughput, ""),
             _num(m.p99_ms, "", 0),
-            _num(m.memory_mb, ""),
-            _num(m.cpu_percent, "", 0),
+            _num(m.memory_mb, "", 0),
             verdict + (" (harness saturated)" if m.harness_limited else ""),
         )
     console.print(table)

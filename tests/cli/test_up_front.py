@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
 
@@ -11,12 +12,14 @@ from poolbench.results import save
 from tests.cli.run import ROOT, poolbench
 from tests.gates.factories import point, result_set
 
-SUBCOMMANDS = ("broker", "produce", "consume", "sink", "validate", "report", "show", "run", "tune")
-SUBCOMMANDS += ("gate", "merge")
+SUBCOMMANDS = (
+    *("broker", "produce", "consume", "sink", "validate"),
+    *("report", "show", "run", "tune", "gate", "merge"),
+)
 
 
-def _one_line_exit_2(done: object, *needles: str) -> None:
-    returncode, stderr = done.returncode, done.stderr  # type: ignore[attr-defined]
+def _one_line_exit_2(done: subprocess.CompletedProcess[str], *needles: str) -> None:
+    returncode, stderr = done.returncode, done.stderr
     assert returncode == 2, stderr
     assert "Traceback" not in stderr
     assert len(stderr.splitlines()) == 1, stderr

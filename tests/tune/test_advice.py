@@ -174,3 +174,23 @@ def test_a_point_that_measured_nothing_still_writes_json() -> None:
     doc = to_dict(rec)
     json.dumps(doc, allow_nan=False)  # was a ValueError after the whole search
     assert doc["probes"][0]["p99_ms"] is None and doc["probes"][0]["memory_mb"] is None
+
+
+def test_the_terminal_summary_is_a_table_with_the_command_and_the_headroom() -> None:
+    from rich.console import Console
+
+    from poolbench.cli.tune import _print_summary
+
+    sim = SimSystem(rate=200.0, sigma=0.0, kappa=0.0)
+    target = Target(rate=200.0, p99_ms=500, headroom=0.2)
+    result = search(sim, target, SearchLimits(send_s_hint=0.05), clock=sim.clock)
+    rec = recommend(result, consumer={"connection_reuse": False})
+    console = Console(record=True, width=80)
+    _print_summary(rec, console)
+    text = console.export_text()
+    assert all(len(line) <= 80 for line in text.splitlines())
+    assert "verdict" in text and text.count(" ok") >= 1
+    assert f"recommended: {rec.workers} workers" in text
+    assert "--connection-reuse off" in text
+    assert "POOLBENCH_CONNECTION_REUSE=off" in text
+    assert "(20% asked for)" in text
