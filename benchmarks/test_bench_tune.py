@@ -13,7 +13,7 @@ import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from poolbench.tune.model import CapacityPoint, fit_little, fit_usl, usl
-from poolbench.tune.search import Load, SearchLimits, Target, search
+from poolbench.tune.search import ProbeLoad, SearchLimits, Target, search
 from tests.tune.sim import SimSystem
 
 RATE = 1000.0
@@ -30,7 +30,7 @@ def tuned_points() -> tuple[int, int]:
 def grid_points() -> tuple[int, int]:
     sim = SimSystem(rate=RATE)
     for n in range(1, 2001):
-        if not TARGET.failures(sim(n, max(100, 2 * n), Load.TARGET)):
+        if not TARGET.failures(sim(n, max(100, 2 * n), ProbeLoad.TARGET)):
             return n, len(sim.calls)
     raise AssertionError("no worker count met the target")
 

@@ -87,10 +87,18 @@ class LocatedError(UserError):
 
 
 class ScenarioError(LocatedError, ConfigError):
-    """A scenario file is invalid; the message carries the file and the key path."""
+    """A scenario file is invalid; the message carries the file, the line (when read from
+    a file) and the key path: `file.yaml:12: load.rate: expected ...`."""
 
-    def __init__(self, message: str, *, path: str = "", key: str = "") -> None:
+    def __init__(
+        self, message: str, *, path: str = "", key: str = "", line: int | None = None
+    ) -> None:
         LocatedError.__init__(self, message, path=path, key=key)
+        self.line = line
+        if line is not None:
+            # `file:LINE: key: message`, as compilers write it (editors jump to the line).
+            head = f"{path}:{line}" if path else f"line {line}"
+            Exception.__init__(self, f"{head}: {key}: {message}" if key else f"{head}: {message}")
         self.what = key
         self.where = ":".join(part for part in (path, key) if part)
         self.expected = ""
@@ -103,12 +111,31 @@ class ScenarioError(LocatedError, ConfigError):
         return self.message
 
     @classmethod
-    def from_config(cls, exc: ConfigError, *, path: str, key: str) -> ScenarioError:
+    def from_config(
+        cls, exc: ConfigError, *, path: str, key: str, line: int | None = None
+    ) -> ScenarioError:
         """A library's `ConfigError` about a value, located at a scenario key path."""
-        located = cls(exc.detail, path=path, key=key)
+        located = cls(exc.detail, path=path, key=key, line=line)
         located.expected, located.got, located.has_got = exc.expected, exc.got, exc.has_got
         located.problem = exc.problem
         return located
+
+
+class ScenarioErrors(ScenarioError):
+    """Every problem of one scenario file at once, in file order (one per line).
+
+    Its `key`, `message` and `line` are the first problem's, so code that looks at one
+    error still works; `errors` holds them all.
+    """
+
+    def __init__(self, errors: list[ScenarioError], *, path: str = "") -> None:
+        first = errors[0]
+        ScenarioError.__init__(self, first.message, path=first.path, key=first.key, line=first.line)
+        self.errors = tuple(errors)
+        lines = "\n".join(str(error) for error in errors)
+        Exception.__init__(
+            self, f"{path or first.path or 'scenario'}: {len(errors)} problems\n{lines}"
+        )
 
 
 class UnreachableError(UserError):

@@ -68,3 +68,34 @@ def format_duration(seconds: float) -> str:
     if seconds < 1:
         return f"{seconds * 1000:g}ms"
     return f"{seconds:g}s"
+
+
+_PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*%\s*$")
+_A_PERCENT = "a percentage like '10%'"
+
+
+def parse_percent(text: str | float | int, *, what: str = "", below: float | None = None) -> float:
+    """Percent from `10%` or `12.5 %`. A bare number is refused, not reinterpreted: `0.1`
+    could mean 0.1% or 10%, and a gate that guesses wrong passes every regression.
+
+    `below`: the value must be smaller than this many percent (a drop of 100% is all).
+    """
+    if isinstance(text, bool):
+        raise ConfigError(what=what, where=what, expected=_A_PERCENT, got=text)
+    text = text if isinstance(text, str) else f"{text:g}"
+    match = _PERCENT.match(text)
+    if match is None:
+        stripped = text.strip()
+        if re.fullmatch(r"\d+(?:\.\d+)?|\.\d+", stripped):
+            raise ConfigError(
+                f"write a percentage with its sign, like '{stripped}%' "
+                "(a bare number is ambiguous: 0.1 could mean 0.1% or 10%)",
+                what=what,
+                where=what,
+                got=text,
+            )
+        raise ConfigError(what=what, where=what, expected=_A_PERCENT, got=text)
+    value = float(match.group(1))
+    if below is not None and value >= below:
+        raise ConfigError(f"must be below {below:g}%", what=what, where=what, got=text)
+    return value

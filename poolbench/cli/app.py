@@ -8,12 +8,47 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 import typer
+import typer.core
 
 from poolbench import __version__
 from poolbench.cli import commands, edge
 from poolbench.errors import RunError, UserError
+
+# typer (0.2x) shows an option's type as `<str>`, `<int range>`, and `<bool>` even for a
+# flag, which takes no value. Show click's words instead (TEXT, INTEGER, PATH), nothing
+# for a flag; an option's own metavar (DURATION, RATE, PERCENT) still wins.
+_TYPE_WORDS = {
+    "str": "TEXT",
+    "int": "INTEGER",
+    "float": "FLOAT",
+    "path": "PATH",
+    "Path": "PATH",
+    "bool": "BOOLEAN",
+    "int range": "INTEGER",
+    "float range": "FLOAT",
+    "list[str]": "TEXT",
+    "list[Path]": "PATH",
+    "list[path]": "PATH",
+}
+
+
+def _display_type(self: Any, ctx: Any) -> str | None:
+    if getattr(self, "metavar", None) is not None:
+        return str(self.metavar)
+    if getattr(self, "is_flag", False) and not getattr(self, "count", False):
+        return None
+    shown: str = _plain_display_type(self, ctx)
+    word = shown.removeprefix("<").removesuffix(">")
+    word = _TYPE_WORDS.get(word, word.upper() if word.isidentifier() else word)
+    return word + ("..." if getattr(self, "nargs", 1) != 1 else "")
+
+
+_plain_display_type = typer.core._TyperParameter.display_type
+for _cls in (typer.core.TyperOption, typer.core.TyperArgument):
+    _cls.display_type_rich = _display_type  # type: ignore[method-assign]
 
 app = typer.Typer(
     name="poolbench",

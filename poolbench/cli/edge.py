@@ -6,6 +6,7 @@ Free of typer, so the lean consumer process (`poolbench.cli.consume_run`) uses i
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +18,14 @@ PREFIX = "poolbench: error: "
 
 
 def print_error(message: object) -> None:
-    """`poolbench: error: MESSAGE` on stderr, flushed (the process may exit next)."""
-    print(f"{PREFIX}{message}", file=sys.stderr, flush=True)
+    """`poolbench: error: MESSAGE` on stderr, flushed (the process may exit next).
+
+    A message of several lines (every problem of a scenario file) keeps the prefix on its
+    first line and indents the others under it.
+    """
+    first, *rest = str(message).splitlines() or [""]
+    text = "\n".join([f"{PREFIX}{first}", *(f"  {line.strip()}" for line in rest)])
+    print(text, file=sys.stderr, flush=True)
 
 
 def report(exc: PoolbenchError) -> int:
@@ -43,7 +50,12 @@ def flag(name: str) -> Iterator[None]:
 
 
 def writable_directory(path: Path, *, what: str) -> Path:
-    """`path`, created; a `ConfigError` naming `what` (the flag) when it cannot be written."""
+    """`path`, created; a `ConfigError` naming `what` (the flag) when it cannot be written.
+
+    Called before any load starts, so a run never measures for minutes and then finds it
+    cannot write.
+    """
+    _not_under_a_file(path, what=what)
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / ".poolbench-write-check"
@@ -52,3 +64,21 @@ def writable_directory(path: Path, *, what: str) -> Path:
     except OSError as exc:
         raise ConfigError(f"{what}: cannot write results to {path}: {exc.strerror or exc}") from exc
     return path
+
+
+def writable_file(path: Path, *, what: str) -> Path:
+    """`path` can be written as a file (its folder is created); else a `ConfigError`."""
+    if path.is_dir():
+        raise ConfigError(f"{what}: {path} is a folder, not a file")
+    writable_directory(path.parent, what=what)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ConfigError(f"{what}: cannot write {path}: permission denied")
+    return path
+
+
+def _not_under_a_file(path: Path, *, what: str) -> None:
+    for parent in (path, *path.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"{what}: {parent} is a file, not a folder")
+            return

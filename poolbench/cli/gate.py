@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from poolbench.cli import exit_codes
-from poolbench.cli.edge import flag
+from poolbench.cli.edge import writable_file
 
 SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 
@@ -34,15 +34,26 @@ def gate(
         ),
     ],
     max_throughput_drop: Annotated[
-        str, typer.Option(help="Largest allowed drop of throughput (emails/s), in percent.")
+        str,
+        typer.Option(
+            metavar="PERCENT",
+            help="Largest allowed drop of throughput (emails/s), like 10% (the sign is "
+            "required: a bare 0.1 is refused).",
+        ),
     ] = "10%",
     max_p99_rise: Annotated[
         str,
-        typer.Option(help="Largest allowed rise of the p99 end-to-end latency (ms), in percent."),
+        typer.Option(
+            metavar="PERCENT",
+            help="Largest allowed rise of the p99 end-to-end latency (ms), like 25%.",
+        ),
     ] = "25%",
     max_memory_rise: Annotated[
         str,
-        typer.Option(help="Largest allowed rise of the consumer's peak memory (MB), in percent."),
+        typer.Option(
+            metavar="PERCENT",
+            help="Largest allowed rise of the consumer's peak memory (MB), like 20%.",
+        ),
     ] = "20%",
     alpha: Annotated[
         float,
@@ -70,6 +81,7 @@ def gate(
     markdown: Annotated[
         Path | None,
         typer.Option(
+            "--markdown",
             help="Also write the comparison as markdown to this file (it is always appended "
             f"to ${SUMMARY_ENV} when that is set).",
             show_default=False,
@@ -87,22 +99,25 @@ def gate(
     from rich.console import Console
 
     from poolbench.cli.gate_view import comparison_table, explanations
+    from poolbench.errors import ConfigError
     from poolbench.gates.baseline import load_input
     from poolbench.gates.compare import Thresholds, compare, parse_percent
     from poolbench.gates.markdown import to_markdown
 
-    with flag("--max-throughput-drop"):
-        drop = parse_percent(max_throughput_drop)
-    with flag("--max-p99-rise"):
-        p99_rise = parse_percent(max_p99_rise)
-    with flag("--max-memory-rise"):
-        memory_rise = parse_percent(max_memory_rise)
+    # Every flag is checked here, so that an error names the flag, not a field.
+    drop = parse_percent(max_throughput_drop, what="--max-throughput-drop", below=100)
+    p99_rise = parse_percent(max_p99_rise, what="--max-p99-rise")
+    memory_rise = parse_percent(max_memory_rise, what="--max-memory-rise")
+    if not 0 < alpha < 1:
+        raise ConfigError("must lie between 0 and 1", where="--alpha", got=alpha)
     thresholds = Thresholds(
         max_throughput_drop_pct=drop,
         max_p99_rise_pct=p99_rise,
         max_memory_rise_pct=memory_rise,
         alpha=alpha,
     )
+    if markdown is not None:
+        writable_file(markdown, what="--markdown")  # checked before the comparison's work
     comparison = compare(
         load_input(baseline, role="baseline"),
         load_input(current, role="current results"),
@@ -123,7 +138,6 @@ def gate(
         console.print(f"not in the baseline: {label}", markup=False, highlight=False)
     text = to_markdown(comparison)
     if markdown is not None:
-        markdown.parent.mkdir(parents=True, exist_ok=True)
         markdown.write_text(text)
     summary = os.environ.get(SUMMARY_ENV)
     if summary:

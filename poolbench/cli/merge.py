@@ -18,7 +18,7 @@ def merge(
     ],
     *,
     out: Annotated[
-        Path, typer.Option("--out", help="Folder to write the merged results.json into.")
+        Path, typer.Option("--out", "-o", help="Folder to write the merged results.json into.")
     ],
     max_clock_skew: Annotated[
         str,

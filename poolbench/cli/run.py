@@ -29,11 +29,13 @@ def run(
         Path,
         typer.Option(
             "--out",
+            "-o",
             help="Results root: the run writes OUT/<scenario>/<UTC timestamp>/. Default: results/.",
         ),
     ] = Path("results"),
     quiet: Annotated[
-        bool, typer.Option("--quiet", help="No progress display; print only the results folder.")
+        bool,
+        typer.Option("--quiet", "-q", help="No progress display; print only the results folder."),
     ] = False,
     json_lines: Annotated[
         bool,
@@ -108,8 +110,13 @@ def run(
             raise RunError(outcome.error)
         typer.echo("poolbench: stopped before any point was measured", err=True)
         raise typer.Exit(exit_codes.INTERRUPTED)
-    save(result_set, directory)
-    write_report(result_set, directory)
+    save(result_set, directory)  # first: whatever fails next, the measurements are kept
+    try:
+        write_report(result_set, directory)
+    except Exception as exc:
+        logging.getLogger(__name__).exception("writing the report failed")
+        print_error(f"the report could not be written ({exc!r}); the results are in {directory}")
+        raise typer.Exit(exit_codes.CHECK_FAILED) from exc
     if not quiet and not json_lines:
         from poolbench.cli.show import show
 

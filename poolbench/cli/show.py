@@ -11,7 +11,10 @@ import typer
 def show(
     directory: Annotated[
         Path,
-        typer.Argument(help="A run's folder holding results.json (or the results.json itself)."),
+        typer.Argument(
+            help="A run's folder (results/<scenario>/<timestamp>/), its results.json, or a "
+            "scenario's folder (results/<scenario>/: its newest run)."
+        ),
     ],
 ) -> None:
     """Print a run's results as a table: the seed's columns (latency end to end), the service
@@ -21,10 +24,11 @@ def show(
     from rich.console import Console
     from rich.table import Table
 
+    from poolbench.gates.baseline import resolve_results
     from poolbench.report.summary import BUDGET_HEADER, CPU_HEADER, summary_table
     from poolbench.results import load
 
-    result_set = load(directory)
+    result_set = load(resolve_results(directory))
     env = result_set.environment
     summary = summary_table(result_set)
     # Long cells (warnings, the time budget, CPU by part) go under the table.

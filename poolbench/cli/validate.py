@@ -20,6 +20,7 @@ def validate(
     from rich.table import Table
 
     from poolbench.scenario import expand, load_scenario
+    from poolbench.scenario.estimate import estimate_s
     from poolbench.units import format_duration
 
     scenario = load_scenario(file)
@@ -29,11 +30,15 @@ def validate(
     if scenario.description:
         console.print(scenario.description)
     load = scenario.load
-    per_point = load.warmup_s + load.duration_s
     console.print(
         f"load: {_rate(scenario.load.rate_per_s, bool(scenario.load.profile))}, "
         f"warm-up {format_duration(load.warmup_s)} + measured {format_duration(load.duration_s)}"
-        f" per point (at least {format_duration(per_point * len(points))} of load in all)"
+        f" per point ({format_duration(load.total_s * len(points))} of load in all)"
+    )
+    total = estimate_s(scenario, len(points))
+    console.print(
+        f"estimated run time: about {_minutes(total)} (an estimate: load, plus the measured "
+        "start-up, drain, cooldown and report times of poolbench.scenario.estimate)"
     )
     console.print(f"scenario hash: {scenario.scenario_hash}")
     swept = list(scenario.sweep.paths)
@@ -72,3 +77,11 @@ def _rate(rate_per_s: float | None, profile: bool) -> str:
     if profile:
         return "profile"
     return "saturate" if rate_per_s is None else f"{rate_per_s:g}/s"
+
+
+def _minutes(seconds: float) -> str:
+    """`45 s`, `5 min 35 s`."""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    return f"{whole // 60} min {whole % 60} s"

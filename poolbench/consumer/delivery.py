@@ -16,6 +16,7 @@ from collections.abc import Callable
 from confluent_kafka import Message
 
 from poolbench.consumer.dlq import DeadLetterProducer
+from poolbench.consumer.failures import FailureLog
 from poolbench.consumer.metrics import LiveCounters
 from poolbench.consumer.mime import build_message
 from poolbench.consumer.offsets import PartitionOffsets, TopicPartitionKey
@@ -101,6 +102,8 @@ class Delivery:
         observe_latency: Callable[[float], None],
         on_finished: Callable[[EmailJob], None],
         on_breaker_opened: Callable[[], None],
+        observe_end_to_end: Callable[[float], None] | None = None,
+        failures: FailureLog | None = None,
     ) -> None:
         self._settings = settings
         self._templates = templates
@@ -113,6 +116,11 @@ class Delivery:
         self._observe_latency = observe_latency
         self._on_finished = on_finished
         self._on_breaker_opened = on_breaker_opened
+        self._observe_end_to_end = observe_end_to_end
+        self._failures = failures or FailureLog(
+            target=f"{settings.smtp_host}:{settings.smtp_port}",
+            counts=counters.failures_by_class,
+        )
 
     async def process(self, job: EmailJob) -> None:
         """Run one job: send it, or dead-letter it, then report it finished."""
@@ -188,6 +196,7 @@ class Delivery:
                 self._senders.append(sender)
                 self._observe_latency(time.perf_counter() - began)
                 counters.failed += 1
+                breaker.last_cause = self._failures.record(exc, permanent=False)
                 breaker.record_transient_failure()
                 if breaker.state is BreakerState.OPEN:
                     if counters.breaker_opened != breaker.opened_count:
@@ -210,6 +219,7 @@ class Delivery:
             except PermanentSendError as exc:
                 self._senders.append(sender)
                 counters.failed += 1
+                self._failures.record(exc, permanent=True)
                 breaker.record_permanent_failure()
                 await self._dead_letter(job, f"permanent failure: {exc}", attempts=attempts)
                 return
@@ -220,6 +230,10 @@ class Delivery:
             self._observe_latency(time.perf_counter() - began)
             breaker.record_success()
             counters.sent += 1
+            if self._observe_end_to_end is not None:
+                created_ms = job.message.timestamp()[1]
+                if created_ms > 0:
+                    self._observe_end_to_end(time.time() - created_ms / 1000)
             self._on_finished(job)
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug("Job completed successfully: %s[%d]@%d", *job.asg.key, job.offset)

@@ -11,11 +11,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Histogram, generate_latest, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+    start_http_server,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 # Send latency buckets (seconds): from a local sink's 1 ms to a slow relay's 10 s.
@@ -35,7 +41,28 @@ LATENCY_BUCKETS = (
     5.0,
     10.0,
 )
+# End to end (the event's Kafka timestamp to the send's end) and the wait in the pool's
+# queue: from a few milliseconds to a backlog of minutes.
+JOURNEY_BUCKETS = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    300.0,
+)
 BREAKER_STATE_VALUES = {"closed": 0, "half_open": 1, "open": 2}
+# Why a send attempt failed: an SMTP reply class, a timeout, a refused connection, or
+# anything else (a dropped connection, TLS).
+FAILURE_CLASSES = ("4xx", "5xx", "timeout", "refused", "other")
 
 
 @dataclass(slots=True)
@@ -50,6 +77,10 @@ class LiveCounters:
     invalid: int = 0  # malformed events (also counted in dead_lettered)
     dropped_on_revoke: int = 0  # queued jobs of revoked partitions, left for the new owner
     breaker_opened: int = 0
+    # Failed attempts by class (FAILURE_CLASSES); written on the failure path only.
+    failures_by_class: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(FAILURE_CLASSES, 0)
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,6 +89,7 @@ class GaugeValues:
     overflow: int = 0
     busy_workers: int = 0
     workers: int = 0
+    queue_capacity: int = 0
     consumer_lag: int = 0
     breaker_state: str = "closed"
     assigned_partitions: int = 0
@@ -84,11 +116,15 @@ class ConsumerCounters:
     dropped_on_revoke: int = 0
     breaker_opened: int = 0
     elapsed_s: float = 0.0
+    # Time with events in flight: the rate over uptime would count idle waiting for
+    # events (19.5/s where the consumer really sent 100/s).
+    active_s: float = 0.0
     timed_out: bool = False
 
     @property
     def emails_per_s(self) -> float:
-        return self.sent / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        """Emails sent per second of active time."""
+        return self.sent / self.active_s if self.active_s > 0 else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -103,7 +139,10 @@ class ConsumerCounters:
         )
         if self.finished_uncommitted:
             line += f" (+{self.finished_uncommitted} finished but uncommitted)"
-        line += f"; {self.emails_per_s:.1f} emails/s over {self.elapsed_s:.1f}s"
+        line += (
+            f"; {self.emails_per_s:.1f} emails/s over {self.active_s:.1f}s active "
+            f"({self.elapsed_s:.1f}s up)"
+        )
         if self.timed_out:
             line += "; shutdown timed out"
         return line
@@ -114,6 +153,7 @@ def snapshot(
     *,
     finished_uncommitted: int = 0,
     elapsed_s: float = 0.0,
+    active_s: float | None = None,
     timed_out: bool = False,
 ) -> ConsumerCounters:
     return ConsumerCounters(
@@ -128,6 +168,7 @@ def snapshot(
         dropped_on_revoke=live.dropped_on_revoke,
         breaker_opened=live.breaker_opened,
         elapsed_s=elapsed_s,
+        active_s=elapsed_s if active_s is None else active_s,
         timed_out=timed_out,
     )
 
@@ -146,6 +187,20 @@ class ConsumerMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.end_to_end = Histogram(
+            "poolbench_end_to_end_seconds",
+            "From the event's Kafka timestamp to its email's acceptance by the SMTP server.",
+            buckets=JOURNEY_BUCKETS,
+            registry=self.registry,
+        )
+        self.queue_wait = Histogram(
+            "poolbench_queue_wait_seconds",
+            "Time a job waited in the pool's queue for a worker.",
+            buckets=JOURNEY_BUCKETS,
+            registry=self.registry,
+        )
+        # process_resident_memory_bytes, process_cpu_seconds_total, open fds, ...
+        ProcessCollector(registry=self.registry)
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -190,6 +245,7 @@ class _Collector:
             ("poolbench_overflow_length", g.overflow, "Fetched events waiting for room."),
             ("poolbench_busy_workers", g.busy_workers, "Workers running a job."),
             ("poolbench_workers", g.workers, "Workers in the pool."),
+            ("poolbench_queue_capacity", g.queue_capacity, "Slots of the pool's queue."),
             ("poolbench_consumer_lag", g.consumer_lag, "Messages behind the high watermark."),
             ("poolbench_assigned_partitions", g.assigned_partitions, "Partitions assigned."),
             ("poolbench_consumption_paused", int(g.paused), "1 while fetching is paused."),
@@ -201,3 +257,11 @@ class _Collector:
             value=BREAKER_STATE_VALUES.get(g.breaker_state, 0),
         )
         yield breaker
+        failures = CounterMetricFamily(
+            "poolbench_send_failures",
+            "Failed SMTP send attempts by class: 4xx, 5xx, timeout, refused, other.",
+            labels=["class"],
+        )
+        for name, count in c.failures_by_class.items():
+            failures.add_metric([name], count)
+        yield failures

@@ -45,6 +45,7 @@ CONSUME_TIMEOUT_S = 0.01
 PAUSED_POLL_TIMEOUT_S = 0.05
 BLOCKED_PAUSE_AFTER_S = 1.0
 WATERMARK_INTERVAL_S = 1.0
+WATERMARK_QUERY_TIMEOUT_S = 1.0  # a broker query for a paused partition's watermark
 
 
 class PollerHandler(Protocol):
@@ -271,12 +272,21 @@ class KafkaPoller:
             logger.warning("commit failed (will retry with the next one): %s", exc)
 
     def _refresh_watermarks(self, consumer: Consumer) -> None:
+        """The high watermarks, for the lag gauge. While fetching, the client's cached ones
+        (updated by every fetch) cost nothing; while paused nothing is fetched, so the
+        cache freezes and the lag would read as constant: then ask the broker."""
         highs: dict[TopicPartitionKey, int] = {}
+        cached = not self._paused
         for topic, part in self._assigned:
             try:
-                _low, high = consumer.get_watermark_offsets(
-                    TopicPartition(topic, part), cached=True
-                )
+                if cached:
+                    _low, high = consumer.get_watermark_offsets(
+                        TopicPartition(topic, part), cached=True
+                    )
+                else:
+                    _low, high = consumer.get_watermark_offsets(
+                        TopicPartition(topic, part), timeout=WATERMARK_QUERY_TIMEOUT_S
+                    )
             except KafkaException:
                 continue
             if high >= 0:

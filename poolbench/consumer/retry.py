@@ -65,6 +65,7 @@ class CircuitBreaker:
         "_probe_out",
         "_state",
         "_threshold",
+        "last_cause",
         "opened_count",
     )
 
@@ -81,6 +82,7 @@ class CircuitBreaker:
         self._opened_at = 0.0
         self._probe_out = False
         self.opened_count = 0
+        self.last_cause = ""  # the latest failure's cause, for the "open" log line
 
     @property
     def state(self) -> BreakerState:
@@ -142,8 +144,9 @@ class CircuitBreaker:
             return
         if state is BreakerState.OPEN:
             log.warning(
-                "circuit breaker open after %d consecutive transient failures; pausing for %.3gs",
+                "circuit breaker open after %d consecutive transient failures%s; pausing for %.3gs",
                 self._failures,
+                f" (last: {self.last_cause})" if self.last_cause else "",
                 self._cooldown_s,
             )
         elif state is BreakerState.HALF_OPEN:

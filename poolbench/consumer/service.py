@@ -121,6 +121,10 @@ class ConsumerService:
         self._ready = False
         self._pool_started = False
         self._started_at = 0.0
+        self._observe_queue_wait = self.metrics.queue_wait.observe
+        # Active time (events in flight), for the summary's rate.
+        self._active_s = 0.0
+        self._busy_since: float | None = None
 
     # ---- public -----------------------------------------------------------------------
 
@@ -139,6 +143,8 @@ class ConsumerService:
             self.counters,
             finished_uncommitted=max(0, self._tracker.uncommittable - self._tracker.unfinished),
             elapsed_s=self._clock.monotonic() - self._started_at if self._started_at else 0.0,
+            active_s=self._active_s
+            + (0.0 if self._busy_since is None else self._clock.monotonic() - self._busy_since),
             timed_out=timed_out,
         )
 
@@ -173,6 +179,10 @@ class ConsumerService:
         if self._stop_requested:
             self._stop_event.set()
         self._started_at = self._clock.monotonic()
+        if s.metrics_port:
+            # First: a taken port fails before Kafka is contacted, and long before
+            # "consumer ready" (which means every port is bound).
+            self.metrics_port = self._serve_metrics(s.metrics_port, s.metrics_host)
         batch = max(16, min(MAX_BATCH, s.workers + s.buffer))
         poller = KafkaPoller(
             self.kafka_config(),
@@ -182,7 +192,11 @@ class ConsumerService:
             batch_size=batch,
             revoke_timeout_s=min(s.shutdown_timeout_s, 10.0),
         )
-        await asyncio.to_thread(poller.connect, self._connect_timeout_s)
+        try:
+            await asyncio.to_thread(poller.connect, self._connect_timeout_s)
+        except BaseException:
+            self.metrics.close()
+            raise
         self._poller = poller
         timed_out = True
         try:
@@ -201,6 +215,7 @@ class ConsumerService:
                 observe_latency=self.metrics.send_latency.observe,
                 on_finished=self._finish,
                 on_breaker_opened=self._update_pause,
+                observe_end_to_end=self.metrics.end_to_end.observe,
             )
             pool = WorkerPool(
                 s.workers,
@@ -210,8 +225,6 @@ class ConsumerService:
                 lanes=LaneConfig(weights=s.lane_weights) if s.priority_lanes else None,
             )
             self._pool = pool
-            if s.metrics_port:
-                self.metrics_port = self._serve_metrics(s.metrics_port)
             await pool.start()
             self._pool_started = True
             poller.start()
@@ -245,6 +258,8 @@ class ConsumerService:
         assignments = self._assignments
         delivery = self._delivery
         assert delivery is not None
+        if self._busy_since is None:
+            self._busy_since = self._clock.monotonic()  # idle until now: active again
         for message in messages:
             key: TopicPartitionKey = (message.topic() or "", message.partition() or 0)
             offset = message.offset() or 0
@@ -320,12 +335,16 @@ class ConsumerService:
 
     def _finish(self, job: EmailJob) -> None:
         job.asg.offsets.finish(job.offset)
+        counters = self.counters
+        if counters.sent + counters.dead_lettered >= counters.consumed - counters.dropped_on_revoke:
+            self._went_idle()
         if self._max_events is not None and self.finished >= self._max_events:
             self.request_stop()
 
     # ---- backpressure --------------------------------------------------------------------
 
     def _on_result(self, result: Result) -> None:
+        self._observe_queue_wait(result.queue_wait_s)
         if result.error is not None and not result.cancelled:
             logger.error("Job failed: %r", result.error)
         if self._overflow:
@@ -360,6 +379,11 @@ class ConsumerService:
             pool.submit_nowait(job)
         if not overflow and self._poller is not None:
             self._poller.more_wanted()
+
+    def _went_idle(self) -> None:
+        if self._busy_since is not None:
+            self._active_s += self._clock.monotonic() - self._busy_since
+            self._busy_since = None
 
     def _update_pause(self) -> None:
         if self._poller is not None:
@@ -408,6 +432,7 @@ class ConsumerService:
             overflow=len(self._overflow) + (len(self._backlog) if self._backlog else 0),
             busy_workers=stats.running,
             workers=stats.workers,
+            queue_capacity=self.settings.buffer,
             consumer_lag=lag,
             breaker_state=self._breaker.state.name.lower(),
             assigned_partitions=len(self._assignments),
@@ -450,11 +475,13 @@ class ConsumerService:
             )
         return timed_out
 
-    def _serve_metrics(self, port: int) -> int:
+    def _serve_metrics(self, port: int, host: str) -> int:
         try:
-            return self.metrics.serve(port)
+            return self.metrics.serve(port, host)
         except OSError as exc:
-            raise ConfigError(f"--metrics-port: cannot listen on 127.0.0.1:{port}: {exc}") from exc
+            raise ConfigError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}", what="metrics_port"
+            ).at("--metrics-port") from exc
 
     async def _release(self, poller: KafkaPoller) -> None:
         """Free everything, also after an error: no thread or connection outlives run()."""

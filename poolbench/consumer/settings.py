@@ -52,6 +52,7 @@ class ConsumerSettings:
     breaker_cooldown_s: float = 5.0
     dlq_topic: str = "email-dlq"
     metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
     commit_interval_s: float = 1.0
     sequential: bool = False
     templates_dir: Path | None = None
@@ -257,7 +258,11 @@ SETTINGS: Final[tuple[SettingSpec, ...]] = (
     _spec("dlq_topic", "--dlq-topic", "POOLBENCH_DLQ_TOPIC", "TEXT", "dead-letter topic",
           parse=_text(allow_empty=False)),
     _spec("metrics_port", "--metrics-port", "POOLBENCH_METRICS_PORT", "INTEGER",
-          "Prometheus endpoint on 127.0.0.1:PORT (0: off)", parse=_integer(0, 65535)),
+          "Prometheus endpoint on METRICS_HOST:PORT (0: off); bound before Kafka is "
+          "contacted, so a taken port fails at once", parse=_integer(0, 65535)),
+    _spec("metrics_host", "--metrics-host", "POOLBENCH_METRICS_HOST", "TEXT",
+          "address the Prometheus endpoint listens on (0.0.0.0: every interface, for a "
+          "scraper on another machine)", parse=_text(allow_empty=False)),
     _spec("commit_interval_s", "--commit-interval", "POOLBENCH_COMMIT_INTERVAL", "DURATION",
           "how often finished offsets are committed",
           parse=_duration(positive=True)),

@@ -25,7 +25,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from poolbench.errors import ConfigError, GateInputError
+from poolbench import units
+from poolbench.errors import GateInputError
 from poolbench.gates.absolute import describe_params
 from poolbench.gates.stats import significance
 from poolbench.results import ParamValue, PointResult, ResultSet
@@ -41,6 +42,13 @@ class Verdict(enum.StrEnum):
     NOISE = "noise"
 
 
+_THRESHOLD_WORDS: Final = {
+    "max_throughput_drop_pct": "max throughput drop",
+    "max_p99_rise_pct": "max p99 rise",
+    "max_memory_rise_pct": "max memory rise",
+}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Thresholds:
     """Allowed relative changes, in percent, and the significance level."""
@@ -51,13 +59,14 @@ class Thresholds:
     alpha: float = 0.05
 
     def __post_init__(self) -> None:
-        for name in ("max_throughput_drop_pct", "max_p99_rise_pct", "max_memory_rise_pct"):
+        # The words of the gate's flags, never the field names.
+        for name, words in _THRESHOLD_WORDS.items():
             value = getattr(self, name)
             if not value >= 0:
-                raise GateInputError(f"{name}: must not be negative, got {value}")
+                raise GateInputError(f"{words}: must not be negative, got {value:g}%")
         if self.max_throughput_drop_pct >= 100:
             raise GateInputError(
-                f"max_throughput_drop_pct: must be below 100%, got {self.max_throughput_drop_pct}"
+                f"max throughput drop: must be below 100%, got {self.max_throughput_drop_pct:g}%"
             )
         if not 0 < self.alpha < 1:
             raise GateInputError(f"alpha: must lie between 0 and 1, got {self.alpha}")
@@ -134,6 +143,8 @@ class MetricComparison:
 
 
 def _format(value: float, unit: str) -> str:
+    if math.isnan(value):
+        return "n/a"  # not measured: never shown as a number
     if unit == "":
         return f"{value:g}"
     return f"{value:.1f}{unit}"
@@ -404,14 +415,6 @@ def _compare_count(
     )
 
 
-def parse_percent(text: str | float) -> float:
-    """Percent from `10%`, `10` or `12.5 %`; otherwise a `ConfigError` (its caller says
-    where the text came from)."""
-    raw = str(text).strip().removesuffix("%").strip()
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(expected="a percentage like '10%'", got=text) from None
-    if not value >= 0:
-        raise ConfigError("must not be negative", got=text)
-    return value
+def parse_percent(text: str | float, *, what: str = "", below: float | None = None) -> float:
+    """Percent from `10%` or `12.5 %`; a bare number is refused (see `units.parse_percent`)."""
+    return units.parse_percent(text, what=what, below=below)

@@ -15,7 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from poolbench.tune.advice import Recommendation
-from poolbench.tune.search import Load
+from poolbench.tune.search import ProbeLoad
 
 _DPI: Final = 110
 _SIZE: Final = (8.0, 6.0)
@@ -27,8 +27,8 @@ def tune_chart(rec: Recommendation, path: Path) -> Path:
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     ax2 = ax.twinx()
-    target = [p for p in rec.probes if p.load is Load.TARGET]
-    saturate = [p for p in rec.probes if p.load is Load.SATURATE]
+    target = [p for p in rec.probes if p.load is ProbeLoad.TARGET]
+    saturate = [p for p in rec.probes if p.load is ProbeLoad.SATURATE]
     ok = [p for p in target if p.meets]
     failed = [p for p in target if not p.meets]
     for group, marker, label in ((ok, "o", "meets target"), (failed, "x", "misses target")):

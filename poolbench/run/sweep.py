@@ -240,13 +240,17 @@ def run_scenario(
 
                 try:
                     measurement, settings = run_point(point, ctx, on_progress=progress, stop=stop)
+                    result = to_point_result(measurement, point, settings)
                 except RunError as exc:
                     if stop.is_set():  # stopped while a part was starting
                         interrupted = True
                     else:
                         error = f"point {number} ({point.label}): {exc}"
                     break
-                result = to_point_result(measurement, point, settings)
+                except Exception as exc:  # a bug: keep the points measured so far
+                    log.exception("point %d crashed", number)
+                    error = f"point {number} ({point.label}) crashed: {exc!r}"
+                    break
                 result_set = result_set.with_point(result)
                 emit(
                     RunEvent(

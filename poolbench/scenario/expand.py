@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from poolbench.errors import ScenarioError
+from poolbench.errors import ScenarioError, ScenarioErrors
 from poolbench.scenario.model import Scenario
-from poolbench.scenario.parse import parse_scenario, sweep_paths
+from poolbench.scenario.parse import parse_scenario, raise_all, sweep_paths
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,17 +49,24 @@ def expand(scenario: Scenario) -> list[Point]:
     """
     canonical = scenario.to_dict()
     known = sweep_paths(canonical)
+    errors: list[ScenarioError] = []
     for path in scenario.sweep.paths:
         if path not in known:
             hint = difflib.get_close_matches(path, known, n=1)
             also = f"; did you mean {hint[0]!r}?" if hint else ""
-            raise ScenarioError(
-                f"unknown setting to sweep{also}", path=scenario.source, key=f"sweep.{path}"
-            )
-    resolved = [
-        (index, params, _resolve(scenario, canonical, params, positions))
-        for index, (params, positions) in enumerate(_combinations(scenario))
-    ]
+            errors.append(_at(scenario, f"unknown setting to sweep{also}", f"sweep.{path}"))
+    raise_all(errors, path=scenario.source)
+    resolved = []
+    for index, (params, positions) in enumerate(_combinations(scenario)):
+        try:
+            resolved.append((index, params, _resolve(scenario, canonical, params, positions)))
+        except ScenarioErrors as exc:
+            errors.extend(exc.errors)
+        except ScenarioError as exc:
+            errors.append(exc)
+    # The same bad value in several points is one problem.
+    unique = list({str(error): error for error in errors}.values())
+    raise_all(unique, path=scenario.source)
     return [
         Point(index=index, repeat=repeat, params=params, scenario=point_scenario)
         for repeat in range(scenario.repeats)
@@ -96,7 +103,10 @@ def _resolve(
     for path, value in params.items():
         _set_path(data, path, value)
     try:
-        return parse_scenario(data, source=scenario.source)
+        return parse_scenario(data, source=scenario.source, lines=scenario.lines)
+    except ScenarioErrors as exc:
+        blamed = [_blame(scenario, error, params, positions) for error in exc.errors]
+        raise ScenarioErrors(blamed, path=scenario.source) from exc
     except ScenarioError as exc:
         raise _blame(scenario, exc, params, positions) from exc
 
@@ -111,13 +121,20 @@ def _blame(
     for path in params:
         if exc.key == path or exc.key.startswith(f"{path}.") or path.startswith(f"{exc.key}."):
             message = exc.message if exc.key == path else f"{exc.key}: {exc.message}"
-            return ScenarioError(
-                message, path=scenario.source, key=f"sweep.{path}[{positions[path]}]"
-            )
+            return _at(scenario, message, f"sweep.{path}[{positions[path]}]")
     shown = ", ".join(f"{path}={value!r}" for path, value in params.items())
-    return ScenarioError(
-        f"at the point {shown}: {exc.key}: {exc.message}", path=scenario.source, key="sweep"
-    )
+    return _at(scenario, f"at the point {shown}: {exc.key}: {exc.message}", "sweep")
+
+
+def _at(scenario: Scenario, message: str, key: str) -> ScenarioError:
+    """A `ScenarioError` at `key`, with its line in the scenario's file when known."""
+    lines = scenario.lines
+    path = key
+    while path and path not in lines:
+        cut = max(path.rfind("."), path.rfind("["))
+        path = path[:cut] if cut > 0 else ""
+    line = lines.get(path) if lines else None
+    return ScenarioError(message, path=scenario.source, key=key, line=line)
 
 
 def _deep_copy(value: Any) -> Any:

@@ -289,6 +289,8 @@ class Scenario:
     gates: tuple[str, ...] = ()
     allow: Allow = field(default_factory=Allow)
     source: str = field(default="", compare=False)  # the file it came from, if any
+    # The line of each key path in that file, for errors found later (sweep points).
+    lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The canonical form: every key, defaults filled in, seconds and per-second."""

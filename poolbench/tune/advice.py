@@ -9,10 +9,12 @@ queueing delay. A buffer larger than the smallest one that met the target only a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from poolbench.consumer.settings import spec_for
+from poolbench.consumer.settings import DEFAULTS, spec_for
 from poolbench.tune.model import ModelFit, capacity_points, fit
 from poolbench.tune.search import Knee, Probe, SearchResult, StopReason, Target
 
@@ -66,6 +68,10 @@ class Recommendation:
     probes: tuple[Probe, ...]
     elapsed_s: float
     error: str | None = None
+    headroom_met: bool = False
+    # The consumer settings every point ran with (settings fields), besides the pool: the
+    # recommendation repeats them, so it names the configuration that was measured.
+    consumer: Mapping[str, object] = field(default_factory=dict)
 
     @property
     def headroom(self) -> float | None:
@@ -83,23 +89,44 @@ class Recommendation:
             return None
         return math.ceil(self.workers * self.target.rate * (1 + headroom) / ceiling)
 
-    def _setting(self) -> dict[str, int]:
+    def _setting(self) -> dict[str, object]:
+        """What was measured: the pool, the connection mode always (the consumer's default
+        may differ from the measured one), and every other setting off its default."""
         if self.workers is None or self.buffer is None:
             return {}
-        return {"workers": self.workers, "buffer": self.buffer}
+        setting: dict[str, object] = {"workers": self.workers, "buffer": self.buffer}
+        reuse = self.consumer.get("connection_reuse", DEFAULTS.connection_reuse)
+        setting["connection_reuse"] = reuse
+        for name, value in self.consumer.items():
+            if name not in setting and value != getattr(DEFAULTS, name, value):
+                setting[name] = value
+        return setting
 
     @property
     def env(self) -> dict[str, str]:
         """The setting as the consumer's variables (names from its settings table)."""
-        return {spec_for(name).env: str(value) for name, value in self._setting().items()}
+        return {
+            spec_for(name).env: spec_for(name).text(value)
+            for name, value in self._setting().items()
+        }
 
     @property
     def flags(self) -> str:
         """The setting as `poolbench consume` flags (from the same table)."""
-        return " ".join(f"{spec_for(name).flag} {value}" for name, value in self._setting().items())
+        return " ".join(
+            f"{spec_for(name).flag} {shlex.quote(spec_for(name).text(value))}"
+            for name, value in self._setting().items()
+        )
+
+    @property
+    def command(self) -> str:
+        """The exact command that runs the measured configuration."""
+        return f"poolbench consume {self.flags}" if self._setting() else ""
 
 
-def recommend(result: SearchResult) -> Recommendation:
+def recommend(
+    result: SearchResult, *, consumer: Mapping[str, object] | None = None
+) -> Recommendation:
     at, ceiling = result.at_setting, result.ceiling
     advice = None
     if result.buffer is not None and at is not None:
@@ -127,6 +154,8 @@ def recommend(result: SearchResult) -> Recommendation:
         probes=result.probes,
         elapsed_s=result.elapsed_s,
         error=result.error,
+        headroom_met=result.headroom_met,
+        consumer=dict(consumer or {}),
     )
 
 
@@ -164,26 +193,34 @@ def render_markdown(rec: Recommendation, *, chart: str | None = None) -> str:
             "```",
             *(f"{k}={v}" for k, v in rec.env.items()),
             "```",
-            f"or `poolbench consume {rec.flags}`.",
+            f"or `{rec.command}`.",
             "",
             f"- measured at {t.rate:g}/s: {m.throughput:.1f}/s delivered, p99 {m.p99_ms:.0f} ms, "
             f"{m.lost} lost" + ("" if rec.confirmed else " (not re-measured)"),
             f"- memory: {m.memory_mb:.1f} MB peak RSS; consumer CPU {m.cpu_percent:.0f}% of a core",
         ]
+        asked = f"{100 * t.headroom:g}%"
         if rec.ceiling is not None and rec.headroom is not None:
             out.append(
                 f"- ceiling at this setting (saturating load): "
                 f"{rec.ceiling.measurement.throughput:.0f}/s, headroom {_pct(rec.headroom)} "
-                "over the target"
+                f"over the target ({asked} asked for)"
             )
-            more = rec.workers_for_headroom(0.1)
-            if more is not None and more > rec.workers:
+            if not rec.headroom_met:
+                more = rec.workers_for_headroom(t.headroom)
                 out.append(
-                    f"- little headroom: for 10% over the target, about {more} workers "
-                    "(Little's law from the measured ceiling)"
+                    f"- **not enough headroom**: {_pct(rec.headroom)} of the {asked} asked for"
+                    + (
+                        f"; about {more} workers would give it (Little's law from the "
+                        "measured ceiling), not measured"
+                        if more is not None and more > rec.workers
+                        else ""
+                    )
                 )
         else:
-            out.append("- ceiling: not measured (budget ended)")
+            out.append(
+                f"- ceiling: not measured (budget ended), so the {asked} headroom is not shown"
+            )
         out.append("")
     if rec.knee is not None:
         k = rec.knee
@@ -292,12 +329,15 @@ def to_dict(rec: Recommendation) -> dict[str, Any]:
         }
 
     u, lf = rec.model.usl, rec.model.little
-    return {
+    doc = {
         "target": {
             "rate_per_s": rec.target.rate,
             "p99_ms": rec.target.p99_ms,
             "p99_margin": rec.target.p99_margin,
+            "headroom": rec.target.headroom,
         },
+        "command": rec.command,
+        "headroom_met": rec.headroom_met,
         "workers": rec.workers,
         "buffer": rec.buffer,
         "env": rec.env,
@@ -346,3 +386,16 @@ def to_dict(rec: Recommendation) -> dict[str, Any]:
         "elapsed_s": rec.elapsed_s,
         "probes": [probe(p) for p in rec.probes],
     }
+    finite: dict[str, Any] = _finite(doc)
+    return finite
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinity (a point that measured nothing) as null: JSON has neither."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value

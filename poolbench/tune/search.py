@@ -11,7 +11,9 @@ an injected clock, so a simulated system tests it exactly. The phases, in order:
 2. buffer, at that worker count: the smallest buffer that still meets the target, from the
    worker count up (a buffer below the worker count leaves workers idle between polls).
 3. confirm: the chosen setting measured again; if it fails, one step more workers.
-4. ceiling: the chosen setting under a saturating load, for the headroom over the target.
+4. ceiling: the chosen setting under a saturating load, for the headroom over the target;
+   when it is short of the target's headroom (20% by default), more workers (measured
+   Little's law from the ceiling), each measured at the rate and saturated, up to 3 steps.
 5. knee: saturating load at doubling worker counts until throughput flattens, the consumer's
    CPU saturates, the harness saturates, or a budget ends.
 
@@ -41,10 +43,6 @@ class ProbeLoad(enum.Enum):
     SATURATE = "saturate"
 
 
-# The old name, for poolbench/report/tune_chart.py until it imports ProbeLoad.
-Load = ProbeLoad
-
-
 class Phase(enum.Enum):
     WORKERS = "workers"
     BUFFER = "buffer"
@@ -60,6 +58,7 @@ class StopReason(enum.Enum):
     INTERRUPTED = "interrupted"
     UNREACHABLE = "target not reachable"
     UNCONFIRMED = "the chosen setting failed when measured again"
+    NO_HEADROOM = "no setting measured had the headroom asked for"
     FAILED = "a point could not be measured"
 
 
@@ -88,6 +87,9 @@ class Target:
     # A point must beat the p99 by this share: one short point's p99 is noisy, and the
     # smallest setting that only just passes fails about every other re-run.
     p99_margin: float = 0.0
+    # The recommended setting's measured ceiling must exceed the rate by this share: a
+    # setting running at its ceiling has no room for a burst or a slower day.
+    headroom: float = 0.0
 
     def __post_init__(self) -> None:
         if self.rate <= 0 or self.p99_ms <= 0:
@@ -96,6 +98,13 @@ class Target:
             raise ConfigError("rate tolerance must be in [0, 1)")
         if not 0 <= self.p99_margin < 1:
             raise ConfigError("p99 margin must be in [0, 1)")
+        if self.headroom < 0:
+            raise ConfigError("headroom must not be negative")
+
+    @property
+    def min_ceiling(self) -> float:
+        """The throughput the recommended setting must reach under a saturating load."""
+        return self.rate * (1 + self.headroom)
 
     @property
     def min_throughput(self) -> float:
@@ -117,6 +126,36 @@ class Target:
         return why
 
 
+def impossible(target: Target, *, send_s: float | None, max_workers: int) -> ConfigError | None:
+    """Why `target` cannot be met whatever the pool, before measuring anything; or None.
+
+    `send_s` is a lower bound on one email's send time (the sink's fixed latency): no
+    email arrives sooner, so a p99 at or below it is out of reach, and carrying the rate
+    needs at least rate x send time workers.
+    """
+    if send_s is None or send_s <= 0:
+        return None
+    send_ms = 1000 * send_s
+    if target.max_p99_ms <= send_ms:
+        margin = f" less the {100 * target.p99_margin:g}% margin" if target.p99_margin else ""
+        return ConfigError(
+            f"p99 {target.p99_ms:g} ms{margin} ({target.max_p99_ms:g} ms) is not above the "
+            f"sink's latency of {send_ms:g} ms: no email can arrive sooner",
+            what="p99",
+            got=f"{target.p99_ms:g}ms",
+        )
+    needed = math.ceil(target.min_ceiling * send_s - 1e-9)
+    if needed > max_workers:
+        return ConfigError(
+            f"{target.rate:g}/s with {100 * target.headroom:g}% headroom at {send_ms:g} ms per "
+            f"email needs at least {needed} workers, more than the largest allowed "
+            f"({max_workers})",
+            what="max_workers",
+            got=max_workers,
+        )
+    return None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SearchLimits:
     max_workers: int = 2000
@@ -130,6 +169,7 @@ class SearchLimits:
     min_buffer: int | None = None  # smallest buffer tried; None: the worker count
     max_buffer_points: int = 3
     max_knee_points: int = 4
+    max_headroom_steps: int = 3
     confirm: bool = True
     cpu_saturated_percent: float = 90.0
     flat_efficiency: float = 0.25  # more workers "help" if they gain this share of linear
@@ -184,6 +224,7 @@ class SearchResult:
     buffer: int | None
     confirmed: bool  # the chosen setting met the target again when re-measured
     buffer_searched: bool  # False: the buffer is the worker search's, not the smallest
+    headroom_met: bool = False  # the setting's ceiling reached the target's headroom
     knee: Knee | None
     stop: StopReason
     elapsed_s: float
@@ -376,9 +417,34 @@ class _Search:
         raise _Stop(StopReason.UNCONFIRMED)
 
     # -- phases 4 and 5 ----------------------------------------------------------------------
-    def knee(self, workers: int, buffer: int) -> Knee:
+    def headroom(self, workers: int, buffer: int) -> tuple[int, int, Probe, bool]:
+        """The ceiling at the setting; with too little headroom, more workers (each measured
+        at the rate, then saturated) until one has it, the ceiling stops rising, or a
+        budget ends. The setting to recommend, its ceiling probe, and whether it has it."""
+        lim, need = self.limits, self.target.min_ceiling
+        ceiling = self.probe(Phase.CEILING, workers, buffer, ProbeLoad.SATURATE)
+        for _ in range(lim.max_headroom_steps):
+            got = ceiling.measurement.throughput
+            if got >= need:
+                return workers, buffer, ceiling, True
+            if workers >= lim.max_workers or got <= 0 or ceiling.measurement.harness_limited:
+                break
+            if self.remaining() < 2:
+                break
+            more = min(lim.max_workers, max(workers + 1, math.ceil(1.05 * workers * need / got)))
+            wider = max(buffer, more)
+            at_rate = self.probe(Phase.CEILING, more, wider, ProbeLoad.TARGET)
+            if not at_rate.meets:
+                break
+            higher = self.probe(Phase.CEILING, more, wider, ProbeLoad.SATURATE)
+            if higher.measurement.throughput <= got:
+                break  # more workers did not raise the ceiling: keep the smaller setting
+            workers, buffer, ceiling = more, wider, higher
+        return workers, buffer, ceiling, ceiling.measurement.throughput >= need
+
+    def knee(self, workers: int, buffer: int, ceiling: Probe | None = None) -> Knee:
         lim = self.limits
-        prev = self.probe(Phase.CEILING, workers, buffer, ProbeLoad.SATURATE)
+        prev = ceiling or self.probe(Phase.CEILING, workers, buffer, ProbeLoad.SATURATE)
         if self._cpu_bound(prev):
             return _knee(prev, True, "consumer CPU saturated")
         for _ in range(lim.max_knee_points):
@@ -441,7 +507,7 @@ def search(
     s.started = clock.monotonic()
     workers: int | None = None
     buffer: int | None = None
-    confirmed = buffer_searched = False
+    confirmed = buffer_searched = headroom_met = False
     knee: Knee | None = None
     stop = StopReason.DONE
     error: str | None = None
@@ -452,7 +518,9 @@ def search(
         buffer_searched = True
         if limits.confirm:
             workers, buffer, confirmed = s.confirm(workers, buffer)
-        knee = s.knee(workers, buffer)
+        found, wider, ceiling, headroom_met = s.headroom(workers, buffer)
+        workers, buffer = found, wider
+        knee = s.knee(workers, buffer, ceiling)
     except _Stop as stop_at:
         stop, error = stop_at.reason, stop_at.error
         if stop in (StopReason.UNREACHABLE, StopReason.UNCONFIRMED):
@@ -460,6 +528,8 @@ def search(
         elif workers is None and s.best is not None:
             # Stopped inside the worker bracket: the smallest count seen to pass, unrefined.
             workers, buffer = s.best
+    if stop is StopReason.DONE and not headroom_met:
+        stop = StopReason.NO_HEADROOM
     if knee is None and stop is StopReason.UNREACHABLE:
         knee = _knee_from_failures(s.probes)
     return SearchResult(
@@ -470,6 +540,7 @@ def search(
         buffer=buffer,
         confirmed=confirmed,
         buffer_searched=buffer_searched,
+        headroom_met=headroom_met,
         knee=knee,
         stop=stop,
         elapsed_s=s.elapsed(),

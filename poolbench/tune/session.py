@@ -44,4 +44,10 @@ def tune(
             limits = dataclasses.replace(limits, send_s_hint=hint)
     measure = RunnerMeasure(base=base, rate=target.rate, run_point=run_point)
     result = search(measure, target, limits, clock=clock or SystemClock(), on_probe=on_probe)
-    return TuneOutcome(base=base, recommendation=recommend(result), points=tuple(measure.results))
+    # Every probe ran with the base's consumer settings besides the pool: repeat them.
+    consumer = base.consumer.settings_values()
+    return TuneOutcome(
+        base=base,
+        recommendation=recommend(result, consumer=consumer),
+        points=tuple(measure.results),
+    )

@@ -94,3 +94,54 @@ def test_bad_broker_flags_exit_2(flag: list[str]) -> None:
         lines = run.stderr.strip().splitlines()
         assert len(lines) == 1
         assert flag[0] in lines[0] and flag[1] in lines[0]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def test_broker_port_is_a_fixed_bootstrap_address() -> None:
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "poolbench", "broker", "--topic", "orders:2", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
+    try:
+        assert _first_line(process) == f"127.0.0.1:{port}\n"
+        assert list_partitions(f"127.0.0.1:{port}", "orders", timeout=10) == [0, 1]
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=20)
+        assert process.returncode == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=30)
+
+
+def test_broker_port_taken_is_one_line_and_exit_2_before_starting() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "poolbench", "broker", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            env=ENV,
+            timeout=30,
+            check=False,
+        )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.startswith(f"poolbench: error: --port: cannot listen on 127.0.0.1:{port}")
+    assert len(done.stderr.splitlines()) == 1

@@ -130,6 +130,35 @@ def test_an_unreachable_broker_is_one_line_and_exit_2_in_bounded_time() -> None:
     assert "127.0.0.1:1" in lines[0]
 
 
+def test_a_taken_metrics_port_fails_at_once_and_never_says_ready() -> None:
+    """It printed "consumer ready" before failing on a metrics port already taken."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # No broker at all: the port is bound before Kafka is contacted.
+        result = _run(
+            [
+                "--kafka-brokers",
+                "127.0.0.1:1",
+                "--connect-timeout",
+                "20s",
+                "--metrics-port",
+                str(port),
+            ],
+            timeout=15,
+        )
+    assert result.returncode == 2, result.stderr
+    assert "consumer ready" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("poolbench: error")]
+    assert lines == [
+        f"poolbench: error: --metrics-port: cannot listen on 127.0.0.1:{port}: "
+        "Address already in use"
+    ], result.stderr
+
+
 _MIX = ("low", "low", "low", "low", "low", "low", "normal", "normal", "normal", "high")
 
 

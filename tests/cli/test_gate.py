@@ -131,3 +131,32 @@ def test_baseline_save_refuses_a_bad_destination(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert ".json" in done.stderr
     assert not (tmp_path / "quick.txt").exists()
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        # 0.1 meant 0.1% here while --p99-margin 0.2 meant 20%: a bare number is refused.
+        ("--max-throughput-drop", "0.1", "--max-throughput-drop: write a percentage with its sign"),
+        ("--max-p99-rise", "25", "like '25%'"),
+        # Named by its flag, not by the field max_throughput_drop_pct.
+        ("--max-throughput-drop", "150%", "--max-throughput-drop: must be below 100%"),
+    ],
+)
+def test_percentages_need_their_sign_and_errors_name_the_flag(
+    tmp_path: Path, baseline: Path, flag: str, value: str, message: str
+) -> None:
+    done = _poolbench("gate", _current(tmp_path, BASE), "--baseline", baseline, flag, value)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "_pct" not in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.splitlines()) == 1
+
+
+def test_markdown_to_a_folder_is_refused_before_comparing(tmp_path: Path, baseline: Path) -> None:
+    done = _poolbench(
+        "gate", _current(tmp_path, BASE), "--baseline", baseline, "--markdown", tmp_path
+    )
+    assert done.returncode == 2
+    assert "--markdown:" in done.stderr and "is a folder" in done.stderr
+    assert "gate passed" not in done.stdout

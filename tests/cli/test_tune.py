@@ -35,6 +35,8 @@ def test_help_explains_every_option() -> None:
         "--max-points",
         "--max-time",
         "--out",
+        "--headroom",
+        "--p99-margin",
     ):
         assert option in proc.stdout
 
@@ -70,15 +72,21 @@ def test_tune_at_200_per_s_and_50_ms_recommends_about_rate_x_send_time(tmp_path:
     scenario.write_text(E2E_SCENARIO)
     proc = poolbench(
         "tune", "--rate", "200/s", "--p99", "500ms", "--scenario", str(scenario),
-        "--max-points", "8", "--out", str(tmp_path), "--quiet",
+        "--max-points", "10", "--headroom", "0%", "--out", str(tmp_path), "--quiet",
         timeout=200,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     out_dir = Path(proc.stdout.strip().splitlines()[-1])
     data = json.loads((out_dir / "tune.json").read_text())
     workers, buffer = data["workers"], data["buffer"]
-    assert data["env"] == {"EMAIL_WORKER_COUNT": str(workers), "EMAIL_WORKER_BUFFER": str(buffer)}
-    assert len(data["probes"]) <= 8
+    # The connection mode measured (the scenario's) is part of the recommendation.
+    assert data["env"] == {
+        "EMAIL_WORKER_COUNT": str(workers),
+        "EMAIL_WORKER_BUFFER": str(buffer),
+        "POOLBENCH_CONNECTION_REUSE": "on",
+    }
+    assert "--connection-reuse on" in data["command"]
+    assert len(data["probes"]) <= 10
     for name in ("tune.md", "tune.png", "results.json"):
         assert (out_dir / name).stat().st_size > 0
     assert f"EMAIL_WORKER_COUNT={workers}" in (out_dir / "tune.md").read_text()

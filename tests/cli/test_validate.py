@@ -9,6 +9,9 @@ def test_valid_scenario_lists_its_points() -> None:
     assert "grid: valid, 12 point(s) to run" in done.stdout
     assert "consumer.workers" in done.stdout
     assert "gate: lost == 0" in done.stdout
+    # Not the load alone (156 s; the run took 5 min 35 s), and said to be an estimate.
+    assert "estimated run time: about 5 min" in done.stdout
+    assert "an estimate" in done.stdout
 
 
 def test_invalid_scenario_is_one_line_and_exit_2(tmp_path: Path) -> None:
@@ -18,8 +21,42 @@ def test_invalid_scenario_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stdout == ""
     assert done.stderr == (
-        f"poolbench: error: {file}:sweep.consumer.workers[2]: must be at least 1, got 0\n"
+        f"poolbench: error: {file}:3: sweep.consumer.workers[2]: must be at least 1, got 0\n"
     )
+
+
+def test_every_problem_at_once_in_file_order_with_lines(tmp_path: Path) -> None:
+    """Eight mistakes were eight round trips, and a duplicate key was silently accepted."""
+    file = tmp_path / "bad.yaml"
+    file.write_text(
+        "name: bad\n"
+        "topic:\n"
+        "  partitions: 3\n"
+        "  partitions: 4\n"
+        "sink:\n"
+        "  latency: soon\n"
+        "  engin: fast\n"
+        "consumer:\n"
+        "  workers: ten\n"
+        "  buffer: -1\n"
+        "load:\n"
+        "  rate: fast\n"
+        "sweep:\n"
+        "  consumer.workerz: [1, 2]\n"
+        "gates:\n"
+        "  - \"open('x') == 1\"\n"
+    )
+    done = poolbench("validate", file)
+    assert done.returncode == 2
+    first, *rest = done.stderr.splitlines()
+    assert first == f"poolbench: error: {file}: 8 problems"
+    assert all(line.startswith(f"  {file}:") for line in rest), done.stderr
+    lines = [int(line.split(":")[1]) for line in rest]
+    assert lines == sorted(lines) == [4, 6, 7, 9, 10, 12, 14, 16]
+    assert "topic.partitions: duplicate key (first at line 3)" in rest[0]
+    assert "sink.engin: unknown key (did you mean 'engine'?)" in rest[2]
+    assert "sweep.consumer.workerz: unknown setting to sweep" in rest[6]
+    assert "Traceback" not in done.stderr
 
 
 def test_missing_file_exit_2(tmp_path: Path) -> None:

@@ -73,3 +73,36 @@ def test_snapshot_accounts_for_every_event() -> None:
     assert "+2 finished but uncommitted" in line
     assert "timed out" not in line
     assert "timed out" in snapshot(live, timed_out=True).summary_line()
+
+
+def test_the_prometheus_set_has_process_queue_journey_and_failure_classes(
+    metrics: ConsumerMetrics,
+) -> None:
+    metrics.gauges = GaugeValues(queue_capacity=100)
+    metrics.counters.failures_by_class["refused"] = 4
+    metrics.end_to_end.observe(0.2)
+    metrics.queue_wait.observe(0.01)
+    text = metrics.exposition()
+    for series in (
+        "process_resident_memory_bytes",
+        "process_cpu_seconds_total",
+        "poolbench_queue_capacity 100.0",
+        'poolbench_send_failures_total{class="refused"} 4.0',
+        'poolbench_send_failures_total{class="4xx"} 0.0',
+        "poolbench_end_to_end_seconds_count 1.0",
+        "poolbench_queue_wait_seconds_count 1.0",
+    ):
+        assert series in text, series
+
+
+def test_the_metrics_endpoint_listens_on_the_host_given(metrics: ConsumerMetrics) -> None:
+    port = metrics.serve(0, "0.0.0.0")
+    assert "poolbench_emails_sent_total" in "\n".join(_scrape(port))
+
+
+def test_the_summary_rate_counts_active_time_only() -> None:
+    """19.5/s over an idle uptime, where the real rate was 100/s."""
+    live = LiveCounters(consumed=1000, sent=1000)
+    counters = snapshot(live, elapsed_s=51.3, active_s=10.0)
+    assert counters.emails_per_s == 100.0
+    assert "100.0 emails/s over 10.0s active (51.3s up)" in counters.summary_line()

@@ -1,4 +1,5 @@
 import dataclasses
+import math
 import random
 
 import pytest
@@ -165,8 +166,14 @@ def test_invalid_thresholds_are_rejected(kwargs: dict[str, float]) -> None:
 def test_parse_percent() -> None:
     assert parse_percent("10%") == 10.0
     assert parse_percent(" 12.5 % ") == 12.5
-    assert parse_percent("25") == 25.0
-    for bad in ("ten", "-5%", "nan"):
+    # A bare number is refused, not read as percent: --max-throughput-drop 0.1 meant 0.1%
+    # while --p99-margin 0.2 meant 20%.
+    for bare in ("25", "0.1"):
+        with pytest.raises(ConfigError, match=f"like '{bare}%'"):
+            parse_percent(bare)
+    with pytest.raises(ConfigError, match="must be below 100%"):
+        parse_percent("100%", below=100)
+    for bad in ("ten", "-5%", "nan", "25"):
         with pytest.raises(ConfigError) as caught:
             parse_percent(bad)
         assert (caught.value.where, caught.value.got) == ("", bad)
@@ -184,3 +191,10 @@ def test_the_current_runs_warnings_are_repeated_as_notes() -> None:
         "current run warned at consumer.workers=5: b",
         "... and 1 more warning(s) there",
     ]
+
+
+def test_not_measured_is_n_a_not_nan() -> None:
+    from poolbench.gates.compare import _format
+
+    assert _format(math.nan, " ms") == "n/a"
+    assert _format(12.0, " ms") == "12.0 ms"

@@ -8,7 +8,7 @@ from poolbench.report.tune_report import write_tune_report
 from poolbench.results import Latency, Memory, PointResult, load
 from poolbench.scenario import Scenario
 from poolbench.tune.measured import base_scenario
-from poolbench.tune.search import Load, SearchLimits, Target
+from poolbench.tune.search import ProbeLoad, SearchLimits, Target
 from poolbench.tune.session import tune
 from tests.tune.sim import SimSystem
 
@@ -17,7 +17,7 @@ def sim_runner(sim: SimSystem) -> Callable[[Scenario], PointResult]:
     """The runner's contract (scenario in, PointResult out) answered by the simulated pool."""
 
     def run_point(scenario: Scenario) -> PointResult:
-        load = Load.SATURATE if scenario.load.saturate else Load.TARGET
+        load = ProbeLoad.SATURATE if scenario.load.saturate else ProbeLoad.TARGET
         m = sim(scenario.consumer.workers, scenario.consumer.buffer, load)
         p = m.p99_ms
         return PointResult(

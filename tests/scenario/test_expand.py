@@ -66,9 +66,9 @@ def test_nested_and_string_values_are_parsed_per_point() -> None:
 
 
 def test_unknown_sweep_path_is_an_error() -> None:
-    scenario = parse_scenario(_scenario(sweep={"consumer.worker": [1, 2]}), source="s.yaml")
+    # Found while parsing, beside the file's other problems, not only at expansion.
     with pytest.raises(ScenarioError) as info:
-        expand(scenario)
+        parse_scenario(_scenario(sweep={"consumer.worker": [1, 2]}), source="s.yaml")
     assert info.value.key == "sweep.consumer.worker"
     assert "did you mean 'consumer.workers'" in str(info.value)
 

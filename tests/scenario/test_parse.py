@@ -4,7 +4,7 @@ from typing import Any
 import pytest
 
 from poolbench.consumer.settings import ConsumerSettings, load_settings
-from poolbench.errors import ScenarioError, UserError
+from poolbench.errors import ScenarioError, ScenarioErrors, UserError
 from poolbench.scenario import load_scenario, parse_scenario
 from poolbench.scenario.parse import load_scenario_file
 
@@ -200,3 +200,38 @@ def test_sink_latency_is_stored_canonically() -> None:
     c = parse_scenario(_scenario(sink={"latency": 0.1}))
     assert a.sink.latency == b.sink.latency == c.sink.latency == "100ms"
     assert a.to_dict() == b.to_dict()
+
+
+def test_duplicate_key_is_an_error_with_both_lines(tmp_path: Path) -> None:
+    file = tmp_path / "dup.yaml"
+    file.write_text("name: dup\nload:\n  rate: 10/s\n  duration: 5s\n  rate: 20/s\n")
+    with pytest.raises(ScenarioError) as info:
+        load_scenario_file(file)
+    assert (info.value.key, info.value.line) == ("load.rate", 5)
+    assert str(info.value) == f"{file}:5: load.rate: duplicate key (first at line 3)"
+
+
+def test_every_problem_is_reported_in_file_order(tmp_path: Path) -> None:
+    file = tmp_path / "many.yaml"
+    file.write_text(
+        "name: many\nload:\n  duration: never\n  warmup: x\nconsumer:\n  workers: 0\n"
+        "topic:\n  partitions: 0\n"
+    )
+    with pytest.raises(ScenarioErrors) as info:
+        load_scenario_file(file)
+    found = [(e.line, e.key) for e in info.value.errors]
+    assert found == [
+        (3, "load.duration"),
+        (4, "load.warmup"),
+        (6, "consumer.workers"),
+        (8, "topic.partitions"),
+    ]
+    assert str(info.value).splitlines()[0] == f"{file}: 4 problems"
+
+
+def test_a_missing_key_points_at_its_section_line(tmp_path: Path) -> None:
+    file = tmp_path / "missing.yaml"
+    file.write_text("name: m\nsink:\n  outages:\n    - at: 1s\n")
+    with pytest.raises(ScenarioError) as info:
+        load_scenario_file(file)
+    assert (info.value.key, info.value.line) == ("sink.outages[0].duration", 4)

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 
 import pytest
 
@@ -18,8 +20,12 @@ def test_recommendation_at_200_per_s() -> None:
     sim, target = tuned(200.0, sigma=0.0, kappa=0.0)
     rec = recommend(search(sim, target, SearchLimits(send_s_hint=0.05), clock=sim.clock))
     assert rec.workers == 11
-    assert rec.env == {"EMAIL_WORKER_COUNT": "11", "EMAIL_WORKER_BUFFER": str(rec.buffer)}
-    assert rec.flags == f"--workers 11 --buffer {rec.buffer}"
+    assert rec.env == {
+        "EMAIL_WORKER_COUNT": "11",
+        "EMAIL_WORKER_BUFFER": str(rec.buffer),
+        "POOLBENCH_CONNECTION_REUSE": "on",
+    }
+    assert rec.flags == f"--workers 11 --buffer {rec.buffer} --connection-reuse on"
     assert rec.ceiling is not None
     # 11 workers of 50 ms carry 220/s: 10% over 200/s.
     assert rec.headroom == pytest.approx(220 / 200 - 1)
@@ -117,3 +123,74 @@ def test_the_margin_is_explained() -> None:
     rec = recommend(search(sim, target, SearchLimits(send_s_hint=0.05), clock=sim.clock))
     assert "at most 400 ms (20% margin)" in render_markdown(rec)
     assert rec.at_setting is not None and rec.at_setting.measurement.p99_ms <= 400
+
+
+def test_the_recommendation_names_the_connection_mode_that_was_measured() -> None:
+    """tune measured a new connection per email, then recommended a command whose default
+    keeps connections: a different configuration."""
+    sim, target = tuned(200.0, sigma=0.0, kappa=0.0)
+    result = search(sim, target, SearchLimits(send_s_hint=0.05), clock=sim.clock)
+    rec = recommend(result, consumer={"connection_reuse": False, "max_retries": 1})
+    assert rec.env["POOLBENCH_CONNECTION_REUSE"] == "off"
+    assert rec.env["POOLBENCH_MAX_RETRIES"] == "1"
+    assert "--connection-reuse off" in rec.command
+    assert rec.command.startswith("poolbench consume --workers 11 ")
+    assert load_settings({}, rec.env).connection_reuse is False
+    assert "--connection-reuse off" in render_markdown(rec)
+
+
+def test_headroom_is_required_and_stated() -> None:
+    """A 100.5/s ceiling for a 100/s target (0% headroom) was recommended."""
+    sim = SimSystem(rate=200.0, sigma=0.0, kappa=0.0)
+    target = Target(rate=200.0, p99_ms=500, headroom=0.2)
+    result = search(sim, target, SearchLimits(send_s_hint=0.05), clock=sim.clock)
+    rec = recommend(result)
+    # 11 workers carry 220/s (10%): the search goes on to a setting with 20%.
+    assert rec.workers is not None and rec.workers >= 12
+    assert rec.headroom is not None and rec.headroom >= 0.2
+    assert rec.headroom_met and result.stop is StopReason.DONE
+    text = render_markdown(rec)
+    assert "(20% asked for)" in text
+    assert to_dict(rec)["headroom_met"] is True
+
+
+def test_no_setting_with_the_headroom_is_not_a_recommendation() -> None:
+    sim = SimSystem(rate=200.0, sigma=0.0, kappa=0.0)
+    target = Target(rate=200.0, p99_ms=500, headroom=0.2)
+    result = search(sim, target, SearchLimits(send_s_hint=0.05, max_workers=11), clock=sim.clock)
+    rec = recommend(result)
+    assert result.stop is StopReason.NO_HEADROOM and not rec.headroom_met
+    assert "not enough headroom" in render_markdown(rec)
+
+
+def test_a_point_that_measured_nothing_still_writes_json() -> None:
+    sim, target = tuned(200.0, sigma=0.0, kappa=0.0)
+    rec = recommend(search(sim, target, SearchLimits(send_s_hint=0.05), clock=sim.clock))
+    m = rec.probes[0].measurement
+    broken = dataclasses.replace(
+        rec.probes[0], measurement=dataclasses.replace(m, p99_ms=math.inf, memory_mb=math.nan)
+    )
+    rec = dataclasses.replace(rec, probes=(broken, *rec.probes[1:]))
+    doc = to_dict(rec)
+    json.dumps(doc, allow_nan=False)  # was a ValueError after the whole search
+    assert doc["probes"][0]["p99_ms"] is None and doc["probes"][0]["memory_mb"] is None
+
+
+def test_the_terminal_summary_is_a_table_with_the_command_and_the_headroom() -> None:
+    from rich.console import Console
+
+    from poolbench.cli.tune import _print_summary
+
+    sim = SimSystem(rate=200.0, sigma=0.0, kappa=0.0)
+    target = Target(rate=200.0, p99_ms=500, headroom=0.2)
+    result = search(sim, target, SearchLimits(send_s_hint=0.05), clock=sim.clock)
+    rec = recommend(result, consumer={"connection_reuse": False})
+    console = Console(record=True, width=80)
+    _print_summary(rec, console)
+    text = console.export_text()
+    assert all(len(line) <= 80 for line in text.splitlines())
+    assert "verdict" in text and text.count(" ok") >= 1
+    assert f"recommended: {rec.workers} workers" in text
+    assert "--connection-reuse off" in text
+    assert "POOLBENCH_CONNECTION_REUSE=off" in text
+    assert "(20% asked for)" in text
