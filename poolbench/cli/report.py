@@ -1,4 +1,5 @@
-"""`poolbench report DIR`: rebuild results.csv, report.md and the charts from results.json."""
+"""`poolbench report DIR`: rebuild results.csv, report.md, report.html and the charts from
+results.json."""
 
 from __future__ import annotations
 
@@ -20,15 +21,18 @@ def report(
         ),
     ] = None,
 ) -> None:
-    """Rebuild the report (results.csv, report.md, PNG charts) from a results.json."""
+    """Rebuild the report (results.csv, report.md, report.html, PNG charts) from a
+    results.json."""
     from poolbench.results import load
 
     result_set = load(directory)
     # Imported after loading: a bad file fails fast, without paying for matplotlib.
     from poolbench.report.writer import write_report
 
-    target = out if out is not None else (directory if directory.is_dir() else directory.parent)
-    files = write_report(result_set, target)
+    run_dir = directory if directory.is_dir() else directory.parent
+    target = out if out is not None else run_dir
+    files = write_report(result_set, target, run_dir=run_dir)
+    typer.echo(f"wrote {files.html}")
     typer.echo(f"wrote {files.markdown}")
     typer.echo(f"wrote {files.csv}")
     for chart in files.charts:

@@ -43,6 +43,7 @@ def show(
         "Service avg",
         "Service p99",
         "Dup",
+        "Lost",  # the Status says LOST, the count is under the table
     }
     keep = [i for i, h in enumerate(summary.headers) if h not in below]
     table = Table(
@@ -61,7 +62,7 @@ def show(
         short = _SHORT.get(header, header)
         table.add_column(short, no_wrap=True, justify="right", min_width=len(short))
     for row, flagged in zip(summary.rows, summary.flagged, strict=True):
-        cells = (_compact(row[i]) for i in keep)
+        cells = (_compact(row[i], summary.headers[i]) for i in keep)
         table.add_row(*cells, style="red" if flagged else None)
     # Wide enough for every column, so no header is cut ("Retried" must show).
     console = Console(highlight=False, width=max(100, Console().width))
@@ -99,7 +100,9 @@ _SHORT = {
 }
 
 
-def _compact(cell: str) -> str:
+def _compact(cell: str, header: str = "") -> str:
     if cell == "saturating":
         return "sat."
+    if header == "Share of ideal":
+        return cell.removesuffix("/s")  # "96% of 50.0": the rate beside Thrpt's unit
     return cell.replace(" / ", "/").replace(" /s", "/s").replace(" ms", "ms").replace(" MB", "MB")

@@ -95,7 +95,6 @@ def summary_table(result_set: ResultSet) -> SummaryTable:
     rows: list[tuple[str, ...]] = []
     flagged: list[bool] = []
     for point in result_set.points:
-        share = point.share_of_ideal
         e2e, service, memory = point.latency_ms, point.service_ms, point.memory_mb
         rows.append(
             (

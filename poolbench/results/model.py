@@ -455,7 +455,7 @@ class ResultSet:
 
     @property
     def status(self) -> str:
-        """"complete", "partial" (stopped before the last point) or "failed" (every
+        """One of "complete", "partial" (stopped before the last point) or "failed" (every
         point ran, some measured nothing)."""
         if self.partial:
             return "partial"
