@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -591,8 +592,8 @@ def _timeline(result_set: ResultSet, point: PointResult) -> Figure:
     outages = scenario_outages(result_set.scenario)
     breaker = [c for c in point_gaps(result_set, point) if c.by_breaker and c.outage]
     for ax in axes:
-        lines = [line.get_ydata() for line in ax.get_lines()]
-        finite = [float(v) for ys in lines for v in ys if not math.isnan(float(v))]
+        ys = [np.asarray(line.get_ydata(), dtype=float) for line in ax.get_lines()]
+        finite = [float(v) for values in ys for v in values if not math.isnan(float(v))]
         ax.set_ylim(0, max([*finite, 1e-9]) * 1.15)
         ax.grid(True, alpha=0.3)
         # This panel's own lines in its legend; the time marks once, above the panels.

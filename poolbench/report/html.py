@@ -63,7 +63,7 @@ _SORT_JS: Final = """
 """
 
 _STYLE: Final = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px;
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1400px;
        padding: 0 1em; color: #1a1a1a; }
 h1 { font-size: 1.6em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ddd; }
 .status { padding: .6em 1em; border-radius: 4px; background: #fde2e1; color: #8a1c17;
@@ -72,7 +72,8 @@ h1 { font-size: 1.6em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ddd; 
 table { border-collapse: collapse; font-size: .9em; }
 th, td { border: 1px solid #ccc; padding: .25em .5em; text-align: right;
          white-space: nowrap; }
-th { background: #f3f3f3; }
+th { background: #f3f3f3; white-space: normal; vertical-align: bottom; max-width: 7em; }
+table { font-size: .85em; }
 table.sortable th { cursor: pointer; user-select: none; }
 table.sortable th::after { content: " \\2195"; color: #999; }
 table.sortable th[aria-sort=ascending]::after { content: " \\2191"; color: #000; }

@@ -89,7 +89,7 @@ def _chart_title(name: str) -> str:
 
 def faults_lines(result_set: ResultSet) -> list[str]:
     """Per point, what each gap in deliveries came from (outage or breaker)."""
-    lines = []
+    lines: list[str] = []
     for number, point in enumerate(result_set.points, start=1):
         params = ", ".join(f"{k}={v}" for k, v in point.params.items()) or "the only point"
         lines.extend(

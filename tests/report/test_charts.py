@@ -5,15 +5,31 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
 import pytest
 from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, Rectangle
 
 from poolbench.report.charts import chart_figures
 from poolbench.results import ResultSet
 from tests import synthetic
 from tests.report.fixtures import faults, with_params
+
+
+def _xs(line: Line2D) -> list[float]:
+    return [float(v) for v in np.asarray(line.get_xdata(), dtype=float)]
+
+
+def _ys(line: Line2D) -> list[float]:
+    return [float(v) for v in np.asarray(line.get_ydata(), dtype=float)]
+
+
+def _span(patch: Patch) -> tuple[float, float]:
+    assert isinstance(patch, Rectangle)
+    return (patch.get_x(), patch.get_x() + patch.get_width())
 
 
 def _figures(result_set: ResultSet) -> dict[str, Figure]:
@@ -99,20 +115,19 @@ def test_the_timeline_marks_outage_breaker_load_end_and_offered() -> None:
     assert marks == {"warm-up", "sink outage", "breaker cooldown", "load end"}
     spans = [p for p in delivered.patches if p.get_label() == "sink outage"]
     assert len(spans) == 1
-    x0, x1 = spans[0].get_x(), spans[0].get_x() + spans[0].get_width()
-    assert (x0, x1) == (8.0, 10.0)
+    assert _span(spans[0]) == (8.0, 10.0)
     breaker = next(p for p in delivered.patches if p.get_label() == "breaker cooldown")
-    assert (breaker.get_x(), breaker.get_x() + breaker.get_width()) == (10.0, 13.0)
+    assert _span(breaker) == (10.0, 13.0)
     end = next(line for line in delivered.get_lines() if line.get_label() == "load end")
-    assert list(end.get_xdata()) == [15.0, 15.0]
+    assert _xs(end) == [15.0, 15.0]
     offered = next(line for line in delivered.get_lines() if line.get_label() == "offered")
-    assert set(offered.get_ydata()) == {50.0}
+    assert set(_ys(offered)) == {50.0}
     # The backlog in Kafka beside the pool's queue; retries and dead letters per second.
     assert {line.get_label() for line in backlog.get_lines()} >= {"pool queue depth", "Kafka lag"}
     assert {line.get_label() for line in faults_ax.get_lines()} >= {"retried", "dead-lettered"}
     # Seconds with no delivery leave a gap in p99 (NaN), never a 0 ms.
     (p99_line,) = (line for line in p99.get_lines() if line.get_label() == "p99")
-    values = list(p99_line.get_ydata())
+    values = _ys(p99_line)
     assert all(math.isnan(v) for v in values[8:13])
     assert 0.0 not in values
 
@@ -121,7 +136,7 @@ def test_a_point_that_measured_nothing_is_skipped_not_drawn_as_zero() -> None:
     result_set = faults(failed=True)
     (ax,) = _figures(result_set)["throughput.png"].axes
     measured = next(line for line in ax.get_lines() if line.get_marker() == "o")
-    ys = list(measured.get_ydata())
+    ys = _ys(measured)
     assert len(ys) == 2 and math.isnan(ys[1]) and ys[0] > 0
 
 

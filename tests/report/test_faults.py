@@ -1,10 +1,12 @@
 """Which gaps in deliveries an outage made and which the breaker's cooldown did."""
 
+from collections.abc import Sequence
+
 from poolbench.report.faults import Gap, Outage, delivery_gaps, explain_gaps, offered_at
 from poolbench.results import TimelineSample
 
 
-def _timeline(delivered: list[float]) -> list[TimelineSample]:
+def _timeline(delivered: Sequence[float]) -> list[TimelineSample]:
     return [
         TimelineSample(
             t_s=float(i),
