@@ -70,7 +70,7 @@ h1 { font-size: 1.6em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ddd; 
           font-weight: bold; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; font-size: .9em; }
-th, td { border: 1px solid #ccc; padding: .25em .5em; text-align: right;
+th, td { border: 1px solid #ccc; padding: .2em .35em; text-align: right;
          white-space: nowrap; }
 th { background: #f3f3f3; white-space: normal; vertical-align: bottom; max-width: 7em; }
 table { font-size: .85em; }
