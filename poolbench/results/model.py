@@ -35,6 +35,15 @@ from poolbench.results.environment import Environment
 SCHEMA_VERSION: Final = 3
 # Older versions this poolbench still reads (their missing fields read as not measured).
 READABLE_VERSIONS: Final = (2, 3)
+# Versions whose figures are counted alike, so a baseline in one gates a run in another
+# (3 only added fields beside version 2's).
+_COUNTED_ALIKE: Final = frozenset({2, 3})
+
+
+def comparable_versions(a: int, b: int) -> bool:
+    """Whether figures of results.json versions `a` and `b` may be compared."""
+    return a == b or {a, b} <= _COUNTED_ALIKE
+
 
 LATENCY_KEYS: Final = ("avg", "p50", "p90", "p95", "p99", "p999", "max")
 _PERCENTILE_KEYS: Final = ("p50", "p90", "p95", "p99", "p999", "max")

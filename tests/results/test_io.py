@@ -367,3 +367,11 @@ def test_timeline_faults_round_trip(tmp_path: Path) -> None:
     loaded = load(save(result_set, tmp_path))
     assert loaded.points[0].timeline == (sample,)
     assert loaded.points[0].load_s == 15.0
+
+
+def test_a_version_2_baseline_gates_a_version_3_run() -> None:
+    """Version 3 only added fields: the committed baseline (version 2) still compares."""
+    from poolbench.results import comparable_versions
+
+    assert comparable_versions(2, 3) and comparable_versions(3, 2) and comparable_versions(3, 3)
+    assert not comparable_versions(1, 3)
