@@ -116,7 +116,8 @@ def run(
 
         show(directory)
     if json_lines:
-        _emit_json({"event": "written", "directory": str(directory)})
+        # status: complete, partial (stopped early) or failed (a point measured nothing).
+        _emit_json({"event": "written", "directory": str(directory), "status": result_set.status})
     else:
         typer.echo(str(directory))
     if outcome.error:
