@@ -1,4 +1,5 @@
-"""`poolbench report DIR`: rebuild results.csv, report.md and the charts from results.json."""
+"""`poolbench report DIR`: rebuild results.csv, report.md, report.html and the charts from
+results.json."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ def report(
         ),
     ] = None,
 ) -> None:
-    """Rebuild the report (results.csv, report.md, PNG charts) from a results.json."""
+    """Rebuild the report (results.csv, report.md, report.html, PNG charts) from a
+    results.json."""
     from poolbench.cli.edge import writable_directory
     from poolbench.gates.baseline import resolve_results
     from poolbench.results import load
@@ -40,7 +42,8 @@ def report(
     # Imported after loading: a bad file fails fast, without paying for matplotlib.
     from poolbench.report.writer import write_report
 
-    files = write_report(result_set, target)
+    files = write_report(result_set, target, run_dir=results_file.parent)
+    typer.echo(f"wrote {files.html}")
     typer.echo(f"wrote {files.markdown}")
     typer.echo(f"wrote {files.csv}")
     for chart in files.charts:

@@ -61,7 +61,8 @@ def run(
 ) -> None:
     """Run a scenario: every point with its own topics, sink, consumer process and load.
 
-    Writes results.json, results.csv, report.md and charts, then prints the folder.
+    Writes results.json, results.csv, report.md, report.html and charts, then prints the
+    folder.
 
     Exit 1 when a scenario gate fails (naming point, gate, measured value) or a part of
     the harness failed; 2 on bad input; 130 when stopped.
@@ -122,15 +123,19 @@ def run(
 
         show(directory)
     if json_lines:
-        _emit_json({"event": "written", "directory": str(directory)})
+        # status: complete, partial (stopped early) or failed (a point measured nothing).
+        _emit_json({"event": "written", "directory": str(directory), "status": result_set.status})
     else:
         typer.echo(str(directory))
     if outcome.error:
         # The points measured before the failure are written; the run still failed.
-        print_error(outcome.error)
+        print_error(f"PARTIAL run: {outcome.error}")
         raise typer.Exit(exit_codes.CHECK_FAILED)
     if outcome.interrupted:
-        typer.echo(f"poolbench: stopped; {len(result_set.points)} point(s) written", err=True)
+        typer.echo(
+            f"poolbench: PARTIAL run: stopped; {len(result_set.points)} point(s) written",
+            err=True,
+        )
         raise typer.Exit(exit_codes.INTERRUPTED)
     report = evaluate_gates(scenario.gates, result_set.points)
     for verdict in report.failures:

@@ -25,20 +25,37 @@ def show(
     from rich.table import Table
 
     from poolbench.gates.baseline import resolve_results
-    from poolbench.report.summary import BUDGET_HEADER, CPU_HEADER, summary_table
+    from poolbench.report.summary import (
+        BUDGET_HEADER,
+        CPU_HEADER,
+        run_status,
+        run_status_line,
+        summary_table,
+    )
     from poolbench.results import load
 
     result_set = load(resolve_results(directory))
     env = result_set.environment
     summary = summary_table(result_set)
+    marker = run_status(result_set)
     # Long cells (warnings, the time budget, CPU by part) go under the table.
-    below = {"Warnings", BUDGET_HEADER, CPU_HEADER, "Ideal", "Service avg"}
+    below = {
+        "Warnings",
+        BUDGET_HEADER,
+        CPU_HEADER,
+        "Ideal",
+        "Service avg",
+        "Service p99",
+        "Dup",
+        "Lost",  # the Status says LOST, the count is under the table
+    }
     keep = [i for i, h in enumerate(summary.headers) if h not in below]
     table = Table(
         box=box.SIMPLE_HEAD,
         padding=(0, 0),
         pad_edge=False,
-        title=f"{result_set.scenario_name} ({len(result_set.points)} point(s))",
+        title=f"{result_set.scenario_name} ({len(result_set.points)} point(s))"
+        + (f" [bold red]{marker}[/bold red]" if marker else ""),
         caption=(
             f"{env.host}, {env.cpu_count} x {env.cpu_model}, Python {env.python}, "
             f"commit {(env.git_commit or 'unknown')[:12]}, {env.created_utc}"
@@ -46,24 +63,30 @@ def show(
     )
     for i in keep:
         header = summary.headers[i]
-        table.add_column(_SHORT.get(header, header), no_wrap=True, justify="right")
+        short = _SHORT.get(header, header)
+        table.add_column(short, no_wrap=True, justify="right", min_width=len(short))
     for row, flagged in zip(summary.rows, summary.flagged, strict=True):
-        cells = (_compact(row[i]) for i in keep)
+        cells = (_compact(row[i], summary.headers[i]) for i in keep)
         table.add_row(*cells, style="red" if flagged else None)
-    console = Console(highlight=False)
+    # Wide enough for every column, so no header is cut ("Retried" must show).
+    console = Console(highlight=False, width=max(100, Console().width))
     console.print(table)
-    if result_set.partial:
-        console.print(f"[red]partial run:[/red] {result_set.stop_reason}")
+    status_line = run_status_line(result_set)
+    if status_line is not None:
+        console.print(f"[bold red]{status_line}[/bold red]")
     for number, (point, row) in enumerate(zip(result_set.points, summary.rows, strict=True), 1):
         by_header = dict(zip(summary.headers, row, strict=True))
         if point.budget_ms is not None or point.cpu_by_part:
             console.print(
-                f"point {number}: send time {by_header[BUDGET_HEADER]} "
+                f"point {number}: service p99 {by_header['Service p99']}; "
+                f"send time {by_header[BUDGET_HEADER]} "
                 f"(connect / handshake / client / sink latency / sink); "
                 f"CPU % consumer / sink / loadgen / broker / machine: {by_header[CPU_HEADER]}"
             )
-        notes = ([f"lost {point.lost} of {point.produced}"] if point.has_losses else []) + list(
-            point.warnings
+        notes = (
+            ([f"lost {point.lost} of {point.produced}"] if point.has_losses else [])
+            + ([f"{point.duplicates} duplicate(s)"] if point.duplicates else [])
+            + list(point.warnings)
         )
         if notes:
             console.print(f"[red]point {number}:[/red] " + "; ".join(notes))
@@ -78,9 +101,12 @@ _SHORT = {
     "Memory": "Mem",
     "Share of ideal": "%ideal",
     "Kept up": "Kept",
-    "Lost / Dup / DLQ / Retried": "Lost/Dup/DLQ/Rtr",
 }
 
 
-def _compact(cell: str) -> str:
+def _compact(cell: str, header: str = "") -> str:
+    if cell == "saturating":
+        return "sat."
+    if header == "Share of ideal":
+        return cell.removesuffix("/s")  # "96% of 50.0": the rate beside Thrpt's unit
     return cell.replace(" / ", "/").replace(" /s", "/s").replace(" ms", "ms").replace(" MB", "MB")

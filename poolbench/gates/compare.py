@@ -29,7 +29,7 @@ from poolbench import units
 from poolbench.errors import GateInputError
 from poolbench.gates.absolute import describe_params
 from poolbench.gates.stats import significance
-from poolbench.results import ParamValue, PointResult, ResultSet
+from poolbench.results import ParamValue, PointResult, ResultSet, comparable_versions
 
 THRESHOLD_ONLY: Final = "threshold only (1 repeat, no test)"
 ALWAYS: Final = "no threshold: any excess fails"
@@ -211,7 +211,7 @@ def _check_comparable(
     allow_env_change: bool,
 ) -> list[str]:
     notes: list[str] = []
-    if baseline.schema_version != current.schema_version:
+    if not comparable_versions(baseline.schema_version, current.schema_version):
         raise GateInputError(
             f"schema version differs: baseline {baseline.schema_version}, "
             f"current {current.schema_version}; save a new baseline"

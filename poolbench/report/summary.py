@@ -39,10 +39,19 @@ EXTRA_COLUMNS: Final = (
     "Kept up",
     BUDGET_HEADER,
     CPU_HEADER,
-    "Lost / Dup / DLQ / Retried",
+    "Lost",
+    "Dup",
+    "DLQ",
+    "Retried",
+    "Status",
     "Warnings",
 )
 NA: Final = "n/a"
+# A point's status: it measured nothing usable; it lost email; it has warnings; clean.
+FAILED: Final = "FAILED"
+LOST: Final = "LOST"
+WARNINGS: Final = "warnings"
+OK: Final = "ok"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,7 +95,6 @@ def summary_table(result_set: ResultSet) -> SummaryTable:
     rows: list[tuple[str, ...]] = []
     flagged: list[bool] = []
     for point in result_set.points:
-        share = point.share_of_ideal
         e2e, service, memory = point.latency_ms, point.service_ms, point.memory_mb
         rows.append(
             (
@@ -102,11 +110,15 @@ def summary_table(result_set: ResultSet) -> SummaryTable:
                 with_unit(None if service is None else service.p99, "ms"),
                 with_unit(point.offered_per_s, "/s") if point.load_mode == "open" else "saturating",
                 with_unit(point.ideal_throughput_per_s or None, "/s"),
-                NA if share is None else f"{share:.0%}",
+                share_cell(point),
                 NA if point.kept_up is None else ("yes" if point.kept_up else "NO"),
                 budget_cell(point),
                 cpu_cell(point),
-                f"{point.lost} / {point.duplicates} / {point.dead_lettered} / {point.retried}",
+                str(point.lost),
+                str(point.duplicates),
+                str(point.dead_lettered),
+                str(point.retried),
+                point_status(point),
                 "; ".join(point.warnings),
             )
         )
@@ -126,6 +138,50 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return format_number(value)
     return str(value)
+
+
+def point_status(point: PointResult) -> str:
+    if point.failed:
+        return FAILED
+    if point.has_losses:
+        return LOST
+    return WARNINGS if point.warnings else OK
+
+
+def run_status(result_set: ResultSet) -> str | None:
+    """The run's marker: PARTIAL (stopped early), FAILED (a point measured nothing), or
+    None for a run that measured every point."""
+    if result_set.partial:
+        return "PARTIAL"
+    if result_set.failed_points:
+        return FAILED
+    return None
+
+
+def run_status_line(result_set: ResultSet) -> str | None:
+    """One sentence for the top of a report and the terminal; None for a clean run."""
+    status = run_status(result_set)
+    if status is None:
+        return None
+    failed = result_set.failed_points
+    parts = []
+    if result_set.partial:
+        parts.append(result_set.stop_reason or "not every point was measured")
+    if failed:
+        parts.append(
+            f"{failed} of {len(result_set.points)} point(s) measured nothing usable "
+            "(their figures read n/a)"
+        )
+    return f"{status} run: " + "; ".join(parts)
+
+
+def share_cell(point: PointResult) -> str:
+    """`92% of 250/s`: the share with the ideal it is a share of (for an open load the
+    ideal is at most the offered rate, shown beside it)."""
+    share = point.share_of_ideal
+    if share is None:
+        return NA
+    return f"{share:.0%} of {format_number(point.ideal_throughput_per_s)}/s"
 
 
 def budget_cell(point: PointResult) -> str:

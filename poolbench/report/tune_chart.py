@@ -1,4 +1,5 @@
-"""The chart of a tuning search: throughput and p99 against workers, with the target marked.
+"""The chart of a tuning search: throughput and p99 against workers, in two panels, with the
+target marked in each.
 
 Matplotlib's Agg canvas directly (no pyplot global state). Target-rate points and saturating
 points are drawn apart: the first show whether the rate and the p99 were met, the second the
@@ -23,10 +24,18 @@ _SIZE: Final = (8.0, 6.0)
 
 def tune_chart(rec: Recommendation, path: Path) -> Path:
     """Write the chart to `path` (PNG) and return it."""
-    fig = Figure(figsize=_SIZE, dpi=_DPI)
+    fig = tune_figure(rec)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return path
+
+
+def tune_figure(rec: Recommendation) -> Figure:
+    """Two panels sharing the workers axis: throughput above, p99 below (one quantity per
+    axis, so a p99 marker is never read as a throughput)."""
+    fig = Figure(figsize=_SIZE, dpi=_DPI, layout="constrained")
     FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    ax2 = ax.twinx()
+    ax, ax2 = fig.subplots(2, 1, sharex=True)
     target = [p for p in rec.probes if p.load is ProbeLoad.TARGET]
     saturate = [p for p in rec.probes if p.load is ProbeLoad.SATURATE]
     ok = [p for p in target if p.meets]
@@ -38,7 +47,15 @@ def tune_chart(rec: Recommendation, path: Path) -> Path:
                 [p.measurement.throughput for p in group],
                 marker=marker,
                 color="tab:blue",
-                label=f"throughput at {rec.target.rate:g}/s ({label})",
+                label=f"at {rec.target.rate:g}/s ({label})",
+                zorder=3,
+            )
+            ax2.scatter(
+                [p.workers for p in group],
+                [p.measurement.p99_ms for p in group],
+                marker=marker,
+                color="tab:red",
+                label=f"p99 at {rec.target.rate:g}/s ({label})",
                 zorder=3,
             )
     if saturate:
@@ -48,16 +65,6 @@ def tune_chart(rec: Recommendation, path: Path) -> Path:
             marker="^",
             color="tab:green",
             label="ceiling (saturating load)",
-            zorder=3,
-        )
-    if target:
-        ax2.scatter(
-            [p.workers for p in target],
-            [p.measurement.p99_ms for p in target],
-            marker="s",
-            facecolors="none",
-            edgecolors="tab:red",
-            label="p99 at target rate",
             zorder=3,
         )
     workers = [p.workers for p in rec.probes] or [1]
@@ -85,29 +92,28 @@ def tune_chart(rec: Recommendation, path: Path) -> Path:
             linewidth=1,
             label=f"p99 bar ({100 * rec.target.p99_margin:.0f}% margin)",
         )
-    if rec.workers is not None:
-        ax.axvline(rec.workers, color="black", linewidth=1, label=f"recommended: {rec.workers}")
-    if rec.knee is not None and rec.knee.reached:
-        ax.axvline(rec.knee.workers, color="gray", linestyle="-.", linewidth=1, label="knee")
+    for panel in (ax, ax2):
+        if rec.workers is not None:
+            panel.axvline(
+                rec.workers, color="black", linewidth=1, label=f"recommended: {rec.workers}"
+            )
+        if rec.knee is not None and rec.knee.reached:
+            panel.axvline(rec.knee.workers, color="gray", linestyle="-.", linewidth=1, label="knee")
+        panel.grid(True, alpha=0.3)
+        panel.legend(fontsize="small", loc="best")
     if hi > 10 * lo:
         ax.set_xscale("log")
-    ax.set_xlabel("workers")
+    ax2.set_xlabel("workers")
     ax.set_ylabel("throughput (emails/s)")
-    ax2.set_ylabel("p99 end-to-end latency (ms)")
+    ax2.set_ylabel("p99 end to end (ms)")
     p99s = [p.measurement.p99_ms for p in target]
     if p99s and max(p99s) > 5 * rec.target.p99_ms:
         ax2.set_yscale("log")
+    else:
+        ax2.set_ylim(bottom=0)
     ax.set_ylim(bottom=0)
     ax.set_title(f"Tuning for {rec.target.rate:g}/s with p99 < {rec.target.p99_ms:g} ms")
-    handles, labels = ax.get_legend_handles_labels()
-    handles2, labels2 = ax2.get_legend_handles_labels()
-    ax.grid(True, alpha=0.3)
-    fig.tight_layout(rect=(0, 0.16, 1, 1))
-    # Below the axes: the two y axes' markers would cover a legend drawn inside.
-    fig.legend(handles + handles2, labels + labels2, fontsize="small", loc="lower center", ncol=3)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    return path
+    return fig
 
 
 def _range(lo: float, hi: float, count: int = 60) -> list[float]:

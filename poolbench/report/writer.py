@@ -1,18 +1,24 @@
-"""`write_report`: results.csv, report.md and the PNG charts, next to results.json."""
+"""`write_report`: results.csv, report.md, report.html and the PNG charts, next to
+results.json."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from poolbench.report.charts import write_charts
-from poolbench.report.summary import with_unit
+from poolbench.report.charts import chart_figures
+from poolbench.report.faults import point_gaps
+from poolbench.report.html import render_html
+from poolbench.report.summary import run_status_line, with_unit
 from poolbench.report.tables import markdown_table, write_csv
 from poolbench.results import ResultSet
 
 CSV_FILE: Final = "results.csv"
 REPORT_FILE: Final = "report.md"
+HTML_FILE: Final = "report.html"
+POINTS_DIR: Final = "points"  # the run's per-point folders: consumer logs, settings, load
 
 _CHART_TITLES: Final = {
     "throughput.png": "Throughput against the ideal",
@@ -27,29 +33,84 @@ _CHART_TITLES: Final = {
 class ReportFiles:
     csv: Path
     markdown: Path
+    html: Path
     charts: tuple[Path, ...]
 
 
-def write_report(result_set: ResultSet, directory: Path | str) -> ReportFiles:
-    """Write the CSV, the charts and report.md (which links them) into `directory`."""
+def consumer_logs(
+    result_set: ResultSet, run_dir: Path, target: Path
+) -> dict[int, list[tuple[str, str]]]:
+    """Per point number: (file name, link relative to `target`) of each consumer log kept
+    in the run's folder (`points/point-N/consumer-I.log`)."""
+    out: dict[int, list[tuple[str, str]]] = {}
+    for number in range(1, len(result_set.points) + 1):
+        folder = run_dir / POINTS_DIR / f"point-{number}"
+        logs = sorted(folder.glob("consumer-*.log")) if folder.is_dir() else []
+        if logs:
+            out[number] = [
+                (log.name, Path(os.path.relpath(log, target)).as_posix()) for log in logs
+            ]
+    return out
+
+
+def write_report(
+    result_set: ResultSet, directory: Path | str, *, run_dir: Path | str | None = None
+) -> ReportFiles:
+    """Write the CSV, the charts, report.md (which links them) and report.html (which holds
+    them) into `directory`; `run_dir`: the run's folder, whose consumer logs the reports
+    link (default: `directory`)."""
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
     csv = write_csv(result_set, target / CSV_FILE)
-    charts = tuple(write_charts(result_set, target))
+    images: list[tuple[str, bytes]] = []
+    charts: list[Path] = []
+    for name, figure in chart_figures(result_set):
+        path = target / name
+        figure.savefig(path, format="png")
+        charts.append(path)
+        images.append((name, path.read_bytes()))
+    logs = consumer_logs(result_set, Path(run_dir) if run_dir is not None else target, target)
     markdown = target / REPORT_FILE
-    markdown.write_text(render_markdown(result_set, charts))
-    return ReportFiles(csv=csv, markdown=markdown, charts=charts)
+    markdown.write_text(render_markdown(result_set, tuple(charts), logs=logs))
+    html = target / HTML_FILE
+    html.write_text(render_html(result_set, images, logs=logs, title=_chart_title))
+    return ReportFiles(csv=csv, markdown=markdown, html=html, charts=tuple(charts))
 
 
-def render_markdown(result_set: ResultSet, charts: tuple[Path, ...] = ()) -> str:
+def _chart_title(name: str) -> str:
+    title = _CHART_TITLES.get(name)
+    if title is not None:
+        return title
+    stem = name.removesuffix(".png")
+    if stem.startswith("priority-"):
+        return "p99 by priority, point " + stem.removeprefix("priority-")
+    return "Timeline of point " + stem.removeprefix("timeline-")
+
+
+def faults_lines(result_set: ResultSet) -> list[str]:
+    """Per point, what each gap in deliveries came from (outage or breaker)."""
+    lines: list[str] = []
+    for number, point in enumerate(result_set.points, start=1):
+        params = ", ".join(f"{k}={v}" for k, v in point.params.items()) or "the only point"
+        lines.extend(
+            f"point {number} ({params}): {cause.describe()}"
+            for cause in point_gaps(result_set, point)
+        )
+    return lines
+
+
+def render_markdown(
+    result_set: ResultSet,
+    charts: tuple[Path, ...] = (),
+    *,
+    logs: dict[int, list[tuple[str, str]]] | None = None,
+) -> str:
     scenario = result_set.scenario
     env = result_set.environment
     lines = [f"# poolbench: {result_set.scenario_name}", ""]
-    if result_set.partial:
-        lines += [
-            f"**Partial run**: {result_set.stop_reason or 'not every point was measured'}.",
-            "",
-        ]
+    status = run_status_line(result_set)
+    if status is not None:
+        lines += [f"**{status}**.", ""]
     description = str(scenario.get("description") or "").strip()
     if description:
         lines += [description, ""]
@@ -72,6 +133,15 @@ def render_markdown(result_set: ResultSet, charts: tuple[Path, ...] = ()) -> str
         lines += ["No point was measured.", ""]
     lines += _priorities(result_set)
     lines += _problems(result_set)
+    gaps = faults_lines(result_set)
+    if gaps:
+        lines += ["### Gaps in deliveries", "", *(f"- {line}" for line in gaps), ""]
+    if logs:
+        lines += ["### Consumer logs", ""]
+        for number, files in sorted(logs.items()):
+            links = ", ".join(f"[{name}]({link})" for name, link in files)
+            lines.append(f"- point {number}: {links}")
+        lines.append("")
     gates = scenario.get("gates") or []
     if gates:
         lines += ["## Gates", ""]
@@ -80,11 +150,7 @@ def render_markdown(result_set: ResultSet, charts: tuple[Path, ...] = ()) -> str
     if charts:
         lines += ["## Charts", ""]
         for chart in charts:
-            title = _CHART_TITLES.get(chart.name)
-            if title is None and chart.stem.startswith("priority-"):
-                title = "p99 by priority, point " + chart.stem.removeprefix("priority-")
-            if title is None:
-                title = "Timeline of point " + chart.stem.removeprefix("timeline-")
+            title = _chart_title(chart.name)
             lines += [f"### {title}", "", f"![{title}]({chart.name})", ""]
     lines += [
         "## Environment",

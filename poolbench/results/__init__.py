@@ -16,6 +16,7 @@ from poolbench.results.model import (
     PriorityResult,
     ResultSet,
     TimelineSample,
+    comparable_versions,
 )
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "PriorityResult",
     "ResultSet",
     "TimelineSample",
+    "comparable_versions",
     "from_dict",
     "load",
     "run_directory",

@@ -17,6 +17,7 @@ from poolbench.results.environment import Environment
 from poolbench.results.model import (
     BUDGET_KEYS,
     LATENCY_KEYS,
+    READABLE_VERSIONS,
     SCHEMA_VERSION,
     Budget,
     Latency,
@@ -76,11 +77,11 @@ def from_dict(data: Any) -> ResultSet:
     """Validate a decoded results.json; errors name the field path."""
     top = _Obj(data, "")
     version = top.get("schema_version", int)
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_VERSIONS:
         older = isinstance(version, int) and version < SCHEMA_VERSION
         raise ResultsError(
-            f"schema version {version} is not supported (this poolbench reads version "
-            f"{SCHEMA_VERSION})"
+            f"schema version {version} is not supported (this poolbench reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))})"
             + (
                 "; its figures were counted differently (see the format history in "
                 "poolbench/results/model.py): measure again with `poolbench run`, or "
@@ -98,7 +99,14 @@ def from_dict(data: Any) -> ResultSet:
         points=tuple(_point(p) for p in top.items("points")),
         partial=top.get("partial", bool),
         stop_reason=top.get("stop_reason", str, optional=True),
+        schema_version=version,
     )
+    # Derived from the points (version 3 on); a file that disagrees was edited.
+    failed = top.get("failed_points", int, optional=version < 3)
+    if failed is not None and failed != result.failed_points:
+        raise ResultsError(
+            f"says {failed}, but {result.failed_points} points have an error", key="failed_points"
+        )
     top.done()
     return result
 
@@ -316,6 +324,7 @@ def _point(item: tuple[Any, str]) -> PointResult:
         timeline=tuple(timeline),
         histogram=obj.get("histogram", str, optional=True),
         service_histogram=obj.get("service_histogram", str, optional=True),
+        load_s=obj.get("load_s", float, optional=True),
     )
     obj.done()
     return point

@@ -28,7 +28,22 @@ from poolbench.results.environment import Environment
 #      mark; `error`, and None for figures a point did not measure; the consumer's
 #      effective `consumer_settings` (secrets masked); timeline gaps as None;
 #      `by_priority` and the timeline's `p99_by_priority_ms` for mixed-priority loads.
-SCHEMA_VERSION: Final = 2
+#   3: the timeline carries the consumer's `retried_per_s`, `dead_lettered_per_s` and
+#      Kafka `lag` (None: not scraped); a point's `load_s` (when its load ended, on the
+#      timeline's clock); a run's `failed_points` (points with an error, beside
+#      `partial`). Version 2 files still load: the new figures read None / 0 there.
+SCHEMA_VERSION: Final = 3
+# Older versions this poolbench still reads (their missing fields read as not measured).
+READABLE_VERSIONS: Final = (2, 3)
+# Versions whose figures are counted alike, so a baseline in one gates a run in another
+# (3 only added fields beside version 2's).
+_COUNTED_ALIKE: Final = frozenset({2, 3})
+
+
+def comparable_versions(a: int, b: int) -> bool:
+    """Whether figures of results.json versions `a` and `b` may be compared."""
+    return a == b or {a, b} <= _COUNTED_ALIKE
+
 
 LATENCY_KEYS: Final = ("avg", "p50", "p90", "p95", "p99", "p999", "max")
 _PERCENTILE_KEYS: Final = ("p50", "p90", "p95", "p99", "p999", "max")
@@ -196,12 +211,23 @@ class TimelineSample:
     p99_ms: float | None
     rss_mb: float | None
     p99_by_priority_ms: Mapping[str, float | None] = field(default_factory=dict)
+    retried_per_s: float | None = None  # the consumer's retries in that second
+    dead_lettered_per_s: float | None = None
+    lag: float | None = None  # the consumer's Kafka lag (messages not yet fetched)
 
     def __post_init__(self) -> None:
         object.__setattr__(
             self, "p99_by_priority_ms", MappingProxyType(dict(self.p99_by_priority_ms))
         )
-        for name in ("delivered_per_s", "queue_depth", "p99_ms", "rss_mb"):
+        for name in (
+            "delivered_per_s",
+            "queue_depth",
+            "p99_ms",
+            "rss_mb",
+            "retried_per_s",
+            "dead_lettered_per_s",
+            "lag",
+        ):
             _non_negative(getattr(self, name), name)
         for priority in self.p99_by_priority_ms:
             check(priority in PRIORITIES, f"unknown priority {priority!r}", "p99_by_priority_ms")
@@ -254,6 +280,7 @@ class PointResult:
     timeline: tuple[TimelineSample, ...] = ()
     histogram: str | None = None
     service_histogram: str | None = None
+    load_s: float | None = None  # when the load ended, in seconds from its start
 
     def __post_init__(self) -> None:
         # Read-only copies: the caller's dicts cannot change a result after the fact.
@@ -274,7 +301,7 @@ class PointResult:
             f"must be open or saturate, got {self.load_mode!r}",
             "load_mode",
         )
-        for name in ("throughput_per_s", "ideal_throughput_per_s", "cpu_percent"):
+        for name in ("throughput_per_s", "ideal_throughput_per_s", "cpu_percent", "load_s"):
             _non_negative(getattr(self, name), name)
         for part, value in self.cpu_by_part.items():
             check(part in CPU_PARTS, f"unknown part {part!r}", f"cpu_by_part.{part}")
@@ -398,7 +425,8 @@ class ResultSet:
     """One run of a scenario: every point and repeat, with where and what was run.
 
     `partial`: the run ended before every point was measured (Ctrl-C, a point that could
-    not start); `stop_reason` says why.
+    not start); `stop_reason` says why. `failed_points`: how many points measured nothing
+    usable (their `error` says why); a run with any is not a clean one either.
     """
 
     scenario_name: str
@@ -413,7 +441,7 @@ class ResultSet:
     def __post_init__(self) -> None:
         object.__setattr__(self, "points", tuple(self.points))
         check(
-            self.schema_version == SCHEMA_VERSION,
+            self.schema_version in READABLE_VERSIONS,
             f"schema version {self.schema_version} is not supported "
             f"(this poolbench reads version {SCHEMA_VERSION})",
             "schema_version",
@@ -429,6 +457,18 @@ class ResultSet:
                 f"points[{i}]",
             )
             seen[key] = i
+
+    @property
+    def failed_points(self) -> int:
+        return sum(1 for point in self.points if point.failed)
+
+    @property
+    def status(self) -> str:
+        """One of "complete", "partial" (stopped before the last point) or "failed" (every
+        point ran, some measured nothing)."""
+        if self.partial:
+            return "partial"
+        return "failed" if self.failed_points else "complete"
 
     def with_point(self, point: PointResult) -> ResultSet:
         """A copy with one more point (the runner adds them as they are measured)."""
@@ -455,13 +495,15 @@ class ResultSet:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "schema_version": self.schema_version,
+            # Written in this version's format, whichever version it was read from.
+            "schema_version": SCHEMA_VERSION,
             "scenario_name": self.scenario_name,
             "scenario_hash": self.scenario_hash,
             "scenario": plain(self.scenario),
             "environment": self.environment.to_dict(),
             "partial": self.partial,
             "stop_reason": self.stop_reason,
+            "failed_points": self.failed_points,
             "points": [point.to_dict() for point in self.points],
         }
 

@@ -28,7 +28,7 @@ Rules:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final, Generic, Protocol, TypeVar
@@ -271,6 +271,12 @@ class TimelineRow:
     rss_mb: float | None  # peak consumer RSS sampled in that second; None: no sample
     # p99 end to end per priority of the emails received in that second (mixed loads).
     p99_by_priority_ms: Mapping[str, float | None] = field(default_factory=dict)
+    # From the consumer's counters: retries and dead letters in that second; its Kafka lag
+    # (the backlog still in Kafka, beside the queue depth). None: not scraped then, or a
+    # consumer that does not export them.
+    retried_per_s: float | None = None
+    dead_lettered_per_s: float | None = None
+    lag: float | None = None
 
 
 def nearest_rank(sorted_values: Sequence[float], percentile: float) -> float | None:
@@ -317,10 +323,16 @@ def timeline(
                 if name in split:
                     split[name][i].append(value)
     queue: list[list[float]] = [[] for _ in range(bins)]
-    for sample in metric_samples:
+    lag: list[list[float]] = [[] for _ in range(bins)]
+    scrapes = sorted(metric_samples, key=lambda m: m.t_ns)
+    for sample in scrapes:
         i = index(sample.t_ns)
         if i is not None:
             queue[i].append(sample.queue_depth)
+            if sample.lag is not None:
+                lag[i].append(sample.lag)
+    retried = _counter_rates(scrapes, "retried", index, bins, bin_s)
+    dead = _counter_rates(scrapes, "dead_lettered", index, bins, bin_s)
     rss: list[int | None] = [None] * bins
     for s in process_samples:
         i = index(s.t_ns)
@@ -336,8 +348,41 @@ def timeline(
             p99_by_priority_ms={
                 name: nearest_rank(sorted(values[i]), 99.0) for name, values in split.items()
             },
+            retried_per_s=retried[i],
+            dead_lettered_per_s=dead[i],
+            lag=sum(lag[i]) / len(lag[i]) if lag[i] else None,
         )
         for i in range(bins)
+    ]
+
+
+def _counter_rates(
+    scrapes: Sequence[MetricSample],
+    name: str,
+    index: Callable[[int], int | None],
+    bins: int,
+    bin_s: float,
+) -> list[float | None]:
+    """Per bin, how much a counter grew since the last scrape before the bin (a scrape
+    before the load counts as the start; without one, the counter started at 0 with the
+    consumer, before any load). None: no scrape of it in that bin."""
+    last: list[float | None] = [None] * bins
+    before: list[float | None] = [None] * bins
+    previous: float | None = None
+    for sample in scrapes:
+        value = getattr(sample, name)
+        if value is None:
+            continue
+        i = index(sample.t_ns)
+        if i is not None:
+            if last[i] is None:
+                before[i] = previous
+            last[i] = value
+        previous = value
+    # A counter that went down restarted (a consumer instance came back): no negative rate.
+    return [
+        None if value is None else max(0.0, value - (start or 0.0)) / bin_s
+        for value, start in zip(last, before, strict=True)
     ]
 
 
@@ -407,6 +452,7 @@ class Measurement:
     harness_saturated: bool
     timeline: tuple[TimelineRow, ...]
     warnings: tuple[str, ...]
+    load_s: float | None = None  # how long the load ran (its end, on the timeline's clock)
 
     @property
     def consumer_cpu_percent(self) -> float | None:
@@ -576,4 +622,5 @@ def measure(inputs: PointInputs) -> Measurement:
         harness_saturated=verdict.saturated,
         timeline=tuple(rows),
         warnings=tuple(warnings),
+        load_s=max(0.0, (inputs.load_end_ns - inputs.load_start_ns) / NS_PER_S),
     )

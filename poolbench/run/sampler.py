@@ -1,5 +1,6 @@
 """A background thread sampling memory and CPU of the run's processes, the whole machine,
-and the consumer's Prometheus `/metrics` (queue length, busy workers).
+and the consumer's Prometheus `/metrics` (queue length, busy workers, Kafka lag, and the
+retried and dead-lettered counters).
 
 Per tick and role ("consumer", "loadgen", ...) one `ProcessSample` sums RSS and CPU% over
 the role's processes and their children (a consumer launched through a shell wrapper is
@@ -34,6 +35,10 @@ log = logging.getLogger(__name__)
 DEFAULT_INTERVAL_S: Final = 0.25
 QUEUE_METRIC: Final = "poolbench_queue_length"
 BUSY_METRIC: Final = "poolbench_busy_workers"
+RETRIED_METRIC: Final = "poolbench_emails_retried"
+DEAD_LETTERED_METRIC: Final = "poolbench_emails_dead_lettered"
+LAG_METRIC: Final = "poolbench_consumer_lag"
+_EXTRA_METRICS: Final = (RETRIED_METRIC, DEAD_LETTERED_METRIC, LAG_METRIC)
 _SCRAPE_TIMEOUT_S: Final = 0.5
 MACHINE_ROLE: Final = "machine"
 
@@ -51,13 +56,19 @@ def read_hwm_bytes(pid: int) -> int | None:
 
 
 def parse_metrics(text: str, names: Sequence[str]) -> dict[str, float]:
-    """The values of the named gauges (summed over their label sets) in an exposition text."""
+    """The values of the named gauges and counters (summed over their label sets) in an
+    exposition text. A counter is named without its `_total` suffix, as in its family."""
     wanted = set(names)
     found: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name in wanted:
-                found[sample.name] = found.get(sample.name, 0.0) + float(sample.value)
+            if sample.name in wanted or (
+                family.type == "counter"
+                and family.name in wanted
+                and sample.name == f"{family.name}_total"
+            ):
+                name = sample.name if sample.name in wanted else family.name
+                found[name] = found.get(name, 0.0) + float(sample.value)
     return found
 
 
@@ -188,6 +199,8 @@ class Sampler:
 
     def _scrape(self, urls: Sequence[str], t_ns: int) -> MetricSample | None:
         queue = busy = 0.0
+        # A counter or gauge the consumer does not export stays None (not 0).
+        extra: dict[str, float | None] = dict.fromkeys(_EXTRA_METRICS)
         scraped = 0
         for url in urls:
             try:
@@ -196,13 +209,23 @@ class Sampler:
             except (OSError, urllib.error.URLError) as exc:
                 log.debug("scrape of %s failed: %s", url, exc)
                 continue
-            values = parse_metrics(text, (self._queue_metric, self._busy_metric))
+            values = parse_metrics(text, (self._queue_metric, self._busy_metric, *_EXTRA_METRICS))
             queue += values.get(self._queue_metric, 0.0)
             busy += values.get(self._busy_metric, 0.0)
+            for name in _EXTRA_METRICS:
+                if name in values:
+                    extra[name] = (extra[name] or 0.0) + values[name]
             scraped += 1
         if scraped == 0:
             return None
-        return MetricSample(t_ns=t_ns, queue_depth=queue, busy_workers=busy)
+        return MetricSample(
+            t_ns=t_ns,
+            queue_depth=queue,
+            busy_workers=busy,
+            retried=extra[RETRIED_METRIC],
+            dead_lettered=extra[DEAD_LETTERED_METRIC],
+            lag=extra[LAG_METRIC],
+        )
 
     def sample_once(self) -> None:
         """One tick: every watched role, then every metrics URL."""

@@ -44,8 +44,16 @@ class ProcessSample:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MetricSample:
-    """One scrape of the consumer's /metrics."""
+    """One scrape of the consumer's /metrics (summed over its instances).
+
+    `retried` and `dead_lettered` are the consumer's counters since it started; `lag` is
+    its Kafka lag (messages behind the high watermark). None: the consumer does not
+    export that metric (a foreign consumer may export none of them).
+    """
 
     t_ns: int
     queue_depth: float
     busy_workers: float
+    retried: float | None = None
+    dead_lettered: float | None = None
+    lag: float | None = None

@@ -148,11 +148,15 @@ def stored_point(
                 p99_ms=row.p99_ms,
                 rss_mb=row.rss_mb,
                 p99_by_priority_ms=row.p99_by_priority_ms,
+                retried_per_s=row.retried_per_s,
+                dead_lettered_per_s=row.dead_lettered_per_s,
+                lag=row.lag,
             )
             for row in measurement.timeline
         ),
         histogram=None if lat is None else lat.histogram,
         service_histogram=None if lat is None else lat.service_histogram,
+        load_s=measurement.load_s,
     )
 
 

@@ -13,7 +13,14 @@ def test_report_rebuilds_files_from_results_json(tmp_path: Path) -> None:
     save(synthetic.seed_table(), tmp_path)
     done = poolbench("report", tmp_path)
     assert done.returncode == 0, done.stderr
-    for name in ("report.md", "results.csv", "throughput.png", "latency.png", "memory.png"):
+    for name in (
+        "report.html",
+        "report.md",
+        "results.csv",
+        "throughput.png",
+        "latency.png",
+        "memory.png",
+    ):
         assert (tmp_path / name).is_file()
         assert f"wrote {tmp_path / name}" in done.stdout
     assert "| Workers | Buffer | Throughput |" in (tmp_path / "report.md").read_text()
@@ -37,8 +44,34 @@ def test_show_prints_the_table(tmp_path: Path) -> None:
     done = poolbench("show", tmp_path)
     assert done.returncode == 0, done.stderr
     assert "seed-table (4 point(s))" in done.stdout
-    for header in ("Workers", "Buffer", "Thrpt", "Lat avg", "p99", "Mem", "Svc p99", "%ideal"):
+    for header in (
+        "Workers",
+        "Buffer",
+        "Thrpt",
+        "Lat avg",
+        "p99",
+        "Mem",
+        "%ideal",
+        "Retried",
+        "Status",
+    ):
         assert header in done.stdout
+    assert "…" not in done.stdout  # no header or cell cut short
     lost = result_set.points[1]
     assert f"point 2: lost {lost.lost} of {lost.produced}" in done.stdout
     assert max(len(line) for line in done.stdout.splitlines()) <= 100
+
+
+def test_show_marks_failed_points_and_partial_runs(tmp_path: Path) -> None:
+    from tests.report.fixtures import faults
+
+    save(faults(failed=True, partial=True), tmp_path)
+    done = poolbench("show", tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "faults (2 point(s)) PARTIAL" in done.stdout
+    assert "PARTIAL run: interrupted after 2 of 3 points; 1 of 2 point(s) measured nothing" in (
+        " ".join(done.stdout.split())
+    )
+    rows = [line.split() for line in done.stdout.splitlines()]
+    failed = next(row for row in rows if row and row[-1] == "FAILED")
+    assert failed.count("n/a") >= 4  # throughput, latency avg, p99, %ideal: n/a, not 0

@@ -35,6 +35,7 @@ def test_report_files_for_a_zip_sweep(tmp_path: Path) -> None:
     )
     for chart in files.charts:
         assert f"]({chart.name})" in text
+    assert files.html.name == "report.html" and files.html.is_file()
     assert "test-host" in text and "`lost == 0`" in text
 
 
@@ -55,7 +56,9 @@ def test_markdown_table_shape_and_losses() -> None:
     assert second[:2] == ["5", "50"]
     assert second[2].endswith(" /s")
     headers = (*SEED_COLUMNS, *EXTRA_COLUMNS)
-    assert second[headers.index("Lost / Dup / DLQ / Retried")] == f"{point.lost} / 0 / 0 / 0"
+    lost, dup, dlq, retried = (headers.index(h) for h in ("Lost", "Dup", "DLQ", "Retried"))
+    assert [second[i] for i in (lost, dup, dlq, retried)] == [str(point.lost), "0", "0", "0"]
+    assert second[headers.index("Status")] == "LOST"
     assert second[headers.index("Offered")] == "saturating"
     assert second[headers.index("Kept up")] == "n/a"
     assert point.lost == 3
@@ -108,3 +111,55 @@ def test_empty_result_set_still_reports(tmp_path: Path) -> None:
     files = write_report(empty, tmp_path)
     assert files.charts == ()
     assert "No point was measured." in files.markdown.read_text()
+
+
+def test_a_point_that_measured_nothing_reads_n_a_everywhere(tmp_path: Path) -> None:
+    """Not `0/s 0ms 0ms`: the terminal/markdown table, the CSV and the report all say the
+    point failed and show no figure for it."""
+    from poolbench.report.summary import NA
+    from tests.report.fixtures import faults
+
+    result_set = faults(failed=True)
+    table = summary_table(result_set)
+    row = dict(zip(table.headers, table.rows[1], strict=True))
+    for header in ("Throughput", "Latency avg (end to end)", "p99 (end to end)", "Share of ideal"):
+        assert row[header] == NA, header
+    assert row["Status"] == "FAILED"
+    files = write_report(result_set, tmp_path)
+    with files.csv.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows[1]["throughput_per_s"] == "" and rows[1]["latency_p99_ms"] == ""
+    assert rows[1]["error"] == "only 0 emails were received"
+    text = files.markdown.read_text()
+    assert "**FAILED run: 1 of 2 point(s) measured nothing usable" in text
+    assert "| n/a |" in text
+
+
+def test_partial_runs_are_marked_at_the_top_of_the_report() -> None:
+    from tests.report.fixtures import faults
+
+    text = render_markdown(faults(partial=True))
+    assert text.splitlines()[2] == "**PARTIAL run: interrupted after 2 of 3 points**."
+
+
+def test_the_table_shows_retried_and_the_rate_the_share_is_of() -> None:
+    from tests.report.fixtures import faults
+
+    table = summary_table(faults())
+    row = dict(zip(table.headers, table.rows[0], strict=True))
+    assert row["Retried"] == "40"
+    assert row["DLQ"] == "5"
+    assert row["Share of ideal"] == "96% of 50.0/s"
+    assert row["Offered"] == "50.0 /s"
+
+
+def test_the_report_says_the_breaker_set_the_gap() -> None:
+    from tests.report.fixtures import faults
+
+    text = render_markdown(faults())
+    section = text.split("### Gaps in deliveries")[1]
+    assert (
+        "point 2 (consumer.retries=3): the 2 s outage at 8 s made 5 s with no delivery "
+        "(8-13 s): the consumer's circuit breaker cooldown (5 s), not the outage, set the "
+        "gap's length"
+    ) in section

@@ -200,7 +200,9 @@ def test_schema_mismatch_names_file_and_field(tmp_path: Path) -> None:
     with pytest.raises(ResultsError) as info:
         load(file)
     assert isinstance(info.value, UserError)
-    assert str(info.value).startswith(f"{file}:schema_version: schema version 3")
+    assert str(info.value).startswith(
+        f"{file}:schema_version: schema version {SCHEMA_VERSION + 1} is not supported"
+    )
 
 
 @pytest.mark.parametrize(
@@ -306,3 +308,70 @@ def test_scenario_and_results_errors_share_the_located_form() -> None:
         assert str(kind("alone")) == "alone"
     assert isinstance(ScenarioError("x"), ConfigError)
     assert not isinstance(ResultsError("x"), ConfigError)
+
+
+def test_a_version_2_file_still_loads_and_is_saved_as_the_current_version(
+    tmp_path: Path,
+) -> None:
+    """Format 3 added the timeline's retries, dead letters and lag, `load_s` and
+    `failed_points`; a version 2 file (a committed baseline, say) reads them as unknown."""
+    data = _result_set().to_dict()
+    data["schema_version"] = 2
+    del data["failed_points"]
+    for point in data["points"]:
+        del point["load_s"]
+        for sample in point["timeline"]:
+            for key in ("retried_per_s", "dead_lettered_per_s", "lag"):
+                del sample[key]
+    file = tmp_path / RESULTS_FILE
+    file.write_text(json.dumps(data))
+    loaded = load(file)
+    assert loaded.schema_version == 2
+    assert loaded.points[0].load_s is None
+    assert loaded.points[0].timeline[0].lag is None
+    again = json.loads(save(loaded, tmp_path / "again").read_text())
+    assert again["schema_version"] == SCHEMA_VERSION == 3
+    assert again["failed_points"] == 0
+
+
+def test_failed_points_are_counted_in_the_file_and_checked_on_load(tmp_path: Path) -> None:
+    failed = _point(5, error="nothing measured", throughput_per_s=None, latency_ms=None)
+    result_set = _result_set((_point(1), failed))
+    assert result_set.failed_points == 1
+    assert result_set.status == "failed"
+    assert result_set.as_partial("interrupted").status == "partial"
+    assert _result_set().status == "complete"
+    file = save(result_set, tmp_path)
+    data = json.loads(file.read_text())
+    assert data["failed_points"] == 1
+    assert data["points"][1]["throughput_per_s"] is None  # null, never 0
+    assert data["points"][1]["latency_ms"] is None
+    data["failed_points"] = 0
+    file.write_text(json.dumps(data))
+    with pytest.raises(ResultsError, match="failed_points: says 0, but 1 points have an error"):
+        load(file)
+
+
+def test_timeline_faults_round_trip(tmp_path: Path) -> None:
+    sample = TimelineSample(
+        t_s=8,
+        delivered_per_s=0,
+        queue_depth=0,
+        p99_ms=None,
+        rss_mb=45,
+        retried_per_s=9,
+        dead_lettered_per_s=3,
+        lag=230,
+    )
+    result_set = _result_set((_point(1, timeline=(sample,), load_s=15.0),))
+    loaded = load(save(result_set, tmp_path))
+    assert loaded.points[0].timeline == (sample,)
+    assert loaded.points[0].load_s == 15.0
+
+
+def test_a_version_2_baseline_gates_a_version_3_run() -> None:
+    """Version 3 only added fields: the committed baseline (version 2) still compares."""
+    from poolbench.results import comparable_versions
+
+    assert comparable_versions(2, 3) and comparable_versions(3, 2) and comparable_versions(3, 3)
+    assert not comparable_versions(1, 3)

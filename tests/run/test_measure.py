@@ -274,3 +274,53 @@ def test_a_mixed_load_is_split_by_priority() -> None:
     assert row.p99_by_priority_ms["high"] == pytest.approx(10.0)
     assert row.p99_by_priority_ms["normal"] is None
     assert measure(inputs(paced(100, 10, 0.05))).priorities == {}
+
+
+def test_timeline_carries_retries_dead_letters_and_kafka_lag_per_second() -> None:
+    """The consumer's counters become rates per second; its lag sits beside the queue."""
+    scrape = [
+        # Before the load: the counters' start.
+        MetricSample(t_ns=T0 - S // 2, queue_depth=0, busy_workers=0, retried=1, dead_lettered=0),
+        MetricSample(
+            t_ns=T0 + S // 4, queue_depth=0, busy_workers=1, retried=3, dead_lettered=0, lag=5
+        ),
+        MetricSample(
+            t_ns=T0 + 3 * S // 4, queue_depth=2, busy_workers=1, retried=5, dead_lettered=1, lag=15
+        ),
+        # Second 1: no scrape. Second 2: the counter grew by 4 since second 0's last.
+        MetricSample(
+            t_ns=T0 + 2 * S + S // 2, queue_depth=0, busy_workers=0, retried=9, dead_lettered=1
+        ),
+    ]
+    rows = timeline([], origin_ns=T0, end_ns=T0 + 3 * S, metric_samples=scrape)
+    assert [r.retried_per_s for r in rows] == [4.0, None, 4.0]
+    assert [r.dead_lettered_per_s for r in rows] == [1.0, None, 0.0]
+    assert [r.lag for r in rows] == [10.0, None, None]  # not exported in the last scrape
+    assert [r.queue_depth for r in rows] == [1.0, None, 0.0]
+    # A foreign consumer without these metrics: None, not 0.
+    plain = timeline(
+        [],
+        origin_ns=T0,
+        end_ns=T0 + S,
+        metric_samples=[MetricSample(t_ns=T0, queue_depth=1, busy_workers=1)],
+    )
+    assert (plain[0].retried_per_s, plain[0].dead_lettered_per_s, plain[0].lag) == (None,) * 3
+
+
+def test_every_email_failing_measures_no_latency_rather_than_zero() -> None:
+    """faults.transient 1.0: nothing reaches the sink, so latency is None ("n/a"), the
+    point is an error, and the timeline's p99 has gaps rather than 0 ms."""
+    produced = paced(100, 10, 0.05)
+    m = measure(inputs([], acked=[Acked(id=r.id, partition=0, offset=0) for r in produced]))
+    assert m.error is not None and "nothing was measured" in m.error
+    assert m.latency is None and m.throughput is None and m.budget is None
+    assert m.timeline and all(row.p99_ms is None for row in m.timeline)
+    assert m.load_s == 10.0
+
+
+def test_a_load_used_up_in_the_warm_up_measured_nothing() -> None:
+    """load.count reached before the warm-up ended: the window holds no email."""
+    early = paced(100, 1.5, 0.01)  # 150 emails, all before the 2 s warm-up ends
+    m = measure(inputs(early, load_end_ns=T0 + 10 * S))
+    assert m.error is not None and "only 0 emails" in m.error
+    assert m.throughput is None and m.latency is None

@@ -15,7 +15,6 @@ from poolbench.run.sampler import Sampler, parse_metrics
 
 # Holds ~60 MB and burns CPU until killed.
 BUSY_60MB = """
-import sys
 block = bytearray(60_000_000)
 for i in range(0, len(block), 4096):
     block[i] = 1
@@ -67,6 +66,8 @@ def test_samples_rss_and_cpu_of_a_watched_process(busy_child: int, metrics_url: 
     metrics = sampler.metric_samples()
     assert metrics
     assert {(m.queue_depth, m.busy_workers) for m in metrics} == {(7.0, 3.0)}
+    # Retries, dead letters and lag are not exported by this endpoint: None, not 0.
+    assert {(m.retried, m.dead_lettered, m.lag) for m in metrics} == {(None, None, None)}
     assert sampler.latest("loadgen") is None
 
 
@@ -107,3 +108,28 @@ def test_a_pid_watched_alone_leaves_its_childrens_cpu_to_their_roles(busy_child:
     busy, alone = sum(by_role["consumer"]), sum(by_role["runner"])
     assert busy > 5 * len(by_role["consumer"])  # the busy loop is the consumer's
     assert alone < busy / 2  # a sleeping test process, not its busy child
+
+
+def test_the_consumers_counters_and_lag_are_scraped_beside_the_queue() -> None:
+    """The backlog waiting in Kafka (lag), retries and dead letters come with each scrape,
+    read from the consumer's own exposition (counters carry a `_total` suffix)."""
+    from poolbench.consumer.metrics import ConsumerMetrics, GaugeValues, LiveCounters
+
+    metrics = ConsumerMetrics(LiveCounters(retried=12, dead_lettered=3))
+    metrics.gauges = GaugeValues(consumer_lag=450, queue_length=0)
+    text = metrics.exposition()
+    values = parse_metrics(
+        text,
+        [
+            "poolbench_queue_length",
+            "poolbench_emails_retried",
+            "poolbench_emails_dead_lettered",
+            "poolbench_consumer_lag",
+        ],
+    )
+    assert values == {
+        "poolbench_queue_length": 0.0,
+        "poolbench_emails_retried": 12.0,
+        "poolbench_emails_dead_lettered": 3.0,
+        "poolbench_consumer_lag": 450.0,
+    }
