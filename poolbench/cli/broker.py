@@ -44,13 +44,18 @@ def broker(
     """
     from poolbench.broker import EmbeddedBroker, TopicSpec, default_topics, wait_for_stop
     from poolbench.broker.control import answer
+    from poolbench.cli.edge import field_flags, fields
     from poolbench.cli.signals import stop_on_signals
 
-    if topic:
-        topics = [TopicSpec.parse(text) for text in topic]
-    else:
-        topics = [] if no_default_topics else list(default_topics())
-    with stop_on_signals() as stop, EmbeddedBroker(brokers=brokers, topics=topics) as running:
+    # The broker's fields (`TopicSpec` "topic", "brokers") are its options' own names.
+    flags = field_flags(broker, {})
+    with fields(flags):
+        if topic:
+            topics = [TopicSpec.parse(text) for text in topic]
+        else:
+            topics = [] if no_default_topics else list(default_topics())
+        embedded = EmbeddedBroker(brokers=brokers, topics=topics)
+    with stop_on_signals() as stop, embedded as running:
         # The port file first: whoever reads the stdout line may look for it at once.
         if port_file is not None:
             partial = port_file.with_name(port_file.name + ".tmp")
