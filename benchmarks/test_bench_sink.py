@@ -30,8 +30,7 @@ import pytest
 from benchmarks import sink_drivers as drivers
 from poolbench.sink import SinkConfig, SinkServer, parse_latency
 from poolbench.sink.config import Engine
-from poolbench.sink.ledger import Receipt
-from poolbench.sink.server import _from_row, _row
+from poolbench.sink.ledger import Receipt, receipt_from_row, receipt_row
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -198,7 +197,7 @@ def test_bench_share_of_ideal_at_100ms(benchmark: Any, server: str, senders: int
 
 def _rows(n: int) -> list[Any]:
     return [
-        _row(
+        receipt_row(
             Receipt(
                 id=f"{i:032x}",
                 intended_ns=i,
@@ -217,7 +216,7 @@ def test_bench_receipts_transfer_200k(benchmark: Any) -> None:
     """What `receipts()` pays per 200k receipts from a child: unpickle + build Receipts."""
     blob = pickle.dumps(_rows(200_000), protocol=pickle.HIGHEST_PROTOCOL)
     result = benchmark.pedantic(
-        lambda: [_from_row(row) for row in pickle.loads(blob)], rounds=3, iterations=1
+        lambda: [receipt_from_row(row) for row in pickle.loads(blob)], rounds=3, iterations=1
     )
     assert len(result) == 200_000
 

@@ -12,11 +12,15 @@ A `ConfigError` is structured: `what` names the setting as the library knows it 
 settings field, `sink.latency`), `expected` and `got` say what was wrong, and `where`
 is where the value came from (a flag, a variable, a key path). The library leaves
 `where` to its caller: the CLI sets a flag with `at("--port")`, the scenario parser a
-key path, so neither has to strip the other's prefix from a message.
+key path, so neither has to strip the other's prefix from a message. A problem that
+names other settings writes them `{group}` and lists them in `related`; they read as
+their field names until a caller names them (`at("--backlog", names={"group": "--group"})`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, Final
 
 _NOTHING: Final[Any] = object()
@@ -35,8 +39,12 @@ class ConfigError(UserError, ValueError):
 
     `ConfigError("plain message")` still works; the structured form is
     `ConfigError(what="workers", expected="an integer >= 1", got="ten")`, optionally with
-    a `problem` in words ("must be positive") and the `where` it came from.
+    a `problem` in words ("must be positive") and the `where` it came from. `related`:
+    the other settings the problem names, written `{name}` in its text.
     """
+
+    related: tuple[str, ...] = ()
+    names: Mapping[str, str] = MappingProxyType({})
 
     def __init__(
         self,
@@ -46,6 +54,8 @@ class ConfigError(UserError, ValueError):
         where: str = "",
         expected: str = "",
         got: Any = _NOTHING,
+        related: tuple[str, ...] = (),
+        names: Mapping[str, str] | None = None,
     ) -> None:
         self.what = what
         self.where = where
@@ -53,25 +63,34 @@ class ConfigError(UserError, ValueError):
         self.has_got = got is not _NOTHING
         self.got = got if self.has_got else None
         self.problem = problem or (f"expected {expected}" if expected else "invalid value")
+        self.related = related
+        # How the related settings read: as the caller names them (flags), else as fields.
+        self.names = {name: (names or {}).get(name, name) for name in related}
         super().__init__(self.describe())
 
     @property
     def detail(self) -> str:
         """What is wrong, without where: `expected an integer >= 1, got 'ten'`."""
-        return f"{self.problem}, got {self.got!r}" if self.has_got else self.problem
+        problem = self.problem.format_map(self.names) if self.related else self.problem
+        return f"{problem}, got {self.got!r}" if self.has_got else problem
 
     def describe(self) -> str:
         """`where: detail`, or the detail alone when nobody said where."""
         return f"{self.where}: {self.detail}" if self.where else self.detail
 
-    def at(self, where: str, *, what: str = "") -> ConfigError:
-        """The same error, located at `where` (a flag, a variable, a key path)."""
+    def at(
+        self, where: str, *, what: str = "", names: Mapping[str, str] | None = None
+    ) -> ConfigError:
+        """The same error, located at `where` (a flag, a variable, a key path); `names`
+        says how its related settings read there (a flag for each field)."""
         return ConfigError(
             self.problem,
             what=what or self.what,
             where=where,
             expected=self.expected,
             got=self.got if self.has_got else _NOTHING,
+            related=self.related,
+            names={**self.names, **(names or {})},
         )
 
 

@@ -53,9 +53,26 @@ def test_topic_spec_parses_name_and_partitions() -> None:
         (":3", "''"),
         ("a b:1", "'a b'"),
     ):
-        with pytest.raises(ConfigError, match=r"^--topic: ") as caught:
+        with pytest.raises(ConfigError) as caught:
             TopicSpec.parse(bad)
+        assert caught.value.what == "topic"
         assert shown in str(caught.value)
+
+
+def test_poolbench_broker_shows_a_topic_error_at_its_flag() -> None:
+    from poolbench.cli.broker import broker
+    from poolbench.cli.edge import field_flags, fields
+
+    with (
+        pytest.raises(ConfigError, match=r"^--topic: expected NAME"),
+        fields(field_flags(broker, {})),
+    ):
+        TopicSpec.parse("a:x")
+    with (
+        pytest.raises(ConfigError, match=r"^--brokers: must be at least 1"),
+        fields(field_flags(broker, {})),
+    ):
+        EmbeddedBroker(brokers=0)
 
 
 def test_broker_errors_are_the_users_to_fix() -> None:
@@ -264,7 +281,7 @@ def test_control_answers_each_request_with_one_line() -> None:
     assert answer(topics, "topic a 2\n") == "ok"
     assert answer(topics, "topic a 2") == "error cannot create topic a: exists"
     assert answer(topics, "topic b two").startswith("error partitions must be an integer")
-    assert answer(topics, "topic b 0").startswith("error --topic: partitions")
+    assert answer(topics, "topic b 0") == "error partitions must be at least 1, got 'b:0'"
     assert answer(topics, "").startswith("error empty")
     assert answer(topics, "delete a").startswith("error unknown request")
     assert topics.made == [TopicSpec("a", 2)]

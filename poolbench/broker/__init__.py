@@ -20,7 +20,8 @@ from poolbench.broker.cluster import (
 )
 from poolbench.broker.mock import EmbeddedBroker
 from poolbench.broker.process import BrokerProcess
-from poolbench.broker.topics import DEFAULT_TOPICS_SPEC, BrokerError, TopicSpec, default_topics
+from poolbench.broker.topics import DEFAULT_TOPICS_SPEC, TopicSpec, default_topics
+from poolbench.errors import BrokerError
 
 __all__ = [
     "DEFAULT_TOPICS_SPEC",

@@ -21,7 +21,7 @@ _OFFSET_INVALID: Final = -1001
 
 
 def kafka_tuning() -> dict[str, str | int]:
-    """Consumer settings that keep measured numbers true (FACTS.md).
+    """Consumer settings that keep measured numbers true.
 
     librdkafka's defaults add up to 500 ms of fetch wait and 1 s of backoff once its local
     queue fills, which would be charged to the consumer under test; a short session timeout

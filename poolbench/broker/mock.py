@@ -25,8 +25,8 @@ from typing import Final
 
 import confluent_kafka
 
-from poolbench.broker.topics import BrokerError, TopicSpec
-from poolbench.errors import ConfigError
+from poolbench.broker.topics import TopicSpec
+from poolbench.errors import BrokerError, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class EmbeddedBroker:
 
     def __init__(self, brokers: int = 1, topics: Sequence[TopicSpec] = ()) -> None:
         if brokers < 1:
-            raise ConfigError(f"--brokers: must be at least 1, got {brokers}")
+            raise ConfigError("must be at least 1", what="brokers", got=brokers)
         self._brokers = brokers
         self._topics = tuple(topics)
         self._lib: ctypes.CDLL | None = None

@@ -17,8 +17,8 @@ from typing import Final
 
 from poolbench.broker.child import Child, poolbench_argv
 from poolbench.broker.control import OK, topic_request
-from poolbench.broker.topics import BrokerError, TopicSpec
-from poolbench.errors import ConfigError
+from poolbench.broker.topics import TopicSpec
+from poolbench.errors import BrokerError, ConfigError
 
 DEFAULT_START_TIMEOUT_S: Final = 30.0
 DEFAULT_REQUEST_TIMEOUT_S: Final = 10.0
@@ -40,7 +40,7 @@ class BrokerProcess:
         request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
     ) -> None:
         if brokers < 1:
-            raise ConfigError(f"--brokers: must be at least 1, got {brokers}")
+            raise ConfigError("must be at least 1", what="brokers", got=brokers)
         self._brokers = brokers
         self._topics = tuple(topics)
         self._start_timeout_s = start_timeout_s

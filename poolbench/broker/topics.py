@@ -1,18 +1,13 @@
-"""Topics to create on a broker, and the broker's own error type."""
+"""Topics to create on a broker."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Final
 
-from poolbench.errors import ConfigError, UserError
+from poolbench.errors import ConfigError
 
 DEFAULT_TOPICS_SPEC: Final = ("email-queue:8", "email-dlq:1")
-
-
-class BrokerError(UserError):
-    """The embedded broker could not be started or create a topic (librdkafka missing,
-    a topic the mock cluster refuses): the CLI prints one line and exits 2."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=False)
@@ -24,10 +19,12 @@ class TopicSpec:
 
     def __post_init__(self) -> None:
         if not self.name or any(c.isspace() for c in self.name):
-            raise ConfigError(f"--topic: expected a name without spaces, got {self.name!r}")
+            raise ConfigError(what="topic", expected="a name without spaces", got=self.name)
         if self.partitions < 1:
             raise ConfigError(
-                f"--topic: partitions must be at least 1, got {self.name}:{self.partitions}"
+                "partitions must be at least 1",
+                what="topic",
+                got=f"{self.name}:{self.partitions}",
             )
 
     @classmethod
@@ -40,7 +37,7 @@ class TopicSpec:
             partitions = int(count)
         except ValueError:
             raise ConfigError(
-                f"--topic: expected NAME or NAME:PARTITIONS like 'email-queue:8', got {text!r}"
+                what="topic", expected="NAME or NAME:PARTITIONS like 'email-queue:8'", got=text
             ) from None
         return cls(name, partitions)
 

@@ -57,18 +57,22 @@ def broker(
     from poolbench.broker import EmbeddedBroker, TopicSpec, default_topics, wait_for_stop
     from poolbench.broker.control import answer
     from poolbench.cli.bootstrap_port import Forwarder, listen
-    from poolbench.cli.edge import flag
+    from poolbench.cli.edge import field_flags, fields, flag
     from poolbench.cli.signals import stop_on_signals
 
-    if topic:
-        topics = [TopicSpec.parse(text) for text in topic]
-    else:
-        topics = [] if no_default_topics else list(default_topics())
+    # The broker's fields (`TopicSpec` "topic", "brokers") are its options' own names.
+    flags = field_flags(broker, {})
+    with fields(flags):
+        if topic:
+            topics = [TopicSpec.parse(text) for text in topic]
+        else:
+            topics = [] if no_default_topics else list(default_topics())
+        embedded = EmbeddedBroker(brokers=brokers, topics=topics)
     listener = None
     if port is not None:
         with flag("--port"):
             listener = listen("127.0.0.1", port)  # checked before the broker starts
-    with stop_on_signals() as stop, EmbeddedBroker(brokers=brokers, topics=topics) as running:
+    with stop_on_signals() as stop, embedded as running:
         servers = running.bootstrap_servers
         forwarder = None
         if listener is not None:

@@ -6,10 +6,12 @@ Free of typer, so the lean consumer process (`poolbench.cli.consume_run`) uses i
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from poolbench.cli import exit_codes
 from poolbench.errors import ConfigError, PoolbenchError
@@ -47,6 +49,48 @@ def flag(name: str) -> Iterator[None]:
         if exc.where:
             raise
         raise exc.at(name) from exc
+
+
+def option_flags(command: Callable[..., Any]) -> dict[str, str]:
+    """Each option of a typer command by parameter name -> its long flag, read from the
+    command's own option table (its signature): `max_connections` -> `--max-connections`."""
+    flags: dict[str, str] = {}
+    for name, parameter in inspect.signature(command).parameters.items():
+        decls = getattr(parameter.default, "param_decls", None)
+        if decls is None:  # not a typer option (the context, say)
+            continue
+        long = [decl for decl in decls if decl.startswith("--")]
+        flags[name] = long[0] if long else "--" + name.replace("_", "-")
+    return flags
+
+
+def field_flags(
+    command: Callable[..., Any], renamed: Mapping[str, str | tuple[str, ...]]
+) -> dict[str, str]:
+    """A library's field names (`ConfigError.what`) -> the flags of `command` that set
+    them: a field is its option's parameter name unless `renamed` maps it to another
+    (or to several, shown `--a/--b`, for a rule about their sum)."""
+    flags = option_flags(command)
+    table = dict(flags)
+    for field, parameters in renamed.items():
+        names = (parameters,) if isinstance(parameters, str) else parameters
+        table[field] = "/".join(flags[name] for name in names)
+    return table
+
+
+@contextlib.contextmanager
+def fields(flags: Mapping[str, str]) -> Iterator[None]:
+    """Locate a `ConfigError` raised inside the block at the flag that sets its field
+    (`flags`, from `field_flags`), naming its related fields by their flags too; an
+    error about no flag's field passes unchanged."""
+    try:
+        yield
+    except ConfigError as exc:
+        flag = flags.get(exc.what)
+        if flag is None:
+            raise
+        names = {name: flags[name] for name in exc.related if name in flags}
+        raise exc.at(flag, names=names) from exc
 
 
 def writable_directory(path: Path, *, what: str) -> Path:

@@ -134,22 +134,32 @@ def produce(
 
     With --start-at-ns, the line 'ready' is printed (alone) once connected, before waiting.
     """
+    from poolbench.cli.edge import fields
     from poolbench.cli.signals import stop_on_signals
     from poolbench.errors import ConfigError, RunError
     from poolbench.loadgen import LoadProgress, LoadSpec, run_load
     from poolbench.loadgen.spec import librdkafka_setting_error
     from poolbench.units import parse_duration
 
+    flags = produce_flags()
     if spec_file is not None:
         sources = {name: ctx.get_parameter_source(name) for name in _SPEC_FLAGS}
         given = [name for name, src in sources.items() if src and src.name == "COMMANDLINE"]
         if given:
-            flags = ", ".join("--" + name.replace("_", "-") for name in given)
-            raise ConfigError(f"--spec-file says the whole load spec; remove {flags}")
+            named = ", ".join(flags[name] for name in given)
+            raise ConfigError(
+                f"says the whole load spec; remove {named}",
+                what="spec_file",
+                where=flags["spec_file"],
+            )
         try:
             text = spec_file.read_text()
         except OSError as exc:
-            raise ConfigError(f"--spec-file: cannot read {spec_file}: {exc.strerror}") from exc
+            raise ConfigError(
+                f"cannot read {spec_file}: {exc.strerror}",
+                what="spec_file",
+                where=flags["spec_file"],
+            ) from exc
         spec = LoadSpec.from_json(text)
         topic = spec.topic
     else:
@@ -157,37 +167,42 @@ def produce(
         for item in producer_config:
             key, equals, value = item.partition("=")
             if not equals or not key.strip():
-                raise ConfigError(f"--producer-config: expected KEY=VALUE, got {item!r}")
+                raise ConfigError(
+                    what="producer", where=flags["producer"], expected="KEY=VALUE", got=item
+                )
             settings[key.strip()] = value
         refused = librdkafka_setting_error(settings)
         if refused is not None:
-            raise ConfigError(f"--producer-config {refused[0] or ''}: {refused[1]}")
-        spec = LoadSpec(
-            topic=topic,
-            rate=rate,
-            count=count,
-            duration=duration,
-            backlog=backlog,
-            group=group,
-            seed=seed,
-            poison=poison,
-            keys=keys,
-            templates=templates,
-            priorities=priorities,
-            data_bytes=payload_bytes,
-            compression=compression,
-            producer=settings,
-            linger_ms=linger_ms,
-            connect_timeout=parse_duration(connect_timeout, what="--connect-timeout"),
-            stall_timeout=parse_duration(stall_timeout, what="--stall-timeout"),
-        )
+            key = f"{refused[0]}: " if refused[0] else ""
+            raise ConfigError(key + refused[1], what="producer", where=flags["producer"])
+        with fields(flags):
+            spec = LoadSpec(
+                topic=topic,
+                rate=rate,
+                count=count,
+                duration=duration,
+                backlog=backlog,
+                group=group,
+                seed=seed,
+                poison=poison,
+                keys=keys,
+                templates=templates,
+                priorities=priorities,
+                data_bytes=payload_bytes,
+                compression=compression,
+                producer=settings,
+                linger_ms=linger_ms,
+                connect_timeout=parse_duration(connect_timeout, what="connect_timeout"),
+                stall_timeout=parse_duration(stall_timeout, what="stall_timeout"),
+            )
     clock = None
     sharding = None
     if shard is not None:
         from poolbench.merge.shards import shard_load
 
         # The shard's own clock waits for --start-at-ns and keeps the common origin.
-        sharding = shard_load(spec, shard=shard, start_at=start_at_ns, report=report)
+        with fields(flags):
+            sharding = shard_load(spec, shard=shard, start_at=start_at_ns, report=report)
         spec, clock = sharding.spec, sharding.clock
     interactive = sys.stderr.isatty()
 
@@ -244,3 +259,18 @@ def produce(
         reason = result.first_error or "not acknowledged within the delivery timeout"
         print_error(f"{result.produced - result.acknowledged} event(s) not acknowledged: {reason}")
         raise typer.Exit(exit_codes.CHECK_FAILED)
+
+
+# The load spec's fields (`LoadSpec`, `ConfigError.what`) set by an option of another
+# name; every other field is set by the option of its own name.
+_RENAMED_FIELDS: dict[str, str | tuple[str, ...]] = {
+    "data_bytes": "payload_bytes",
+    "producer": "producer_config",
+}
+
+
+def produce_flags() -> dict[str, str]:
+    """The load spec's field names -> the flags of `poolbench produce` that set them."""
+    from poolbench.cli.edge import field_flags
+
+    return field_flags(produce, _RENAMED_FIELDS)

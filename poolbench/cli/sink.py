@@ -93,14 +93,19 @@ def sink(
     Prints HOST:PORT alone on the first line of stdout once it accepts connections,
     runs until Ctrl-C or SIGTERM, then prints its counters.
     """
+    from poolbench.cli.edge import fields
     from poolbench.cli.signals import stop_on_signals
     from poolbench.errors import ConfigError
     from poolbench.sink.options import build_config
     from poolbench.sink.server import serve
 
+    flags = sink_flags()
     if status_every < 0:
         raise ConfigError(
-            "must not be negative", what="status_every", where="--status-every", got=status_every
+            "must not be negative",
+            what="status_every",
+            where=flags["status_every"],
+            got=status_every,
         )
 
     sharding = None
@@ -115,30 +120,32 @@ def sink(
             "auth": auth is not None,
             "tls": tls,
         }
-        sharding = shard_sink(shard, seed=seed, record=record, params=shared)
+        with fields(flags):
+            sharding = shard_sink(shard, seed=seed, record=record, params=shared)
         seed = sharding.seed
-    config = build_config(
-        host=host,
-        port=port,
-        latency=latency,
-        latency_at=latency_at,
-        transient=transient,
-        permanent=permanent,
-        drop=drop,
-        fault_at=fault_at,
-        auth_fail=auth_fail,
-        max_connections=max_connections,
-        rate_limit=rate_limit,
-        outages=outage,
-        auth=auth,
-        tls=tls,
-        processes=processes,
-        record=record,
-        seed=seed,
-        engine=engine,
-        # Only the counters are printed: keep ids for duplicates, not every receipt.
-        keep_receipts=False,
-    )
+    with fields(flags):
+        config = build_config(
+            host=host,
+            port=port,
+            latency=latency,
+            latency_at=latency_at,
+            transient=transient,
+            permanent=permanent,
+            drop=drop,
+            fault_at=fault_at,
+            auth_fail=auth_fail,
+            max_connections=max_connections,
+            rate_limit=rate_limit,
+            outages=outage,
+            auth=auth,
+            tls=tls,
+            processes=processes,
+            record=record,
+            seed=seed,
+            engine=engine,
+            # Only the counters are printed: keep ids for duplicates, not every receipt.
+            keep_receipts=False,
+        )
 
     if sharding is not None:
         sharding.write_manifest()
@@ -151,7 +158,7 @@ def sink(
         typer.echo(_line(counters.as_dict()), err=True)
 
     # A `RunError` (e.g. a sink process died: its counts are gone) is run_app's: exit 1.
-    with stop_on_signals() as stop:
+    with fields(flags), stop_on_signals() as stop:
         final = serve(
             config,
             on_ready=on_ready,
@@ -167,3 +174,25 @@ def _line(counters: dict[str, Any]) -> str:
         f"{key}={value:.1f}" if isinstance(value, float) else f"{key}={value}"
         for key, value in counters.items()
     )
+
+
+# The sink's fields (`SinkConfig`, `ConfigError.what`) set by an option of another name;
+# every other field is set by the option of its own name.
+_RENAMED_FIELDS: dict[str, str | tuple[str, ...]] = {
+    "command_latency": "latency_at",
+    "faults": ("transient", "permanent", "drop"),
+    "faults.transient": "transient",
+    "faults.permanent": "permanent",
+    "faults.drop": "drop",
+    "faults.auth_fail": "auth_fail",
+    "faults.commands": "fault_at",
+    "outages": "outage",
+    "record_path": "record",
+}
+
+
+def sink_flags() -> dict[str, str]:
+    """The sink's field names -> the flags of `poolbench sink` that set them."""
+    from poolbench.cli.edge import field_flags
+
+    return field_flags(sink, _RENAMED_FIELDS)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from poolbench.loadgen.process import LoadProcess
 from poolbench.loadgen.producer import run_load
-from poolbench.loadgen.spec import LoadProgress, LoadReport, LoadSpec
+from poolbench.loadgen.report import LoadProgress, LoadReport
+from poolbench.loadgen.spec import LoadSpec
 
 __all__ = ["LoadProcess", "LoadProgress", "LoadReport", "LoadSpec", "run_load"]

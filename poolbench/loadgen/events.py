@@ -77,20 +77,29 @@ class Mix:
             name = name.strip()
             if name not in allowed:
                 raise ConfigError(
-                    f"{what}: unknown name {name!r} in {text!r}; choose from {', '.join(allowed)}"
+                    f"unknown name {name!r}; choose from {', '.join(allowed)}",
+                    what=what,
+                    where=what,
+                    got=text,
                 )
             try:
                 weight = float(weight_text) if colon else 1.0
             except ValueError:
-                raise ConfigError(f"{what}: weight of {name} is not a number in {text!r}") from None
+                raise ConfigError(
+                    f"weight of {name} is not a number", what=what, where=what, got=text
+                ) from None
             if not weight >= 0:  # also rejects NaN
-                raise ConfigError(f"{what}: weight of {name} must not be negative in {text!r}")
+                raise ConfigError(
+                    f"weight of {name} must not be negative", what=what, where=what, got=text
+                )
             if name in names:
-                raise ConfigError(f"{what}: {name} appears twice in {text!r}")
+                raise ConfigError(f"{name} appears twice", what=what, where=what, got=text)
             names.append(name)
             weights.append(weight)
         if sum(weights) <= 0:
-            raise ConfigError(f"{what}: at least one weight must be positive in {text!r}")
+            raise ConfigError(
+                "at least one weight must be positive", what=what, where=what, got=text
+            )
         return cls(names=tuple(names), weights=tuple(weights))
 
     @property
@@ -124,27 +133,31 @@ class KeySpec:
     def __post_init__(self) -> None:
         if self.kind not in KEY_KINDS:
             raise ConfigError(
-                f"keys: unknown kind {self.kind!r}; choose from none, roundrobin, hot"
+                "unknown kind; choose from none, roundrobin, hot", what="keys", got=self.kind
             )
         if self.keys < 1:
-            raise ConfigError(f"keys: need at least 1 key, got {self.keys}")
+            raise ConfigError("need at least 1 key", what="keys", got=self.keys)
         if self.kind == "hot" and not 1 <= self.hot_keys <= self.keys:
-            raise ConfigError(f"keys: need 1 <= hot keys <= keys, got {self.hot_keys}, {self.keys}")
+            raise ConfigError(
+                "need 1 <= hot keys <= keys", what="keys", got=(self.hot_keys, self.keys)
+            )
         if not 0.0 <= self.hot_share <= 1.0:
-            raise ConfigError(f"keys: hot share must be within 0..1, got {self.hot_share}")
+            raise ConfigError("hot share must be within 0..1", what="keys", got=self.hot_share)
 
     @classmethod
     def parse(cls, text: str) -> KeySpec:
         kind, *fields = [part.strip() for part in text.strip().split(":")]
-        usage = f"keys: expected none, roundrobin[:KEYS] or hot[:SHARE[:HOT[:KEYS]]], got {text!r}"
+        usage = ConfigError(
+            what="keys", expected="none, roundrobin[:KEYS] or hot[:SHARE[:HOT[:KEYS]]]", got=text
+        )
         numbers: list[float] = []
         for item in fields:
             try:
                 numbers.append(float(item))
             except ValueError:
-                raise ConfigError(usage) from None
+                raise usage from None
         if any(n != int(n) for n in numbers[1 if kind == "hot" else 0 :]):
-            raise ConfigError(usage)
+            raise usage
         if kind == "none" and not numbers:
             return cls()
         if kind == "roundrobin" and len(numbers) <= 1:
@@ -153,7 +166,7 @@ class KeySpec:
             defaults = [0.8, 10, 1000]
             share, hot, keys = numbers + defaults[len(numbers) :]
             return cls(kind=kind, hot_share=share, hot_keys=int(hot), keys=int(keys))
-        raise ConfigError(usage)
+        raise usage
 
     @property
     def text(self) -> str:
@@ -174,9 +187,9 @@ class EventKnobs:
 
     def __post_init__(self) -> None:
         if self.data_bytes < 0:
-            raise ConfigError(f"payload size: must not be negative, got {self.data_bytes}")
+            raise ConfigError("must not be negative", what="data_bytes", got=self.data_bytes)
         if not 0.0 <= self.poison_share <= 1.0:
-            raise ConfigError(f"poison: share must be within 0..1, got {self.poison_share}")
+            raise ConfigError("share must be within 0..1", what="poison", got=self.poison_share)
 
 
 def parse_templates(text: str) -> Mix:
@@ -260,7 +273,7 @@ def poison_value(kind: str, valid: bytes) -> bytes:
     elif kind == "bad_address":
         doc["message"]["to"] = "not-an-address"
     else:
-        raise ConfigError(f"poison: unknown kind {kind!r}")
+        raise ConfigError("unknown kind of poison event", what="poison", got=kind)
     return json.dumps(doc, separators=(",", ":")).encode()
 
 

@@ -17,7 +17,8 @@ from typing import Final
 
 from poolbench.broker.child import Child, poolbench_argv
 from poolbench.errors import RunError
-from poolbench.loadgen.spec import LoadReport, LoadSpec
+from poolbench.loadgen.report import LoadReport
+from poolbench.loadgen.spec import LoadSpec
 
 READY_LINE: Final = "ready"
 DEFAULT_READY_TIMEOUT_S: Final = 30.0

@@ -105,7 +105,7 @@ class RateProfile:
         Event 0 at 0; endless (the caller bounds it by count or duration). Not for `max`.
         """
         if self.is_max:
-            raise ConfigError("rate max has no schedule")
+            raise ConfigError("rate max has no schedule", what="rate", got=self.text)
         segments = self.segments
         index = 0
         begin = 0.0
@@ -135,11 +135,23 @@ def _rate(text: str | float, what: str) -> float:
     return parse_rate(text, what=what)
 
 
-def _duration(text: str, what: str) -> float:
-    seconds = parse_duration(text, what=what)
-    if seconds <= 0:
-        raise ConfigError(f"{what}: must be positive, got {text!r}")
+def _duration(text: str, what: str, part: str, *, positive: bool = True) -> float:
+    """The duration `part` of a profile (`ramp duration`), located at `what`."""
+    try:
+        seconds = parse_duration(text, what=what)
+    except ConfigError as exc:
+        raise ConfigError(
+            f"{part}: {exc.problem}", what=what, where=what, expected=exc.expected, got=text
+        ) from exc
+    if positive and seconds <= 0:
+        raise ConfigError(f"{part}: must be positive", what=what, where=what, got=text)
     return seconds
+
+
+def _syntax_error(what: str, text: object, problem: str = "") -> ConfigError:
+    return ConfigError(
+        f"{problem}: {_SYNTAX}" if problem else _SYNTAX, what=what, where=what, got=text
+    )
 
 
 def parse_profile(text: str | float | int, *, what: str = "rate") -> RateProfile:
@@ -147,7 +159,7 @@ def parse_profile(text: str | float | int, *, what: str = "rate") -> RateProfile
     if isinstance(text, int | float) and not isinstance(text, bool):
         return constant(_rate(text, what))
     if not isinstance(text, str):
-        raise ConfigError(f"{what}: {_SYNTAX}, got {text!r}")
+        raise _syntax_error(what, text)
     cleaned = text.strip()
     if cleaned.lower() == MAX:
         return RateProfile(text=MAX, segments=())
@@ -157,13 +169,13 @@ def parse_profile(text: str | float | int, *, what: str = "rate") -> RateProfile
         try:
             return constant(_rate(cleaned, what))
         except ConfigError:
-            raise ConfigError(f"{what}: {_SYNTAX}, got {text!r}") from None
+            raise _syntax_error(what, text) from None
     parts = [part.strip() for part in rest.split(":")]
     if kind == "constant" and len(parts) == 1:
         return constant(_rate(parts[0], what))
     if kind == "ramp" and len(parts) == 3:
         start, end = _rate(parts[0], what), _rate(parts[1], what)
-        over = _duration(parts[2], f"{what} (ramp duration)")
+        over = _duration(parts[2], what, "ramp duration")
         segments = (
             Segment(duration=over, start=start, end=end),
             Segment(duration=math.inf, start=end, end=end),
@@ -174,18 +186,18 @@ def parse_profile(text: str | float | int, *, what: str = "rate") -> RateProfile
         for step in rest.split(","):
             rate_text, step_colon, for_text = step.strip().partition(":")
             if not step_colon:
-                raise ConfigError(f"{what}: steps are RATE:FOR, got {step.strip()!r} in {text!r}")
+                raise ConfigError(
+                    f"steps are RATE:FOR, not {step.strip()!r}", what=what, where=what, got=text
+                )
             rate = _rate(rate_text, what)
-            steps.append(
-                Segment(duration=_duration(for_text, f"{what} (step)"), start=rate, end=rate)
-            )
+            steps.append(Segment(duration=_duration(for_text, what, "step"), start=rate, end=rate))
         last = steps[-1].start
         steps.append(Segment(duration=math.inf, start=last, end=last))
         return RateProfile(text=cleaned, segments=tuple(steps))
     if kind == "burst" and len(parts) == 4:
         base, peak = _rate(parts[0], what), _rate(parts[1], what)
-        at = parse_duration(parts[2], what=f"{what} (burst start)")
-        length = _duration(parts[3], f"{what} (burst length)")
+        at = _duration(parts[2], what, "burst start", positive=False)
+        length = _duration(parts[3], what, "burst length")
         segments = (
             *((Segment(duration=at, start=base, end=base),) if at > 0 else ()),
             Segment(duration=length, start=peak, end=peak),
@@ -193,8 +205,8 @@ def parse_profile(text: str | float | int, *, what: str = "rate") -> RateProfile
         )
         return RateProfile(text=cleaned, segments=segments)
     if kind in PROFILES:
-        raise ConfigError(f"{what}: wrong number of fields for {kind}: {_SYNTAX}, got {text!r}")
-    raise ConfigError(f"{what}: unknown profile {kind!r}: {_SYNTAX}, got {text!r}")
+        raise _syntax_error(what, text, f"wrong number of fields for {kind}")
+    raise _syntax_error(what, text, f"unknown profile {kind!r}")
 
 
 def steps_profile(
@@ -206,11 +218,11 @@ def steps_profile(
     they last at least that long, so a looping profile stays a loop for the whole run.
     """
     if not steps:
-        raise ConfigError("rate: a profile needs at least one (rate, duration) step")
+        raise ConfigError("a profile needs at least one (rate, duration) step", what="rate")
     for rate, duration in steps:
         _check_rate(rate)
         if not (math.isfinite(duration) and duration > 0):
-            raise ConfigError(f"rate: step durations must be positive, got {duration!r}")
+            raise ConfigError("step durations must be positive", what="rate", got=duration)
     cycle_s = sum(duration for _rate, duration in steps)
     cycles = 1 if cover_s is None else max(1, math.ceil(cover_s / cycle_s))
     played = list(steps) * cycles
@@ -225,9 +237,11 @@ def steps_profile(
 
 def _check_rate(rate: Any, what: str = "rate") -> None:
     if isinstance(rate, bool) or not isinstance(rate, int | float):
-        raise ConfigError(f"{what}: expected a number of events per second, got {rate!r}")
+        raise ConfigError(
+            what="rate", where=what, expected="a number of events per second", got=rate
+        )
     if not (math.isfinite(rate) and rate > 0):
-        raise ConfigError(f"{what}: must be positive and finite, got {rate!r}")
+        raise ConfigError("must be positive and finite", what="rate", where=what, got=rate)
 
 
 def profile_to_dict(profile: RateProfile) -> dict[str, Any]:
@@ -248,28 +262,35 @@ def profile_to_dict(profile: RateProfile) -> dict[str, Any]:
 def profile_from_dict(doc: Any) -> RateProfile:
     """The inverse of `profile_to_dict`, validated; `ConfigError` names what is wrong."""
     if not isinstance(doc, dict) or set(doc) != {"text", "segments"}:
-        raise ConfigError(f"rate: expected {{text, segments}}, got {doc!r}")
+        raise ConfigError(what="rate", expected="{text, segments}", got=doc)
     text, raw = doc["text"], doc["segments"]
     if not isinstance(text, str) or not isinstance(raw, list):
-        raise ConfigError(f"rate: expected a text and a list of segments, got {doc!r}")
+        raise ConfigError(what="rate", expected="a text and a list of segments", got=doc)
     segments: list[Segment] = []
     for i, item in enumerate(raw):
         if not isinstance(item, dict) or set(item) != {"duration", "start", "end"}:
             raise ConfigError(
-                f"rate.segments[{i}]: expected {{duration, start, end}}, got {item!r}"
+                what="rate",
+                where=f"rate.segments[{i}]",
+                expected="{duration, start, end}",
+                got=item,
             )
         last = i == len(raw) - 1
         duration = item["duration"]
         if last != (duration is None):
             raise ConfigError(
-                f"rate.segments[{i}]: only the last segment lasts for ever (duration null)"
+                "only the last segment lasts for ever (duration null)",
+                what="rate",
+                where=f"rate.segments[{i}]",
             )
         if duration is not None and (
             isinstance(duration, bool)
             or not isinstance(duration, int | float)
             or not (math.isfinite(duration) and duration > 0)
         ):
-            raise ConfigError(f"rate.segments[{i}]: duration must be positive, got {duration!r}")
+            raise ConfigError(
+                "duration must be positive", what="rate", where=f"rate.segments[{i}]", got=duration
+            )
         for name in ("start", "end"):
             _check_rate(item[name], f"rate.segments[{i}].{name}")
         segments.append(
@@ -280,5 +301,5 @@ def profile_from_dict(doc: Any) -> RateProfile:
             )
         )
     if not segments and text != MAX:
-        raise ConfigError(f"rate: a profile without segments must be 'max', got {text!r}")
+        raise ConfigError("a profile without segments must be 'max'", what="rate", got=text)
     return RateProfile(text=text, segments=tuple(segments))

@@ -53,11 +53,14 @@ class Shard:
 
     def __post_init__(self) -> None:
         if not 1 <= self.count <= MAX_SHARDS:
-            raise ConfigError(f"shard count must be within 1..{MAX_SHARDS}, got {self.count}")
+            raise ConfigError(
+                f"shard count must be within 1..{MAX_SHARDS}", what="shard", got=self.count
+            )
         if not 0 <= self.index < self.count:
             raise ConfigError(
-                f"shard index must be within 0..{self.count - 1} for {self.count} shards, "
-                f"got {self.index}"
+                f"shard index must be within 0..{self.count - 1} for {self.count} shards",
+                what="shard",
+                got=self.index,
             )
 
     @property
@@ -91,16 +94,16 @@ class Shard:
         return ((run_nonce % (1 << _RUN_NONCE_BITS)) << SHARD_BITS) | self.index
 
 
-def parse_shard(text: str, *, what: str = "--shard") -> Shard:
-    """`"I/N"` -> Shard; `ConfigError` naming `what` when it is not a valid shard."""
+def parse_shard(text: str, *, what: str = "shard") -> Shard:
+    """`"I/N"` -> Shard; a `ConfigError` located at `what` when it is not a valid shard."""
     match = _SHARD_TEXT.fullmatch(text)
     if match is None:
-        raise ConfigError(f"{what}: expected I/N, e.g. 0/3 (shard 0 of 3), got {text!r}")
+        raise ConfigError(what=what, where=what, expected="I/N, e.g. 0/3 (shard 0 of 3)", got=text)
     index, count = int(match.group(1)), int(match.group(2))
     try:
         return Shard(index=index, count=count)
     except ConfigError as exc:
-        raise ConfigError(f"{what}: {exc} in {text!r}") from None
+        raise ConfigError(exc.problem, what=what, where=what, got=text) from exc
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

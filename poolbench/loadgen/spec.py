@@ -1,17 +1,15 @@
-"""A load run: what to do (`LoadSpec`), how it goes (`LoadProgress`), what it did (`LoadReport`).
+"""What a load run is to do: `LoadSpec`, and the producer settings it may carry.
 
 `LoadSpec.to_json`/`from_json` carry a spec to a load generator in another process, typed
-(the rate profile as segments, never as text to parse again); `LoadReport.to_json`/
-`from_json` bring the result back, with every acknowledged id, partition and offset.
+(the rate profile as segments, never as text to parse again). How a run goes and what it
+did are `poolbench.loadgen.report`'s.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
-from array import array
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Final
@@ -105,16 +103,18 @@ class LoadSpec:
             rate = "max"
             if not self.group:
                 raise ConfigError(
-                    "--rate saturate needs a consumer group to watch: give --group, "
-                    "the group whose committed offsets pace the load"
+                    "saturate needs a consumer group to watch: give {group}, the group "
+                    "whose committed offsets pace the load",
+                    what="rate",
+                    related=("group",),
                 )
             if self.backlog is None:
                 object.__setattr__(self, "backlog", 2000)
         if not isinstance(rate, RateProfile):
-            rate = parse_profile(rate, what="--rate")
+            rate = parse_profile(rate, what="rate")
         object.__setattr__(self, "rate", rate)
         if isinstance(self.duration, str):
-            object.__setattr__(self, "duration", parse_duration(self.duration, what="--duration"))
+            object.__setattr__(self, "duration", parse_duration(self.duration, what="duration"))
         if isinstance(self.keys, str):
             object.__setattr__(self, "keys", KeySpec.parse(self.keys))
         if isinstance(self.templates, str):
@@ -122,42 +122,49 @@ class LoadSpec:
         if isinstance(self.priorities, str):
             object.__setattr__(self, "priorities", parse_priorities(self.priorities))
         if not self.topic:
-            raise ConfigError("--topic: must not be empty")
+            raise ConfigError("must not be empty", what="topic", got=self.topic)
         if self.count is not None and self.count < 0:
-            raise ConfigError(f"--count: must not be negative, got {self.count}")
+            raise ConfigError("must not be negative", what="count", got=self.count)
         if self.duration is not None and (
             not isinstance(self.duration, int | float) or self.duration <= 0
         ):
-            raise ConfigError(f"--duration: must be positive, got {self.duration!r}")
+            raise ConfigError("must be positive", what="duration", got=self.duration)
         if self.count is None and self.duration is None:
-            raise ConfigError("give --count, --duration, or both, to bound the run")
+            raise ConfigError(
+                "give {count}, {duration}, or both, to bound the run",
+                what="count",
+                related=("count", "duration"),
+            )
         if self.backlog is not None:
             if self.backlog < 1:
-                raise ConfigError(f"--backlog: must be at least 1, got {self.backlog}")
+                raise ConfigError("must be at least 1", what="backlog", got=self.backlog)
             if not self.group:
                 raise ConfigError(
-                    "--backlog needs --group: the consumer group whose commits to watch"
+                    "needs {group}: the consumer group whose commits to watch",
+                    what="backlog",
+                    related=("group",),
                 )
             if not saturate and not self.profile.is_max:
                 # A gate on a paced schedule would shift intended times whenever the
                 # consumer falls behind, hiding its latency (coordinated omission).
                 raise ConfigError(
-                    "--backlog: only with --rate max or saturate, got --rate "
-                    f"{self.profile.text}; a paced schedule must not wait for the consumer"
+                    "only with {rate} max or saturate, got {rate} "
+                    + self.profile.text.replace("{", "{{").replace("}", "}}")
+                    + "; a paced schedule must not wait for the consumer",
+                    what="backlog",
+                    related=("rate",),
                 )
         if self.compression not in COMPRESSIONS:
             choices = ", ".join(COMPRESSIONS)
-            raise ConfigError(f"--compression: expected one of {choices}, got {self.compression!r}")
-        for flag, value in (("--linger-ms", self.linger_ms), ("backlog poll", self.backlog_poll)):
-            if value < 0:
-                raise ConfigError(f"{flag}: must not be negative, got {value}")
-        for flag, value in (
-            ("--connect-timeout", self.connect_timeout),
-            ("delivery timeout", self.delivery_timeout),
-            ("stall timeout", self.stall_timeout),
-        ):
-            if value <= 0:
-                raise ConfigError(f"{flag}: must be positive, got {value}")
+            raise ConfigError(
+                what="compression", expected=f"one of {choices}", got=self.compression
+            )
+        for name in ("linger_ms", "backlog_poll"):
+            if getattr(self, name) < 0:
+                raise ConfigError("must not be negative", what=name, got=getattr(self, name))
+        for name in ("connect_timeout", "delivery_timeout", "stall_timeout"):
+            if getattr(self, name) <= 0:
+                raise ConfigError("must be positive", what=name, got=getattr(self, name))
         # Validates the knobs too.
         self.knobs()
 
@@ -378,165 +385,14 @@ def librdkafka_setting_error(settings: Mapping[str, str]) -> tuple[str | None, s
 
 
 def check_producer_settings(
-    settings: Mapping[Any, Any], *, what: str = "--producer-config"
+    settings: Mapping[Any, Any], *, what: str = "producer"
 ) -> dict[str, str]:
-    """Validated producer settings as librdkafka strings; `ConfigError` names the key."""
+    """Validated producer settings as librdkafka strings; a `ConfigError` about `what`
+    whose problem names the key."""
     out: dict[str, str] = {}
     for key, value in settings.items():
         problem = producer_setting_error(key, value)
         if problem is not None:
-            raise ConfigError(f"{what} {key}: {problem}")
+            raise ConfigError(f"{key}: {problem}", what=what)
         out[key] = producer_setting_text(value)
     return out
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LoadProgress:
-    produced: int
-    delivery_errors: int
-    elapsed_s: float
-    backlog: int | None = None
-
-
-def _ints(values: Any, what: str) -> array[int]:
-    if not isinstance(values, list) or not all(
-        isinstance(v, int) and not isinstance(v, bool) for v in values
-    ):
-        raise ConfigError(f"load report: {what}: expected a list of integers")
-    return array("q", values)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LoadReport:
-    """What a load run did. Rates are measured, never the target.
-
-    `produced`: events handed to the producer; `acknowledged`: confirmed by the broker;
-    `achieved_rate`: acknowledged / `elapsed_s` (start to last acknowledgement);
-    `send_rate`: produced / `send_elapsed_s` (start to last hand-over); `target_rate`:
-    what the schedule meant over the same time (None for max). `schedule_lag_ms`: how far
-    each send was behind its intended time (avg/p50/p99/max). `first_offsets`: per
-    partition, the offset the run's first message got there (for `broker_drops`).
-    `id_prefix`: every message id of this run starts with it (ids are unique across runs).
-
-    Exactly which messages the broker took: `acked_seq[i]` is the sequence number of the
-    i-th acknowledgement (its id is `event_id(seq)`), at `acked_partition[i]`,
-    `acked_offset[i]`; `failed_seq` the ones whose delivery failed. Events produced but in
-    neither (unconfirmed when the delivery timeout ran out) are `unconfirmed_seq()`.
-    Sequence numbers (three integer arrays) keep a report of millions of events small.
-    """
-
-    spec: dict[str, Any]
-    partitions: int
-    produced: int
-    acknowledged: int
-    delivery_errors: int
-    first_error: str
-    elapsed_s: float
-    send_elapsed_s: float
-    achieved_rate: float
-    send_rate: float
-    target_rate: float | None
-    schedule_lag_ms: dict[str, float]
-    first_offsets: dict[int, int]
-    poison: dict[str, int]
-    poison_ids: tuple[str, ...]
-    id_prefix: str
-    backlog_max: int | None
-    stopped_early: bool
-    start_wall_ns: int
-    acked_seq: array[int] = field(default_factory=lambda: array("q"))
-    acked_partition: array[int] = field(default_factory=lambda: array("q"))
-    acked_offset: array[int] = field(default_factory=lambda: array("q"))
-    failed_seq: array[int] = field(default_factory=lambda: array("q"))
-    # With a mix of priorities: event `seq`'s priority is the `seq`-th letter (h, n, l);
-    # "" when every event has the one priority of the spec.
-    priority_codes: str = ""
-
-    def __post_init__(self) -> None:
-        if not len(self.acked_seq) == len(self.acked_partition) == len(self.acked_offset):
-            raise ConfigError("load report: acked seq, partition and offset differ in length")
-
-    @property
-    def complete(self) -> bool:
-        """Every event produced was acknowledged."""
-        return self.delivery_errors == 0 and self.acknowledged == self.produced
-
-    def event_id(self, seq: int) -> str:
-        """The message id of event `seq` (as the load generator's `EventFactory` made it)."""
-        return f"{self.id_prefix}{seq:012x}"
-
-    def acked(self) -> Iterator[tuple[str, int, int]]:
-        """(id, partition, offset) of every acknowledged message, in acknowledgement order."""
-        prefix = self.id_prefix
-        for seq, partition, offset in zip(
-            self.acked_seq, self.acked_partition, self.acked_offset, strict=True
-        ):
-            yield f"{prefix}{seq:012x}", partition, offset
-
-    def acked_ids(self) -> set[str]:
-        prefix = self.id_prefix
-        return {f"{prefix}{seq:012x}" for seq in self.acked_seq}
-
-    def failed_ids(self) -> set[str]:
-        prefix = self.id_prefix
-        return {f"{prefix}{seq:012x}" for seq in self.failed_seq}
-
-    def priorities(self) -> dict[str, str]:
-        """Each acknowledged id's priority (high, normal, low); {} without a mix."""
-        if not self.priority_codes:
-            return {}
-        codes = self.priority_codes
-        prefix = self.id_prefix
-        return {
-            f"{prefix}{seq:012x}": _PRIORITY_NAMES[codes[seq]]
-            for seq in self.acked_seq
-            if seq < len(codes)
-        }
-
-    def unconfirmed_seq(self) -> list[int]:
-        """Produced, but neither acknowledged nor failed by the end of the run."""
-        known = set(self.acked_seq).union(self.failed_seq)
-        return [seq for seq in range(self.produced) if seq not in known]
-
-    def to_dict(self) -> dict[str, Any]:
-        doc = {f.name: getattr(self, f.name) for f in fields(self)}
-        doc["first_offsets"] = {str(p): o for p, o in self.first_offsets.items()}
-        doc["poison_ids"] = list(self.poison_ids)
-        for name in ("acked_seq", "acked_partition", "acked_offset", "failed_seq"):
-            doc[name] = getattr(self, name).tolist()
-        return doc
-
-    def to_json(self) -> str:
-        # One line: the id arrays may hold millions of numbers.
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-
-    @classmethod
-    def from_dict(cls, doc: dict[str, Any]) -> LoadReport:
-        values = dict(doc)
-        values["first_offsets"] = {int(p): int(o) for p, o in doc["first_offsets"].items()}
-        values["poison_ids"] = tuple(doc["poison_ids"])
-        for name in ("acked_seq", "acked_partition", "acked_offset", "failed_seq"):
-            values[name] = _ints(doc.get(name, []), name)
-        return cls(**values)
-
-    @classmethod
-    def from_json(cls, text: str) -> LoadReport:
-        try:
-            doc = json.loads(text)
-        except ValueError as exc:
-            raise ConfigError(f"load report: not valid JSON: {exc}") from exc
-        if not isinstance(doc, dict):
-            raise ConfigError("load report: expected a JSON object")
-        try:
-            return cls.from_dict(doc)
-        except (KeyError, TypeError) as exc:
-            raise ConfigError(f"load report: missing or unexpected field: {exc}") from exc
-
-
-_PRIORITY_NAMES: Final = {"h": "high", "n": "normal", "l": "low"}
-
-
-def rate_or_none(count: float, seconds: float) -> float | None:
-    if math.isinf(count) or seconds <= 0:
-        return None
-    return count / seconds

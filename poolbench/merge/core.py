@@ -17,6 +17,11 @@ Refused (`MergeError`, naming the file): shards of one role whose parameters dif
 load shards whose starts lie further apart than `max_clock_skew_ns`, and hosts whose
 stated clock offsets lie further apart than that bound. Every input's clock offset, or
 that it is unknown, goes into the merged point's warnings.
+
+Why one module of ~620 lines: both kinds of merge run the same checks (manifests,
+clock spread, params hashes) and fill the same warnings, and the dispatcher `merge`
+chooses between them; split, the checks would need a module of their own that the two
+merges and the dispatcher import, for no reader's gain. File reading is `inputs.py`'s.
 """
 
 from __future__ import annotations

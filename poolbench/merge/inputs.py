@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from poolbench.errors import ConfigError, LocatedError
-from poolbench.loadgen.spec import LoadReport
+from poolbench.loadgen.report import LoadReport
 from poolbench.merge.manifest import ShardManifest, is_manifest, manifest_from_dict
 from poolbench.results import ResultSet, load
 from poolbench.sink.ledger import Receipt, read_ledger

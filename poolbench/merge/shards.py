@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from poolbench.errors import ConfigError
+from poolbench.loadgen.report import LoadReport
 from poolbench.loadgen.shard import Shard, StartAtClock, load_params, parse_shard, shard_spec
-from poolbench.loadgen.spec import LoadReport, LoadSpec
+from poolbench.loadgen.spec import LoadSpec
 from poolbench.merge.manifest import make_manifest, write_manifest
 
 
@@ -49,9 +50,9 @@ def shard_load(
     """The shard's spec and clock for `--shard` (default 0/1) and `--start-at-ns`."""
     parsed = parse_shard(shard) if shard is not None else Shard(index=0, count=1)
     if shard is not None and report is None:
-        raise ConfigError("--shard needs --report: poolbench merge reads the shard's report")
+        raise ConfigError("needs a report file, which poolbench merge reads", what="shard")
     if start_at is not None and start_at <= 0:
-        raise ConfigError(f"--start-at-ns: expected ns since the epoch, got {start_at}")
+        raise ConfigError(what="start_at_ns", expected="ns since the epoch", got=start_at)
     return ShardedLoad(
         spec=shard_spec(spec, parsed),
         clock=None if start_at is None else StartAtClock(start_at),
@@ -90,7 +91,7 @@ def shard_sink(
     """The sink shard's seed (its own latency and fault stream) and manifest."""
     parsed = parse_shard(shard)
     if record is None:
-        raise ConfigError("--shard needs --record: poolbench merge reads the sink's ledger")
+        raise ConfigError("needs a record file, which poolbench merge reads", what="shard")
     return ShardedSink(
         shard=parsed,
         seed=parsed.seed(seed),

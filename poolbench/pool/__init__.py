@@ -6,7 +6,7 @@ from poolbench.pool.lanes import DEFAULT_LANE_WEIGHTS, LANES, Lane, LaneConfig, 
 from poolbench.pool.stream import ResultStream
 from poolbench.pool.workers import WorkerPool
 
-# The names issue 2 (and the seed's Go API) use for the pool's errors.
+# The names the seed's Go API uses for the pool's errors.
 QueueFull = QueueFullError
 PoolClosed = PoolClosedError
 

@@ -9,6 +9,12 @@ suspending between jobs. No task, lock or log record is created per job.
 With a `LaneConfig` the single deque becomes three bounded ones (`lanes.LaneQueues`):
 each lane rejects or makes `submit()` wait on its own, and workers take by weighted
 round robin. Without one, the lane argument is ignored: one FIFO, as before lanes.
+
+Why one module of ~700 lines: `WorkerPool` is one class whose submit, hand-off, drain
+and stop paths share its private state (the idle workers' wake-up futures, the putters
+waiting for room, the per-lane counters) under one event loop; the hot path indexes
+plain lists instead of calling into other modules. What is separable lives beside it:
+lanes in `lanes.py`, results in `stream.py`, records in `job.py`.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from poolbench.pool.job import Job, LaneStats, PoolStats, Result, StopSummary
 from poolbench.pool.lanes import LANES, Lane, LaneConfig, LaneQueues
 from poolbench.pool.stream import ResultStream
 
-# The brief names one logger for the whole pool package.
+# One logger for the whole pool package, so that one setting quiets or shows all of it.
 logger = logging.getLogger("poolbench.pool")
 
 # (run, job id, submitted at, lane): a tuple is the cheapest record for the hot path.

@@ -60,7 +60,7 @@ class ProcessSpec:
 
     def __post_init__(self) -> None:
         if not self.argv:
-            raise ConfigError(f"{self.name}: empty command")
+            raise ConfigError("empty command", what="argv", where=self.name)
 
 
 # What a process under test keeps of the runner's environment.
@@ -263,19 +263,22 @@ class ProcessSet:
 class _StrictMapping(dict[str, str]):
     def __missing__(self, key: str) -> str:
         known = ", ".join("{" + k + "}" for k in sorted(self))
-        raise ConfigError(f"unknown placeholder {{{key}}} (known: {known})")
+        raise ConfigError(f"unknown placeholder {{{key}}} (known: {known})", what=key)
 
 
 def fill_placeholders(template: str, values: Mapping[str, object], *, what: str) -> str:
-    """`{workers}`-style placeholders filled from `values`; an unknown one is a ConfigError."""
+    """`{workers}`-style placeholders filled from `values`; an unknown one is a ConfigError
+    located at `what` (the scenario key the template came from)."""
     try:
         return string.Formatter().vformat(
             template, (), _StrictMapping({k: str(v) for k, v in values.items()})
         )
     except ConfigError as exc:
-        raise ConfigError(f"{what}: {exc}") from exc
+        raise ConfigError(exc.problem, what=what, where=what) from exc
     except (ValueError, IndexError) as exc:
-        raise ConfigError(f"{what}: bad placeholder syntax in {template!r}: {exc}") from exc
+        raise ConfigError(
+            f"bad placeholder syntax ({exc})", what=what, where=what, got=template
+        ) from exc
 
 
 def foreign_command(
@@ -291,9 +294,14 @@ def foreign_command(
     try:
         words = shlex.split(command)
     except ValueError as exc:
-        raise ConfigError(f"consumer.command: cannot split {command!r}: {exc}") from exc
+        raise ConfigError(
+            f"cannot split it like a shell ({exc})",
+            what="consumer.command",
+            where="consumer.command",
+            got=command,
+        ) from exc
     if not words:
-        raise ConfigError("consumer.command: empty")
+        raise ConfigError("empty", what="consumer.command", where="consumer.command")
     argv = tuple(fill_placeholders(w, values, what="consumer.command") for w in words)
     filled = {k: fill_placeholders(v, values, what=f"consumer.env.{k}") for k, v in env.items()}
     return argv, filled

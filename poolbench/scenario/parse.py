@@ -239,7 +239,7 @@ class _Ctx:
         """A library's error about the value at `key`, shown at the key path."""
         if exc.where or exc.what:
             return ScenarioError.from_config(exc, path=self.source, key=key, line=self.line_of(key))
-        return self.error(_legacy_detail(exc), key)
+        return self.error(str(exc), key)
 
     def mapping(self, data: Any, key: str, allowed: tuple[str, ...]) -> dict[str, Any]:
         """`data` as a section; unknown keys are recorded and left out."""
@@ -349,18 +349,6 @@ class _Ctx:
             self.fail(f"must be positive, got {_show(value)}", key)
             return fallback
         return result
-
-
-# poolbench/sink/latency.py and sink/config.py still raise `ConfigError("--flag: ...")`
-# text rather than a structured error; until they say `what`, their text is split here.
-def _legacy_flag(exc: ConfigError) -> str:
-    head, sep, _ = str(exc).partition(": ")
-    return head if sep and " " not in head else ""
-
-
-def _legacy_detail(exc: ConfigError) -> str:
-    flag = _legacy_flag(exc)
-    return str(exc)[len(flag) + 2 :] if flag else str(exc)
 
 
 def _join(prefix: str, name: str) -> str:
@@ -495,8 +483,7 @@ def _check_sink_limits(ctx: _Ctx, processes: int, max_connections: int | None) -
     try:
         SinkConfig(processes=processes, max_connections=max_connections)
     except ConfigError as exc:
-        what = exc.what or _legacy_flag(exc).removeprefix("--").replace("-", "_")
-        ctx.errors.append(ctx.located(exc, _SINK_KEYS.get(what, "sink")))
+        ctx.errors.append(ctx.located(exc, _SINK_KEYS.get(exc.what, "sink")))
 
 
 def _outages(ctx: _Ctx, data: Any) -> tuple[Outage, ...]:

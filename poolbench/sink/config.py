@@ -1,4 +1,8 @@
-"""`SinkConfig`: everything the fake SMTP server does, frozen and validated on creation."""
+"""`SinkConfig`: everything the fake SMTP server does, frozen and validated on creation.
+
+A `ConfigError` names the field (`what="max_connections"`, `"faults.transient"`), never a
+flag: `poolbench sink` maps the field to its flag, the scenario parser to its key path.
+"""
 
 from __future__ import annotations
 
@@ -25,10 +29,10 @@ class Auth:
     password: str
 
     @classmethod
-    def parse(cls, text: str, *, what: str = "--auth") -> Auth:
+    def parse(cls, text: str, *, what: str = "auth") -> Auth:
         user, colon, password = text.partition(":")
         if not colon or not user or not password:
-            raise ConfigError(f"{what}: expected USER:PASSWORD, got {text!r}")
+            raise ConfigError(what=what, expected="USER:PASSWORD", got=text)
         return cls(user=user, password=password)
 
 
@@ -70,27 +74,28 @@ class SinkConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.port, bool) or not 0 <= self.port <= 65535:
-            raise ConfigError(f"--port: expected 0..65535, got {self.port!r}")
+            raise ConfigError(what="port", expected="0..65535", got=self.port)
         if self.engine not in ENGINES:
             raise ConfigError(
-                f"--engine: expected one of {', '.join(ENGINES)}, got {self.engine!r}"
+                what="engine", expected=f"one of {', '.join(ENGINES)}", got=self.engine
             )
         if self.tls not in TLS_MODES:
-            raise ConfigError(f"--tls: expected one of {', '.join(TLS_MODES)}, got {self.tls!r}")
+            raise ConfigError(what="tls", expected=f"one of {', '.join(TLS_MODES)}", got=self.tls)
         if isinstance(self.processes, bool) or not 1 <= self.processes <= 64:
-            raise ConfigError(f"--processes: expected 1..64, got {self.processes!r}")
+            raise ConfigError(what="processes", expected="1..64", got=self.processes)
         if self.max_connections is not None and self.max_connections < self.processes:
             raise ConfigError(
-                f"--max-connections: must be at least the number of processes "
-                f"({self.processes}), got {self.max_connections}"
+                f"must be at least the number of processes ({self.processes})",
+                what="max_connections",
+                got=self.max_connections,
             )
         if self.timeout <= 0:
-            raise ConfigError(f"timeout: must be positive, got {self.timeout!r}")
+            raise ConfigError("must be positive", what="timeout", got=self.timeout)
         for outage in self.outages:
             if not isinstance(outage, Outage):
-                raise ConfigError(f"--outage: expected Outage objects, got {outage!r}")
+                raise ConfigError(what="outages", expected="Outage objects", got=outage)
         latencies = {
-            normalize_command(k, what="--latency-at"): v for k, v in self.command_latency.items()
+            normalize_command(k, what="command_latency"): v for k, v in self.command_latency.items()
         }
         object.__setattr__(self, "command_latency", latencies)
         if self.record_path is not None:

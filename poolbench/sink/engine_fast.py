@@ -7,43 +7,51 @@ commands behind it wait for a `loop.call_later` timer, not a task. No per-line l
 
 Stamps are one `time.time_ns()` per event: one when a packet arrives (every command in
 it shares it), one after each write (every reply in it shares it).
+
+Why one module of ~670 lines: it is one SMTP state machine, and the per-email path
+(`data_received` -> `_command` -> MAIL/RCPT/DATA and their held replies -> `_flush`) is
+one class's callbacks over its slots; split across modules, the hot path would pay for
+indirection and a reader would have to follow one session through several files. The
+dialogues that leave the command/reply rhythm, AUTH and STARTTLS, are in
+`engine_fast_auth.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 import time
 from collections.abc import Callable
 from typing import cast
 
-from poolbench.sink import session as s
+from poolbench.sink import session
+from poolbench.sink.engine_fast_auth import (
+    MODE_CLOSED,
+    MODE_COMMAND,
+    MODE_DATA,
+    MODE_SKIP,
+    MODE_TLS,
+    AuthAndTls,
+)
 from poolbench.sink.faults import Fault
-from poolbench.sink.ledger import ReceiptRow, StepsRow, content_fields
+from poolbench.sink.ledger import ReceiptRow, Stamps, content_fields
 from poolbench.sink.state import (
     REPLY_ACCEPTED,
-    REPLY_AUTH_INVALID,
-    REPLY_AUTH_OK,
     REPLY_AUTH_REQUIRED,
     REPLY_OVER_CAPACITY,
     REPLY_RATE_LIMITED,
     SinkState,
 )
 
-# Session modes: what the next bytes are.
-_COMMAND, _SKIP, _DATA, _AUTH_PLAIN, _AUTH_USER, _AUTH_PASSWORD, _TLS, _CLOSED = range(8)
 # What a write's stamp goes to.
 _W_MAIL, _W_RCPT, _W_DATA, _W_READY, _W_RECEIPT = range(5)
 _NOMINAL, _DATA_TOO_LONG, _DATA_TOO_MUCH = range(3)
 _PAUSE_AT = 1 << 16  # bytes buffered behind a held reply before reading pauses
 
-_ACCEPTED = s.reply(REPLY_ACCEPTED)
-_AUTH_REQUIRED = s.reply(REPLY_AUTH_REQUIRED)
-_AUTH_INVALID = s.reply(REPLY_AUTH_INVALID)
-_AUTH_OK = s.reply(REPLY_AUTH_OK)
-_RATE_LIMITED = s.reply(REPLY_RATE_LIMITED)
-_OVER_CAPACITY = s.reply(REPLY_OVER_CAPACITY)
+_ACCEPTED = session.reply(REPLY_ACCEPTED)
+_AUTH_REQUIRED = session.reply(REPLY_AUTH_REQUIRED)
+_RATE_LIMITED = session.reply(REPLY_RATE_LIMITED)
+_OVER_CAPACITY = session.reply(REPLY_OVER_CAPACITY)
 
 
 class FastShared:
@@ -56,10 +64,12 @@ class FastShared:
         self.starttls = starttls
         self.size_limit = config.data_size_limit
         self.hostname = config.hostname
-        self.greeting = s.reply(f"220 {config.hostname} ESMTP poolbench")
-        self.helo = s.reply(f"250 {config.hostname}")
-        self.ehlo = s.ehlo_reply(config.hostname, size_limit=config.data_size_limit, starttls=False)
-        self.ehlo_starttls = s.ehlo_reply(
+        self.greeting = session.reply(f"220 {config.hostname} ESMTP poolbench")
+        self.helo = session.reply(f"250 {config.hostname}")
+        self.ehlo = session.ehlo_reply(
+            config.hostname, size_limit=config.data_size_limit, starttls=False
+        )
+        self.ehlo_starttls = session.ehlo_reply(
             config.hostname, size_limit=config.data_size_limit, starttls=True
         )
         self.auth_required = config.auth is not None
@@ -75,67 +85,22 @@ class FastShared:
         )
 
 
-class _Transaction:
-    """One transaction in progress: envelope and stamps (see `Steps`)."""
+class _Transaction(Stamps):
+    """One transaction in progress: its envelope and stamps."""
 
-    __slots__ = (
-        "connected_ns",
-        "data_ns",
-        "data_reply_ns",
-        "delay_ns",
-        "eod_ns",
-        "greeting_ns",
-        "handshake_delay_ns",
-        "mail_from",
-        "mail_ns",
-        "mail_reply_ns",
-        "rcpt_ns",
-        "rcpt_reply_ns",
-        "rcpt_tos",
-        "ready_ns",
-    )
+    __slots__ = ("mail_from", "rcpt_tos")
 
     def __init__(self, mail_from: str, mail_ns: int) -> None:
+        super().__init__(mail_ns)
         self.mail_from = mail_from
         self.rcpt_tos: list[str] = []
-        self.connected_ns: int | None = None
-        self.greeting_ns: int | None = None
-        self.ready_ns: int | None = None
-        self.mail_ns = mail_ns
-        self.mail_reply_ns = 0
-        self.rcpt_ns = 0
-        self.rcpt_reply_ns = 0
-        self.data_ns = 0
-        self.data_reply_ns = 0
-        self.eod_ns = 0
-        self.delay_ns = 0
-        self.handshake_delay_ns = 0
-
-    def steps_row(self) -> StepsRow:
-        """`Steps.as_tuple()` of this transaction, without building the dataclass."""
-        return (
-            self.connected_ns,
-            self.greeting_ns,
-            self.ready_ns,
-            self.mail_ns,
-            self.mail_reply_ns,
-            self.rcpt_ns,
-            self.rcpt_reply_ns,
-            self.data_ns,
-            self.data_reply_ns,
-            self.eod_ns,
-            self.delay_ns,
-            self.handshake_delay_ns,
-        )
 
 
-class FastSMTP(asyncio.Protocol):
-    """One SMTP session."""
+class FastSMTP(AuthAndTls):
+    """One SMTP session (AUTH and STARTTLS: `AuthAndTls`)."""
 
     # Slots: less memory per open connection, faster attribute access.
     __slots__ = (
-        "_auth_login",
-        "_authenticated",
         "_bogus",
         "_connected_ns",
         "_counted",
@@ -149,25 +114,24 @@ class FastSMTP(asyncio.Protocol):
         "_held",
         "_helo",
         "_last_reply_ns",
-        "_mode",
         "_out",
         "_paused",
         "_receipts",
         "_rest",
         "_shared",
         "_state",
-        "_tls",
-        "_transport",
         "_tx",
         "_waits",
         "last_active_ns",
     )
 
+    _shared: FastShared
+
     def __init__(self, shared: FastShared) -> None:
         self._shared = shared
         self._state = shared.state
         self._transport: asyncio.Transport | None = None
-        self._mode = _COMMAND
+        self._mode = MODE_COMMAND
         self._rest = b""  # command bytes after the last complete line
         self._data = bytearray()  # DATA content so far, after a leading CRLF
         self._data_scan = 0
@@ -205,7 +169,7 @@ class FastSMTP(asyncio.Protocol):
         self._greet(now)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._mode = _CLOSED
+        self._mode = MODE_CLOSED
         if self._held is not None:
             self._held.cancel()
             self._held = None
@@ -215,6 +179,14 @@ class FastSMTP(asyncio.Protocol):
         if self._counted:
             self._counted = False
             self._state.release(self)
+
+    def _new_session(self) -> None:
+        """After the TLS upgrade: forget HELO and any transaction (RFC 3207)."""
+        self._helo = None
+        self._esmtp = False
+        self._tx = None
+        self._rest = b""
+        self._mode = MODE_COMMAND
 
     def close_connection(self) -> None:
         if self._transport is not None:
@@ -226,12 +198,12 @@ class FastSMTP(asyncio.Protocol):
         self._close()
 
     def _close(self) -> None:
-        self._mode = _CLOSED
+        self._mode = MODE_CLOSED
         if self._transport is not None:
             self._transport.close()
 
     def _drop(self) -> None:
-        self._mode = _CLOSED
+        self._mode = MODE_CLOSED
         self._out.clear()
         if self._transport is not None:
             self._transport.abort()
@@ -240,7 +212,7 @@ class FastSMTP(asyncio.Protocol):
         state = self._state
         reply, stall = state.outage_reply("greeting")
         if reply is not None:
-            self._refuse(s.reply(reply))
+            self._refuse(session.reply(reply))
             return
         if stall > 0:
             self._handshake_delay_ns += int(stall * 1e9)
@@ -262,7 +234,7 @@ class FastSMTP(asyncio.Protocol):
         if fault is Fault.DROP:
             self._drop()
         elif fault is not None:
-            self._refuse(s.reply(self._state.fault_reply("greeting", fault)))
+            self._refuse(session.reply(self._state.fault_reply("greeting", fault)))
         else:
             self._out.append(self._shared.greeting)
             self._flush()
@@ -272,18 +244,18 @@ class FastSMTP(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         now = self.last_active_ns = time.time_ns()
         mode = self._mode
-        if mode == _DATA:
+        if mode == MODE_DATA:
             self._data += data
             if self._held is None:
                 self._feed_data(now)
-        elif mode < _TLS:
+        elif mode < MODE_TLS:
             if (
-                mode == _COMMAND
+                mode == MODE_COMMAND
                 and not self._rest
                 and self._held is None
                 and data.endswith(b"\r\n")
                 and data.find(b"\n") == len(data) - 1
-                and len(data) <= s.LINE_BUFFER_LIMIT
+                and len(data) <= session.LINE_BUFFER_LIMIT
             ):
                 self._command(data[:-2], now)  # one whole command: the common case
             else:
@@ -305,31 +277,31 @@ class FastSMTP(asyncio.Protocol):
         pos = 0
         while self._held is None:
             mode = self._mode
-            if mode == _DATA:
+            if mode == MODE_DATA:
                 # The rest is content; what follows its end comes back via _feed_data.
                 self._data += buf[pos:]
                 self._rest = b""
                 self._feed_data(now)
                 return
-            if mode >= _TLS:
+            if mode >= MODE_TLS:
                 pos = len(buf)  # nothing is read while TLS starts or after close
                 break
             end = buf.find(b"\n", pos)
             if end < 0:
-                if len(buf) - pos > s.LINE_BUFFER_LIMIT:
+                if len(buf) - pos > session.LINE_BUFFER_LIMIT:
                     # An overlong line: forget it as it comes, answer at its end.
                     pos = len(buf)
-                    self._mode = _SKIP
+                    self._mode = MODE_SKIP
                 break
             line = buf[pos:end]
             pos = end + 1
-            if mode == _SKIP:
-                self._mode = _COMMAND
-                self._out.append(s.TOO_LONG)
+            if mode == MODE_SKIP:
+                self._mode = MODE_COMMAND
+                self._out.append(session.TOO_LONG)
                 continue
             if line.endswith(b"\r"):
                 line = line[:-1]
-            if mode == _COMMAND:
+            if mode == MODE_COMMAND:
                 self._command(line, now)
             else:
                 self._auth_line(line.strip())
@@ -344,7 +316,7 @@ class FastSMTP(asyncio.Protocol):
                 last = data.rfind(b"\r\n")
                 if len(data) - 2 > self._shared.size_limit:
                     self._data_state = _DATA_TOO_MUCH
-                elif len(data) - last - 2 > s.LINE_BUFFER_LIMIT:
+                elif len(data) - last - 2 > session.LINE_BUFFER_LIMIT:
                     self._data_state = _DATA_TOO_LONG
             if self._data_state != _NOMINAL and len(data) > 4:
                 del data[:-4]  # refused already: keep only what may start the end mark
@@ -354,7 +326,7 @@ class FastSMTP(asyncio.Protocol):
         rest = bytes(data[end + 5 :])
         data.clear()
         self._data_scan = 0
-        self._mode = _COMMAND
+        self._mode = MODE_COMMAND
         self._end_of_data(content, now)
         if rest:
             self._rest = rest + self._rest if self._rest else rest
@@ -410,12 +382,12 @@ class FastSMTP(asyncio.Protocol):
 
     def _release(self, then: Callable[[], None]) -> None:
         self._held = None
-        if self._mode == _CLOSED:
+        if self._mode == MODE_CLOSED:
             return
         then()
-        if self._held is None and self._mode != _CLOSED:
+        if self._held is None and self._mode != MODE_CLOSED:
             now = time.time_ns()
-            if self._mode == _DATA:
+            if self._mode == MODE_DATA:
                 self._feed_data(now)
             elif self._rest:
                 self._process(now)
@@ -426,22 +398,24 @@ class FastSMTP(asyncio.Protocol):
 
     # -- commands --------------------------------------------------------------------
     def _command(self, line: bytes, now: int) -> None:
-        parsed = s.split_command(line)
+        parsed = session.split_command(line)
         out = self._out
         if isinstance(parsed, bytes):
             out.append(parsed)
             return
         command, arg = parsed
-        limit = s.MAIL_LIMIT_ESMTP if command == "MAIL" and self._esmtp else s.COMMAND_LIMIT
+        limit = (
+            session.MAIL_LIMIT_ESMTP if command == "MAIL" and self._esmtp else session.COMMAND_LIMIT
+        )
         if len(line) > limit:
-            out.append(s.TOO_LONG)
+            out.append(session.TOO_LONG)
             return
         if (
             self._shared.starttls is not None
             and not self._tls
-            and command not in s.ALLOWED_BEFORE_STARTTLS
+            and command not in session.ALLOWED_BEFORE_STARTTLS
         ):
-            out.append(s.NEED_STARTTLS)
+            out.append(session.NEED_STARTTLS)
             return
         if command == "MAIL":
             self._mail(arg, now)
@@ -453,14 +427,14 @@ class FastSMTP(asyncio.Protocol):
             self._hello(command, arg)
         elif command == "RSET":
             self._tx = None
-            out.append(s.OK if not arg else s.syntax_error("RSET"))
+            out.append(session.OK if not arg else session.syntax_error("RSET"))
         elif command == "NOOP":
-            out.append(s.OK)
+            out.append(session.OK)
         elif command == "QUIT":
             if arg:
-                out.append(s.syntax_error("QUIT"))
+                out.append(session.syntax_error("QUIT"))
             else:
-                out.append(s.BYE)
+                out.append(session.BYE)
                 self._flush()
                 self._close()
         elif command == "AUTH":
@@ -468,21 +442,21 @@ class FastSMTP(asyncio.Protocol):
         elif command == "STARTTLS":
             self._starttls(arg)
         elif command == "VRFY":
-            out.append(s.VRFY if arg else s.syntax_error("VRFY <address>"))
+            out.append(session.VRFY if arg else session.syntax_error("VRFY <address>"))
         elif command == "HELP":
-            out.append(s.HELP)
+            out.append(session.HELP)
         else:
             self._bogus += 1
-            if self._bogus >= s.BOGUS_LIMIT:
-                out.append(s.TOO_MANY_BOGUS)
+            if self._bogus >= session.BOGUS_LIMIT:
+                out.append(session.TOO_MANY_BOGUS)
                 self._flush()
                 self._close()
             else:
-                out.append(s.not_recognized(command))
+                out.append(session.not_recognized(command))
 
     def _hello(self, command: str, arg: str) -> None:
         if not arg:
-            self._out.append(s.syntax_error(f"{command} hostname"))
+            self._out.append(session.syntax_error(f"{command} hostname"))
             return
         self._tx = None
         self._helo = arg
@@ -497,21 +471,23 @@ class FastSMTP(asyncio.Protocol):
     def _mail(self, arg: str, now: int) -> None:
         out = self._out
         if self._helo is None:
-            out.append(s.send_helo_first("HELO"))
+            out.append(session.send_helo_first("HELO"))
             return
         usage = "MAIL FROM: <address>" + (" [SP <mail-parameters>]" if self._esmtp else "")
-        path = s.parse_path(arg, "FROM:")
+        path = session.parse_path(arg, "FROM:")
         if path is None:
-            out.append(s.syntax_error(usage))
+            out.append(session.syntax_error(usage))
             return
         address, params = path
         if not address:
-            out.append(s.syntax_error(usage))
+            out.append(session.syntax_error(usage))
             return
         if self._tx is not None:
-            out.append(s.NESTED_MAIL)
+            out.append(session.NESTED_MAIL)
             return
-        error = s.mail_params_error(params, esmtp=self._esmtp, size_limit=self._shared.size_limit)
+        error = session.mail_params_error(
+            params, esmtp=self._esmtp, size_limit=self._shared.size_limit
+        )
         if error is not None:
             out.append(error)
             return
@@ -537,7 +513,7 @@ class FastSMTP(asyncio.Protocol):
         if first:
             reply, stall = state.outage_reply("MAIL")
             if reply is not None:
-                self._out.append(s.reply(reply))
+                self._out.append(session.reply(reply))
                 return
             if stall > 0:
                 tx.delay_ns += int(stall * 1e9)
@@ -559,29 +535,29 @@ class FastSMTP(asyncio.Protocol):
         if fault is Fault.DROP:
             self._drop()
         elif fault is not None:
-            self._out.append(s.reply(self._state.fault_reply("MAIL", fault)))
+            self._out.append(session.reply(self._state.fault_reply("MAIL", fault)))
         else:
             self._tx = tx
-            self._out.append(s.OK)
+            self._out.append(session.OK)
             self._waits.append((_W_MAIL, tx))
 
     def _rcpt(self, arg: str, now: int) -> None:
         out = self._out
         if self._helo is None:
-            out.append(s.send_helo_first("HELO"))
+            out.append(session.send_helo_first("HELO"))
             return
         tx = self._tx
         if tx is None:
-            out.append(s.NEED_MAIL)
+            out.append(session.NEED_MAIL)
             return
         usage = "RCPT TO: <address>" + (" [SP <mail-parameters>]" if self._esmtp else "")
-        path = s.parse_path(arg, "TO:")
+        path = session.parse_path(arg, "TO:")
         if path is None or not path[0]:
-            out.append(s.syntax_error(usage))
+            out.append(session.syntax_error(usage))
             return
         address, params = path
         if params:
-            out.append(s.RCPT_PARAMS if self._esmtp else s.syntax_error(usage))
+            out.append(session.RCPT_PARAMS if self._esmtp else session.syntax_error(usage))
             return
         if "RCPT" in self._shared.instant:
             self._rcpt_outcome(tx, address, now, None)
@@ -592,13 +568,13 @@ class FastSMTP(asyncio.Protocol):
         if fault is Fault.DROP:
             self._drop()
         elif fault is not None:
-            self._out.append(s.reply(self._state.fault_reply("RCPT", fault)))
+            self._out.append(session.reply(self._state.fault_reply("RCPT", fault)))
         elif self._tx is tx:
             if not tx.rcpt_tos:
                 tx.rcpt_ns = now
                 self._waits.append((_W_RCPT, tx))
             tx.rcpt_tos.append(address)
-            self._out.append(s.OK)
+            self._out.append(session.OK)
 
     def _step(
         self, command: str, tx: _Transaction, outcome: Callable[[Fault | None], None]
@@ -607,7 +583,7 @@ class FastSMTP(asyncio.Protocol):
         state = self._state
         reply, stall = state.outage_reply(command)
         if reply is not None:
-            self._out.append(s.reply(reply))
+            self._out.append(session.reply(reply))
             if command == "DATA":
                 self._tx = None
             return
@@ -632,19 +608,19 @@ class FastSMTP(asyncio.Protocol):
     def _data_command(self, arg: str, now: int) -> None:
         out = self._out
         if self._helo is None:
-            out.append(s.send_helo_first("HELO"))
+            out.append(session.send_helo_first("HELO"))
             return
         tx = self._tx
         if tx is None or not tx.rcpt_tos:
-            out.append(s.NEED_RCPT)
+            out.append(session.NEED_RCPT)
             return
         if arg:
-            out.append(s.syntax_error("DATA"))
+            out.append(session.syntax_error("DATA"))
             return
         tx.data_ns = now
-        out.append(s.START_DATA)
+        out.append(session.START_DATA)
         self._waits.append((_W_DATA, tx))
-        self._mode = _DATA
+        self._mode = MODE_DATA
         self._data_state = _NOMINAL
         self._data[:] = b"\r\n"  # so the end mark is always CRLF . CRLF
         self._data_scan = 0
@@ -655,16 +631,18 @@ class FastSMTP(asyncio.Protocol):
             return
         tx.eod_ns = now
         problem = self._data_state
-        long_enough = len(content) > s.DATA_LINE_LIMIT  # else no line can be too long
+        long_enough = len(content) > session.DATA_LINE_LIMIT  # else no line can be too long
         if (
             problem == _NOMINAL
             and long_enough
-            and max(map(len, content.split(b"\r\n"))) > s.DATA_LINE_LIMIT
+            and max(map(len, content.split(b"\r\n"))) > session.DATA_LINE_LIMIT
         ):
             problem = _DATA_TOO_LONG
         if problem != _NOMINAL:
             self._tx = None
-            self._out.append(s.DATA_LINE_TOO_LONG if problem == _DATA_TOO_LONG else s.DATA_TOO_MUCH)
+            self._out.append(
+                session.DATA_LINE_TOO_LONG if problem == _DATA_TOO_LONG else session.DATA_TOO_MUCH
+            )
             return
         if b"\n." in content or content.startswith(b"."):
             # Dot-stuffing (RFC 5321 4.5.2): a data line's leading dot was doubled.
@@ -680,122 +658,10 @@ class FastSMTP(asyncio.Protocol):
         if fault is Fault.DROP:
             self._drop()
         elif fault is not None:
-            self._out.append(s.reply(self._state.fault_reply("DATA", fault)))
+            self._out.append(session.reply(self._state.fault_reply("DATA", fault)))
         else:
             self._out.append(_ACCEPTED)
             self._receipts.append((tx, content))
-
-    # -- AUTH ------------------------------------------------------------------------
-    def _auth(self, arg: str) -> None:
-        out = self._out
-        if self._helo is None:
-            out.append(s.send_helo_first("EHLO"))
-            return
-        if not self._esmtp:
-            out.append(s.AUTH_NOT_RECOGNIZED)
-            return
-        if self._authenticated:
-            out.append(s.AUTH_ALREADY)
-            return
-        args = arg.split()
-        if not args:
-            out.append(s.AUTH_NO_VALUE)
-            return
-        if len(args) > 2:
-            out.append(s.AUTH_TOO_MANY)
-            return
-        mechanism = args[0].upper()
-        if mechanism == "PLAIN":
-            if len(args) == 1:
-                out.append(s.AUTH_PLAIN_CHALLENGE)
-                self._mode = _AUTH_PLAIN
-            else:
-                self._auth_plain(args[1].encode())
-        elif mechanism == "LOGIN":
-            if len(args) == 1:
-                out.append(s.AUTH_USER_CHALLENGE)
-                self._mode = _AUTH_USER
-            else:
-                login = s.decode_base64(args[1])
-                if login is None:
-                    out.append(s.AUTH_BAD_BASE64)
-                else:
-                    self._auth_login = login
-                    out.append(s.AUTH_PASSWORD_CHALLENGE)
-                    self._mode = _AUTH_PASSWORD
-        else:
-            out.append(s.AUTH_MECHANISM)
-
-    def _auth_line(self, blob: bytes) -> None:
-        mode = self._mode
-        self._mode = _COMMAND
-        if blob == b"*":
-            self._out.append(s.AUTH_ABORTED)
-            return
-        if mode == _AUTH_PLAIN:
-            self._auth_plain(blob)
-            return
-        decoded = s.decode_base64(blob)
-        if decoded is None:
-            self._out.append(s.AUTH_BAD_BASE64)
-        elif mode == _AUTH_USER:
-            self._auth_login = decoded
-            self._out.append(s.AUTH_PASSWORD_CHALLENGE)
-            self._mode = _AUTH_PASSWORD
-        else:
-            self._auth_result(self._auth_login, decoded)
-
-    def _auth_plain(self, text: bytes) -> None:
-        decoded = s.decode_base64(text)
-        if decoded is None:
-            self._out.append(s.AUTH_BAD_BASE64)
-            return
-        pair = s.split_plain(decoded)
-        if pair is None:
-            self._out.append(s.AUTH_BAD_SPLIT)
-            return
-        self._auth_result(*pair)
-
-    def _auth_result(self, login: bytes, password: bytes) -> None:
-        if self._state.credentials_ok(login, password):
-            self._authenticated = True
-            self._out.append(_AUTH_OK)
-        else:
-            self._out.append(_AUTH_INVALID)
-
-    # -- STARTTLS --------------------------------------------------------------------
-    def _starttls(self, arg: str) -> None:
-        context = self._shared.starttls
-        if arg:
-            self._out.append(s.syntax_error("STARTTLS"))
-            return
-        if context is None or self._tls:
-            self._out.append(s.TLS_UNAVAILABLE)
-            return
-        self._out.append(s.START_TLS)
-        self._flush()
-        self._mode = _TLS  # bytes pipelined behind STARTTLS are discarded (RFC 3207)
-        self._shared.loop.create_task(self._upgrade(context))
-
-    async def _upgrade(self, context: ssl.SSLContext) -> None:
-        transport = self._transport
-        assert transport is not None
-        try:
-            upgraded = await self._shared.loop.start_tls(transport, self, context, server_side=True)
-        except (OSError, ssl.SSLError, ConnectionError, asyncio.CancelledError):
-            with contextlib.suppress(Exception):
-                transport.abort()
-            self.connection_lost(None)
-            return
-        if upgraded is None or self._mode == _CLOSED:
-            return
-        self._transport = upgraded
-        self._tls = True
-        self._helo = None
-        self._esmtp = False
-        self._tx = None
-        self._rest = b""
-        self._mode = _COMMAND
 
 
 def sweep_idle(state: SinkState, timeout_ns: int) -> None:

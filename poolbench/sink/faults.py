@@ -25,9 +25,9 @@ class Fault(enum.Enum):
 
 def _probability(value: float, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{what}: expected a probability between 0 and 1, got {value!r}")
+        raise ConfigError(what=what, expected="a probability between 0 and 1", got=value)
     if not 0.0 <= float(value) <= 1.0:
-        raise ConfigError(f"{what}: probability must be between 0 and 1, got {value!r}")
+        raise ConfigError("probability must be between 0 and 1", what=what, got=value)
     return float(value)
 
 
@@ -36,7 +36,9 @@ def normalize_command(name: str, *, what: str) -> str:
     for command in COMMANDS:
         if name.strip().lower() == command.lower():
             return command
-    raise ConfigError(f"{what}: unknown SMTP step {name!r}; expected one of {', '.join(COMMANDS)}")
+    raise ConfigError(
+        f"unknown SMTP step; expected one of {', '.join(COMMANDS)}", what=what, got=name
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,15 +58,15 @@ class FaultConfig:
     def __post_init__(self) -> None:
         total = 0.0
         for name in ("transient", "permanent", "drop", "auth_fail"):
-            value = _probability(getattr(self, name), f"--{name.replace('_', '-')}")
+            value = _probability(getattr(self, name), f"faults.{name}")
             object.__setattr__(self, name, value)
             if name != "auth_fail":
                 total += value
         if total > 1.0 + 1e-12:
             raise ConfigError(
-                f"--transient + --permanent + --drop must not exceed 1, got {total:g}"
+                "transient + permanent + drop must not exceed 1", what="faults", got=total
             )
-        commands = tuple(normalize_command(c, what="--fault-at") for c in self.commands)
+        commands = tuple(normalize_command(c, what="faults.commands") for c in self.commands)
         object.__setattr__(self, "commands", commands)
 
     @property
@@ -96,7 +98,7 @@ class TokenBucket:
 
     def __init__(self, *, rate: float, burst: float, now: float) -> None:
         if rate <= 0 or burst < 1:
-            raise ConfigError(f"--rate-limit: needs rate > 0 and burst >= 1, got {rate}, {burst}")
+            raise ConfigError("needs rate > 0 and burst >= 1", what="rate_limit", got=(rate, burst))
         self.rate = rate
         self.burst = burst
         self._tokens = burst
@@ -124,7 +126,7 @@ class RateLimit:
     def __post_init__(self) -> None:
         if self.rate <= 0 or self.burst < 1:
             raise ConfigError(
-                f"--rate-limit: needs rate > 0 and burst >= 1, got {self.rate}, {self.burst}"
+                "needs rate > 0 and burst >= 1", what="rate_limit", got=(self.rate, self.burst)
             )
 
 
@@ -143,7 +145,9 @@ class Outage:
 
     def __post_init__(self) -> None:
         if not 0 <= self.start < self.end:
-            raise ConfigError(f"--outage: needs 0 <= start < end, got {self.start}..{self.end}")
+            raise ConfigError(
+                "needs 0 <= start < end", what="outages", got=f"{self.start}..{self.end}"
+            )
 
     def covers(self, elapsed: float) -> bool:
         return self.start <= elapsed < self.end
@@ -155,7 +159,7 @@ class Outage:
 OUTAGE_GRAMMAR = "[reject:|stall:]START..END, e.g. 10s..15s or stall:2s..3s"
 
 
-def parse_outage(text: str, *, what: str = "--outage") -> Outage:
+def parse_outage(text: str, *, what: str = "outages") -> Outage:
     """`10s..15s` (reject), `reject:10s..15s` or `stall:10s..15s`."""
     mode = OutageMode.REJECT
     head, colon, rest = text.strip().partition(":")
@@ -163,21 +167,21 @@ def parse_outage(text: str, *, what: str = "--outage") -> Outage:
         try:
             mode = OutageMode(head.strip().lower())
         except ValueError:
-            raise ConfigError(f"{what}: expected {OUTAGE_GRAMMAR}, got {text!r}") from None
+            raise ConfigError(what=what, where=what, expected=OUTAGE_GRAMMAR, got=text) from None
         text_window = rest
     else:
         text_window = head
     start_text, dots, end_text = text_window.partition("..")
     if not dots:
-        raise ConfigError(f"{what}: expected {OUTAGE_GRAMMAR}, got {text!r}")
-    return Outage(
-        start=parse_duration(start_text, what=what),
-        end=parse_duration(end_text, what=what),
-        mode=mode,
-    )
+        raise ConfigError(what=what, where=what, expected=OUTAGE_GRAMMAR, got=text)
+    start, end = parse_duration(start_text, what=what), parse_duration(end_text, what=what)
+    try:
+        return Outage(start=start, end=end, mode=mode)
+    except ConfigError as exc:
+        raise exc.at(what) from exc
 
 
-def parse_rate_limit(text: str, *, what: str = "--rate-limit") -> RateLimit:
+def parse_rate_limit(text: str, *, what: str = "rate_limit") -> RateLimit:
     """`500/s` or `500/s,burst=50` (burst defaults to one second's worth, at least 1)."""
     rate_text, comma, burst_text = text.partition(",")
     rate = parse_rate(rate_text, what=what)
@@ -186,10 +190,13 @@ def parse_rate_limit(text: str, *, what: str = "--rate-limit") -> RateLimit:
     key, eq, value = burst_text.partition("=")
     if key.strip().lower() != "burst" or not eq:
         raise ConfigError(
-            f"{what}: expected RATE or RATE,burst=N like 500/s,burst=50; got {text!r}"
+            what=what, where=what, expected="RATE or RATE,burst=N like 500/s,burst=50", got=text
         )
     try:
         burst = float(value)
     except ValueError:
-        raise ConfigError(f"{what}: burst must be a number, got {value!r}") from None
-    return RateLimit(rate=rate, burst=burst)
+        raise ConfigError("burst must be a number", what=what, where=what, got=value) from None
+    try:
+        return RateLimit(rate=rate, burst=burst)
+    except ConfigError as exc:
+        raise exc.at(what) from exc

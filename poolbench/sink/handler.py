@@ -25,7 +25,7 @@ from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Se
 
 from poolbench.sink.config import SinkConfig
 from poolbench.sink.faults import Fault
-from poolbench.sink.ledger import Steps, receipt_from_content
+from poolbench.sink.ledger import Stamps, Steps, receipt_from_content
 from poolbench.sink.state import (
     REPLY_ACCEPTED,
     REPLY_AUTH_INVALID,
@@ -39,55 +39,6 @@ log = logging.getLogger(__name__)
 
 # How long a dropped connection's handler waits to be cancelled by connection_lost.
 _DROP_WAIT = 30.0
-
-
-class _Transaction:
-    """Stamps of one transaction in progress (MAIL .. end of data)."""
-
-    __slots__ = (
-        "connected_ns",
-        "data_ns",
-        "data_reply_ns",
-        "delay_ns",
-        "eod_ns",
-        "greeting_ns",
-        "handshake_delay_ns",
-        "mail_ns",
-        "mail_reply_ns",
-        "rcpt_ns",
-        "rcpt_reply_ns",
-        "ready_ns",
-    )
-
-    def __init__(self, mail_ns: int) -> None:
-        self.connected_ns: int | None = None
-        self.greeting_ns: int | None = None
-        self.ready_ns: int | None = None
-        self.mail_ns = mail_ns
-        self.mail_reply_ns = 0
-        self.rcpt_ns = 0
-        self.rcpt_reply_ns = 0
-        self.data_ns = 0
-        self.data_reply_ns = 0
-        self.eod_ns = 0
-        self.delay_ns = 0
-        self.handshake_delay_ns = 0
-
-    def steps(self) -> Steps:
-        return Steps(
-            connected_ns=self.connected_ns,
-            greeting_ns=self.greeting_ns,
-            ready_ns=self.ready_ns,
-            mail_ns=self.mail_ns,
-            mail_reply_ns=self.mail_reply_ns,
-            rcpt_ns=self.rcpt_ns,
-            rcpt_reply_ns=self.rcpt_reply_ns,
-            data_ns=self.data_ns,
-            data_reply_ns=self.data_reply_ns,
-            eod_ns=self.eod_ns,
-            delay_ns=self.delay_ns,
-            handshake_delay_ns=self.handshake_delay_ns,
-        )
 
 
 async def _hold(server: SinkSMTP, command: str, seconds: float) -> None:
@@ -202,7 +153,7 @@ class SinkSMTP(SMTP):
         self._last_reply_ns: int | None = None
         self._handshake_delay_ns = 0
         self._first_mail = True
-        self._tx: _Transaction | None = None
+        self._tx: Stamps | None = None
         self._accepted: tuple[bytes, str, tuple[str, ...]] | None = None
 
     def _authenticate_login(
@@ -276,7 +227,7 @@ class SinkSMTP(SMTP):
         if self.envelope is not None and self.envelope.mail_from:
             await super().smtp_MAIL(arg)  # nested MAIL: aiosmtpd answers 503
             return
-        tx = _Transaction(now)
+        tx = Stamps(now)
         if self._first_mail:
             self._first_mail = False
             tx.connected_ns = self._connected_ns
@@ -323,7 +274,7 @@ class SinkSMTP(SMTP):
                 received_ns=self._last_reply_ns or time.time_ns(),
                 mail_from=mail_from,
                 rcpt_tos=rcpt_tos,
-                steps=None if tx is None else tx.steps(),
+                steps=None if tx is None else Steps.from_tuple(tx.steps_row()),
             )
         )
 

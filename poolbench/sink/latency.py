@@ -130,23 +130,27 @@ NO_LATENCY = Fixed(delay=0.0)
 
 def _duration(text: str, what: str) -> float:
     if text.strip().startswith("-"):
-        raise ConfigError(f"{what}: a delay must not be negative, got {text.strip()!r}")
+        raise ConfigError("a delay must not be negative", what=what, where=what, got=text.strip())
     return parse_duration(text, what=what)
 
 
 def _pair(body: str, sep: str, what: str, text: str) -> tuple[str, str]:
     first, found, second = body.partition(sep)
     if not found or not first.strip() or not second.strip():
-        raise ConfigError(f"{what}: expected {LATENCY_GRAMMAR}; got {text!r}")
+        raise ConfigError(what=what, where=what, expected=LATENCY_GRAMMAR, got=text)
     return first.strip(), second.strip()
 
 
 def parse_latency(text: str | float | int, *, what: str = "latency") -> LatencyModel:
-    """Build a model from the grammar in this module's docstring; `what` names the flag/key."""
+    """Build a model from the grammar in this module's docstring.
+
+    A `ConfigError` is located at `what` (the caller's name for the value: a field, a key
+    path), as `poolbench.units` does.
+    """
     if isinstance(text, int | float) and not isinstance(text, bool):
         return Fixed(delay=parse_duration(text, what=what))
     if not isinstance(text, str):
-        raise ConfigError(f"{what}: expected {LATENCY_GRAMMAR}; got {text!r}")
+        raise ConfigError(what=what, where=what, expected=LATENCY_GRAMMAR, got=text)
     kind, colon, body = text.strip().partition(":")
     kind = kind.strip().lower()
     if not colon:
@@ -157,7 +161,9 @@ def parse_latency(text: str | float | int, *, what: str = "latency") -> LatencyM
         low_text, high_text = _pair(body, "..", what, text)
         low, high = _duration(low_text, what), _duration(high_text, what)
         if high < low:
-            raise ConfigError(f"{what}: uniform upper bound below lower bound in {text!r}")
+            raise ConfigError(
+                "uniform upper bound below lower bound", what=what, where=what, got=text
+            )
         return Uniform(low=low, high=high)
     if kind == "normal":
         mean_text, std_text = _pair(body, ",", what, text)
@@ -168,13 +174,22 @@ def parse_latency(text: str | float | int, *, what: str = "latency") -> LatencyM
             key, eq, value = part.partition("=")
             key = key.strip().lower()
             if not eq or key not in ("median", "p99") or key in fields:
-                raise ConfigError(f"{what}: expected lognormal:median=80ms,p99=400ms; got {text!r}")
+                raise ConfigError(
+                    what=what, where=what, expected="lognormal:median=80ms,p99=400ms", got=text
+                )
             fields[key] = _duration(value, what)
         if set(fields) != {"median", "p99"}:
-            raise ConfigError(f"{what}: lognormal needs both median= and p99=; got {text!r}")
+            raise ConfigError(
+                "lognormal needs both median= and p99=", what=what, where=what, got=text
+            )
         if fields["median"] <= 0 or fields["p99"] < fields["median"]:
-            raise ConfigError(f"{what}: lognormal needs 0 < median <= p99; got {text!r}")
+            raise ConfigError("lognormal needs 0 < median <= p99", what=what, where=what, got=text)
         return LogNormal(median_delay=fields["median"], p99=fields["p99"])
     if kind in ("exp", "exponential"):
         return Exponential(mean=_duration(body, what))
-    raise ConfigError(f"{what}: unknown latency model {kind!r}; expected {LATENCY_GRAMMAR}")
+    raise ConfigError(
+        f"unknown latency model {kind!r}; expected {LATENCY_GRAMMAR}",
+        what=what,
+        where=what,
+        got=text,
+    )

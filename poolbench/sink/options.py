@@ -1,25 +1,26 @@
 """Build a `SinkConfig` from the human strings that flags and scenario files use.
 
-Every error is a `ConfigError` naming the flag (scenario keys use the same names
-without the dashes).
+Every error is a `ConfigError` whose `what` is the `SinkConfig` field it is about
+(`command_latency` for a `--latency-at` item); `poolbench sink` names the flag.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 from poolbench.errors import ConfigError
-from poolbench.sink.config import ENGINES, TLS_MODES, Auth, Engine, SinkConfig, TlsMode
+from poolbench.sink.config import Auth, Engine, SinkConfig, TlsMode
 from poolbench.sink.faults import FaultConfig, normalize_command, parse_outage, parse_rate_limit
 from poolbench.sink.latency import LatencyModel, parse_latency
 
 
-def parse_step_latency(text: str, *, what: str = "--latency-at") -> tuple[str, LatencyModel]:
+def parse_step_latency(text: str, *, what: str = "command_latency") -> tuple[str, LatencyModel]:
     """`MAIL=20ms`, `greeting=uniform:5ms..50ms` -> (step, model)."""
     step, eq, model = text.partition("=")
     if not eq:
-        raise ConfigError(f"{what}: expected STEP=MODEL like MAIL=20ms, got {text!r}")
+        raise ConfigError(what=what, expected="STEP=MODEL like MAIL=20ms", got=text)
     return normalize_command(step, what=what), parse_latency(model, what=what)
 
 
@@ -47,18 +48,10 @@ def build_config(
     keep_receipts: bool = True,
     engine: str = "fast",
 ) -> SinkConfig:
-    if engine not in ENGINES:
-        raise ConfigError(f"--engine: expected one of {', '.join(ENGINES)}, got {engine!r}")
-    engine_name: Engine = engine
-    if tls not in TLS_MODES:
-        raise ConfigError(f"--tls: expected one of {', '.join(TLS_MODES)}, got {tls!r}")
-    tls_mode: TlsMode = tls
-    if max_connections is not None and max_connections < 1:
-        raise ConfigError(f"--max-connections: must be at least 1, got {max_connections}")
     return SinkConfig(
         host=host,
         port=port,
-        latency=parse_latency(latency, what="--latency"),
+        latency=parse_latency(latency, what="latency"),
         command_latency=dict(parse_step_latency(item) for item in latency_at),
         faults=FaultConfig(
             transient=transient,
@@ -71,12 +64,12 @@ def build_config(
         rate_limit=None if rate_limit is None else parse_rate_limit(rate_limit),
         outages=tuple(parse_outage(text) for text in outages),
         auth=None if auth is None else Auth.parse(auth),
-        tls=tls_mode,
+        tls=cast(TlsMode, tls),  # SinkConfig checks it is one
         processes=processes,
         isolated=isolated,
         record_path=None if record is None else Path(record),
         seed=seed,
         hostname=hostname,
         keep_receipts=keep_receipts,
-        engine=engine_name,
+        engine=cast(Engine, engine),
     )

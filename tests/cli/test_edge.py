@@ -28,3 +28,16 @@ def test_an_error_without_an_exit_code_is_a_bug_and_is_raised() -> None:
     assert exit_codes.for_error(bug) is None
     with pytest.raises(PoolError):
         edge.report(bug)
+
+
+def test_a_field_is_shown_at_its_flag_and_so_are_the_fields_it_names() -> None:
+    flags = {"backlog": "--backlog", "group": "--group"}
+    error = ConfigError("needs {group} to watch", what="backlog", related=("group",), got=5)
+    assert str(error) == "needs group to watch, got 5"  # the library's own names
+    with pytest.raises(ConfigError) as caught, edge.fields(flags):
+        raise error
+    assert str(caught.value) == "--backlog: needs --group to watch, got 5"
+    unknown = ConfigError("must be positive", what="timeout", got=0)
+    with pytest.raises(ConfigError) as passed, edge.fields(flags):
+        raise unknown
+    assert passed.value is unknown

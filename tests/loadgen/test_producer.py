@@ -200,46 +200,65 @@ def test_unreachable_broker_is_a_clear_error_in_bounded_time() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "fragment"),
+    ("kwargs", "what", "fragment"),
     [
-        ({"rate": "fast", "count": 1}, "--rate"),
-        ({"count": -1}, "--count"),
-        ({}, "bound the run"),
-        ({"count": 1, "backlog": 10}, "--group"),
-        ({"count": 1, "duration": "soon"}, "--duration"),
-        ({"count": 1, "compression": "brotli"}, "--compression"),
-        ({"count": 1, "poison": 1.5}, "poison"),
-        ({"count": 1, "rate": "wave:1/s"}, "unknown profile"),
+        ({"rate": "fast", "count": 1}, "rate", "expected 'max'"),
+        ({"count": -1}, "count", "must not be negative"),
+        ({}, "count", "bound the run"),
+        ({"count": 1, "backlog": 10}, "backlog", "the consumer group whose commits"),
+        ({"count": 1, "duration": "soon"}, "duration", "expected a duration"),
+        ({"count": 1, "compression": "brotli"}, "compression", "one of none, gzip"),
+        ({"count": 1, "poison": 1.5}, "poison", "within 0..1"),
+        ({"count": 1, "rate": "wave:1/s"}, "rate", "unknown profile"),
+        ({"count": 1, "connect_timeout": 0}, "connect_timeout", "must be positive"),
+        ({"count": 1, "linger_ms": -1}, "linger_ms", "must not be negative"),
+        ({"count": 1, "data_bytes": -1}, "data_bytes", "must not be negative"),
     ],
 )
-def test_bad_specs_are_config_errors(kwargs: dict[str, object], fragment: str) -> None:
-    with pytest.raises(ConfigError, match=fragment):
+def test_bad_specs_are_config_errors_about_a_field(
+    kwargs: dict[str, object], what: str, fragment: str
+) -> None:
+    from poolbench.cli.edge import fields
+    from poolbench.cli.produce import produce_flags
+
+    with pytest.raises(ConfigError, match=fragment) as caught:
         LoadSpec(**kwargs)  # type: ignore[arg-type]
+    assert caught.value.what == what
+    assert "--" not in str(caught.value)  # the library names no flag
+    # `poolbench produce` shows it at the flag that sets the field.
+    flags = produce_flags()
+    with pytest.raises(ConfigError, match=fragment) as located, fields(flags):
+        LoadSpec(**kwargs)  # type: ignore[arg-type]
+    assert str(located.value).startswith(f"{flags[what]}: ")
 
 
 def test_a_backlog_gate_goes_only_with_max_or_saturate() -> None:
-    with pytest.raises(ConfigError, match="--backlog: only with --rate max or saturate"):
+    from poolbench.cli.edge import fields
+    from poolbench.cli.produce import produce_flags
+
+    with pytest.raises(ConfigError, match="only with rate max or saturate") as caught:
         LoadSpec(rate="500/s", backlog=10, group="g", count=5)
+    assert caught.value.what == "backlog"
+    with pytest.raises(ConfigError) as located, fields(produce_flags()):
+        LoadSpec(rate="500/s", backlog=10, group="g", count=5)
+    assert str(located.value) == (
+        "--backlog: only with --rate max or saturate, got --rate 500/s; "
+        "a paced schedule must not wait for the consumer"
+    )
     assert LoadSpec(rate="max", backlog=10, group="g", count=5).backlog == 10
 
 
 def test_saturate_without_a_group_does_not_name_backlog() -> None:
     with pytest.raises(ConfigError, match="saturate needs a consumer group") as caught:
         LoadSpec(rate="saturate", count=5)
-    assert "--backlog" not in str(caught.value)
+    assert caught.value.what == "rate"
+    assert "backlog" not in str(caught.value)
 
 
 def test_saturate_means_max_with_a_backlog() -> None:
     spec = LoadSpec(rate="saturate", group="g", count=5)
     assert spec.profile.is_max
     assert spec.backlog == 2000
-
-
-def test_timeouts_and_linger_are_validated_with_flag_names() -> None:
-    with pytest.raises(ConfigError, match="--connect-timeout"):
-        LoadSpec(count=1, connect_timeout=0)
-    with pytest.raises(ConfigError, match="--linger-ms"):
-        LoadSpec(count=1, linger_ms=-1)
 
 
 class _Msg:

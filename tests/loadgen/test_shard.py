@@ -38,11 +38,11 @@ def test_parse_shard(text: str, index: int, count: int) -> None:
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
-        ("3", "--shard: expected I/N, e.g. 0/3 (shard 0 of 3), got '3'"),
+        ("3", "shard: expected I/N, e.g. 0/3 (shard 0 of 3), got '3'"),
         ("a/3", "expected I/N"),
         ("-1/3", "expected I/N"),
-        ("3/3", "--shard: shard index must be within 0..2 for 3 shards, got 3 in '3/3'"),
-        ("0/0", "shard count must be within 1..16384, got 0"),
+        ("3/3", "shard: shard index must be within 0..2 for 3 shards, got '3/3'"),
+        ("0/0", "shard count must be within 1..16384, got '0/0'"),
         (f"0/{MAX_SHARDS + 1}", f"within 1..{MAX_SHARDS}"),
     ],
 )

@@ -80,8 +80,9 @@ def test_steps_profile_loops_to_cover_a_duration() -> None:
     assert profile.expected_count(9.0) == pytest.approx(3 * (10 + 100))
     assert steps_profile([(5.0, 1.0)]).segments[-1] == constant(5.0).segments[0]
     for bad in ([], [(0.0, 1.0)], [(5.0, 0.0)], [(math.inf, 1.0)]):
-        with pytest.raises(ConfigError, match="rate"):
+        with pytest.raises(ConfigError) as caught:
             steps_profile(bad)
+        assert caught.value.what == "rate"
 
 
 def test_profile_dicts_are_validated() -> None:
@@ -118,7 +119,7 @@ def _doc(**changes: Any) -> dict[str, Any]:
         (_doc(templates={"names": ["plain"], "weights": []}), "as many weights"),
         (_doc(producer={"linger.ms": 5}), "must be strings"),
         (_doc(producer={"bootstrap.servers": "x"}), "bootstrap.servers"),
-        (_doc(compression="brotli"), "--compression"),
+        (_doc(compression="brotli"), "one of none, gzip"),
         (_doc(count=None, duration=None), "bound the run"),
     ],
 )

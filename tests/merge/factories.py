@@ -7,7 +7,7 @@ from array import array
 from pathlib import Path
 from typing import Any
 
-from poolbench.loadgen.spec import LoadReport
+from poolbench.loadgen.report import LoadReport
 from poolbench.merge.inputs import Inputs, LedgerInput, LoadInput, SummaryInput
 from poolbench.merge.manifest import ShardManifest, params_hash
 from poolbench.metrics.histogram import LatencyHistogram

@@ -19,18 +19,18 @@ from poolbench.merge.inputs import DeadLetters, Inputs, MergeError, ResultsInput
 from poolbench.metrics.histogram import LatencyHistogram
 from poolbench.results import PointResult, ResultSet
 from poolbench.run.measure import nearest_rank
-from tests.merge import factories as f
+from tests.merge import factories
 
 OPTIONS = MergeOptions(workers=10)
 
 
 def _merged(inputs: Inputs) -> PointResult:
-    (result,) = merge_raw(inputs, OPTIONS, f.result_set(0).environment).points
+    (result,) = merge_raw(inputs, OPTIONS, factories.result_set(0).environment).points
     return result
 
 
 def test_pooled_accounting_is_by_id() -> None:
-    result = _merged(f.inputs(loads=3, sinks=2))
+    result = _merged(factories.inputs(loads=3, sinks=2))
     assert (result.produced, result.delivered, result.lost, result.duplicates) == (200, 200, 0, 0)
     assert result.inconsistencies == 0
     assert result.retried == 2  # summed over the consumer summaries
@@ -40,21 +40,25 @@ def test_pooled_accounting_is_by_id() -> None:
 
 
 def test_missing_ids_are_lost_by_set() -> None:
-    dropped = frozenset({f.event_id(f.prefix(0), 3), f.event_id(f.prefix(1), 7)})
-    result = _merged(f.inputs(drop=dropped))
+    dropped = frozenset(
+        {factories.event_id(factories.prefix(0), 3), factories.event_id(factories.prefix(1), 7)}
+    )
+    result = _merged(factories.inputs(drop=dropped))
     assert (result.produced, result.delivered, result.lost) == (200, 198, 2)
     assert any("lost 2 of 200" in w for w in result.warnings)
 
 
 def test_duplicates_across_sinks_are_caught() -> None:
-    twice = frozenset({f.event_id(f.prefix(0), 1), f.event_id(f.prefix(1), 2)})
-    result = _merged(f.inputs(twice=twice))
+    twice = frozenset(
+        {factories.event_id(factories.prefix(0), 1), factories.event_id(factories.prefix(1), 2)}
+    )
+    result = _merged(factories.inputs(twice=twice))
     assert (result.produced, result.delivered, result.duplicates, result.lost) == (200, 200, 2, 0)
     assert any("2 ids were received by more than one sink" in w for w in result.warnings)
 
 
 def test_ids_no_shard_produced_are_inconsistencies() -> None:
-    result = _merged(f.inputs(foreign=3))
+    result = _merged(factories.inputs(foreign=3))
     assert result.delivered == 200
     assert result.inconsistencies == 1
     assert any(
@@ -63,7 +67,7 @@ def test_ids_no_shard_produced_are_inconsistencies() -> None:
 
 
 def test_merged_p99_is_the_p99_of_all_receipts_pooled() -> None:
-    inputs = f.inputs(loads=3, sinks=2, seed=9)
+    inputs = factories.inputs(loads=3, sinks=2, seed=9)
     result = _merged(inputs)
     latencies = sorted(
         (r.received_ns - r.intended_ns) / 1e6
@@ -86,10 +90,10 @@ def test_merged_p99_is_the_p99_of_all_receipts_pooled() -> None:
 
 
 def test_offered_rate_and_window_come_from_the_common_schedule() -> None:
-    point_inputs = pooled_point_inputs(f.inputs(loads=3), OPTIONS)
-    assert point_inputs.offered_per_s == pytest.approx(f.RATE)
-    assert point_inputs.load_start_ns == f.T0
-    assert point_inputs.load_end_ns == f.T0 + round(f.DURATION_S * 1e9)
+    point_inputs = pooled_point_inputs(factories.inputs(loads=3), OPTIONS)
+    assert point_inputs.offered_per_s == pytest.approx(factories.RATE)
+    assert point_inputs.load_start_ns == factories.T0
+    assert point_inputs.load_end_ns == factories.T0 + round(factories.DURATION_S * 1e9)
     assert point_inputs.instances == 2
     assert point_inputs.mean_sink_latency_s == pytest.approx(0.005)
     assert len(point_inputs.acked) == 200
@@ -97,36 +101,38 @@ def test_offered_rate_and_window_come_from_the_common_schedule() -> None:
 
 
 def test_producers_without_shards_are_schedules_of_their_own() -> None:
-    inputs = f.inputs(loads=2)
+    inputs = factories.inputs(loads=2)
     plain = tuple(dataclasses.replace(item, manifest=None) for item in inputs.loads)
     point_inputs = pooled_point_inputs(dataclasses.replace(inputs, loads=plain), OPTIONS)
-    assert point_inputs.offered_per_s == pytest.approx(2 * f.RATE)
+    assert point_inputs.offered_per_s == pytest.approx(2 * factories.RATE)
 
 
 def test_different_parameters_are_refused_naming_the_file() -> None:
-    inputs = f.inputs(loads=2)
+    inputs = factories.inputs(loads=2)
     path, other = inputs.manifests[1]
     changed = dataclasses.replace(other, params_hash="0" * 64)
     bad = dataclasses.replace(
         inputs, manifests=(inputs.manifests[0], (path, changed), *inputs.manifests[2:])
     )
     with pytest.raises(MergeError) as err:
-        merge_raw(bad, OPTIONS, f.result_set(0).environment)
+        merge_raw(bad, OPTIONS, factories.result_set(0).environment)
     assert str(err.value).startswith(f"{path}: load shard 1/2 was run with other parameters")
 
 
 def test_the_same_shard_twice_is_refused() -> None:
-    inputs = f.inputs(loads=2)
+    inputs = factories.inputs(loads=2)
     _path, first = inputs.manifests[0]
     twice = (inputs.manifests[0], (Path("/elsewhere/load.manifest.json"), first))
     with pytest.raises(MergeError, match="load shard 0/2 appears twice"):
         merge_raw(
-            dataclasses.replace(inputs, manifests=twice), OPTIONS, f.result_set(0).environment
+            dataclasses.replace(inputs, manifests=twice),
+            OPTIONS,
+            factories.result_set(0).environment,
         )
 
 
 def test_shards_of_different_runs_are_refused() -> None:
-    inputs = f.inputs(loads=2, sinks=2)
+    inputs = factories.inputs(loads=2, sinks=2)
     renamed = tuple(
         (
             path,
@@ -138,7 +144,9 @@ def test_shards_of_different_runs_are_refused() -> None:
     )
     with pytest.raises(MergeError) as err:
         merge_raw(
-            dataclasses.replace(inputs, manifests=renamed), OPTIONS, f.result_set(0).environment
+            dataclasses.replace(inputs, manifests=renamed),
+            OPTIONS,
+            factories.result_set(0).environment,
         )
     assert str(err.value) == (
         "/shards/sink-1/sink.manifest.json: sink 1/2 on host-sink-1 belongs to run 'run-2', "
@@ -147,21 +155,22 @@ def test_shards_of_different_runs_are_refused() -> None:
 
 
 def test_the_same_load_report_twice_is_refused() -> None:
-    inputs = f.inputs(loads=2)
+    inputs = factories.inputs(loads=2)
     copy = dataclasses.replace(inputs.loads[0], path=Path("/copy/load.json"), manifest=None)
     with pytest.raises(MergeError) as err:
         merge_raw(
             dataclasses.replace(inputs, loads=(*inputs.loads, copy)),
             OPTIONS,
-            f.result_set(0).environment,
+            factories.result_set(0).environment,
         )
     assert str(err.value) == (
-        f"/copy/load.json: the same load as /shards/load-0/load.json (id prefix {f.prefix(0)})"
+        "/copy/load.json: the same load as /shards/load-0/load.json "
+        f"(id prefix {factories.prefix(0)})"
     )
 
 
 def test_missing_shards_are_warned_about() -> None:
-    inputs = f.inputs(loads=3)
+    inputs = factories.inputs(loads=3)
     kept = tuple(item for item in inputs.manifests if item[1].shard != 2 or item[1].role != "load")
     result = _merged(dataclasses.replace(inputs, manifests=kept))
     assert any("load shards 2/3 are missing" in w for w in result.warnings)
@@ -169,13 +178,13 @@ def test_missing_shards_are_warned_about() -> None:
 
 @pytest.mark.parametrize(("skew_ms", "refused"), [(40, False), (60, True)])
 def test_load_starts_further_apart_than_the_bound_are_refused(skew_ms: int, refused: bool) -> None:
-    starts = [f.T0, f.T0 + skew_ms * 1_000_000, f.T0 + 10_000_000]
-    inputs = f.inputs(loads=3, starts=starts)
+    starts = [factories.T0, factories.T0 + skew_ms * 1_000_000, factories.T0 + 10_000_000]
+    inputs = factories.inputs(loads=3, starts=starts)
     if not refused:
         assert _merged(inputs).produced == 200
         return
     with pytest.raises(MergeError) as err:
-        merge_raw(inputs, OPTIONS, f.result_set(0).environment)
+        merge_raw(inputs, OPTIONS, factories.result_set(0).environment)
     assert str(err.value) == (
         "/shards/load-1/load.json: its load started 60.000 ms after /shards/load-0/load.json's "
         "(more than --max-clock-skew 50ms): clocks or starts not synchronized"
@@ -183,14 +192,14 @@ def test_load_starts_further_apart_than_the_bound_are_refused(skew_ms: int, refu
 
 
 def test_host_clock_offsets_further_apart_than_the_bound_are_refused() -> None:
-    inputs = f.inputs(loads=2, offsets=[-30_000_000, 25_000_000])
+    inputs = factories.inputs(loads=2, offsets=[-30_000_000, 25_000_000])
     with pytest.raises(
         MergeError,
         match=r"load-1/load\.manifest\.json: its host's stated clock offset is 55\.000 ms ahead",
     ):
-        merge_raw(inputs, OPTIONS, f.result_set(0).environment)
+        merge_raw(inputs, OPTIONS, factories.result_set(0).environment)
     loose = MergeOptions(max_clock_skew_ns=100_000_000)
-    (result,) = merge_raw(inputs, loose, f.result_set(0).environment).points
+    (result,) = merge_raw(inputs, loose, factories.result_set(0).environment).points
     notes = [w for w in result.warnings if w.startswith("clock:")]
     assert (
         "clock: load 0/2 on host-load-0 (/shards/load-0/load.manifest.json): "
@@ -201,18 +210,22 @@ def test_host_clock_offsets_further_apart_than_the_bound_are_refused() -> None:
 
 
 def test_nothing_to_merge_is_a_clear_error() -> None:
-    inputs = f.inputs()
+    inputs = factories.inputs()
     with pytest.raises(MergeError, match="no sink ledger"):
-        merge_raw(dataclasses.replace(inputs, ledgers=()), OPTIONS, f.result_set(0).environment)
+        merge_raw(
+            dataclasses.replace(inputs, ledgers=()), OPTIONS, factories.result_set(0).environment
+        )
     with pytest.raises(MergeError, match="no load-generator report"):
-        merge_raw(dataclasses.replace(inputs, loads=()), OPTIONS, f.result_set(0).environment)
+        merge_raw(
+            dataclasses.replace(inputs, loads=()), OPTIONS, factories.result_set(0).environment
+        )
 
 
 # --- already measured results ---------------------------------------------------------
 
 
 def _result_set(seed: int, scenario_hash: str = "a" * 64) -> ResultSet:
-    return f.result_set(seed, scenario_hash)
+    return factories.result_set(seed, scenario_hash)
 
 
 def test_histograms_merge_bucket_by_bucket_like_pooled_samples() -> None:
@@ -268,18 +281,22 @@ def test_results_of_different_scenarios_are_refused() -> None:
 
 def test_raw_outputs_and_results_are_not_mixed() -> None:
     inputs = dataclasses.replace(
-        f.inputs(), results=(ResultsInput(path=Path("/a/results.json"), result_set=_result_set(1)),)
+        factories.inputs(),
+        results=(ResultsInput(path=Path("/a/results.json"), result_set=_result_set(1)),),
     )
     with pytest.raises(MergeError, match=r"mix raw shard outputs and results\.json"):
-        merge(inputs, OPTIONS, f.result_set(0).environment)
+        merge(inputs, OPTIONS, factories.result_set(0).environment)
 
 
 def test_dead_letters_read_by_id_are_not_lost() -> None:
-    letters_of_run = {f.event_id(f.prefix(0), 3): "550 no", f.event_id(f.prefix(1), 4): "550 no"}
-    inputs = f.inputs(drop=frozenset(letters_of_run))
+    letters_of_run = {
+        factories.event_id(factories.prefix(0), 3): "550 no",
+        factories.event_id(factories.prefix(1), 4): "550 no",
+    }
+    inputs = factories.inputs(drop=frozenset(letters_of_run))
     elsewhere = {"99999999-0000-4000-8000-000000000001": "550 old run"}
     letters = DeadLetters(by_id={**letters_of_run, **elsewhere}, topic="email-dlq")
-    (result,) = merge_raw(inputs, OPTIONS, f.result_set(0).environment, letters).points
+    (result,) = merge_raw(inputs, OPTIONS, factories.result_set(0).environment, letters).points
     assert (result.produced, result.delivered, result.dead_lettered, result.lost) == (
         200,
         198,

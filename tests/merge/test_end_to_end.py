@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from poolbench.broker import EmbeddedBroker, TopicSpec
-from poolbench.loadgen.spec import LoadReport
+from poolbench.loadgen.report import LoadReport
 from poolbench.results import PointResult, load
 from poolbench.run.measure import nearest_rank
 from poolbench.sink.ledger import Receipt, read_ledger

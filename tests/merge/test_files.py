@@ -15,12 +15,12 @@ from poolbench.merge.manifest import (
 )
 from poolbench.results import load, save
 from tests.cli.run import poolbench
-from tests.merge import factories as f
+from tests.merge import factories
 
 
 def _write_shards(root: Path, *, loads: int = 2, sinks: int = 2) -> list[Path]:
     """The synthetic inputs laid out as shard folders, the way the commands write them."""
-    inputs = f.inputs(loads=loads, sinks=sinks)
+    inputs = factories.inputs(loads=loads, sinks=sinks)
     dirs = []
     for item in inputs.loads:
         d = root / item.path.parent.name
@@ -78,7 +78,7 @@ def test_manifest_round_trip_and_clock_offset_from_the_environment(tmp_path: Pat
     assert (m.clock_offset_ns, m.clock_source, m.run_id) == (-400_000, "chrony", "run-7")
     written = write_manifest(m, output)
     assert written == manifest_path(output) == tmp_path / "load.manifest.json"
-    output.write_text(f.load_report(1, 3, produced=0).to_json())
+    output.write_text(factories.load_report(1, 3, produced=0).to_json())
     (read,) = read_dirs([tmp_path]).manifests
     assert read[1] == m
     assert clock_offset_from_env({}) == (None, None)
@@ -121,7 +121,7 @@ def test_merge_command_refuses_in_one_line_naming_the_file(tmp_path: Path) -> No
     [
         (
             ["produce", "--bootstrap-servers", "127.0.0.1:1", "--count", "1", "--shard", "0/3"],
-            "poolbench: error: --shard needs --report: poolbench merge reads the shard's report",
+            "poolbench: error: --shard: needs a report file, which poolbench merge reads",
         ),
         (
             [
@@ -135,8 +135,7 @@ def test_merge_command_refuses_in_one_line_naming_the_file(tmp_path: Path) -> No
                 "--report",
                 "r.json",
             ],
-            "poolbench: error: --shard: shard index must be within 0..2 for 3 shards, got 3 "
-            "in '3/3'",
+            "poolbench: error: --shard: shard index must be within 0..2 for 3 shards, got '3/3'",
         ),
         (
             ["produce", "--bootstrap-servers", "127.0.0.1:1", "--count", "1", "--shard", "x"],
@@ -144,7 +143,7 @@ def test_merge_command_refuses_in_one_line_naming_the_file(tmp_path: Path) -> No
         ),
         (
             ["sink", "--port", "0", "--shard", "0/2"],
-            "poolbench: error: --shard needs --record: poolbench merge reads the sink's ledger",
+            "poolbench: error: --shard: needs a record file, which poolbench merge reads",
         ),
     ],
 )

@@ -307,7 +307,7 @@ async def test_a_cancelled_stop_ends_the_result_streams(recorder: Recorder) -> N
     stream.close()  # safe after the pool ended it
 
 
-def test_the_issue_names_of_the_pool_errors() -> None:
+def test_the_seeds_go_names_of_the_pool_errors() -> None:
     assert pool_module.QueueFull is QueueFullError
     assert pool_module.PoolClosed is PoolClosedError
 

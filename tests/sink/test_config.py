@@ -9,18 +9,28 @@ from poolbench.sink import Auth, SinkConfig, parse_latency
 
 
 @pytest.mark.parametrize(
-    ("fields", "flag"),
+    ("fields", "what", "flag"),
     [
-        ({"port": 70000}, "--port"),
-        ({"tls": "ssl"}, "--tls"),
-        ({"processes": 0}, "--processes"),
-        ({"processes": 2, "max_connections": 1}, "--max-connections"),
-        ({"command_latency": {"HELO": parse_latency("1ms")}}, "--latency-at"),
+        ({"port": 70000}, "port", "--port"),
+        ({"tls": "ssl"}, "tls", "--tls"),
+        ({"processes": 0}, "processes", "--processes"),
+        ({"processes": 2, "max_connections": 1}, "max_connections", "--max-connections"),
+        ({"command_latency": {"HELO": parse_latency("1ms")}}, "command_latency", "--latency-at"),
     ],
 )
-def test_bad_settings_name_their_flag(fields: dict[str, object], flag: str) -> None:
-    with pytest.raises(ConfigError, match=flag):
+def test_bad_settings_name_their_field_and_the_cli_its_flag(
+    fields: dict[str, object], what: str, flag: str
+) -> None:
+    from poolbench.cli.edge import fields as located_at
+    from poolbench.cli.sink import sink_flags
+
+    with pytest.raises(ConfigError) as caught:
         SinkConfig(**fields)  # type: ignore[arg-type]
+    assert caught.value.what == what
+    assert "--" not in str(caught.value)  # the library names no flag
+    with pytest.raises(ConfigError) as located, located_at(sink_flags()):
+        SinkConfig(**fields)  # type: ignore[arg-type]
+    assert str(located.value) == f"{flag}: {caught.value.detail}"
 
 
 def test_latency_applies_to_data_unless_a_step_says_otherwise() -> None:
@@ -49,8 +59,9 @@ def test_record_path_becomes_a_path_and_children_flag() -> None:
 def test_auth_parse() -> None:
     assert Auth.parse("user:pa:ss") == Auth(user="user", password="pa:ss")
     for bad in ("user", ":pass", "user:"):
-        with pytest.raises(ConfigError, match="--auth"):
+        with pytest.raises(ConfigError, match="USER:PASSWORD") as caught:
             Auth.parse(bad)
+        assert caught.value.what == "auth"
 
 
 def test_engine_defaults_to_fast_and_is_validated() -> None:
@@ -59,8 +70,9 @@ def test_engine_defaults_to_fast_and_is_validated() -> None:
 
     assert SinkConfig().engine == "fast"
     assert build_config(engine="aiosmtpd").engine == "aiosmtpd"
-    with pytest.raises(ConfigError, match="--engine"):
+    with pytest.raises(ConfigError, match="one of fast, aiosmtpd, got 'postfix'") as caught:
         build_config(engine="postfix")
+    assert caught.value.what == "engine"
     base = {"name": "e", "sink": {"engine": "aiosmtpd"}}
     assert parse_scenario(base).sink.engine == "aiosmtpd"
     assert parse_scenario({"name": "e"}).sink.to_dict().get("engine") is None

@@ -46,13 +46,20 @@ def test_no_faults_never_fires() -> None:
         ({"permanent": -0.1}, "--permanent"),
         ({"drop": 2}, "--drop"),
         ({"auth_fail": 1.01}, "--auth-fail"),
-        ({"transient": 0.6, "permanent": 0.6}, "must not exceed 1"),
+        ({"transient": 0.6, "permanent": 0.6}, "--transient/--permanent/--drop"),
         ({"commands": ("HELO",)}, "--fault-at"),
     ],
 )
 def test_impossible_fault_settings_are_config_errors(fields: dict[str, object], flag: str) -> None:
-    with pytest.raises(ConfigError, match=flag):
+    from poolbench.cli.edge import fields as located_at
+    from poolbench.cli.sink import sink_flags
+
+    with pytest.raises(ConfigError) as caught:
         FaultConfig(**fields)  # type: ignore[arg-type]
+    assert caught.value.what.startswith("faults")
+    with pytest.raises(ConfigError, match=f"^{flag}: ") as located, located_at(sink_flags()):
+        FaultConfig(**fields)  # type: ignore[arg-type]
+    assert str(located.value).endswith(caught.value.detail)
 
 
 def test_commands_are_normalized() -> None:
@@ -86,8 +93,9 @@ def test_parse_outage_forms() -> None:
 
 @pytest.mark.parametrize("text", ["10s", "15s..10s", "pause:1s..2s", "-1s..2s"])
 def test_bad_outages_are_config_errors(text: str) -> None:
-    with pytest.raises(ConfigError, match="--outage"):
+    with pytest.raises(ConfigError, match=r"^outages: ") as caught:
         parse_outage(text)
+    assert caught.value.what == "outages"
 
 
 def test_parse_rate_limit() -> None:
@@ -95,5 +103,6 @@ def test_parse_rate_limit() -> None:
     assert parse_rate_limit("0.5/s") == RateLimit(rate=0.5, burst=1)
     assert parse_rate_limit("600/min,burst=5") == RateLimit(rate=10, burst=5)
     for bad in ("fast", "0/s", "10/s,burst=0", "10/s,size=3"):
-        with pytest.raises(ConfigError, match="--rate-limit"):
+        with pytest.raises(ConfigError, match=r"^rate_limit: ") as caught:
             parse_rate_limit(bad)
+        assert caught.value.what == "rate_limit"

@@ -50,10 +50,14 @@ def test_parse_latency_builds_each_model(text: str, expected: object) -> None:
         ("fast", "expected a duration"),
     ],
 )
-def test_impossible_models_are_config_errors_naming_the_flag(text: str, fragment: str) -> None:
-    with pytest.raises(ConfigError, match="--latency") as info:
-        parse_latency(text, what="--latency")
+def test_impossible_models_are_config_errors_at_what_the_caller_named(
+    text: str, fragment: str
+) -> None:
+    with pytest.raises(ConfigError, match=r"^sink\.latency: ") as info:
+        parse_latency(text, what="sink.latency")
     assert fragment in str(info.value)
+    assert info.value.what == "sink.latency"
+    assert info.value.at("--latency").describe() == f"--latency: {info.value.detail}"
 
 
 @pytest.mark.parametrize(

@@ -126,8 +126,9 @@ def test_bad_ledger_lines_and_missing_files_are_config_errors(tmp_path: Path) ->
         list(read_ledger(path))
     with pytest.raises(ConfigError, match="no such file"):
         list(read_ledger(tmp_path / "missing.jsonl"))
-    with pytest.raises(ConfigError, match="--record"):
+    with pytest.raises(ConfigError, match="cannot write") as caught:
         Ledger(tmp_path / "no-dir" / "x.jsonl")
+    assert caught.value.what == "record_path"
 
 
 def test_every_raw_counter_reaches_the_merged_counters() -> None:
@@ -155,7 +156,7 @@ def _steps(base: int) -> Steps:
 
 
 def test_steps_round_trip_through_json_rows_and_the_ledger(tmp_path: Path) -> None:
-    from poolbench.sink.server import _from_row, _row
+    from poolbench.sink.ledger import receipt_from_row, receipt_row
 
     receipts = [
         Receipt(
@@ -172,7 +173,7 @@ def test_steps_round_trip_through_json_rows_and_the_ledger(tmp_path: Path) -> No
     ]
     for receipt in receipts:
         assert Receipt.from_json(receipt.to_json()) == receipt
-        assert _from_row(_row(receipt)) == receipt
+        assert receipt_from_row(receipt_row(receipt)) == receipt
     path = tmp_path / "ledger.jsonl"
     ledger = Ledger(path)
     ledger.add(receipts[0])
