@@ -378,9 +378,16 @@ class FastSMTP(AuthAndTls):
     def _hold(self, seconds: float, then: Callable[[], None]) -> None:
         """Write what is ready, then run `then` after `seconds`; input waits till then."""
         self._flush()
-        self._held = self._shared.loop.call_later(seconds, self._release, then)
+        due = time.monotonic() + seconds
+        self._held = self._shared.loop.call_later(seconds, self._release, then, due)
 
-    def _release(self, then: Callable[[], None]) -> None:
+    def _release(self, then: Callable[[], None], due: float) -> None:
+        # uvloop (libuv) times a timer from the loop's cached clock, which may lag the real
+        # one by up to an iteration, so it can fire that much early: a delay is never short.
+        early = due - time.monotonic()
+        if early > 0:
+            self._held = self._shared.loop.call_later(early, self._release, then, due)
+            return
         self._held = None
         if self._mode == MODE_CLOSED:
             return

@@ -182,6 +182,19 @@ def test_a_client_vanishing_mid_data_leaves_no_receipt_and_others_unharmed(
     assert [r.id for r in sink.receipts()] == ["kept-1"]
 
 
+def test_an_injected_delay_is_never_short(sink_factory: Factory) -> None:
+    # uvloop's timers run from the loop's cached clock and may fire early; a sink whose
+    # delay came out short would make every latency read better than the truth.
+    sink = sink_factory(command_latency={"MAIL": parse_latency("3ms")})
+    with smtplib.SMTP(sink.host, sink.port, local_hostname="t") as smtp:
+        for n in range(60):
+            smtp.sendmail("a@x", ["b@y"], message(f"d-{n}"))
+    _wait(lambda: sink.counters().received == 60, "sixty receipts")
+    waits = [r.steps.mail_reply_ns - r.steps.mail_ns for r in sink.receipts() if r.steps]
+    assert len(waits) == 60
+    assert min(waits) >= 3_000_000
+
+
 def test_steps_are_ordered_and_carry_the_injected_delays(sink_factory: Factory) -> None:
     sink = sink_factory(
         command_latency={
