@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,11 +19,13 @@ broker: embedded
 topic: {name: email-queue, partitions: 2}
 sink: {latency: 10ms}
 consumer: {workers: 4, buffer: 20}
-load: {rate: saturate, duration: 2s, warmup: 1s, drain: 2s, cooldown: 0s}
+load: {rate: saturate, duration: 1500ms, warmup: 500ms, drain: 2s, cooldown: 0s}
 """
 
 
-def _compare(tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], dict]:
+def _compare(
+    tmp_path: Path, *extra: str
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     scenario = tmp_path / "tiny.yaml"
     scenario.write_text(SCENARIO)
     out = tmp_path / "out"

@@ -65,7 +65,8 @@ def test_a_clear_drop_is_slower_and_a_rise_faster() -> None:
     v = judge(THROUGHPUT, a, slow, alpha=0.05, min_effect=0.1)
     assert v.verdict is Verdict.WORSE and v.word == "slower"
     assert v.change == pytest.approx(-0.15, abs=0.02)
-    assert v.low is not None and v.high is not None and v.low <= v.change <= v.high < 0
+    assert v.low is not None and v.high is not None and v.change is not None
+    assert v.low <= v.change <= v.high < 0
     v = judge(THROUGHPUT, slow, a, alpha=0.05, min_effect=0.1)
     assert v.verdict is Verdict.BETTER and v.word == "faster"
     # Latency the other way round: higher is slower.
