@@ -99,7 +99,16 @@ def _compare(
 
 
 def _measure_time_per_email(scenario: Path, out: Path) -> tuple[float, float, int]:
-    """(seconds per email per worker, throughput, workers) from a `poolbench run`."""
+    """(seconds per email per worker, throughput, workers) from a `poolbench run`
+    (tried again, up to 3 times, when it measured nothing)."""
+    for _attempt in range(3):
+        found = _pilot(scenario, out)
+        if found is not None:
+            return found
+    raise SystemExit("the pilot run measured nothing three times")
+
+
+def _pilot(scenario: Path, out: Path) -> tuple[float, float, int] | None:
     done = subprocess.run(
         [
             *_prefix(),
@@ -119,9 +128,14 @@ def _measure_time_per_email(scenario: Path, out: Path) -> tuple[float, float, in
         text=True,
         check=False,
     )
-    folder = Path(done.stdout.strip().splitlines()[-1])
-    doc = json.loads((folder / "results.json").read_text())
+    lines = done.stdout.strip().splitlines()
+    if not lines or not (Path(lines[-1]) / "results.json").is_file():
+        print(f"pilot run failed: {done.stderr.strip()[-300:]}", flush=True)
+        return None
+    doc = json.loads((Path(lines[-1]) / "results.json").read_text())
     rates = [p["throughput_per_s"] for p in doc["points"] if p["throughput_per_s"]]
+    if not rates:
+        return None
     workers = int(doc["scenario"]["consumer"]["workers"])
     rate = statistics.median(rates)
     return workers / rate, rate, workers

@@ -1,4 +1,9 @@
-"""`poolbench compare` end to end: a consumer against itself, and against a slow copy."""
+"""`poolbench compare` end to end: a consumer against itself, and against a slow copy.
+
+A 40 ms sink keeps the consumer's CPU small, so a busy machine moves its throughput
+less; 4 repeats per side at alpha 0.05 need every B on one side of every A, and
+--min-effect 30% keeps a lone slow repeat from failing the unchanged compare.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +22,9 @@ SCENARIO = """\
 name: tiny-compare
 broker: embedded
 topic: {name: email-queue, partitions: 2}
-sink: {latency: 10ms}
+sink: {latency: 40ms}
 consumer: {workers: 4, buffer: 20}
-load: {rate: saturate, duration: 1500ms, warmup: 500ms, drain: 2s, cooldown: 0s}
+load: {rate: saturate, duration: 2s, warmup: 500ms, drain: 2s, cooldown: 0s}
 """
 
 
@@ -41,11 +46,11 @@ def _compare(
             "--b",
             str(ROOT),
             "--repeats",
-            "3",
+            "4",
             "--alpha",
-            "0.1",
+            "0.05",
             "--min-effect",
-            "25%",
+            "30%",
             "--quiet",
             "--out",
             str(out),
@@ -55,7 +60,7 @@ def _compare(
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "100"},
         cwd=ROOT,
-        timeout=300,
+        timeout=380,
         check=False,
     )
     folder = Path(done.stdout.strip().splitlines()[-1])
@@ -63,13 +68,14 @@ def _compare(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(400)
 def test_a_consumer_against_itself_shows_no_change(tmp_path: Path) -> None:
     done, doc = _compare(tmp_path)
     assert done.returncode == 0, done.stderr
     throughput = doc["points"][0]["metrics"]["throughput"]
     assert throughput["verdict"] == "no detectable change"
-    assert len(throughput["a"]) == len(throughput["b"]) == 3
-    assert sorted(doc["order"]) == ["A1.1", "A1.2", "A1.3", "B1.1", "B1.2", "B1.3"]
+    assert len(throughput["a"]) == len(throughput["b"]) == 4
+    assert sorted(doc["order"]) == [f"{side}1.{i}" for side in "AB" for i in (1, 2, 3, 4)]
     folder = Path(done.stdout.strip().splitlines()[-1])
     assert (folder / "a" / "results.json").is_file()
     assert (folder / "b" / "results.json").is_file()
@@ -78,13 +84,14 @@ def test_a_consumer_against_itself_shows_no_change(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(400)
 def test_a_consumer_at_half_speed_is_slower_and_fails(tmp_path: Path) -> None:
-    # Each email takes about 11 ms (10 ms of sink): as much again per email halves it.
-    done, doc = _compare(tmp_path, "--b-env", "POOLBENCH_DEBUG_DELAY=11ms")
+    # Each email takes about 41 ms (40 ms of sink): as much again per email halves it.
+    done, doc = _compare(tmp_path, "--b-env", "POOLBENCH_DEBUG_DELAY=41ms")
     assert done.returncode == 1, done.stderr
     throughput = doc["points"][0]["metrics"]["throughput"]
     assert throughput["verdict"] == "worse"
     assert throughput["word"] == "slower"
     assert -0.65 < throughput["change"] < -0.35
     assert "throughput slower" in done.stderr
-    assert doc["sides"][1]["env"] == {"POOLBENCH_DEBUG_DELAY": "11ms"}
+    assert doc["sides"][1]["env"] == {"POOLBENCH_DEBUG_DELAY": "41ms"}
