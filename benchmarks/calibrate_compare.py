@@ -6,7 +6,8 @@
     python3 benchmarks/calibrate_compare.py slow --fraction 0.10 --compares 10
     # both, interleaved in time (what the README's figures come from)
     python3 benchmarks/calibrate_compare.py mix --same 20 --slow 0.10:8 --slow 0.20:6
-    # the rates again from stored compares, also with fewer repeats or another alpha
+    # the rates again from stored compares, also with fewer repeats or another alpha;
+    # --simulate: other repeat counts, resampling the A = B compares' measured noise
     python3 benchmarks/calibrate_compare.py rates results/calibration/same-*/ --alpha 0.1
 
 Each compare is one `pbt python3 -m poolbench compare ...` process (pbt, where installed,
@@ -283,6 +284,45 @@ def _mix(args: argparse.Namespace) -> None:
     print(root)
 
 
+def _simulate(folder: Path, *, alpha: float, min_effect: float, trials: int = 4000) -> None:
+    """What other repeat counts would give, resampling the measured A = B noise.
+
+    The residuals are log(throughput) minus its compare's median, pooled over every run of
+    the A = B compares; each simulated compare draws n per side from them (independently:
+    the drift within a compare is not kept) and shifts B by the given drop.
+    """
+    import random
+
+    doc = json.loads((folder / "calibration.json").read_text())
+    residuals: list[float] = []
+    for record in doc["records"]:
+        points = record["compare"].get("points")
+        if not points:
+            continue
+        m = points[0]["metrics"]["throughput"]
+        values = [math.log(v) for v in (*m["a"], *m["b"]) if v]
+        centre = statistics.median(values)
+        residuals += [v - centre for v in values]
+    sd = statistics.stdev(residuals)
+    print(
+        f"A = B residuals: {len(residuals)} runs, sd of log(throughput) {sd:.3f} "
+        f"(~{100 * sd:.0f}% per run)"
+    )
+    rng = random.Random(0)
+    metric = BY_NAME["throughput"]
+    for n in (4, 5, 6, 8, 10, 12):
+        row = []
+        for drop in (0.0, 0.10, 0.20, 0.30, 0.50):
+            hits = 0
+            for _ in range(trials):
+                a = [math.exp(rng.choice(residuals)) for _ in range(n)]
+                b = [(1 - drop) * math.exp(rng.choice(residuals)) for _ in range(n)]
+                v = judge(metric, a, b, alpha=alpha, min_effect=min_effect).verdict
+                hits += v is Verdict.WORSE
+            row.append(f"-{drop:.0%}: {hits / trials:.0%}")
+        print(f"  n={n:2d} per side (~{n * 2 * 15 / 60:.0f} min): worse at " + ", ".join(row))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -323,6 +363,11 @@ def main() -> None:
     r.add_argument("--repeats", type=int)
     r.add_argument("--alpha", type=float, default=0.05)
     r.add_argument("--min-effect", type=float, default=0.10)
+    r.add_argument(
+        "--simulate",
+        action="store_true",
+        help="also resample an A = B folder's noise for other repeat counts",
+    )
     args = parser.parse_args()
 
     if args.mode == "rates":
@@ -336,6 +381,8 @@ def main() -> None:
                 min_effect=args.min_effect,
                 expect="worse" if stored["mode"] == "slow" else "none",
             )
+            if args.simulate and stored["mode"] == "same":
+                _simulate(folder, alpha=args.alpha, min_effect=args.min_effect)
         return
 
     if args.mode == "mix":
