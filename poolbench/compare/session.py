@@ -224,6 +224,14 @@ def run_compare(
                     time.sleep(scenario.load.cooldown_s)
     except KeyboardInterrupt:
         interrupted = True
+    runs = [p for rs in sets.values() for p in rs.points]
+    busy = sum(p.harness_saturated for p in runs)
+    if busy:
+        warnings.append(
+            f"{busy} of {len(runs)} runs had a saturated machine or harness (see each "
+            "run's warnings in a/ and b/results.json): other load widens the intervals, "
+            "so a real change is harder to detect"
+        )
     if interrupted or error is not None:
         reason = error or "interrupted"
         sets = {name: rs.as_partial(reason) for name, rs in sets.items()}
