@@ -13,6 +13,7 @@ import typer
 
 from poolbench.cli.baseline import baseline_app
 from poolbench.cli.broker import broker
+from poolbench.cli.compare import compare
 from poolbench.cli.consume import consume
 from poolbench.cli.gate import gate
 from poolbench.cli.merge import merge
@@ -35,6 +36,7 @@ COMMANDS: list[tuple[str, Callable[..., Any]]] = [
     ("run", run),
     ("tune", tune),
     ("gate", gate),
+    ("compare", compare),
     ("merge", merge),
 ]
 GROUPS: list[tuple[str, typer.Typer]] = [("baseline", baseline_app)]

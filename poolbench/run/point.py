@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from poolbench.consumer.settings import dump_settings
+from poolbench.consumer.settings import ConsumerSettings, dump_settings
 from poolbench.errors import RunError
 from poolbench.loadgen import LoadReport
 from poolbench.loadgen.process import LoadProcess
@@ -96,6 +96,9 @@ class PointContext:
     consumer_python: str = sys.executable
     consumer_pythonpath: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)  # added to every consumer's
+    # The settings fields that consumer knows (None: all of ours): an older checkout's
+    # consumer rejects a settings file with fields added since.
+    consumer_fields: frozenset[str] | None = None
 
 
 def reserve_port(host: str = "127.0.0.1") -> int:
@@ -171,6 +174,14 @@ def _workdir(ctx: PointContext) -> Iterator[Path]:
         yield Path(tmp)
 
 
+def _settings_text(settings: ConsumerSettings, fields: frozenset[str] | None) -> str:
+    text = dump_settings(settings)
+    if fields is None:
+        return text
+    doc = json.loads(text)
+    return json.dumps({k: v for k, v in doc.items() if k in fields}, sort_keys=True)
+
+
 def _start_consumers(
     plan: PointPlan, ctx: PointContext, processes: ProcessSet, sampler: Sampler
 ) -> list[ChildProcess]:
@@ -180,7 +191,7 @@ def _start_consumers(
             # It holds the SMTP password: readable by this user only.
             descriptor = os.open(consumer.settings_path, os.O_WRONLY | os.O_CREAT, 0o600)
             with os.fdopen(descriptor, "w") as file:
-                file.write(dump_settings(consumer.settings))
+                file.write(_settings_text(consumer.settings, ctx.consumer_fields))
         child = processes.start(
             ProcessSpec(
                 name=consumer.name,
