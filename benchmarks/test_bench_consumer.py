@@ -5,7 +5,7 @@ to an SMTP sink in its own process (0 ms latency), until all are accepted:
 
 - `poolbench`: `ConsumerService` (decode, render, MIME, send, retry/breaker gate, offset
   tracking and commits, metrics counters) with 10 workers.
-- `bare`: the FACTS.md prototype: a poll thread feeding an asyncio.Queue, 10 aiosmtplib
+- `bare`: the first prototype's shape: a poll thread feeding an asyncio.Queue, 10 aiosmtplib
   workers with kept connections sending one prebuilt message per event, no commits.
 
 Run with `nox -s bench`; `pytest-benchmark` prints seconds per round; events/s is

@@ -4,13 +4,13 @@ and of `SmtpSender.send` beside a bare aiosmtplib client on the same server.
 Each round renders and assembles EMAILS emails from a mix of events (all five built-in
 templates, a quarter with non-ASCII subjects and names). The baseline renders with the same
 templates and builds each message with `email.message.EmailMessage` (set_content +
-add_alternative + as_bytes), the obvious way that FACTS.md measured at about a fifth of a
-consumer's throughput. `extra_info["emails_per_s"]` holds the rate; goal: at least 5x the
+add_alternative + as_bytes), the obvious way, which an early measurement put at about a fifth of
+a consumer's throughput. `extra_info["emails_per_s"]` holds the rate; goal: at least 5x the
 baseline and at least 20,000 emails/s on one core.
 
 The sending pair sends SENDS prebuilt emails per round over one kept connection to an
 aiosmtpd server running in a thread of the same process (so both sides share the GIL
-with it; the server is the bottleneck, FACTS.md: about 3k/s). aiosmtpd does not offer
+with it; the server is the bottleneck, at about 3k/s). aiosmtpd does not offer
 PIPELINING, so SmtpSender's lean client talks in lockstep here, as aiosmtplib does.
 Goal: SmtpSender at least as fast as bare aiosmtplib. A third case shows the
 one-connection-per-email mode. (test_bench_consumer_send.py measures against C

@@ -1,7 +1,8 @@
 """One email as bytes: multipart/alternative (text/plain + text/html, UTF-8), assembled directly.
 
 Building an `email.message.EmailMessage` per email halved a prototype's throughput
-(FACTS.md), so the message is joined from precomputed pieces instead, staying RFC-correct:
+(benchmarks/test_bench_email.py compares the two), so the message is joined from
+precomputed pieces instead, staying RFC-correct:
 - headers that are not plain printable ASCII (or contain `=?`, or are too long) become
   RFC 2047 encoded words (UTF-8, base64), at most 75 characters each, folded with CRLF +
   space, so a CR or LF in a subject cannot inject a header;
