@@ -11,6 +11,14 @@ from poolbench.broker import EmbeddedBroker
 from poolbench.sink import SinkConfig, SinkServer
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under `-n 2 --dist loadgroup`, every slow (end-to-end) test goes to one worker, one
+    after another: two real runs at once on 2 cores would measure each other."""
+    for item in items:
+        if item.get_closest_marker("slow") is not None:
+            item.add_marker(pytest.mark.xdist_group("end-to-end"))
+
+
 @pytest.fixture(scope="session")
 def embedded_broker() -> Iterator[EmbeddedBroker]:
     """One embedded Kafka broker (librdkafka's mock cluster) for the session.
