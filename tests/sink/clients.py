@@ -35,8 +35,8 @@ def client(sink: SinkServer, **options: object) -> aiosmtplib.SMTP:
 
 async def data_times(
     sink: SinkServer, *, n: int, concurrency: int, stagger: float = 0.0
-) -> tuple[list[float], list[float]]:
-    """Seconds from the end of each email's content to the sink's reply, per email, and
+) -> tuple[dict[str, float], list[float]]:
+    """Seconds from the end of each email's content to the sink's reply, by email id, and
     the seconds each RCPT took (a control measured on the same connections).
 
     A minimal client on raw asyncio streams with persistent connections, so that on a
@@ -44,7 +44,7 @@ async def data_times(
     the clients' first emails over that many seconds, so that with a fixed delay they do
     not get their replies, and send again, in lockstep bursts.
     """
-    times: list[float] = []
+    times: dict[str, float] = {}
     controls: list[float] = []
     remaining = [n]
 
@@ -66,16 +66,19 @@ async def data_times(
             remaining[0] -= 1
             writer.write(b"MAIL FROM:<a@example.com>\r\n")
             await expect(reader, b"250")
-            writer.write(b"RCPT TO:<b@example.com>\r\n")
+            # The clock is read before the write: read after it, a client descheduled in
+            # between would start late and see a reply earlier than the sink's delay.
             start = time.perf_counter()
+            writer.write(b"RCPT TO:<b@example.com>\r\n")
             await expect(reader, b"250")
             controls.append(time.perf_counter() - start)
             writer.write(b"DATA\r\n")
             await expect(reader, b"354")
-            writer.write(message() + b".\r\n")
+            email_id = str(uuid.uuid4())
             start = time.perf_counter()
+            writer.write(message(email_id) + b".\r\n")
             await expect(reader, b"250")
-            times.append(time.perf_counter() - start)
+            times[email_id] = time.perf_counter() - start
         writer.write(b"QUIT\r\n")
         await expect(reader, b"221")
         writer.close()
