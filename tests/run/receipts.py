@@ -17,3 +17,16 @@ class Rec:
     received_ns: int
     started_ns: int | None = None
     steps: Any = None
+
+
+def paced(
+    rate: float, seconds: float, latency_s: float, *, service_s: float | None = None
+) -> list[Rec]:
+    """An open schedule at `rate`, each received `latency_s` after its intended time."""
+    out = []
+    for i in range(round(rate * seconds)):
+        intended = T0 + round(i * S / rate)
+        received = intended + round(latency_s * S)
+        started = None if service_s is None else received - round(service_s * S)
+        out.append(Rec(f"m{i}", intended, received, started))
+    return out

@@ -8,31 +8,15 @@ from typing import Any
 import pytest
 
 from poolbench.run.accounting import Acked
+from poolbench.run.figures import LoadMode
 from poolbench.run.measure import (
     MIN_WINDOW_EMAILS,
-    LoadMode,
     PointInputs,
-    distinct_receipts,
-    ideal_throughput,
     measure,
     steady_window,
-    throughput,
 )
 from poolbench.run.samples import ProcessSample, Window
-from tests.run.receipts import MS, T0, Rec, S
-
-
-def paced(
-    rate: float, seconds: float, latency_s: float, *, service_s: float | None = None
-) -> list[Rec]:
-    """An open schedule at `rate`, each received `latency_s` after its intended time."""
-    out = []
-    for i in range(round(rate * seconds)):
-        intended = T0 + round(i * S / rate)
-        received = intended + round(latency_s * S)
-        started = None if service_s is None else received - round(service_s * S)
-        out.append(Rec(f"m{i}", intended, received, started))
-    return out
+from tests.run.receipts import MS, T0, Rec, S, paced
 
 
 def served_at(rate: float, capacity: float, seconds: float) -> list[Rec]:
@@ -76,13 +60,6 @@ def test_steady_window_starts_after_warmup_and_ends_with_the_load() -> None:
     window = steady_window(load_start_ns=T0, load_end_ns=T0 + 10 * S, warmup_s=2.0)
     assert window == Window(start_ns=T0 + 2 * S, end_ns=T0 + 10 * S)
     assert steady_window(load_start_ns=T0, load_end_ns=T0 + 2 * S, warmup_s=2.0) is None
-
-
-def test_duplicates_count_once_and_the_earliest_receipt_is_kept() -> None:
-    receipts = [Rec("a", T0, T0 + 300 * MS), Rec("a", T0, T0 + 100 * MS), Rec("", T0, T0)]
-    distinct = distinct_receipts(receipts)
-    assert distinct.first["a"].received_ns == T0 + 100 * MS
-    assert (distinct.duplicates, distinct.unidentified) == (1, 1)
 
 
 def test_a_consumer_that_keeps_up_delivers_the_offered_rate_and_kept_up() -> None:
@@ -162,13 +139,6 @@ def test_memory_peak_is_the_high_water_mark_and_no_sample_is_an_error() -> None:
     assert none.error is not None and "no memory or CPU sample" in none.error
 
 
-def test_ideal_throughput() -> None:
-    assert ideal_throughput(workers=10, mean_latency_s=0.1, offered_per_s=None) == 100
-    assert ideal_throughput(workers=10, mean_latency_s=0.1, offered_per_s=50) == 50
-    assert ideal_throughput(workers=2, instances=3, mean_latency_s=0.1, offered_per_s=None) == 60
-    assert ideal_throughput(workers=10, mean_latency_s=0.0, offered_per_s=None) == 0.0
-
-
 def test_losses_and_inconsistencies_are_warned() -> None:
     receipts = paced(100, 10, 0.05)
     acked = [Acked(id=r.id, partition=0, offset=i) for i, r in enumerate(receipts)]
@@ -207,13 +177,6 @@ def test_a_saturated_harness_is_named_and_blamed_when_the_figure_is_low() -> Non
     assert "the harness set this figure: throughput is 50% of the ideal" in text
     calm = measure(inputs(receipts, mode=LoadMode.SATURATE, offered_per_s=None, workers=20))
     assert not calm.harness_saturated
-
-
-def test_throughput_halves_and_offered() -> None:
-    window = Window(start_ns=T0, end_ns=T0 + 10 * S)
-    rate = throughput(paced(50, 10, 0.0), window, offered_per_s=50.0)
-    assert rate.first_half_per_s == rate.second_half_per_s == 50.0
-    assert rate.steady
 
 
 def test_a_mixed_load_is_split_by_priority() -> None:
