@@ -16,6 +16,7 @@ from typing import Any, Final
 import yaml
 
 from poolbench.errors import ScenarioError
+from poolbench.scenario.load_section import read_load
 from poolbench.scenario.model import Allow, Broker, Consumer, Load, Scenario, Sink, Sweep, Topic
 from poolbench.scenario.reader import MISSING, Reader, join_key, show
 from poolbench.scenario.sections import (
@@ -23,7 +24,6 @@ from poolbench.scenario.sections import (
     read_broker,
     read_consumer,
     read_gates,
-    read_load,
     read_sink,
     read_sweep,
     read_topic,
