@@ -14,7 +14,8 @@ from hdrh.histogram import HdrHistogram
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from poolbench.run.accounting import Acked
-from poolbench.run.measure import LoadMode, Measurement, PointInputs, measure
+from poolbench.run.figures import LoadMode
+from poolbench.run.measure import Measurement, PointInputs, measure
 from poolbench.run.samples import ProcessSample
 
 S = 1_000_000_000

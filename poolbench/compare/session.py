@@ -30,7 +30,8 @@ from poolbench.consumer.settings import ConsumerSettings
 from poolbench.errors import RunError
 from poolbench.redact import redact_mapping
 from poolbench.results import Environment, PointResult, ResultSet
-from poolbench.run.point import PointContext, PointProgress, run_point
+from poolbench.run.point import PointContext, run_point
+from poolbench.run.progress import PointProgress
 from poolbench.run.sweep import cluster, stored_point
 from poolbench.scenario import Point, Scenario, expand
 

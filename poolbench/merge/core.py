@@ -54,7 +54,8 @@ from poolbench.results import (
 )
 from poolbench.run.accounting import Acked
 from poolbench.run.budget import StepsLike
-from poolbench.run.measure import LoadMode, PointInputs, measure
+from poolbench.run.figures import LoadMode
+from poolbench.run.measure import PointInputs, measure
 from poolbench.run.samples import NS_PER_S
 from poolbench.run.sweep import stored_point
 from poolbench.sink.latency import parse_latency

@@ -13,8 +13,8 @@ from typing import Final
 
 from poolbench.report.tune_chart import tune_chart
 from poolbench.results import Environment, ResultSet, save
-from poolbench.tune.advice import render_markdown, to_dict
 from poolbench.tune.session import TuneOutcome
+from poolbench.tune.writeup import render_markdown, to_dict
 
 MARKDOWN_FILE: Final = "tune.md"
 JSON_FILE: Final = "tune.json"

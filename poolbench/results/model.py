@@ -3,6 +3,10 @@
 One `ResultSet` per run: the scenario and its hash, the environment it ran in, and one
 `PointResult` per sweep point and repeat. A figure that was not measured is None (shown
 as "n/a"), never 0. File I/O is in `poolbench.results.io`.
+
+Why one module of ~520 lines: these records are the results.json format together, and
+`SCHEMA_VERSION` with its history below versions all of them: a change to any record is
+a format change, read against that history in the same file.
 """
 
 from __future__ import annotations

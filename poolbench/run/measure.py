@@ -2,86 +2,57 @@
 
 Nothing here reads a clock, a socket or a process: the runner collects receipts from
 the sink, the acknowledged ids from the load generator, the dead letters from Kafka and
-samples from the sampler, and these functions turn them into the numbers of a point.
-So every rule below is tested exactly on synthetic data.
+samples from the sampler, and `measure` turns them into the numbers of a point. So
+every rule is tested exactly on synthetic data.
 
-Rules:
+Rules (throughput and latency: `figures`; the per-second rows: `timeline`):
 - Steady-state window: from load start + warm-up to the end of the load. A window
   shorter than `MIN_WINDOW_S` or holding fewer than `MIN_WINDOW_EMAILS` emails measured
   nothing: the point is an error, its figures are None.
-- Throughput, under every load: the distinct emails *received* inside the window,
-  divided by its length. The offered rate (open model) is a separate figure, and
-  "kept up" is its own verdict: the delivered rate is at least `KEPT_UP_SHARE` of the
-  offered rate and the backlog did not grow across the window.
-- Two latencies, for every point:
-  end to end = received - intended send time (under a saturating load the load
-  generator stamps the time it released the email, so it is the produce time), which
-  includes the wait in Kafka and in the pool's queue; and service = received - the
-  worker's start (a consumer that sends no start stamp has no service time).
-  Under an open load the latency receipts are the emails *intended* inside the window,
-  whenever they arrived, so a backlog that drains late carries its whole wait
-  (coordinated omission is corrected); under a saturating load, those received inside it.
 - Accounting is by id (`accounting.account`); duplicates count once, the earliest
   receipt is the one measured.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Final, Generic, Protocol, TypeVar
+from typing import Final
 
-from poolbench.metrics.histogram import LatencyHistogram, LatencySummary
 from poolbench.run.accounting import Accounting, Acked, Ledger, RetentionSample, account
-from poolbench.run.budget import StepsLike, TimeBudget, time_budget
+from poolbench.run.budget import TimeBudget, time_budget
+from poolbench.run.figures import (
+    HALVES_TOLERANCE,
+    Latencies,
+    LoadMode,
+    PriorityFigures,
+    Throughput,
+    by_priority,
+    distinct_receipts,
+    ideal_throughput,
+    latencies,
+    latency_receipts,
+    received_in,
+    throughput,
+)
 from poolbench.run.harness import CONSUMER_ROLE, RoleUse, harness_verdict, role_use
-from poolbench.run.samples import NS_PER_S, MetricSample, ProcessSample, Window
-
-MB: Final = 1_000_000
+from poolbench.run.samples import (
+    MB,
+    NS_PER_S,
+    MetricSample,
+    ProcessSample,
+    ReceiptLike,
+    Window,
+)
+from poolbench.run.timeline import TimelineRow, timeline
 
 # A window shorter than this, or holding fewer emails, measured nothing.
 MIN_WINDOW_S: Final = 1.0
 MIN_WINDOW_EMAILS: Final = 20
 # Fewer latency samples than this in the window make the tail percentiles rough.
 MIN_WINDOW_SAMPLES: Final = 200
-# The delivered rates of the window's two halves differ by more than this: not steady.
-HALVES_TOLERANCE: Final = 0.10
-# Kept up: at least this share of the offered rate delivered, and a backlog that grew by
-# no more than BACKLOG_SLACK_SHARE of the window's emails (at least BACKLOG_SLACK_MIN).
-KEPT_UP_SHARE: Final = 0.98
-BACKLOG_SLACK_SHARE: Final = 0.02
-BACKLOG_SLACK_MIN: Final = 5
 # Load generator lag (actual minus intended send time) that skews the offered load.
 LOADGEN_LAG_WARN_MS: Final = 50.0
-
-
-class ReceiptLike(Protocol):
-    """What the sink records per accepted email (`poolbench.sink.Receipt` fits)."""
-
-    @property
-    def id(self) -> str: ...
-
-    @property
-    def intended_ns(self) -> int | None: ...
-
-    @property
-    def started_ns(self) -> int | None: ...
-
-    @property
-    def received_ns(self) -> int: ...
-
-    @property
-    def steps(self) -> StepsLike | None: ...
-
-
-R = TypeVar("R", bound=ReceiptLike)
-
-
-class LoadMode(StrEnum):
-    OPEN = "open"  # a schedule of intended send times, independent of the consumer
-    SATURATE = "saturate"  # a standing backlog: the consumer sets the pace
 
 
 def steady_window(*, load_start_ns: int, load_end_ns: int, warmup_s: float) -> Window | None:
@@ -90,300 +61,6 @@ def steady_window(*, load_start_ns: int, load_end_ns: int, warmup_s: float) -> W
     if start >= load_end_ns:
         return None
     return Window(start_ns=start, end_ns=load_end_ns)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Distinct(Generic[R]):
-    """The first receipt of each id, and how many receipts repeated an id already seen."""
-
-    first: dict[str, R]
-    duplicates: int
-    unidentified: int  # receipts without an id: neither counted nor measured
-
-
-def distinct_receipts(receipts: Iterable[R]) -> Distinct[R]:
-    first: dict[str, R] = {}
-    duplicates = 0
-    unidentified = 0
-    for receipt in receipts:
-        if not receipt.id:
-            unidentified += 1
-            continue
-        seen = first.get(receipt.id)
-        if seen is None:
-            first[receipt.id] = receipt
-            continue
-        duplicates += 1
-        if receipt.received_ns < seen.received_ns:
-            first[receipt.id] = receipt
-    return Distinct(first=first, duplicates=duplicates, unidentified=unidentified)
-
-
-def received_in(receipts: Iterable[R], window: Window) -> list[R]:
-    return [r for r in receipts if r.received_ns in window]
-
-
-def latency_receipts(receipts: Iterable[R], window: Window, mode: LoadMode) -> list[R]:
-    """The receipts whose latency describes the window (see the module doc)."""
-    if mode is LoadMode.OPEN:
-        return [r for r in receipts if r.intended_ns is not None and r.intended_ns in window]
-    return received_in(receipts, window)
-
-
-def backlog_at(receipts: Iterable[ReceiptLike], t_ns: int) -> int:
-    """Emails meant to be sent before `t_ns` and not yet received by then."""
-    return sum(
-        1 for r in receipts if r.intended_ns is not None and r.intended_ns < t_ns <= r.received_ns
-    )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Throughput:
-    per_s: float  # distinct emails received in the window / its length
-    offered_per_s: float | None  # the open model's rate over the window; None: saturating
-    kept_up: bool | None  # open model only
-    backlog_growth: int | None  # open model: backlog at the window's end minus its start
-    first_half_per_s: float
-    second_half_per_s: float
-
-    @property
-    def steady(self) -> bool:
-        low, high = sorted((self.first_half_per_s, self.second_half_per_s))
-        return high == 0 or (high - low) / high <= HALVES_TOLERANCE
-
-
-def throughput(
-    receipts: Sequence[ReceiptLike], window: Window, *, offered_per_s: float | None
-) -> Throughput:
-    """Throughput by receipt; `receipts` holds one receipt per id."""
-    inside = received_in(receipts, window)
-    per_s = len(inside) / window.seconds
-    middle = window.start_ns + (window.end_ns - window.start_ns) // 2
-    first_half = sum(1 for r in inside if r.received_ns < middle)
-    half_s = window.seconds / 2
-    kept_up: bool | None = None
-    growth: int | None = None
-    if offered_per_s is not None:
-        growth = backlog_at(receipts, window.end_ns) - backlog_at(receipts, window.start_ns)
-        slack = max(BACKLOG_SLACK_MIN, BACKLOG_SLACK_SHARE * offered_per_s * window.seconds)
-        kept_up = per_s >= KEPT_UP_SHARE * offered_per_s and growth <= slack
-    return Throughput(
-        per_s=per_s,
-        offered_per_s=offered_per_s,
-        kept_up=kept_up,
-        backlog_growth=growth,
-        first_half_per_s=first_half / half_s,
-        second_half_per_s=(len(inside) - first_half) / half_s,
-    )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Latencies:
-    end_to_end: LatencySummary | None  # received - intended (or produced)
-    service: LatencySummary | None  # received - worker start
-    wait: LatencySummary | None  # worker start - intended: Kafka, poll and the pool's queue
-    histogram: str | None  # `end_to_end`, encoded (LatencyHistogram.encode)
-    service_histogram: str | None
-    untimed: int  # receipts without an intended time
-    unstarted: int  # receipts without a worker start stamp
-
-
-def latencies(receipts: Iterable[ReceiptLike]) -> Latencies:
-    end_to_end, service, wait = LatencyHistogram(), LatencyHistogram(), LatencyHistogram()
-    untimed = 0
-    unstarted = 0
-    for r in receipts:
-        if r.intended_ns is None:
-            untimed += 1
-        else:
-            end_to_end.record_ns(r.received_ns - r.intended_ns)
-        if r.started_ns is None:
-            unstarted += 1
-            continue
-        service.record_ns(r.received_ns - r.started_ns)
-        if r.intended_ns is not None:
-            wait.record_ns(r.started_ns - r.intended_ns)
-    return Latencies(
-        end_to_end=end_to_end.summary() if end_to_end.count else None,
-        service=service.summary() if service.count else None,
-        wait=wait.summary() if wait.count else None,
-        histogram=end_to_end.encode() if end_to_end.count else None,
-        service_histogram=service.encode() if service.count else None,
-        untimed=untimed,
-        unstarted=unstarted,
-    )
-
-
-PRIORITIES: Final = ("high", "normal", "low")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PriorityFigures:
-    """One priority's share of a point: throughput by receipt and both latencies."""
-
-    emails: int  # received in the window
-    throughput_per_s: float
-    latency: Latencies
-
-
-def by_priority(
-    firsts: Sequence[ReceiptLike],
-    window: Window,
-    mode: LoadMode,
-    priorities: Mapping[str, str],
-) -> dict[str, PriorityFigures]:
-    """The point split by each email's priority (as the load generator chose it)."""
-    if not priorities:
-        return {}
-    out: dict[str, PriorityFigures] = {}
-    for name in PRIORITIES:
-        mine = [r for r in firsts if priorities.get(r.id) == name]
-        if not mine:
-            continue
-        received = len(received_in(mine, window))
-        out[name] = PriorityFigures(
-            emails=received,
-            throughput_per_s=received / window.seconds,
-            latency=latencies(latency_receipts(mine, window, mode)),
-        )
-    return out
-
-
-def ideal_throughput(
-    *, workers: int, mean_latency_s: float, offered_per_s: float | None, instances: int = 1
-) -> float:
-    """min(workers / mean sink latency, offered rate); 0.0 when there is no finite bound.
-
-    `offered_per_s` is None for a saturating load (only the workers bound it).
-    """
-    bound = workers * instances / mean_latency_s if mean_latency_s > 0 else math.inf
-    if offered_per_s is not None:
-        bound = min(bound, offered_per_s)
-    return 0.0 if math.isinf(bound) else bound
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TimelineRow:
-    t_s: float  # start of the second, from the load start
-    delivered_per_s: float  # distinct emails received in that second
-    p99_ms: float | None  # end-to-end p99 of the emails received then; None: none received
-    queue_depth: float | None  # mean of the consumer's queue-length scrapes; None: no scrape
-    rss_mb: float | None  # peak consumer RSS sampled in that second; None: no sample
-    # p99 end to end per priority of the emails received in that second (mixed loads).
-    p99_by_priority_ms: Mapping[str, float | None] = field(default_factory=dict)
-    # From the consumer's counters: retries and dead letters in that second; its Kafka lag
-    # (the backlog still in Kafka, beside the queue depth). None: not scraped then, or a
-    # consumer that does not export them.
-    retried_per_s: float | None = None
-    dead_lettered_per_s: float | None = None
-    lag: float | None = None
-
-
-def nearest_rank(sorted_values: Sequence[float], percentile: float) -> float | None:
-    """The nearest-rank percentile of already sorted values; None when empty."""
-    if not sorted_values:
-        return None
-    rank = math.ceil(percentile / 100.0 * len(sorted_values))
-    return sorted_values[min(max(rank, 1), len(sorted_values)) - 1]
-
-
-def timeline(
-    receipts: Iterable[ReceiptLike],
-    *,
-    origin_ns: int,
-    end_ns: int,
-    process_samples: Iterable[ProcessSample] = (),
-    metric_samples: Iterable[MetricSample] = (),
-    bin_s: float = 1.0,
-    priorities: Mapping[str, str] | None = None,
-) -> list[TimelineRow]:
-    """Per-`bin_s` rows from `origin_ns` (the load start) up to `end_ns`, by received time."""
-    bin_ns = round(bin_s * NS_PER_S)
-    bins = max(1, math.ceil((end_ns - origin_ns) / bin_ns))
-
-    def index(ns: int) -> int | None:
-        i = (ns - origin_ns) // bin_ns
-        return i if 0 <= i < bins else None
-
-    counts = [0] * bins
-    latency_ms: list[list[float]] = [[] for _ in range(bins)]
-    split: dict[str, list[list[float]]] = {
-        name: [[] for _ in range(bins)] for name in (PRIORITIES if priorities else ())
-    }
-    for r in receipts:
-        i = index(r.received_ns)
-        if i is None:
-            continue
-        counts[i] += 1
-        if r.intended_ns is not None:
-            value = (r.received_ns - r.intended_ns) / 1e6
-            latency_ms[i].append(value)
-            if priorities:
-                name = priorities.get(r.id)
-                if name in split:
-                    split[name][i].append(value)
-    queue: list[list[float]] = [[] for _ in range(bins)]
-    lag: list[list[float]] = [[] for _ in range(bins)]
-    scrapes = sorted(metric_samples, key=lambda m: m.t_ns)
-    for sample in scrapes:
-        i = index(sample.t_ns)
-        if i is not None:
-            queue[i].append(sample.queue_depth)
-            if sample.lag is not None:
-                lag[i].append(sample.lag)
-    retried = _counter_rates(scrapes, "retried", index, bins, bin_s)
-    dead = _counter_rates(scrapes, "dead_lettered", index, bins, bin_s)
-    rss: list[int | None] = [None] * bins
-    for s in process_samples:
-        i = index(s.t_ns)
-        if i is not None and s.role == CONSUMER_ROLE:
-            rss[i] = max(rss[i] or 0, s.rss_bytes)
-    return [
-        TimelineRow(
-            t_s=i * bin_s,
-            delivered_per_s=counts[i] / bin_s,
-            p99_ms=nearest_rank(sorted(latency_ms[i]), 99.0),
-            queue_depth=sum(queue[i]) / len(queue[i]) if queue[i] else None,
-            rss_mb=None if rss[i] is None else (rss[i] or 0) / MB,
-            p99_by_priority_ms={
-                name: nearest_rank(sorted(values[i]), 99.0) for name, values in split.items()
-            },
-            retried_per_s=retried[i],
-            dead_lettered_per_s=dead[i],
-            lag=sum(lag[i]) / len(lag[i]) if lag[i] else None,
-        )
-        for i in range(bins)
-    ]
-
-
-def _counter_rates(
-    scrapes: Sequence[MetricSample],
-    name: str,
-    index: Callable[[int], int | None],
-    bins: int,
-    bin_s: float,
-) -> list[float | None]:
-    """Per bin, how much a counter grew since the last scrape before the bin (a scrape
-    before the load counts as the start; without one, the counter started at 0 with the
-    consumer, before any load). None: no scrape of it in that bin."""
-    last: list[float | None] = [None] * bins
-    before: list[float | None] = [None] * bins
-    previous: float | None = None
-    for sample in scrapes:
-        value = getattr(sample, name)
-        if value is None:
-            continue
-        i = index(sample.t_ns)
-        if i is not None:
-            if last[i] is None:
-                before[i] = previous
-            last[i] = value
-        previous = value
-    # A counter that went down restarted (a consumer instance came back): no negative rate.
-    return [
-        None if value is None else max(0.0, value - (start or 0.0)) / bin_s
-        for value, start in zip(last, before, strict=True)
-    ]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

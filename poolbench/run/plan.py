@@ -22,7 +22,7 @@ from poolbench.consumer.settings import ConsumerSettings, load_settings
 from poolbench.loadgen import LoadSpec
 from poolbench.loadgen.events import build_event, recipient, rfc3339
 from poolbench.redact import is_secret_name
-from poolbench.run.measure import LoadMode, ideal_throughput
+from poolbench.run.figures import LoadMode, ideal_throughput
 from poolbench.run.processes import foreign_command
 from poolbench.scenario import Point, Scenario
 from poolbench.scenario.kafka import effective_compression, load_profile, retention_warning

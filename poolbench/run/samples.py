@@ -1,4 +1,4 @@
-"""The plain data a point collects: time windows, process samples, metric scrapes.
+"""The plain data a point collects: time windows, receipts, process samples, metric scrapes.
 
 Kept apart from the arithmetic (`measure`, `harness`, `accounting`) so the sampler and
 every pure function share the types without importing each other.
@@ -7,9 +7,13 @@ every pure function share the types without importing each other.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
+
+from poolbench.run.budget import StepsLike
 
 NS_PER_S: Final = 1_000_000_000
+MB: Final = 1_000_000
+PRIORITIES: Final = ("high", "normal", "low")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -29,6 +33,25 @@ class Window:
 
     def __contains__(self, ns: object) -> bool:
         return isinstance(ns, int) and self.start_ns <= ns < self.end_ns
+
+
+class ReceiptLike(Protocol):
+    """What the sink records per accepted email (`poolbench.sink.Receipt` fits)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def intended_ns(self) -> int | None: ...
+
+    @property
+    def started_ns(self) -> int | None: ...
+
+    @property
+    def received_ns(self) -> int: ...
+
+    @property
+    def steps(self) -> StepsLike | None: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -38,7 +38,8 @@ from poolbench.results import (
     TimelineSample,
 )
 from poolbench.run.measure import Measurement
-from poolbench.run.point import PointContext, PointProgress, run_point
+from poolbench.run.point import PointContext, run_point
+from poolbench.run.progress import PointProgress
 from poolbench.scenario import Broker, Point, Scenario, expand
 
 log = logging.getLogger(__name__)

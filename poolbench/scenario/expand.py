@@ -17,7 +17,8 @@ from typing import Any
 
 from poolbench.errors import ScenarioError, ScenarioErrors
 from poolbench.scenario.model import Scenario
-from poolbench.scenario.parse import parse_scenario, raise_all, sweep_paths
+from poolbench.scenario.parse import parse_scenario, sweep_paths
+from poolbench.scenario.reader import raise_all
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -18,7 +18,7 @@ from poolbench.merge.core import (
 from poolbench.merge.inputs import DeadLetters, Inputs, MergeError, ResultsInput, split_by_run
 from poolbench.metrics.histogram import LatencyHistogram
 from poolbench.results import PointResult, ResultSet
-from poolbench.run.measure import nearest_rank
+from poolbench.run.timeline import nearest_rank
 from tests.merge import factories
 
 OPTIONS = MergeOptions(workers=10)

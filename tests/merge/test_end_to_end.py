@@ -23,7 +23,7 @@ import pytest
 from poolbench.broker import EmbeddedBroker, TopicSpec
 from poolbench.loadgen.report import LoadReport
 from poolbench.results import PointResult, load
-from poolbench.run.measure import nearest_rank
+from poolbench.run.timeline import nearest_rank
 from poolbench.sink.ledger import Receipt, read_ledger
 
 ROOT = Path(__file__).resolve().parents[2]

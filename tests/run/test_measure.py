@@ -2,51 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from poolbench.run.accounting import Acked
+from poolbench.run.figures import LoadMode
 from poolbench.run.measure import (
     MIN_WINDOW_EMAILS,
-    LoadMode,
     PointInputs,
-    distinct_receipts,
-    ideal_throughput,
     measure,
-    nearest_rank,
     steady_window,
-    throughput,
-    timeline,
 )
-from poolbench.run.samples import MetricSample, ProcessSample, Window
-
-S = 1_000_000_000
-MS = 1_000_000
-T0 = 1_700_000_000 * S
-
-
-@dataclass(frozen=True, slots=True)
-class Rec:
-    id: str
-    intended_ns: int | None
-    received_ns: int
-    started_ns: int | None = None
-    steps: Any = None
-
-
-def paced(
-    rate: float, seconds: float, latency_s: float, *, service_s: float | None = None
-) -> list[Rec]:
-    """An open schedule at `rate`, each received `latency_s` after its intended time."""
-    out = []
-    for i in range(round(rate * seconds)):
-        intended = T0 + round(i * S / rate)
-        received = intended + round(latency_s * S)
-        started = None if service_s is None else received - round(service_s * S)
-        out.append(Rec(f"m{i}", intended, received, started))
-    return out
+from poolbench.run.samples import ProcessSample, Window
+from tests.run.receipts import MS, T0, Rec, S, paced
 
 
 def served_at(rate: float, capacity: float, seconds: float) -> list[Rec]:
@@ -90,13 +60,6 @@ def test_steady_window_starts_after_warmup_and_ends_with_the_load() -> None:
     window = steady_window(load_start_ns=T0, load_end_ns=T0 + 10 * S, warmup_s=2.0)
     assert window == Window(start_ns=T0 + 2 * S, end_ns=T0 + 10 * S)
     assert steady_window(load_start_ns=T0, load_end_ns=T0 + 2 * S, warmup_s=2.0) is None
-
-
-def test_duplicates_count_once_and_the_earliest_receipt_is_kept() -> None:
-    receipts = [Rec("a", T0, T0 + 300 * MS), Rec("a", T0, T0 + 100 * MS), Rec("", T0, T0)]
-    distinct = distinct_receipts(receipts)
-    assert distinct.first["a"].received_ns == T0 + 100 * MS
-    assert (distinct.duplicates, distinct.unidentified) == (1, 1)
 
 
 def test_a_consumer_that_keeps_up_delivers_the_offered_rate_and_kept_up() -> None:
@@ -176,34 +139,6 @@ def test_memory_peak_is_the_high_water_mark_and_no_sample_is_an_error() -> None:
     assert none.error is not None and "no memory or CPU sample" in none.error
 
 
-def test_ideal_throughput() -> None:
-    assert ideal_throughput(workers=10, mean_latency_s=0.1, offered_per_s=None) == 100
-    assert ideal_throughput(workers=10, mean_latency_s=0.1, offered_per_s=50) == 50
-    assert ideal_throughput(workers=2, instances=3, mean_latency_s=0.1, offered_per_s=None) == 60
-    assert ideal_throughput(workers=10, mean_latency_s=0.0, offered_per_s=None) == 0.0
-
-
-def test_nearest_rank() -> None:
-    assert nearest_rank([], 99) is None
-    assert nearest_rank([1.0, 2.0, 3.0, 4.0], 50) == 2.0
-    assert nearest_rank([1.0, 2.0, 3.0, 4.0], 99) == 4.0
-
-
-def test_timeline_leaves_gaps_where_nothing_happened() -> None:
-    receipts = [Rec("a", T0, T0 + 100 * MS), Rec("b", T0 + 2 * S, T0 + 2 * S + 300 * MS)]
-    rows = timeline(
-        receipts,
-        origin_ns=T0,
-        end_ns=T0 + 3 * S,
-        metric_samples=[MetricSample(t_ns=T0 + S // 2, queue_depth=4, busy_workers=2)],
-        process_samples=[ProcessSample(t_ns=T0, role="consumer", rss_bytes=40 * MS, cpu_percent=1)],
-    )
-    assert [r.delivered_per_s for r in rows] == [1, 0, 1]
-    assert [r.p99_ms for r in rows] == [100.0, None, 300.0]
-    assert [r.queue_depth for r in rows] == [4.0, None, None]
-    assert [r.rss_mb for r in rows] == [40.0, None, None]
-
-
 def test_losses_and_inconsistencies_are_warned() -> None:
     receipts = paced(100, 10, 0.05)
     acked = [Acked(id=r.id, partition=0, offset=i) for i, r in enumerate(receipts)]
@@ -244,13 +179,6 @@ def test_a_saturated_harness_is_named_and_blamed_when_the_figure_is_low() -> Non
     assert not calm.harness_saturated
 
 
-def test_throughput_halves_and_offered() -> None:
-    window = Window(start_ns=T0, end_ns=T0 + 10 * S)
-    rate = throughput(paced(50, 10, 0.0), window, offered_per_s=50.0)
-    assert rate.first_half_per_s == rate.second_half_per_s == 50.0
-    assert rate.steady
-
-
 def test_a_mixed_load_is_split_by_priority() -> None:
     receipts = paced(100, 10, 0.05, service_s=0.02)
     # Every tenth email is high and waits 10 ms; the rest are low and wait 1 s.
@@ -274,37 +202,6 @@ def test_a_mixed_load_is_split_by_priority() -> None:
     assert row.p99_by_priority_ms["high"] == pytest.approx(10.0)
     assert row.p99_by_priority_ms["normal"] is None
     assert measure(inputs(paced(100, 10, 0.05))).priorities == {}
-
-
-def test_timeline_carries_retries_dead_letters_and_kafka_lag_per_second() -> None:
-    """The consumer's counters become rates per second; its lag sits beside the queue."""
-    scrape = [
-        # Before the load: the counters' start.
-        MetricSample(t_ns=T0 - S // 2, queue_depth=0, busy_workers=0, retried=1, dead_lettered=0),
-        MetricSample(
-            t_ns=T0 + S // 4, queue_depth=0, busy_workers=1, retried=3, dead_lettered=0, lag=5
-        ),
-        MetricSample(
-            t_ns=T0 + 3 * S // 4, queue_depth=2, busy_workers=1, retried=5, dead_lettered=1, lag=15
-        ),
-        # Second 1: no scrape. Second 2: the counter grew by 4 since second 0's last.
-        MetricSample(
-            t_ns=T0 + 2 * S + S // 2, queue_depth=0, busy_workers=0, retried=9, dead_lettered=1
-        ),
-    ]
-    rows = timeline([], origin_ns=T0, end_ns=T0 + 3 * S, metric_samples=scrape)
-    assert [r.retried_per_s for r in rows] == [4.0, None, 4.0]
-    assert [r.dead_lettered_per_s for r in rows] == [1.0, None, 0.0]
-    assert [r.lag for r in rows] == [10.0, None, None]  # not exported in the last scrape
-    assert [r.queue_depth for r in rows] == [1.0, None, 0.0]
-    # A foreign consumer without these metrics: None, not 0.
-    plain = timeline(
-        [],
-        origin_ns=T0,
-        end_ns=T0 + S,
-        metric_samples=[MetricSample(t_ns=T0, queue_depth=1, busy_workers=1)],
-    )
-    assert (plain[0].retried_per_s, plain[0].dead_lettered_per_s, plain[0].lag) == (None,) * 3
 
 
 def test_every_email_failing_measures_no_latency_rather_than_zero() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from poolbench.errors import ConfigError
 from poolbench.loadgen.schedule import parse_profile
-from poolbench.run.measure import LoadMode
+from poolbench.run.figures import LoadMode
 from poolbench.run.plan import SINK_LEAD_S, offered_rate, plan_point
 from poolbench.scenario import Point, expand, parse_scenario
 

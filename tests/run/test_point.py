@@ -20,7 +20,8 @@ from poolbench.broker import EmbeddedBroker, TopicSpec
 from poolbench.errors import RunError
 from poolbench.gates.absolute import evaluate_gates
 from poolbench.run.measure import Measurement
-from poolbench.run.point import PointContext, PointProgress, run_point
+from poolbench.run.point import PointContext, run_point
+from poolbench.run.progress import PointProgress
 from poolbench.run.sweep import to_point_result
 from poolbench.scenario import Point, expand, parse_scenario
 

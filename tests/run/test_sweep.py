@@ -9,7 +9,8 @@ import pytest
 
 from poolbench.metrics.histogram import LatencyHistogram
 from poolbench.run.accounting import Acked
-from poolbench.run.measure import LoadMode, PointInputs, measure
+from poolbench.run.figures import LoadMode
+from poolbench.run.measure import PointInputs, measure
 from poolbench.run.samples import ProcessSample
 from poolbench.run.sweep import RunEvent, run_scenario, to_point_result, with_overrides
 from poolbench.scenario import expand, parse_scenario

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from poolbench.metrics.clock import ManualClock
 from poolbench.tune.model import usl
-from poolbench.tune.search import ProbeLoad, ProbeResult
+from poolbench.tune.search import ProbeLoad, ProbeResult, Target
 
 
 @dataclass(slots=True)
@@ -51,3 +51,8 @@ class SimSystem:
             memory_mb=40 + 0.01 * workers,
             harness_limited=throughput >= self.harness_max,
         )
+
+
+def tuned(rate: float, *, sigma: float = 0.002, kappa: float = 2e-5) -> tuple[SimSystem, Target]:
+    """A simulated consumer at `rate` and a target of that rate with p99 under 500 ms."""
+    return SimSystem(rate=rate, sigma=sigma, kappa=kappa), Target(rate=rate, p99_ms=500)
