@@ -312,18 +312,8 @@ class WorkerPool:
             return
         if self._closed or self._loop is None:
             raise PoolClosedError(f"worker pool {self.name!r} is not accepting jobs")
-        execute = getattr(job, "execute", None)
-        if execute is not None:
-            entry: _Entry = (execute, job.id, self._now(), _NORMAL)  # type: ignore[union-attr]
-        else:
-            entry = (job, next(self._ids), self._now(), _NORMAL)  # type: ignore[assignment]
-        idle = self._idle
-        while idle:
-            waiter = idle.popleft()
-            if not waiter.done():
-                waiter.set_result(entry)
-                break
-        else:
+        entry = self._hand_over(job, _NORMAL)
+        if entry is not None:
             if len(self._queue) >= self.buffer:
                 self._reject(_NORMAL)
             self._queue.append(entry)
@@ -333,6 +323,17 @@ class WorkerPool:
         lanes = self._lanes
         if self._closed or self._loop is None or lanes is None:
             raise PoolClosedError(f"worker pool {self.name!r} is not accepting jobs")
+        entry = self._hand_over(job, lane)
+        if entry is not None:
+            queue = lanes.queues[lane]  # LaneQueues.append, inlined
+            if len(queue) >= lanes.buffers[lane]:
+                self._reject(lane)
+            queue.append(entry)
+        self._lane_submitted[lane] += 1
+        self._submitted += 1
+
+    def _hand_over(self, job: Job, lane: Lane) -> _Entry | None:
+        """Hand the job's entry to an idle worker (None), or return it for a queue."""
         execute = getattr(job, "execute", None)
         if execute is not None:
             entry: _Entry = (execute, job.id, self._now(), lane)  # type: ignore[union-attr]
@@ -343,14 +344,8 @@ class WorkerPool:
             waiter = idle.popleft()
             if not waiter.done():
                 waiter.set_result(entry)
-                break
-        else:
-            queue = lanes.queues[lane]  # LaneQueues.append, inlined
-            if len(queue) >= lanes.buffers[lane]:
-                self._reject(lane)
-            queue.append(entry)
-        self._lane_submitted[lane] += 1
-        self._submitted += 1
+                return None
+        return entry
 
     def _reject(self, lane: Lane) -> NoReturn:
         self._rejected += 1
