@@ -46,6 +46,8 @@ _NORMAL = Lane.NORMAL
 # Plain ints index the per-lane lists on the hot path: CPython specialises list and tuple
 # subscripts for exact ints only, not for IntEnum members.
 _NORMAL_INDEX = 1
+# Builds a `Result` without NamedTuple's keyword-parsing __new__ (once per job).
+_new_result = tuple.__new__
 
 
 def _wake_first(putters: _Putters) -> bool:
@@ -310,18 +312,8 @@ class WorkerPool:
             return
         if self._closed or self._loop is None:
             raise PoolClosedError(f"worker pool {self.name!r} is not accepting jobs")
-        execute = getattr(job, "execute", None)
-        if execute is not None:
-            entry: _Entry = (execute, job.id, self._now(), _NORMAL)  # type: ignore[union-attr]
-        else:
-            entry = (job, next(self._ids), self._now(), _NORMAL)  # type: ignore[assignment]
-        idle = self._idle
-        while idle:
-            waiter = idle.popleft()
-            if not waiter.done():
-                waiter.set_result(entry)
-                break
-        else:
+        entry = self._hand_over(job, _NORMAL)
+        if entry is not None:
             if len(self._queue) >= self.buffer:
                 self._reject(_NORMAL)
             self._queue.append(entry)
@@ -331,6 +323,17 @@ class WorkerPool:
         lanes = self._lanes
         if self._closed or self._loop is None or lanes is None:
             raise PoolClosedError(f"worker pool {self.name!r} is not accepting jobs")
+        entry = self._hand_over(job, lane)
+        if entry is not None:
+            queue = lanes.queues[lane]  # LaneQueues.append, inlined
+            if len(queue) >= lanes.buffers[lane]:
+                self._reject(lane)
+            queue.append(entry)
+        self._lane_submitted[lane] += 1
+        self._submitted += 1
+
+    def _hand_over(self, job: Job, lane: Lane) -> _Entry | None:
+        """Hand the job's entry to an idle worker (None), or return it for a queue."""
         execute = getattr(job, "execute", None)
         if execute is not None:
             entry: _Entry = (execute, job.id, self._now(), lane)  # type: ignore[union-attr]
@@ -341,14 +344,8 @@ class WorkerPool:
             waiter = idle.popleft()
             if not waiter.done():
                 waiter.set_result(entry)
-                break
-        else:
-            queue = lanes.queues[lane]  # LaneQueues.append, inlined
-            if len(queue) >= lanes.buffers[lane]:
-                self._reject(lane)
-            queue.append(entry)
-        self._lane_submitted[lane] += 1
-        self._submitted += 1
+                return None
+        return entry
 
     def _reject(self, lane: Lane) -> NoReturn:
         self._rejected += 1
@@ -504,16 +501,14 @@ class WorkerPool:
 
     # Two worker loops, one per kind of pool: the pool without lanes must not pay for them
     # (benchmarks/test_bench_pool.py), and a branch per job measured several percent.
-    # They differ only in how a job is taken and whom a take wakes.
+    # They differ only in how a job is taken and whom a take wakes; waiting idle and
+    # running the job are shared (one coroutine frame more per job, no task or lock).
 
     async def _work(self) -> None:
         queue = self._queue
-        idle = self._idle
         putters = self._putters[_NORMAL_INDEX]
         full_logged = self._full_logged
-        now = self._now
-        new_result = tuple.__new__  # skips NamedTuple's keyword-parsing __new__
-        loop = asyncio.get_running_loop()
+        run_entry = self._run_entry
         while not self._aborting:
             if queue:
                 entry = queue.popleft()
@@ -523,54 +518,23 @@ class WorkerPool:
             elif self._closed:
                 return
             else:
-                waiter: asyncio.Future[_Entry | None] = loop.create_future()
-                idle.append(waiter)
                 full_logged[_NORMAL_INDEX] = False
                 if putters:
                     _wake_first(putters)
-                try:
-                    got = await waiter
-                except asyncio.CancelledError:
-                    if waiter.done() and not waiter.cancelled():
-                        handed = waiter.result()  # a job was handed over as we were cancelled
-                        if handed is not None:
-                            self._abandon_handed(handed)
-                    raise
+                got = await self._wait_idle()
                 if got is None:
                     return
                 entry = got
-            run, job_id, submitted_at, lane = entry
-            self._taken += 1
-            started = now()
-            try:
-                value = await run()
-            except asyncio.CancelledError as exc:
-                self._job_cancelled(job_id, exc, started - submitted_at, started, lane)
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    raise
-            except Exception as exc:
-                self._failed += 1
-                wait, ran = started - submitted_at, now() - started
-                result = new_result(Result, (job_id, False, exc, False, wait, ran, None, lane))
-                self._deliver(result)
-            else:
-                self._succeeded += 1
-                wait, ran = started - submitted_at, now() - started
-                result = new_result(Result, (job_id, True, None, False, wait, ran, value, lane))
-                self._deliver(result)
+            await run_entry(entry)
 
     async def _work_lanes(self) -> None:
         lanes = self._lanes
         assert lanes is not None
         high_q, normal_q, low_q = lanes.queues
-        idle = self._idle
         putters = self._putters
         high_p, normal_p, low_p = putters
         full_logged = self._full_logged
-        now = self._now
-        new_result = tuple.__new__
-        loop = asyncio.get_running_loop()
+        run_entry = self._run_entry
         while not self._aborting:
             if high_q or normal_q or low_q:
                 entry = lanes.popleft()
@@ -581,43 +545,50 @@ class WorkerPool:
             elif self._closed:
                 return
             else:
-                waiter = loop.create_future()
-                idle.append(waiter)
                 # An idle worker is room for every lane: the full episodes end.
                 full_logged[0] = full_logged[1] = full_logged[2] = False
                 if high_p or normal_p or low_p:
                     self._wake_putter(Lane.HIGH)
-                try:
-                    got = await waiter
-                except asyncio.CancelledError:
-                    if waiter.done() and not waiter.cancelled():
-                        handed = waiter.result()  # a job was handed over as we were cancelled
-                        if handed is not None:
-                            self._abandon_handed(handed)
-                    raise
+                got = await self._wait_idle()
                 if got is None:
                     return
                 entry = got
-            run, job_id, submitted_at, lane = entry
-            self._taken += 1
-            started = now()
-            try:
-                value = await run()
-            except asyncio.CancelledError as exc:
-                self._job_cancelled(job_id, exc, started - submitted_at, started, lane)
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    raise
-            except Exception as exc:
-                self._failed += 1
-                wait, ran = started - submitted_at, now() - started
-                result = new_result(Result, (job_id, False, exc, False, wait, ran, None, lane))
-                self._deliver(result)
-            else:
-                self._succeeded += 1
-                wait, ran = started - submitted_at, now() - started
-                result = new_result(Result, (job_id, True, None, False, wait, ran, value, lane))
-                self._deliver(result)
+            await run_entry(entry)
+
+    async def _wait_idle(self) -> _Entry | None:
+        """Wait among the idle workers until `submit*` hands a job over (None: exit)."""
+        waiter: asyncio.Future[_Entry | None] = asyncio.get_running_loop().create_future()
+        self._idle.append(waiter)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                handed = waiter.result()  # a job was handed over as we were cancelled
+                if handed is not None:
+                    self._abandon_handed(handed)
+            raise
+
+    async def _run_entry(self, entry: _Entry) -> None:
+        """Run one taken job and deliver its `Result`; re-raise only the worker's cancel."""
+        run, job_id, submitted_at, lane = entry
+        self._taken += 1
+        now = self._now
+        started = now()
+        try:
+            value = await run()
+        except asyncio.CancelledError as exc:
+            self._job_cancelled(job_id, exc, started - submitted_at, started, lane)
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+        except Exception as exc:
+            self._failed += 1
+            wait, ran = started - submitted_at, now() - started
+            self._deliver(_new_result(Result, (job_id, False, exc, False, wait, ran, None, lane)))
+        else:
+            self._succeeded += 1
+            wait, ran = started - submitted_at, now() - started
+            self._deliver(_new_result(Result, (job_id, True, None, False, wait, ran, value, lane)))
 
     def _job_cancelled(
         self,
