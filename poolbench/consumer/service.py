@@ -13,6 +13,12 @@ Backpressure: a message that finds no room in the pool waits in a small local ov
 poller.py: it pauses the partitions if that lasts). The circuit breaker pauses fetching
 while it is not closed, and jobs that reach a worker meanwhile wait at its gate without
 sending.
+
+Why one module of ~550 lines: `ConsumerService` is the one owner of the state its
+callbacks share in the loop thread (the offset tracker, the overflow, the counters, the
+pause decision); split up, each part would need that state handed to it and the lock-free
+rule above would no longer be visible in one place. The parts with state of their own
+(poller, pool, delivery, breaker, metrics) are modules already.
 """
 
 from __future__ import annotations
