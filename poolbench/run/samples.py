@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from poolbench.run.budget import StepsLike
+from poolbench.run.budget import StampedReceipt
 
 NS_PER_S: Final = 1_000_000_000
 MB: Final = 1_000_000
@@ -35,23 +35,15 @@ class Window:
         return isinstance(ns, int) and self.start_ns <= ns < self.end_ns
 
 
-class ReceiptLike(Protocol):
-    """What the sink records per accepted email (`poolbench.sink.Receipt` fits)."""
+class ReceiptLike(StampedReceipt, Protocol):
+    """What the sink records per accepted email (`poolbench.sink.Receipt` fits): the
+    stamps the time budget reads, and the email's id and intended send time."""
 
     @property
     def id(self) -> str: ...
 
     @property
     def intended_ns(self) -> int | None: ...
-
-    @property
-    def started_ns(self) -> int | None: ...
-
-    @property
-    def received_ns(self) -> int: ...
-
-    @property
-    def steps(self) -> StepsLike | None: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
