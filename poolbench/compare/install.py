@@ -1,15 +1,22 @@
 """Each side of a compare as something that runs a consumer: interpreter, package, env.
 
 A git ref is exported with `git archive` into `<cache>/<commit>/src` and installed into
-its own virtual environment `<cache>/<commit>/venv` (`--system-site-packages`, so the
-libraries already installed serve it; a `.pth` file puts the export on its path): no
+its own virtual environment `<cache>/<commit>/venv`, whose one `.pth` file puts the export
+first on its path and then the import folders of the *running* interpreter: the libraries
+that serve this poolbench serve the ref too, whether it runs from a virtual environment,
+a pipx-style install or the system interpreter (`--system-site-packages` would see only
+the base interpreter's). The folders are added as plain paths, so the running
+environment's own `.pth` files and import hooks (an editable install of poolbench among
+them) do not run there; the export comes first, so no other poolbench shadows it. No
 network, and a second compare of the same commit reuses both. A checkout's folder is
 used as it is, with this interpreter.
 
-Either way the side is probed once: its interpreter imports `poolbench` with
-PYTHONSAFEPATH=1 from a neutral folder, says which file it imported (it must be the
-side's) and which settings fields its consumer knows, so the runner writes only those
-into an older consumer's settings file.
+Either way the side is probed: its interpreter imports `poolbench` with PYTHONSAFEPATH=1
+from a neutral folder, says which file it imported (it must be the side's) and which
+settings fields its consumer knows, so the runner writes only those into an older
+consumer's settings file. A git ref's environment is marked ready only after its probe
+passed, so a broken one is never reused; a side that cannot be installed or imported is
+a `ConfigError` (one line, exit 2) naming the side.
 """
 
 from __future__ import annotations
@@ -83,13 +90,32 @@ def _site_packages(venv: Path) -> Path:
     return Path(purelib)
 
 
-def install_commit(repo: Path, commit: str, cache: Path) -> tuple[str, Path]:
-    """(python, src) of `commit`, exported and installed once under `cache/<commit>`."""
+def running_site_dirs() -> list[str]:
+    """The folders the running interpreter imports its libraries from, in its order.
+
+    Its import path less the standard library: site folders, the folders their `.pth`
+    files added, the user's site when enabled. The empty entry (the current folder) and
+    anything not a folder are left out.
+    """
+    stdlib = Path(sysconfig.get_path("stdlib")).resolve()
+    dirs: list[str] = []
+    for entry in sys.path:
+        if not entry or not Path(entry).is_dir():
+            continue
+        resolved = Path(entry).resolve()
+        if stdlib in (resolved, resolved.parent):
+            continue  # the standard library and lib-dynload: the ref's venv has its own
+        dirs.append(entry)
+    return list(dict.fromkeys(dirs))
+
+
+def install_commit(repo: Path, commit: str, cache: Path) -> tuple[str, Path, frozenset[str]]:
+    """(python, src, settings fields) of `commit`, installed once under `cache/<commit>`."""
     target = cache / commit
     src, venv = target / "src", target / "venv"
     python = venv / "bin" / "python"
     if (target / _READY).is_file() and python.exists():
-        return str(python), src
+        return str(python), src, probe(str(python), src)[1]
     cache.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{commit[:12]}-", dir=cache))
     try:
@@ -99,32 +125,34 @@ def install_commit(repo: Path, commit: str, cache: Path) -> tuple[str, Path]:
         if not (staging / "src" / "poolbench" / "__init__.py").is_file():
             raise ConfigError(f"commit {commit[:12]} holds no poolbench/__init__.py")
         done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "venv",
-                "--system-site-packages",
-                "--without-pip",
-                str(staging / "venv"),
-            ],
+            [sys.executable, "-m", "venv", "--without-pip", str(staging / "venv")],
             capture_output=True,
             check=False,
             timeout=300,
         )
         if done.returncode != 0:
-            raise RunError(f"python -m venv failed: {done.stderr.decode(errors='replace')}")
-        site = _site_packages(staging / "venv")
-        site.mkdir(parents=True, exist_ok=True)
-        # The final location, not the staging one: the folder is renamed below.
-        (site / "poolbench-compare.pth").write_text(f"{src}\n")
-        (staging / _READY).write_text(commit + "\n")
+            raise ConfigError(
+                f"python -m venv failed: {done.stderr.decode(errors='replace').strip()}"
+            )
+        site_dir = _site_packages(staging / "venv")
+        site_dir.mkdir(parents=True, exist_ok=True)
+        # The final location, not the staging one: the folder is renamed below. The
+        # export comes first, so an installed poolbench in a site folder never shadows it.
+        lines = [str(src), *running_site_dirs()]
+        (site_dir / "poolbench-compare.pth").write_text("\n".join(lines) + "\n")
         if target.exists():
             shutil.rmtree(target)
         staging.rename(target)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-    return str(python), src
+    try:
+        _version, fields = probe(str(python), src)
+    except RunError:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+    (target / _READY).write_text(commit + "\n")
+    return str(python), src, fields
 
 
 def probe(python: str, pythonpath: Path) -> tuple[str, frozenset[str]]:
@@ -193,8 +221,12 @@ def install_side(
     commit = resolve_commit(repo, spec.value)
     if not commit:
         raise ConfigError(f"{spec.value!r} is not a commit of {repo}")
-    python, src = install_commit(repo, commit, cache)
-    _version, fields = probe(python, src)
+    try:
+        python, src, fields = install_commit(repo, commit, cache)
+    except (ConfigError, RunError) as exc:
+        raise ConfigError(
+            f"side {name} ({spec.value}, {commit[:7]}) cannot be installed: {exc}"
+        ) from exc
     return InstalledSide(
         name=name,
         spec=spec,

@@ -81,3 +81,71 @@ def test_side_points_carry_the_sides_command_and_env() -> None:
         assert point.repeat == 0
         assert point.scenario.consumer.command == "./svc {workers}"
         assert point.scenario.consumer.env["POOLBENCH_DEBUG_DELAY"] == "2ms"
+
+
+def _git_repo_with(tmp_path: Path, files: dict[str, str]) -> Path:
+    repo = tmp_path / "repo"
+    for name, text in files.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text)
+    for args in (
+        ["init", "-q"],
+        ["add", "."],
+        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "x"],
+    ):
+        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+    return repo
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_a_commit_that_cannot_be_imported_is_one_error_and_never_cached(tmp_path: Path) -> None:
+    repo = _git_repo_with(tmp_path, {"poolbench/__init__.py": "raise ImportError('broken')\n"})
+    cache = tmp_path / "cache"
+    with pytest.raises(ConfigError, match=r"side A \(HEAD, [0-9a-f]{7}\) cannot be installed"):
+        install_side("A", parse_spec("HEAD"), repo=repo, cache=cache, env={})
+    # Nothing under the cache is marked ready, so the next compare installs it again.
+    assert not list(cache.glob("*/ready"))
+    assert not [p for p in cache.iterdir() if not p.name.startswith(".")]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _is_git_checkout(), reason="needs a git checkout")
+def test_a_git_ref_installs_from_a_fresh_virtual_environment(tmp_path: Path) -> None:
+    """The user's case: poolbench and its libraries live in a venv, not in the base
+    interpreter. A fresh venv sees this test run's libraries through a .pth file (as pip
+    would have put them there), and installs HEAD for a compare from it: the ref's
+    environment must import the consumer's libraries from that venv, not the base's."""
+    import site
+    import venv
+
+    env_dir = tmp_path / "user-venv"
+    venv.EnvBuilder(with_pip=False, system_site_packages=False).create(env_dir)
+    python = env_dir / "bin" / "python"
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    # This run's site folders stand in for the venv's own packages (plain paths: no .pth
+    # of theirs, so the venv does not inherit an editable poolbench from them).
+    dirs = [*site.getsitepackages(), str(ROOT)]
+    Path(purelib, "user-libs.pth").write_text("\n".join(dirs) + "\n")
+    script = (
+        "import sys; from pathlib import Path\n"
+        "from poolbench.compare.install import install_side\n"
+        "from poolbench.compare.spec import parse_spec\n"
+        f"side = install_side('A', parse_spec('HEAD'), repo=Path({str(ROOT)!r}),"
+        f" cache=Path({str(tmp_path / 'cache')!r}), env={{}})\n"
+        "import subprocess\n"
+        "out = subprocess.run([side.python, '-c', 'import prometheus_client, confluent_kafka,"
+        " poolbench.consumer.service; print(poolbench.consumer.service.__file__)'],"
+        " env={'PYTHONPATH': str(side.pythonpath), 'PATH': '/usr/bin:/bin'},"
+        " capture_output=True, text=True, check=True).stdout\n"
+        "print(out.strip())\n"
+    )
+    done = subprocess.run(
+        [str(python), "-c", script], capture_output=True, text=True, check=False, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert Path(done.stdout.strip().splitlines()[-1]).is_relative_to(tmp_path / "cache")
