@@ -82,7 +82,12 @@ def _git(repo: Path, *args: str) -> bytes:
 
 
 def resolve_commit(repo: Path, ref: str) -> str:
-    return _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").decode().strip()
+    try:
+        out = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    except ConfigError as exc:
+        # `--quiet` leaves git's stderr empty: say what was asked, of which repository.
+        raise ConfigError(f"{ref!r} is not a commit of {repo}") from exc
+    return out.decode().strip()
 
 
 def _site_packages(venv: Path) -> Path:

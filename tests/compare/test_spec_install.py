@@ -149,3 +149,9 @@ def test_a_git_ref_installs_from_a_fresh_virtual_environment(tmp_path: Path) -> 
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert Path(done.stdout.strip().splitlines()[-1]).is_relative_to(tmp_path / "cache")
+
+
+@pytest.mark.skipif(not _is_git_checkout(), reason="needs a git checkout")
+def test_an_unknown_ref_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"'no-such-ref' is not a commit of "):
+        install_side("A", parse_spec("no-such-ref"), repo=ROOT, cache=tmp_path, env={})
