@@ -65,8 +65,10 @@ def compare(
         str,
         typer.Option(
             "--min-effect",
-            help="The smallest change that matters: a real change whose interval lies "
-            "wholly within it is 'no detectable change'.",
+            help="The smallest change that matters (the gate's thresholds are the same "
+            "thing): an interval inside +-it is 'no change beyond +-X%'; one that excludes "
+            "zero and reaches past it, a change; one that holds zero and reaches past it, "
+            "inconclusive.",
         ),
     ] = DEFAULT_MIN_EFFECT,
     fail_on: Annotated[
