@@ -16,6 +16,7 @@ from poolbench.cli.signals import stop_on_signals
 
 if TYPE_CHECKING:
     from poolbench.compare.session import CompareEvent, CompareOutcome
+    from poolbench.compare.verdict import Outcome
     from poolbench.report.compare_report import SideInfo
 
 SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
@@ -250,7 +251,7 @@ def compare(
         with Path(summary).open("a") as handle:
             handle.write(text + "\n")
     if not quiet:
-        _print_verdicts(result)
+        _print_verdicts(result.outcome)
     typer.echo(str(directory))
     if result.interrupted:
         typer.echo("poolbench: compare stopped; what was measured is written", err=True)
@@ -322,9 +323,9 @@ def _print_event(event: CompareEvent) -> None:
     )
 
 
-def _print_verdicts(result: CompareOutcome) -> None:
+def _print_verdicts(outcome: Outcome) -> None:
     """Every metric's verdict with its reason and what it could see, then the notes."""
-    for point in result.outcome.points:
+    for point in outcome.points:
         for m in point.metrics:
             sees = "" if m.resolution is None else f"; could see +-{100 * m.resolution:.1f}%"
             typer.echo(
@@ -332,5 +333,5 @@ def _print_verdicts(result: CompareOutcome) -> None:
                 f"({m.detail}{sees})",
                 err=True,
             )
-    for warning in result.outcome.warnings:
+    for warning in outcome.warnings:
         typer.echo(f"note: {warning}", err=True)

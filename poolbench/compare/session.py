@@ -28,7 +28,7 @@ from poolbench.compare.order import Run, run_order
 from poolbench.compare.verdict import Outcome, judge_point
 from poolbench.consumer.settings import ConsumerSettings
 from poolbench.errors import RunError
-from poolbench.gates.verdict import too_busy
+from poolbench.gates.verdict import METRIC_NAMES, too_busy
 from poolbench.redact import redact_mapping
 from poolbench.results import Environment, PointResult, ResultSet
 from poolbench.run.point import PointContext, run_point
@@ -280,7 +280,7 @@ def judge_all(
         [m for v in verdicts for m in v.metrics],
         saturated=busy,
         runs=len(runs),
-        names=options.fail_on,
+        names=options.fail_on or METRIC_NAMES,
     )
     if blind:
         notes.append(blind)

@@ -17,8 +17,8 @@ Each verdict carries what it could see (`resolution`: the interval's half-width,
 smallest change its own spread could show). With too few repeats for any interval
 (`poolbench.gates.stats.reachable`) the verdict is inconclusive, or, when the caller asks
 (the baseline gate), the medians are held to min_effect alone and the detail says that no
-significance was possible. A metric B (the current run) did not measure while A did is
-worse: "n/a" never passes.
+significance was possible; the change is then the Hodges-Lehmann estimate alone. A metric
+B (the current run) did not measure while A did is worse: "n/a" never passes.
 
 The metric names are results.json's (`PointResult.metrics()`); compare's older names
 (`p99`, `memory`, ...) are accepted as aliases (`metric_named`).
@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from poolbench.gates.stats import min_repeats, reachable, shift_interval
+from poolbench.gates.stats import hodges_lehmann, min_repeats, reachable, shift_interval
 from poolbench.results import PointResult
 
 
@@ -238,22 +238,23 @@ def judge(
         return made(Verdict.WORSE, "n/a: not measured on every repeat of B (the current run)")
     if not _measured(a_t) or not _measured(b_t):
         return made(Verdict.INCONCLUSIVE, "n/a: not measured on every repeat of both sides")
+    logs_a, logs_b = [math.log(x) for x in a_t], [math.log(x) for x in b_t]
     if not reachable(len(a_t), len(b_t), alpha):
         why = (
             f"{len(a_t)} against {len(b_t)} repeats can never reach alpha {alpha:g} "
             f"(needs at least {min_repeats(alpha)} per side): no significance was possible"
         )
+        change = math.expm1(hodges_lehmann(logs_a, logs_b))
         if not thresholds_alone:
-            return made(Verdict.INCONCLUSIVE, why)
-        change = statistics.median(b_t) / statistics.median(a_t) - 1
+            return made(Verdict.INCONCLUSIVE, why, change=change)
         if abs(change) <= min_effect:
             verdict, where = Verdict.WITHIN, "within"
         else:
             bad = (change < 0) == metric.higher_is_better
             verdict, where = (Verdict.WORSE if bad else Verdict.BETTER), "beyond"
-        text = f"medians {_signed(change)}, {where} +-{_pct(min_effect)} by the thresholds alone"
+        text = f"B {_signed(change)}, {where} +-{_pct(min_effect)} by the thresholds alone"
         return made(verdict, f"{text}; {why}", change=change)
-    shift = shift_interval([math.log(x) for x in a_t], [math.log(x) for x in b_t], alpha=alpha)
+    shift = shift_interval(logs_a, logs_b, alpha=alpha)
     assert shift.low is not None and shift.high is not None  # reachable: an interval exists
     change, low, high = math.expm1(shift.estimate), math.expm1(shift.low), math.expm1(shift.high)
     interval = f"{shift.confidence:.1%} interval [{_signed(low)}, {_signed(high)}]"

@@ -163,3 +163,22 @@ def test_fail_on_takes_result_names_and_the_older_ones(tmp_path: Path) -> None:
         )  # fmt: skip
         assert done.returncode == 2
         assert "--junit:" in done.stderr and "is a folder" in done.stderr, done.stderr
+
+
+def test_the_terminal_shows_every_verdicts_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    from poolbench.cli.compare import _print_verdicts
+    from poolbench.compare.verdict import Outcome, judge_point
+    from tests.compare.test_verdict import _point
+
+    # Stopped after 3 runs a side, B's memory higher in all three pairs: never a silent pass.
+    a = [_point(i, 400 + i, memory=50 + i) for i in range(3)]
+    b = [_point(i, 400 + i, memory=60 + i) for i in range(3)]
+    point = judge_point("consumer.workers=10", a, b, alpha=0.05, min_effect=0.1)
+    _print_verdicts(
+        Outcome(points=(point,), alpha=0.05, min_effect=0.1, fail_on=(), warnings=("busy",))
+    )
+    err = capsys.readouterr().err.splitlines()
+    (memory,) = [line for line in err if "peak memory" in line]
+    assert memory.startswith("consumer.workers=10: peak memory: B +19.6%: inconclusive (")
+    assert "3 against 3 repeats can never reach alpha 0.05" in memory
+    assert err[-1] == "note: busy"
