@@ -199,6 +199,11 @@ def _measured(values: Sequence[float]) -> bool:
     return bool(values) and all(math.isfinite(v) and v > 0 for v in values)
 
 
+def _usable(values: Sequence[float]) -> list[float]:
+    """The logs of the values that were measured."""
+    return [math.log(v) for v in values if math.isfinite(v) and v > 0]
+
+
 def judge(
     metric: Metric,
     a: Sequence[float],
@@ -234,10 +239,19 @@ def judge(
             detail=detail,
         )
 
-    if not _measured(b_t) and _measured(a_t):
-        return made(Verdict.WORSE, "n/a: not measured on every repeat of B (the current run)")
     if not _measured(a_t) or not _measured(b_t):
-        return made(Verdict.INCONCLUSIVE, "n/a: not measured on every repeat of both sides")
+        # The change over the repeats that did measure, shown but never judged.
+        a_ok, b_ok = _usable(a_t), _usable(b_t)
+        partial = math.expm1(hodges_lehmann(a_ok, b_ok)) if a_ok and b_ok else None
+        if _measured(a_t):
+            return made(
+                Verdict.WORSE,
+                "n/a: not measured on every repeat of B (the current run)",
+                change=partial,
+            )
+        return made(
+            Verdict.INCONCLUSIVE, "n/a: not measured on every repeat of both sides", change=partial
+        )
     logs_a, logs_b = [math.log(x) for x in a_t], [math.log(x) for x in b_t]
     if not reachable(len(a_t), len(b_t), alpha):
         why = (

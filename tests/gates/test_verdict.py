@@ -131,10 +131,15 @@ def test_false_alarms_stay_below_alpha_on_exchangeable_samples() -> None:
 
 
 def test_not_measured_never_passes() -> None:
-    v = judge(THROUGHPUT, [1.0, 2.0, 3.0, 4.0], [1.0, math.nan, 3.0, 4.0], alpha=0.05, min_effect=1)
-    assert v.verdict is Verdict.WORSE and v.change is None
-    v = judge(THROUGHPUT, [1.0, math.nan, 2.0, 3.0], [1.0, 2.0, 3.0, 4.0], alpha=0.05, min_effect=1)
-    assert v.verdict is Verdict.INCONCLUSIVE and v.change is None
+    a, b = [1.0, 2.0, 3.0, 4.0], [2.0, math.nan, 6.0, 8.0]
+    v = judge(THROUGHPUT, a, b, alpha=0.05, min_effect=1)
+    assert v.verdict is Verdict.WORSE and not v.tested
+    # The change over the repeats that measured is still shown: B twice A's.
+    assert v.change is not None and v.change > 0 and "n/a" in v.detail
+    v = judge(THROUGHPUT, b, a, alpha=0.05, min_effect=1)
+    assert v.verdict is Verdict.INCONCLUSIVE
+    nothing = judge(THROUGHPUT, a, [math.nan] * 4, alpha=0.05, min_effect=1)
+    assert nothing.verdict is Verdict.WORSE and nothing.change is None
 
 
 def test_too_busy_names_the_metric_that_could_not_see_its_effect() -> None:
