@@ -55,6 +55,17 @@ def gate(
             help="Largest allowed rise of the consumer's peak memory (MB), like 20%.",
         ),
     ] = "20%",
+    min_effect: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--min-effect",
+            metavar="METRIC=PERCENT",
+            help="The threshold of any metric, by its results.json name (repeatable), e.g. "
+            "cpu_us_per_email=15% or service_p99_ms=30%: the same thing as compare's "
+            "--min-effect. It adds the metric to the gate, or replaces the --max-* value "
+            "of throughput, p99_ms or memory_peak_mb.",
+        ),
+    ] = None,
     alpha: Annotated[
         float,
         typer.Option(
@@ -126,12 +137,14 @@ def gate(
     memory_rise = parse_percent(max_memory_rise, what="--max-memory-rise")
     if not 0 < alpha < 1:
         raise ConfigError("must lie between 0 and 1", where="--alpha", got=alpha)
+    effects = {
+        "throughput": drop / 100,
+        "p99_ms": p99_rise / 100,
+        "memory_peak_mb": memory_rise / 100,
+        **_min_effects(min_effect or []),
+    }
     limits = Limits(
-        min_effect={
-            "throughput": drop / 100,
-            "p99_ms": p99_rise / 100,
-            "memory_peak_mb": memory_rise / 100,
-        },
+        min_effect=effects,
         alpha=alpha,
         fail_on_inconclusive=fail_on_inconclusive,
     )
@@ -174,3 +187,23 @@ def gate(
         failed += f", {len(comparison.inconclusive)} inconclusive (--fail-on-inconclusive)"
     console.print(f"gate FAILED: {failed}", style="bold red")
     raise typer.Exit(exit_codes.CHECK_FAILED)
+
+
+def _min_effects(items: list[str]) -> dict[str, float]:
+    """`--min-effect METRIC=PERCENT` items, by the metric's results.json name."""
+    from poolbench.errors import ConfigError
+    from poolbench.gates.compare import parse_percent
+    from poolbench.gates.verdict import METRIC_NAMES, metric_named
+
+    out: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        metric = metric_named(name.strip())
+        if not sep or metric is None:
+            raise ConfigError(
+                f"--min-effect: expected METRIC=PERCENT with METRIC one of "
+                f"{', '.join(METRIC_NAMES)}, got {item!r}"
+            )
+        below = 100 if metric.higher_is_better else None  # a drop of 100% is no rate at all
+        out[metric.name] = parse_percent(value, what="--min-effect", below=below) / 100
+    return out

@@ -206,3 +206,25 @@ def test_fail_on_inconclusive(tmp_path: Path) -> None:
         c for c in ET.parse(junit).getroot().iter("testcase") if c.get("name") == "throughput"
     ]
     assert case.find("failure") is not None
+
+
+def test_min_effect_gates_any_metric_by_its_result_name(tmp_path: Path) -> None:
+    base = save(result_set(_repeats([100, 101, 99, 100.5])), tmp_path / "base").parent
+    # Same CPU percent at 80% of the rate: CPU per email up by a quarter.
+    current = save(result_set(_repeats([80, 81, 79, 80.5])), tmp_path / "cur").parent
+    args = ("gate", current, "--baseline", base / "results.json")
+    markdown = tmp_path / "gate.md"
+    done = _poolbench(
+        *args, "--min-effect", "throughput=25%", "--min-effect", "cpu_us_per_email=15%",
+        "--markdown", markdown,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    failing = [line for line in markdown.read_text().splitlines() if "| **" in line]
+    assert len(failing) == 1 and "| CPU per email |" in failing[0] and "**MORE**" in failing[0]
+    assert "throughput=25%" not in markdown.read_text()
+    assert "cpu_us_per_email 15%" in markdown.read_text()
+    bad = _poolbench(*args, "--min-effect", "cpu=5%")
+    assert bad.returncode == 2
+    assert (
+        len(bad.stderr.splitlines()) == 1 and "--min-effect: expected METRIC=PERCENT" in bad.stderr
+    )
