@@ -68,10 +68,13 @@ def comparison_table(comparison: Comparison) -> Group:
 
 
 def explanations(comparison: Comparison) -> list[Text]:
-    """One line per metric: its verdict and how it was reached (what it could see)."""
+    """One line per metric that is not plainly within its threshold: its verdict and how
+    it was reached (the table's Sees column and the notes cover the others)."""
     lines: list[Text] = []
     for point in comparison.points:
         for m in point.metrics:
+            if m.verdict is Verdict.WITHIN:
+                continue
             line = Text(f"{m.verdict.value}: ", style=_STYLES[m.verdict])
             line.append(f"{point.label}, {m.metric.title}: {m.detail}")
             lines.append(line)
