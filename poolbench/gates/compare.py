@@ -5,8 +5,9 @@ gated metric (throughput, p99 latency, peak memory by default; results.json's na
 judged by the one regression engine, `poolbench.gates.verdict.judge`, with the baseline
 as A and the current run as B: worse, better, within +-min_effect (the thresholds, e.g.
 `--max-throughput-drop`), or inconclusive. With too few repeats for any test (1 against
-1, or 3 against 3 at alpha 0.05) the medians are held to the thresholds alone, and the
-verdict and the notes say that no significance was possible.
+1, or 3 against 3 at alpha 0.05) B's change (the Hodges-Lehmann estimate: with one repeat
+a side, the ratio) is held to the thresholds alone, and the verdict and the notes say
+that no significance was possible.
 
 Lost and duplicated emails beyond the baseline's (the worst repeat on each side) are
 always a regression, whatever the thresholds. Inputs that cannot be compared honestly
@@ -229,7 +230,7 @@ def compare(
         notes.append(
             f"no significance was possible at {len(untested)} point(s): {', '.join(sizes)} "
             f"repeats can never reach alpha {limits.alpha:g}; those verdicts hold the "
-            "medians to the thresholds alone (use `repeats:` >= "
+            "change to the thresholds alone (use `repeats:` >= "
             f"{min_repeats(limits.alpha)} for a test)"
         )
     runs = [p for key in matched for p in (*base_groups[key], *cur_groups[key])]

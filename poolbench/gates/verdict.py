@@ -16,8 +16,8 @@ matters (the gate's `--max-throughput-drop` and the like, compare's `--min-effec
 Each verdict carries what it could see (`resolution`: the interval's half-width, the
 smallest change its own spread could show). With too few repeats for any interval
 (`poolbench.gates.stats.reachable`) the verdict is inconclusive, or, when the caller asks
-(the baseline gate), the medians are held to min_effect alone and the detail says that no
-significance was possible; the change is then the Hodges-Lehmann estimate alone. A metric
+(the baseline gate), the Hodges-Lehmann change alone is held to min_effect and the detail
+says that no significance was possible. A metric
 B (the current run) did not measure while A did is worse: "n/a" never passes.
 
 The metric names are results.json's (`PointResult.metrics()`); compare's older names
@@ -215,7 +215,7 @@ def judge(
 ) -> MetricVerdict:
     """The verdict of B against A for one metric's repeats.
 
-    `thresholds_alone`: with too few repeats for a test, hold the medians' change to
+    `thresholds_alone`: with too few repeats for a test, hold the Hodges-Lehmann change to
     `min_effect` (the baseline gate) instead of calling it inconclusive.
     """
     if not min_effect >= 0:
