@@ -122,6 +122,7 @@ def render_markdown(
     )
     lines.append("")
     if caveats:
+        lines += ["Not a pass, though they do not fail this compare:", ""]
         lines += [f"- {_cell(text)}" for text in caveats]
         lines.append("")
     for side in sides:
