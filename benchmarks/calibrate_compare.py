@@ -35,7 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from poolbench.compare.verdict import BY_NAME, METRIC_NAMES, Verdict, judge  # noqa: E402
+from poolbench.gates.verdict import BY_NAME, METRIC_NAMES, Verdict, judge  # noqa: E402
 
 SCENARIO = ROOT / "scenarios" / "compare.yaml"
 

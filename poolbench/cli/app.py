@@ -50,6 +50,17 @@ _plain_display_type = typer.core._TyperParameter.display_type
 for _cls in (typer.core.TyperOption, typer.core.TyperArgument):
     _cls.display_type_rich = _display_type  # type: ignore[method-assign]
 
+
+def _usage_name(self: Any) -> str:
+    """An argument in the usage line as click writes it: `CURRENT`, `[DEST]`; typer
+    (0.29) writes a required one as `{current}`, which reads like a placeholder."""
+    name = str(self.metavar or self.name).upper()
+    name = name if self.required else f"[{name}]"
+    return name + ("..." if self.nargs != 1 else "")
+
+
+typer.core.TyperArgument._usage_display_name = _usage_name  # type: ignore[method-assign]
+
 app = typer.Typer(
     name="poolbench",
     help=(

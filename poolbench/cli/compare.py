@@ -16,6 +16,7 @@ from poolbench.cli.signals import stop_on_signals
 
 if TYPE_CHECKING:
     from poolbench.compare.session import CompareEvent, CompareOutcome
+    from poolbench.compare.verdict import Outcome
     from poolbench.report.compare_report import SideInfo
 
 SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
@@ -65,19 +66,30 @@ def compare(
         str,
         typer.Option(
             "--min-effect",
-            help="The smallest change that matters: a real change whose interval lies "
-            "wholly within it is 'no detectable change'.",
+            help="The smallest change that matters (the gate's thresholds are the same "
+            "thing): an interval inside +-it is 'no change beyond +-X%'; one that excludes "
+            "zero and reaches past it, a change; one that holds zero and reaches past it, "
+            "inconclusive.",
         ),
     ] = DEFAULT_MIN_EFFECT,
     fail_on: Annotated[
         str,
         typer.Option(
             "--fail-on",
-            help="Comma-separated metrics whose 'worse' verdict fails (exit 1): throughput, "
-            "p99, service_p99, memory, cpu_per_email, or 'none'. Loss, duplicates and "
-            "failed runs always fail.",
+            help="Comma-separated metrics whose 'worse' verdict fails (exit 1), by their "
+            "results.json names: throughput, p99_ms, service_p99_ms, memory_peak_mb, "
+            "cpu_us_per_email (or the older p99, service_p99, memory, cpu_per_email), or "
+            "'none'. Loss, duplicates and failed runs always fail.",
         ),
     ] = DEFAULT_FAIL_ON,
+    fail_on_inconclusive: Annotated[
+        bool,
+        typer.Option(
+            "--fail-on-inconclusive",
+            help="Also fail (exit 1) when a metric in --fail-on is inconclusive: its "
+            "interval holds zero but is wider than --min-effect.",
+        ),
+    ] = False,
     a_env: Annotated[
         list[str] | None,
         typer.Option(
@@ -115,51 +127,83 @@ def compare(
             show_default=False,
         ),
     ] = None,
+    junit: Annotated[
+        Path | None,
+        typer.Option(
+            "--junit",
+            help="Also write the verdicts as JUnit XML here: one test case per point and "
+            "metric, plus one per point for loss, duplicates and failed runs.",
+            show_default=False,
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="Print only the result folder.")] = False,
 ) -> None:
     """Compare two consumers on one machine: every point as A B B A ..., --repeats per side.
 
     Both sides get the same broker, sink and load; they differ only in the consumer.
-    Per point and metric: B's median change with a Hodges-Lehmann interval, a
-    Mann-Whitney p, and a verdict (faster/slower, less/more, or no detectable change at
-    --min-effect). Writes a/ and b/ results.json, compare.md, compare.json and charts.
+    Per point and metric: B's change with its exact Hodges-Lehmann interval, a
+    Mann-Whitney p, what the compare could see, and a verdict: faster/slower (less/more),
+    no change beyond +-min-effect, or inconclusive. Writes a/ and b/ results.json,
+    compare.md, compare.json and charts.
 
     Exit 0 when nothing in --fail-on got worse and nothing was lost or duplicated, 1 when
-    something did (or a run failed), 2 on bad input, 130 when stopped.
+    something did (or a run failed), 2 on bad input (--repeats too few to ever reach
+    --alpha included, before any run), 130 when stopped.
     """
-    from poolbench.cli.edge import print_error, writable_directory
+    from poolbench.cli.edge import print_error, writable_directory, writable_file
     from poolbench.compare.install import default_cache, install_side
     from poolbench.compare.session import CompareOptions, run_compare
     from poolbench.compare.spec import parse_env, parse_spec
-    from poolbench.compare.verdict import METRIC_NAMES
     from poolbench.errors import ConfigError
     from poolbench.gates.compare import parse_percent
+    from poolbench.gates.junit import compare_cases, render
+    from poolbench.gates.stats import min_repeats, reachable
+    from poolbench.gates.verdict import METRIC_NAMES, metric_named
     from poolbench.report.compare_report import write_compare_report
     from poolbench.results import save
     from poolbench.scenario import load_scenario
 
+    if not reachable(repeats, repeats, alpha):
+        raise ConfigError(
+            f"--repeats {repeats}: needs at least {min_repeats(alpha)} repeats per side: "
+            f"{repeats} against {repeats} can never reach --alpha {alpha:g}"
+        )
     effect = parse_percent(min_effect) / 100
     if not 0 <= effect < 1:
         raise ConfigError(f"--min-effect must lie in [0%, 100%), got {min_effect}")
-    fail = tuple(m.strip() for m in fail_on.split(",") if m.strip() and m.strip() != "none")
-    bad = [m for m in fail if m not in METRIC_NAMES]
+    names = [m.strip() for m in fail_on.split(",") if m.strip() and m.strip() != "none"]
+    bad = [m for m in names if metric_named(m) is None]
     if bad:
         raise ConfigError(
             f"--fail-on: unknown metric(s) {', '.join(bad)}; known: {', '.join(METRIC_NAMES)}"
         )
+    fail = tuple(dict.fromkeys(found.name for n in names if (found := metric_named(n))))
+    if junit is not None:
+        writable_file(junit, what="--junit")
     scenario = load_scenario(scenario_file)
     specs = (parse_spec(a, what="--a"), parse_spec(b, what="--b"))
     envs = (parse_env(a_env or [], what="--a-env"), parse_env(b_env or [], what="--b-env"))
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    directory = writable_directory(out / "compare" / scenario.name / stamp, what="--out")
+    target = out / "compare" / scenario.name / stamp
+    created = [p for p in (target, *target.parents) if not p.exists()]
+    directory = writable_directory(target, what="--out")
     repo_dir = repo.resolve()
     cache_dir = cache or default_cache()
-    sides = (
-        install_side("A", specs[0], repo=repo_dir, cache=cache_dir, env=envs[0]),
-        install_side("B", specs[1], repo=repo_dir, cache=cache_dir, env=envs[1]),
-    )
+    try:
+        sides = (
+            install_side("A", specs[0], repo=repo_dir, cache=cache_dir, env=envs[0]),
+            install_side("B", specs[1], repo=repo_dir, cache=cache_dir, env=envs[1]),
+        )
+    except BaseException:
+        _remove_empty(created)  # nothing was measured: leave no empty stamp folder
+        raise
     options = CompareOptions(
-        repeats=repeats, alpha=alpha, min_effect=effect, fail_on=fail, seed=seed
+        repeats=repeats,
+        alpha=alpha,
+        min_effect=effect,
+        fail_on=fail,
+        fail_on_inconclusive=fail_on_inconclusive,
+        seed=seed,
     )
     package_log = logging.getLogger("poolbench")
     if package_log.getEffectiveLevel() == logging.INFO:
@@ -195,6 +239,9 @@ def compare(
         error=result.error,
         interrupted=result.interrupted,
     )
+    if junit is not None:
+        cases = compare_cases(result.outcome, error=result.error)
+        junit.write_text(render(f"poolbench compare {scenario.name}", cases))
     text = files.markdown.read_text()
     if markdown is not None:
         markdown.parent.mkdir(parents=True, exist_ok=True)
@@ -204,7 +251,7 @@ def compare(
         with Path(summary).open("a") as handle:
             handle.write(text + "\n")
     if not quiet:
-        _print_verdicts(result)
+        _print_verdicts(result.outcome)
     typer.echo(str(directory))
     if result.interrupted:
         typer.echo("poolbench: compare stopped; what was measured is written", err=True)
@@ -216,12 +263,32 @@ def compare(
         typer.echo(f"poolbench: {problem}", err=True)
     for point, m in result.outcome.regressions:
         typer.echo(
-            f"poolbench: {point.label}: {m.metric.title} {m.word}: B {100 * (m.change or 0):+.1f}% "
+            f"poolbench: {point.label}: {m.metric.title} {m.word}: B {_change(m.change)} "
             f"({m.detail})",
             err=True,
         )
+    if result.outcome.fail_on_inconclusive:
+        for point, m in result.outcome.inconclusive:
+            typer.echo(
+                f"poolbench: {point.label}: {m.metric.title} inconclusive "
+                f"(--fail-on-inconclusive): {m.detail}",
+                err=True,
+            )
     if not result.outcome.passed:
         raise typer.Exit(exit_codes.CHECK_FAILED)
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders this compare created (deepest first) while they are empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
+def _change(change: float | None) -> str:
+    return "n/a" if change is None else f"{100 * change:+.1f}%"
 
 
 def _side_infos(result: CompareOutcome) -> list[SideInfo]:
@@ -256,8 +323,15 @@ def _print_event(event: CompareEvent) -> None:
     )
 
 
-def _print_verdicts(result: CompareOutcome) -> None:
-    for point in result.outcome.points:
+def _print_verdicts(outcome: Outcome) -> None:
+    """Every metric's verdict with its reason and what it could see, then the notes."""
+    for point in outcome.points:
         for m in point.metrics:
-            change = "n/a" if m.change is None else f"{100 * m.change:+.1f}%"
-            typer.echo(f"{point.label}: {m.metric.title}: B {change}: {m.word}", err=True)
+            sees = "" if m.resolution is None else f"; could see +-{100 * m.resolution:.1f}%"
+            typer.echo(
+                f"{point.label}: {m.metric.title}: B {_change(m.change)}: {m.word} "
+                f"({m.detail}{sees})",
+                err=True,
+            )
+    for warning in outcome.warnings:
+        typer.echo(f"note: {warning}", err=True)

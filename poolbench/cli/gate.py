@@ -55,14 +55,33 @@ def gate(
             help="Largest allowed rise of the consumer's peak memory (MB), like 20%.",
         ),
     ] = "20%",
+    min_effect: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--min-effect",
+            metavar="METRIC=PERCENT",
+            help="The threshold of any metric, by its results.json name (repeatable), e.g. "
+            "cpu_us_per_email=15% or service_p99_ms=30%: the same thing as compare's "
+            "--min-effect. It adds the metric to the gate, or replaces the --max-* value "
+            "of throughput, p99_ms or memory_peak_mb.",
+        ),
+    ] = None,
     alpha: Annotated[
         float,
         typer.Option(
-            help="Significance level: with 2+ repeats on both sides a change beyond a "
-            "threshold counts only if a test over the repeats agrees (Mann-Whitney U, or a "
-            "bootstrap interval of the median difference when there are too few repeats)."
+            help="Significance level of the exact Mann-Whitney test and its Hodges-Lehmann "
+            "interval. With too few repeats for any test (1 against 1; 3 against 3 at "
+            "0.05) the medians are held to the thresholds alone, and the output says so."
         ),
     ] = 0.05,
+    fail_on_inconclusive: Annotated[
+        bool,
+        typer.Option(
+            "--fail-on-inconclusive",
+            help="Also fail (exit 1) when a verdict is inconclusive: the interval holds "
+            "zero but is wider than the threshold, so a change that matters could hide.",
+        ),
+    ] = False,
     allow_scenario_change: Annotated[
         bool,
         typer.Option(
@@ -87,21 +106,29 @@ def gate(
             show_default=False,
         ),
     ] = None,
-    seed: Annotated[
-        int, typer.Option(help="Seed of the bootstrap resampling, for reproducible verdicts.")
-    ] = 0,
+    junit: Annotated[
+        Path | None,
+        typer.Option(
+            "--junit",
+            help="Also write the verdicts as JUnit XML to this file: one test case per "
+            "point and metric.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Compare a run with a baseline point by point; exit 0 pass, 1 regression, 2 bad input.
 
-    Throughput, p99 latency and peak memory may move within the thresholds; lost or
-    duplicated emails beyond the baseline's always fail.
+    Per metric, B's change against the baseline with its interval: worse, better, within
+    the threshold, or inconclusive. Lost or duplicated emails beyond the baseline's
+    always fail.
     """
     from rich.console import Console
 
     from poolbench.cli.gate_view import comparison_table, explanations
     from poolbench.errors import ConfigError
     from poolbench.gates.baseline import load_input
-    from poolbench.gates.compare import Thresholds, compare, parse_percent
+    from poolbench.gates.compare import Limits, compare, parse_percent
+    from poolbench.gates.junit import gate_cases, render
     from poolbench.gates.markdown import to_markdown
 
     # Every flag is checked here, so that an error names the flag, not a field.
@@ -110,21 +137,26 @@ def gate(
     memory_rise = parse_percent(max_memory_rise, what="--max-memory-rise")
     if not 0 < alpha < 1:
         raise ConfigError("must lie between 0 and 1", where="--alpha", got=alpha)
-    thresholds = Thresholds(
-        max_throughput_drop_pct=drop,
-        max_p99_rise_pct=p99_rise,
-        max_memory_rise_pct=memory_rise,
+    effects = {
+        "throughput": drop / 100,
+        "p99_ms": p99_rise / 100,
+        "memory_peak_mb": memory_rise / 100,
+        **_min_effects(min_effect or []),
+    }
+    limits = Limits(
+        min_effect=effects,
         alpha=alpha,
+        fail_on_inconclusive=fail_on_inconclusive,
     )
-    if markdown is not None:
-        writable_file(markdown, what="--markdown")  # checked before the comparison's work
+    for path, flag in ((markdown, "--markdown"), (junit, "--junit")):
+        if path is not None:
+            writable_file(path, what=flag)  # checked before the comparison's work
     comparison = compare(
         load_input(baseline, role="baseline"),
         load_input(current, role="current results"),
-        thresholds=thresholds,
+        limits=limits,
         allow_scenario_change=allow_scenario_change,
         allow_env_change=allow_env_change,
-        seed=seed,
     )
     console = Console()
     console.print(comparison_table(comparison))
@@ -143,8 +175,35 @@ def gate(
     if summary:
         with Path(summary).open("a") as out:
             out.write(text + "\n")
+    if junit is not None:
+        junit.write_text(
+            render(f"poolbench gate {comparison.scenario_name}", gate_cases(comparison))
+        )
     if comparison.passed:
         console.print(f"gate passed: {len(comparison.points)} point(s) compared", style="green")
         return
-    console.print(f"gate FAILED: {len(comparison.regressions)} regression(s)", style="bold red")
+    failed = f"{len(comparison.regressions)} regression(s)"
+    if comparison.limits.fail_on_inconclusive and comparison.inconclusive:
+        failed += f", {len(comparison.inconclusive)} inconclusive (--fail-on-inconclusive)"
+    console.print(f"gate FAILED: {failed}", style="bold red")
     raise typer.Exit(exit_codes.CHECK_FAILED)
+
+
+def _min_effects(items: list[str]) -> dict[str, float]:
+    """`--min-effect METRIC=PERCENT` items, by the metric's results.json name."""
+    from poolbench.errors import ConfigError
+    from poolbench.gates.compare import parse_percent
+    from poolbench.gates.verdict import METRIC_NAMES, metric_named
+
+    out: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        metric = metric_named(name.strip())
+        if not sep or metric is None:
+            raise ConfigError(
+                f"--min-effect: expected METRIC=PERCENT with METRIC one of "
+                f"{', '.join(METRIC_NAMES)}, got {item!r}"
+            )
+        below = 100 if metric.higher_is_better else None  # a drop of 100% is no rate at all
+        out[metric.name] = parse_percent(value, what="--min-effect", below=below) / 100
+    return out

@@ -1,51 +1,86 @@
-"""The rich rendering of a gate comparison: a compact table, then why each non-pass."""
+"""The rich rendering of a gate comparison: a compact table per point, then why each verdict.
+
+Each point is a table of its own, titled with its label, so an 80-column terminal never
+folds a label in the middle (`consumer.workers=10 ,` was how it read).
+"""
 
 from __future__ import annotations
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from poolbench.gates.compare import Comparison, Verdict
+from poolbench.gates.compare import Comparison, change_text, seen_text, value_text
+from poolbench.gates.verdict import MetricVerdict, Verdict
 
 _STYLES = {
-    Verdict.PASS: "green",
-    Verdict.REGRESSION: "bold red",
-    Verdict.IMPROVEMENT: "cyan",
-    Verdict.NOISE: "yellow",
+    Verdict.WITHIN: "green",
+    Verdict.WORSE: "bold red",
+    Verdict.BETTER: "cyan",
+    Verdict.INCONCLUSIVE: "yellow",
 }
 
 
-def comparison_table(comparison: Comparison) -> Table:
-    """Point, metric, baseline, current, change, verdict (fits 80 columns)."""
+def _short(m: MetricVerdict) -> str:
+    if m.verdict is Verdict.WITHIN:
+        return f"within +-{100 * m.min_effect:g}%"
+    return m.word
+
+
+def _word(comparison: Comparison, verdict: Verdict, word: str) -> Text:
+    text = word.upper() if comparison.fails(verdict) else word
+    return Text(text, style=_STYLES[verdict])
+
+
+def comparison_table(comparison: Comparison) -> Group:
+    """A headline, then per point: metric, baseline, current, change, what the verdict
+    could see, and the verdict."""
     status = "passed" if comparison.passed else "FAILED"
-    table = Table(title=f"poolbench gate: {comparison.scenario_name} {status}")
-    table.add_column("Point", overflow="fold")
-    table.add_column("Metric", no_wrap=True)
-    for name in ("Baseline", "Current", "Change"):
-        table.add_column(name, justify="right", no_wrap=True)
-    table.add_column("Verdict", no_wrap=True)
+    tables: list[Text | Table] = [
+        Text(f"poolbench gate: {comparison.scenario_name} {status}", style="bold")
+    ]
     for point in comparison.points:
-        for i, metric in enumerate(point.metrics):
+        table = Table(title=point.label, title_justify="left")
+        table.add_column("Metric", no_wrap=True)
+        for name in ("Baseline", "Current", "Change", "Sees"):
+            table.add_column(name, justify="right", no_wrap=True)
+        table.add_column("Verdict", no_wrap=True)
+        for m in point.metrics:
             table.add_row(
-                point.label if i == 0 else "",
-                metric.label,
-                metric.baseline_text(),
-                metric.current_text(),
-                metric.change_text(),
-                Text(metric.verdict.value, style=_STYLES[metric.verdict]),
+                m.metric.title,
+                value_text(m.a_median, m.metric.unit),
+                value_text(m.b_median, m.metric.unit),
+                change_text(m),
+                seen_text(m),
+                _word(comparison, m.verdict, _short(m)),
             )
-        table.add_section()
-    return table
+        for c in point.counts:
+            table.add_row(
+                c.title,
+                str(c.baseline),
+                str(c.current),
+                f"{c.current - c.baseline:+d}",
+                "exact",
+                _word(comparison, c.verdict, "worse" if c.verdict is Verdict.WORSE else "ok"),
+            )
+        tables.append(table)
+    return Group(*tables)
 
 
 def explanations(comparison: Comparison) -> list[Text]:
-    """One line per metric that did not simply pass: what crossed, and how it was judged."""
+    """One line per metric that is not plainly within its threshold: its verdict and how
+    it was reached (the table's Sees column and the notes cover the others)."""
     lines: list[Text] = []
     for point in comparison.points:
-        for metric in point.metrics:
-            if metric.verdict is Verdict.PASS:
+        for m in point.metrics:
+            if m.verdict is Verdict.WITHIN:
                 continue
-            line = Text(f"{metric.verdict.value}: ", style=_STYLES[metric.verdict])
-            line.append(f"{point.label}, {metric.label}: {metric.reason}; {metric.method}")
+            line = Text(f"{m.verdict.value}: ", style=_STYLES[m.verdict])
+            line.append(f"{point.label}, {m.metric.title}: {m.detail}")
             lines.append(line)
+        for c in point.counts:
+            if c.verdict is Verdict.WORSE:
+                line = Text("worse: ", style=_STYLES[c.verdict])
+                line.append(f"{point.label}, {c.title}: {c.current} ({c.detail})")
+                lines.append(line)
     return lines

@@ -28,6 +28,7 @@ from poolbench.compare.order import Run, run_order
 from poolbench.compare.verdict import Outcome, judge_point
 from poolbench.consumer.settings import ConsumerSettings
 from poolbench.errors import RunError
+from poolbench.gates.verdict import METRIC_NAMES, too_busy
 from poolbench.redact import redact_mapping
 from poolbench.results import Environment, PointResult, ResultSet
 from poolbench.run.point import PointContext, run_point
@@ -44,6 +45,7 @@ class CompareOptions:
     alpha: float
     min_effect: float
     fail_on: tuple[str, ...]
+    fail_on_inconclusive: bool = False
     seed: int = 0
     # A consumer is ready within seconds; on a busy machine one now and then never says
     # so (no output at all): such a run is started again rather than ending the compare.
@@ -225,14 +227,6 @@ def run_compare(
                     time.sleep(scenario.load.cooldown_s)
     except KeyboardInterrupt:
         interrupted = True
-    runs = [p for rs in sets.values() for p in rs.points]
-    busy = sum(p.harness_saturated for p in runs)
-    if busy:
-        warnings.append(
-            f"{busy} of {len(runs)} runs had a saturated machine or harness (see each "
-            "run's warnings in a/ and b/results.json): other load widens the intervals, "
-            "so a real change is harder to detect"
-        )
     if interrupted or error is not None:
         reason = error or "interrupted"
         sets = {name: rs.as_partial(reason) for name, rs in sets.items()}
@@ -259,7 +253,17 @@ def judge_all(
     options: CompareOptions,
     warnings: tuple[str, ...] = (),
 ) -> Outcome:
-    """The verdict of every point, from both sides' stored repeats."""
+    """The verdict of every point, from both sides' stored repeats; a note when the
+    machine was busy, and one more when it was too busy for the effect asked."""
+    notes = list(warnings)
+    runs = [*a.points, *b.points]
+    busy = sum(p.harness_saturated for p in runs)
+    if busy:
+        notes.append(
+            f"{busy} of {len(runs)} runs had a saturated machine or harness (see each "
+            "run's warnings in a/ and b/results.json): other load widens the intervals, "
+            "so a real change is harder to detect"
+        )
     verdicts = []
     for point in points:
         key = dict(point.params)
@@ -272,10 +276,19 @@ def judge_all(
                 point.label, a_runs, b_runs, alpha=options.alpha, min_effect=options.min_effect
             )
         )
+    blind = too_busy(
+        [m for v in verdicts for m in v.metrics],
+        saturated=busy,
+        runs=len(runs),
+        names=options.fail_on or METRIC_NAMES,
+    )
+    if blind:
+        notes.append(blind)
     return Outcome(
         points=tuple(verdicts),
         alpha=options.alpha,
         min_effect=options.min_effect,
         fail_on=options.fail_on,
-        warnings=warnings,
+        fail_on_inconclusive=options.fail_on_inconclusive,
+        warnings=tuple(notes),
     )

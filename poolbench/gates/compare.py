@@ -1,167 +1,115 @@
 """Baseline comparison: a current ResultSet against a stored baseline, point by point.
 
-Pure. Points are matched by their params (the swept values). Per matched point and
-metric (throughput, p99 latency, peak memory) the medians over repeats are compared:
-
-- within the threshold: pass;
-- beyond it in the bad direction: a regression if a significance test over the repeats
-  agrees (`poolbench.gates.stats.significance`), otherwise noise; with a single repeat on
-  either side there is no test, the threshold alone decides, and the result says so;
-- beyond it in the good direction: an improvement (same rule), otherwise noise.
+Pure. Points are matched by their params (the swept values). Per matched point, each
+gated metric (throughput, p99 latency, peak memory by default; results.json's names) is
+judged by the one regression engine, `poolbench.gates.verdict.judge`, with the baseline
+as A and the current run as B: worse, better, within +-min_effect (the thresholds, e.g.
+`--max-throughput-drop`), or inconclusive. With too few repeats for any test (1 against
+1, or 3 against 3 at alpha 0.05) B's change (the Hodges-Lehmann estimate: with one repeat
+a side, the ratio) is held to the thresholds alone, and the verdict and the notes say
+that no significance was possible.
 
 Lost and duplicated emails beyond the baseline's (the worst repeat on each side) are
 always a regression, whatever the thresholds. Inputs that cannot be compared honestly
 (other schema, other scenario, other environment, nothing in common) raise
 `GateInputError` unless the caller allows the scenario or environment change.
-
-Why one module of ~420 lines: the rules above are applied in `_compare_metric` and
-`_compare_count` and carried by the records they return (`MetricComparison` up to
-`Comparison`), so a rule, its verdict and the record a report reads change together.
 """
 
 from __future__ import annotations
 
-import enum
 import math
-import random
-import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Final
 
 from poolbench import units
 from poolbench.errors import GateInputError
 from poolbench.gates.absolute import describe_params
-from poolbench.gates.stats import significance
+from poolbench.gates.stats import min_repeats, reachable
+from poolbench.gates.verdict import BY_NAME, MetricVerdict, Verdict, judge, too_busy
 from poolbench.results import ParamValue, PointResult, ResultSet, comparable_versions
 
-THRESHOLD_ONLY: Final = "threshold only (1 repeat, no test)"
-ALWAYS: Final = "no threshold: any excess fails"
-
-
-class Verdict(enum.StrEnum):
-    PASS = "pass"
-    REGRESSION = "regression"
-    IMPROVEMENT = "improvement"
-    NOISE = "noise"
-
-
-_THRESHOLD_WORDS: Final = {
-    "max_throughput_drop_pct": "max throughput drop",
-    "max_p99_rise_pct": "max p99 rise",
-    "max_memory_rise_pct": "max memory rise",
-}
+# The gate's flags, by the metric each sets the min effect of.
+FLAGS: Final = MappingProxyType(
+    {
+        "throughput": "--max-throughput-drop",
+        "p99_ms": "--max-p99-rise",
+        "memory_peak_mb": "--max-memory-rise",
+    }
+)
+DEFAULT_MIN_EFFECT: Final = MappingProxyType(
+    {"throughput": 0.10, "p99_ms": 0.25, "memory_peak_mb": 0.20}
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Thresholds:
-    """Allowed relative changes, in percent, and the significance level."""
+class Limits:
+    """What the gate lets through: per metric, the min effect (a fraction: 0.1 is
+    +-10%) a change must be shown to stay within; the significance level; and whether an
+    inconclusive verdict fails."""
 
-    max_throughput_drop_pct: float = 10.0
-    max_p99_rise_pct: float = 25.0
-    max_memory_rise_pct: float = 20.0
+    min_effect: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_MIN_EFFECT))
     alpha: float = 0.05
+    fail_on_inconclusive: bool = False
 
     def __post_init__(self) -> None:
-        # The words of the gate's flags, never the field names.
-        for name, words in _THRESHOLD_WORDS.items():
-            value = getattr(self, name)
+        for name, value in self.min_effect.items():
+            where = FLAGS.get(name, name)
+            if name not in BY_NAME:
+                raise GateInputError(f"{where}: unknown metric; known: {', '.join(BY_NAME)}")
             if not value >= 0:
-                raise GateInputError(f"{words}: must not be negative, got {value:g}%")
-        if self.max_throughput_drop_pct >= 100:
+                raise GateInputError(f"{where}: must not be negative, got {100 * value:g}%")
+        if self.min_effect.get("throughput", 0) >= 1:
             raise GateInputError(
-                f"max throughput drop: must be below 100%, got {self.max_throughput_drop_pct:g}%"
+                f"{FLAGS['throughput']}: must be below 100%, "
+                f"got {100 * self.min_effect['throughput']:g}%"
             )
         if not 0 < self.alpha < 1:
-            raise GateInputError(f"alpha: must lie between 0 and 1, got {self.alpha}")
+            raise GateInputError(f"--alpha: must lie between 0 and 1, got {self.alpha}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class _Metric:
+class CountCheck:
+    """Lost or duplicated emails: the worst repeat of each side; any excess fails."""
+
     name: str
-    label: str
-    unit: str
-    higher_is_better: bool
-    value: Callable[[PointResult], float]
-    limit: Callable[[Thresholds], float]
+    title: str
+    baseline: int
+    current: int
+
+    @property
+    def verdict(self) -> Verdict:
+        if self.current > self.baseline:
+            return Verdict.WORSE
+        return Verdict.BETTER if self.current < self.baseline else Verdict.WITHIN
+
+    @property
+    def detail(self) -> str:
+        if self.current > self.baseline:
+            return "above the baseline's worst repeat: any excess fails"
+        return (
+            "below the baseline's" if self.current < self.baseline else "not above the baseline's"
+        )
 
 
-_METRICS: Final = (
-    _Metric(
-        name="throughput",
-        label="throughput",
-        unit="/s",
-        higher_is_better=True,
-        value=lambda p: p.metrics()["throughput"],
-        limit=lambda t: t.max_throughput_drop_pct,
-    ),
-    _Metric(
-        name="p99_ms",
-        label="p99 latency",
-        unit=" ms",
-        higher_is_better=False,
-        value=lambda p: p.metrics()["p99_ms"],
-        limit=lambda t: t.max_p99_rise_pct,
-    ),
-    _Metric(
-        name="memory_peak_mb",
-        label="memory peak",
-        unit=" MB",
-        higher_is_better=False,
-        value=lambda p: p.metrics()["memory_peak_mb"],
-        limit=lambda t: t.max_memory_rise_pct,
-    ),
-)
-_COUNTS: Final = (
+_COUNTS: Final[tuple[tuple[str, str, Callable[[PointResult], int]], ...]] = (
     ("lost", "lost emails", lambda p: p.lost),
     ("duplicates", "duplicates", lambda p: p.duplicates),
 )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MetricComparison:
-    """One metric of one point: medians over repeats, change and verdict with its reason."""
-
-    metric: str
-    label: str
-    unit: str
-    baseline: float
-    current: float
-    change_pct: float | None
-    limit_pct: float | None  # None for counts, which allow nothing beyond the baseline
-    verdict: Verdict
-    method: str
-    reason: str
-
-    def baseline_text(self) -> str:
-        return _format(self.baseline, self.unit)
-
-    def current_text(self) -> str:
-        return _format(self.current, self.unit)
-
-    def change_text(self) -> str:
-        if self.change_pct is None:
-            delta = self.current - self.baseline
-            return f"{delta:+g}" if self.limit_pct is None else "n/a"
-        return f"{self.change_pct:+.1f}%"
-
-
-def _format(value: float, unit: str) -> str:
-    if math.isnan(value):
-        return "n/a"  # not measured: never shown as a number
-    if unit == "":
-        return f"{value:g}"
-    return f"{value:.1f}{unit}"
+# Worst first: a point's verdict is the worst of its metrics'.
+_SEVERITY: Final = (Verdict.WORSE, Verdict.INCONCLUSIVE, Verdict.BETTER, Verdict.WITHIN)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PointComparison:
-    """Every metric of one matched point."""
+    """Every gated metric and count of one matched point."""
 
     params: Mapping[str, ParamValue]
     baseline_repeats: int
     current_repeats: int
-    metrics: tuple[MetricComparison, ...]
+    metrics: tuple[MetricVerdict, ...]
+    counts: tuple[CountCheck, ...]
 
     @property
     def label(self) -> str:
@@ -169,11 +117,8 @@ class PointComparison:
 
     @property
     def verdict(self) -> Verdict:
-        verdicts = {m.verdict for m in self.metrics}
-        for worst in (Verdict.REGRESSION, Verdict.NOISE, Verdict.IMPROVEMENT):
-            if worst in verdicts:
-                return worst
-        return Verdict.PASS
+        verdicts = {m.verdict for m in self.metrics} | {c.verdict for c in self.counts}
+        return next(v for v in _SEVERITY if v in verdicts or v is Verdict.WITHIN)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -181,7 +126,7 @@ class Comparison:
     """The whole gate: matched points, unmatched ones, and notes a reader must see."""
 
     scenario_name: str
-    thresholds: Thresholds
+    limits: Limits
     baseline_commit: str | None
     current_commit: str | None
     points: tuple[PointComparison, ...]
@@ -190,14 +135,26 @@ class Comparison:
     notes: tuple[str, ...] = field(default=())
 
     @property
-    def regressions(self) -> tuple[tuple[PointComparison, MetricComparison], ...]:
+    def regressions(self) -> tuple[tuple[PointComparison, MetricVerdict | CountCheck], ...]:
+        checks: list[tuple[PointComparison, MetricVerdict | CountCheck]] = []
+        for p in self.points:
+            checks += [(p, m) for m in p.metrics] + [(p, c) for c in p.counts]
+        return tuple((p, m) for p, m in checks if m.verdict is Verdict.WORSE)
+
+    @property
+    def inconclusive(self) -> tuple[tuple[PointComparison, MetricVerdict], ...]:
         return tuple(
-            (p, m) for p in self.points for m in p.metrics if m.verdict is Verdict.REGRESSION
+            (p, m) for p in self.points for m in p.metrics if m.verdict is Verdict.INCONCLUSIVE
+        )
+
+    def fails(self, verdict: Verdict) -> bool:
+        return verdict is Verdict.WORSE or (
+            verdict is Verdict.INCONCLUSIVE and self.limits.fail_on_inconclusive
         )
 
     @property
     def passed(self) -> bool:
-        return not self.regressions
+        return not self.regressions and not (self.limits.fail_on_inconclusive and self.inconclusive)
 
 
 def _group(points: Sequence[PointResult]) -> dict[str, list[PointResult]]:
@@ -244,13 +201,12 @@ def compare(
     baseline: ResultSet,
     current: ResultSet,
     *,
-    thresholds: Thresholds | None = None,
+    limits: Limits | None = None,
     allow_scenario_change: bool = False,
     allow_env_change: bool = False,
-    seed: int = 0,
 ) -> Comparison:
     """Compare `current` with `baseline`; `GateInputError` when they cannot be compared."""
-    limits = thresholds if thresholds is not None else Thresholds()
+    limits = limits if limits is not None else Limits()
     notes = _check_comparable(
         baseline,
         current,
@@ -265,18 +221,31 @@ def compare(
             "no point of the current results matches a baseline point by params "
             f"(baseline: {_labels(base_groups)}; current: {_labels(cur_groups)})"
         )
-    compared = tuple(
-        _compare_point(base_groups[key], cur_groups[key], limits, seed=seed) for key in matched
-    )
-    if any(p.baseline_repeats < 2 or p.current_repeats < 2 for p in compared):
+    compared = tuple(_compare_point(base_groups[key], cur_groups[key], limits) for key in matched)
+    untested = [
+        p for p in compared if not reachable(p.baseline_repeats, p.current_repeats, limits.alpha)
+    ]
+    if untested:
+        sizes = sorted({f"{p.baseline_repeats} against {p.current_repeats}" for p in untested})
         notes.append(
-            "a single repeat on at least one side: those verdicts rest on the thresholds "
-            "alone, without a significance test (use `repeats:` >= 2, ideally 4 or more)"
+            f"no significance was possible at {len(untested)} point(s): {', '.join(sizes)} "
+            f"repeats can never reach alpha {limits.alpha:g}; those verdicts hold the "
+            "change to the thresholds alone (use `repeats:` >= "
+            f"{min_repeats(limits.alpha)} for a test)"
         )
+    runs = [p for key in matched for p in (*base_groups[key], *cur_groups[key])]
+    busy = too_busy(
+        [m for p in compared for m in p.metrics],
+        saturated=sum(p.harness_saturated for p in runs),
+        runs=len(runs),
+        names=tuple(limits.min_effect),
+    )
+    if busy:
+        notes.append(busy)
     notes.extend(_run_warnings(cur_groups[key] for key in matched))
     return Comparison(
         scenario_name=current.scenario_name,
-        thresholds=limits,
+        limits=limits,
         baseline_commit=baseline.environment.git_commit,
         current_commit=current.environment.git_commit,
         points=compared,
@@ -312,111 +281,55 @@ def _labels(groups: Mapping[str, list[PointResult]]) -> str:
 
 
 def _compare_point(
-    base: list[PointResult], cur: list[PointResult], limits: Thresholds, *, seed: int
+    base: list[PointResult], cur: list[PointResult], limits: Limits
 ) -> PointComparison:
-    metrics = [_compare_metric(m, base, cur, limits, seed=seed) for m in _METRICS]
-    metrics.extend(_compare_count(name, label, value, base, cur) for name, label, value in _COUNTS)
+    metrics = tuple(
+        judge(
+            BY_NAME[name],
+            [BY_NAME[name].read(p) for p in base],
+            [BY_NAME[name].read(p) for p in cur],
+            alpha=limits.alpha,
+            min_effect=effect,
+            thresholds_alone=True,
+        )
+        for name, effect in limits.min_effect.items()
+    )
+    counts = tuple(
+        CountCheck(
+            name=name,
+            title=title,
+            baseline=max(value(p) for p in base),
+            current=max(value(p) for p in cur),
+        )
+        for name, title, value in _COUNTS
+    )
     return PointComparison(
         params=base[0].params,
         baseline_repeats=len(base),
         current_repeats=len(cur),
-        metrics=tuple(metrics),
+        metrics=metrics,
+        counts=counts,
     )
 
 
-def _compare_metric(
-    metric: _Metric,
-    base: list[PointResult],
-    cur: list[PointResult],
-    limits: Thresholds,
-    *,
-    seed: int,
-) -> MetricComparison:
-    base_values = [metric.value(p) for p in base]
-    cur_values = [metric.value(p) for p in cur]
-    base_mid = statistics.median(base_values)
-    cur_mid = statistics.median(cur_values)
-    limit = metric.limit(limits)
-
-    def result(
-        verdict: Verdict, reason: str, change: float | None, method: str
-    ) -> MetricComparison:
-        return MetricComparison(
-            metric=metric.name,
-            label=metric.label,
-            unit=metric.unit,
-            baseline=base_mid,
-            current=cur_mid,
-            change_pct=change,
-            limit_pct=limit,
-            verdict=verdict,
-            method=method,
-            reason=reason,
-        )
-
-    # NaN: a point that measured nothing (its error is in its warnings). Not measured now
-    # is a regression; not measured in the baseline leaves nothing to compare with.
-    if any(math.isnan(v) for v in cur_values):
-        return result(Verdict.REGRESSION, "not measured in the current run", None, "none")
-    if any(math.isnan(v) for v in base_values):
-        return result(
-            Verdict.PASS, "not measured in the baseline: nothing to compare", None, "none"
-        )
-    if base_mid == 0:
-        return result(Verdict.PASS, "baseline is 0: no relative change", None, "none")
-    change = (cur_mid - base_mid) / base_mid * 100
-    worse = -change if metric.higher_is_better else change
-    direction = "drop" if metric.higher_is_better else "rise"
-    if abs(change) <= limit:
-        return result(Verdict.PASS, f"within {limit:g}%", change, "-")
-    if len(base) < 2 or len(cur) < 2:
-        agrees, method = True, THRESHOLD_ONLY
-    else:
-        # Derived per point and metric, so a verdict does not depend on the others.
-        rng = random.Random(f"{seed}:{base[0].params_key}:{metric.name}")
-        test = significance(base_values, cur_values, alpha=limits.alpha, rng=rng)
-        agrees, method = test.significant, f"{test.method}: {test.detail}"
-    if worse > 0:
-        if agrees:
-            return result(Verdict.REGRESSION, f"{direction} beyond {limit:g}%", change, method)
-        return result(
-            Verdict.NOISE,
-            f"{direction} beyond {limit:g}%, not significant",
-            change,
-            method,
-        )
-    if agrees:
-        return result(Verdict.IMPROVEMENT, f"better by over {limit:g}%", change, method)
-    return result(Verdict.NOISE, f"better by over {limit:g}%, not significant", change, method)
+def value_text(value: float | None, unit: str) -> str:
+    """A median with its unit; "n/a" when not measured, never a number."""
+    if value is None or math.isnan(value):
+        return "n/a"
+    if unit == "emails/s":
+        return f"{value:.1f}/s"
+    return f"{value:.1f} {unit}"
 
 
-def _compare_count(
-    name: str,
-    label: str,
-    value: Callable[[PointResult], int],
-    base: list[PointResult],
-    cur: list[PointResult],
-) -> MetricComparison:
-    worst_base = max(value(p) for p in base)
-    worst_cur = max(value(p) for p in cur)
-    if worst_cur > worst_base:
-        verdict, reason = Verdict.REGRESSION, "above the baseline's worst repeat"
-    elif worst_cur < worst_base:
-        verdict, reason = Verdict.IMPROVEMENT, "below the baseline's"
-    else:
-        verdict, reason = Verdict.PASS, "not above the baseline's"
-    return MetricComparison(
-        metric=name,
-        label=label,
-        unit="",
-        baseline=float(worst_base),
-        current=float(worst_cur),
-        change_pct=None,
-        limit_pct=None,
-        verdict=verdict,
-        method=ALWAYS,
-        reason=reason,
-    )
+def change_text(m: MetricVerdict) -> str:
+    return "n/a" if m.change is None else f"{100 * m.change:+.1f}%"
+
+
+def seen_text(m: MetricVerdict) -> str:
+    """What the verdict could see: the interval's half-width, or why there is none."""
+    if m.resolution is not None:
+        return f"+-{100 * m.resolution:.1f}%"
+    return "no test" if m.change is not None else "n/a"
 
 
 def parse_percent(text: str | float, *, what: str = "", below: float | None = None) -> float:

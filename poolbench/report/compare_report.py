@@ -1,8 +1,10 @@
 """What `poolbench compare` writes: compare.md, compare.json and a chart per metric.
 
 The markdown is what `$GITHUB_STEP_SUMMARY` gets: the two sides, a table per point (A
-and B medians, B's change with its interval, p, verdict), the loss and failures, and
-the charts. Each chart (matplotlib, Agg canvas) shows one metric: both sides' repeats as
+and B medians, B's change with its interval, what it could see, p, verdict and why), the
+loss and failures, and the charts. A verdict that did not fail the compare but is not a
+plain pass (worse outside `--fail-on`, inconclusive) is named in the headline too.
+Each chart (matplotlib, Agg canvas) shows one metric: both sides' repeats as
 points per point of the scenario, the medians, and B's interval drawn around A's median.
 """
 
@@ -20,7 +22,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from poolbench.compare.order import Run
-from poolbench.compare.verdict import METRICS, Metric, MetricVerdict, Outcome, Verdict
+from poolbench.compare.verdict import Outcome
+from poolbench.gates.verdict import METRICS, Metric, MetricVerdict, Verdict
 
 MARKDOWN_FILE: Final = "compare.md"
 JSON_FILE: Final = "compare.json"
@@ -68,12 +71,31 @@ def _interval(m: MetricVerdict) -> str:
     return f"[{_pct(m.low)}, {_pct(m.high)}]"
 
 
-def _verdict_cell(m: MetricVerdict, fail_on: Sequence[str]) -> str:
-    if m.verdict is Verdict.WORSE and m.metric.name in fail_on:
+def _sees(m: MetricVerdict) -> str:
+    return "n/a" if m.resolution is None else f"+-{100 * m.resolution:.1f}%"
+
+
+def _verdict_cell(m: MetricVerdict, outcome: Outcome) -> str:
+    if outcome.fails(m):
         return f"**{m.word}** (fails)"
-    if m.verdict is Verdict.NO_CHANGE:
-        return "no detectable change"
+    if m.verdict is Verdict.WITHIN:
+        return m.word
     return f"**{m.word}**"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _headline_caveats(outcome: Outcome) -> list[str]:
+    """What a plain "passed" would hide: verdicts that are neither a pass nor a failure."""
+    out = []
+    for p in outcome.points:
+        for m in p.metrics:
+            if outcome.fails(m) or m.verdict in (Verdict.WITHIN, Verdict.BETTER):
+                continue
+            out.append(f"{p.label}: {m.metric.title} {m.word}")
+    return out
 
 
 def render_markdown(
@@ -88,13 +110,21 @@ def render_markdown(
 ) -> str:
     lines = [f"## poolbench compare: {scenario}", ""]
     status = "passed" if outcome.passed and error is None else "FAILED"
+    caveats = _headline_caveats(outcome)
+    if caveats and status == "passed":
+        status += f", with {len(caveats)} verdict(s) that are not a pass"
     lines.append(
         f"**{status}** -- {repeats} repeat(s) per side, interleaved (ABBA/BAAB); "
-        f"alpha {outcome.alpha:g}, --min-effect {outcome.min_effect:.0%}; "
+        f"alpha {outcome.alpha:g}, --min-effect {100 * outcome.min_effect:g}%; "
         f"fails on: {', '.join(outcome.fail_on) or 'loss only'}"
+        + (" and inconclusive" if outcome.fail_on_inconclusive else "")
         + ("" if elapsed_s is None else f"; {elapsed_s:.0f} s")
     )
     lines.append("")
+    if caveats:
+        lines += ["Not a pass, though they do not fail this compare:", ""]
+        lines += [f"- {_cell(text)}" for text in caveats]
+        lines.append("")
     for side in sides:
         env = " ".join(f"`{k}={v}`" for k, v in side.env.items())
         cpu = (
@@ -110,28 +140,28 @@ def render_markdown(
         lines += [f"> {warning}", ""]
     for point in outcome.points:
         lines += [f"### {point.label}", ""]
-        lines.append("| metric | A (median) | B (median) | B vs A | interval | p | verdict |")
-        lines.append("|---|---:|---:|---:|---|---:|---|")
+        lines.append(
+            "| metric | A (median) | B (median) | B vs A | interval | sees | p | verdict | why |"
+        )
+        lines.append("|---|---:|---:|---:|---|---:|---:|---|---|")
         for m in point.metrics:
             p = "n/a" if m.p_value is None else f"{m.p_value:.3g}"
             lines.append(
-                f"| {m.metric.title} ({m.metric.unit}) | {_num(_median(m.a))} | "
-                f"{_num(_median(m.b))} | {_pct(m.change)} | {_interval(m)} | {p} | "
-                f"{_verdict_cell(m, outcome.fail_on)} |"
+                f"| {m.metric.title} ({m.metric.unit}) | {_num(m.a_median)} | "
+                f"{_num(m.b_median)} | {_pct(m.change)} | {_interval(m)} | {_sees(m)} | {p} | "
+                f"{_verdict_cell(m, outcome)} | {_cell(m.detail)} |"
             )
         lines.append("")
         if point.problems:
             lines += ["**Loss, duplicates or failures (always fail):**", ""]
             lines += [f"- {text}" for text in point.problems]
             lines.append("")
-    if outcome.points:
-        conf = outcome.points[0].metrics[0].confidence
-        if conf:
-            lines.append(
-                f"Intervals: Hodges-Lehmann shift of log(B) - log(A), distribution-free "
-                f"{conf:.1%} (Mann-Whitney inversion); p: two-sided Mann-Whitney U."
-            )
-            lines.append("")
+    lines.append(
+        "Intervals: Hodges-Lehmann shift of log(B) - log(A), exact distribution-free "
+        "(Mann-Whitney inversion); p: exact two-sided Mann-Whitney U; sees: the interval's "
+        "half-width, the smallest change this compare could show."
+    )
+    lines.append("")
     for chart in charts:
         lines += [f"![{chart.stem}]({chart.name})", ""]
     return "\n".join(lines).rstrip() + "\n"
@@ -157,6 +187,7 @@ def to_dict(
         "alpha": outcome.alpha,
         "min_effect": outcome.min_effect,
         "fail_on": list(outcome.fail_on),
+        "fail_on_inconclusive": outcome.fail_on_inconclusive,
         "passed": outcome.passed and error is None and not interrupted,
         "elapsed_s": elapsed_s,
         "error": error,
@@ -186,6 +217,10 @@ def to_dict(
                         "low": m.low,
                         "high": m.high,
                         "confidence": m.confidence,
+                        "resolution": m.resolution,
+                        "min_effect": m.min_effect,
+                        "tested": m.tested,
+                        "fails": outcome.fails(m),
                         "p_value": m.p_value,
                         "verdict": str(m.verdict),
                         "word": m.word,

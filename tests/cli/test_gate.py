@@ -2,6 +2,7 @@ import json
 import os
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -51,7 +52,7 @@ def test_a_result_passes_against_itself(tmp_path: Path, baseline: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "gate passed: 2 point(s) compared" in done.stdout
-    assert "single repeat" in done.stdout
+    assert "no significance was possible" in done.stdout
     text = summary.read_text()
     assert text.startswith("earlier step\n## poolbench gate: quick PASSED")
 
@@ -60,7 +61,7 @@ def test_a_result_passes_against_itself(tmp_path: Path, baseline: Path) -> None:
     ("doctored", "metric"),
     [
         (point(workers=5, throughput=70.0), "throughput"),
-        (point(workers=5, p99=240.0), "p99 latency"),
+        (point(workers=5, p99=240.0), "end-to-end p99"),
         (point(workers=5, lost=1), "lost emails"),
     ],
     ids=["throughput-30%", "p99-doubled", "one-email-lost"],
@@ -75,7 +76,8 @@ def test_doctored_copies_fail(
     )  # fmt: skip
     assert done.returncode == 1, done.stdout + done.stderr
     assert "gate FAILED: 1 regression(s)" in done.stdout
-    regressions = [line for line in markdown.read_text().splitlines() if "REGRESSION" in line]
+    # A failing verdict is the one written in capitals and bold.
+    regressions = [line for line in markdown.read_text().splitlines() if "| **" in line]
     assert len(regressions) == 1
     assert f"| {metric} |" in regressions[0]
     assert "consumer.workers=5" in regressions[0]
@@ -160,3 +162,69 @@ def test_markdown_to_a_folder_is_refused_before_comparing(tmp_path: Path, baseli
     assert done.returncode == 2
     assert "--markdown:" in done.stderr and "is a folder" in done.stderr
     assert "gate passed" not in done.stdout
+
+
+def test_usage_names_the_argument_plainly(tmp_path: Path) -> None:
+    done = _poolbench("gate")
+    assert done.returncode == 2
+    assert "gate [OPTIONS] CURRENT\n" in done.stdout + done.stderr
+    assert "{current}" not in done.stdout + done.stderr
+
+
+def test_junit_has_a_case_per_point_and_check(tmp_path: Path, baseline: Path) -> None:
+    junit = tmp_path / "reports" / "gate.xml"
+    current = _current(tmp_path, [point(workers=5, throughput=70.0), BASE[1]])
+    done = _poolbench("gate", current, "--baseline", baseline, "--junit", junit)
+    assert done.returncode == 1, done.stdout + done.stderr
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None
+    cases = [(c.get("classname"), c.get("name"), c) for c in suite.iter("testcase")]
+    assert len(cases) == 2 * 5  # 2 points x (3 metrics + lost + duplicates)
+    failed = [(point, name) for point, name, c in cases if c.find("failure") is not None]
+    assert failed == [("consumer.workers=5", "throughput")]
+    assert suite.get("failures") == "1"
+
+
+def _repeats(throughputs: list[float]) -> list[PointResult]:
+    return [point(workers=5, repeat=i, throughput=t) for i, t in enumerate(throughputs)]
+
+
+def test_fail_on_inconclusive(tmp_path: Path) -> None:
+    run_dir = save(result_set(_repeats([100, 60, 140, 90])), tmp_path / "base").parent
+    current = save(result_set(_repeats([80, 135, 65, 83])), tmp_path / "cur").parent
+    lenient = _poolbench("gate", current, "--baseline", run_dir / "results.json")
+    assert lenient.returncode == 0, lenient.stdout + lenient.stderr
+    assert "inconclusive" in lenient.stdout
+    junit = tmp_path / "gate.xml"
+    strict = _poolbench(
+        "gate", current, "--baseline", run_dir / "results.json", "--fail-on-inconclusive",
+        "--junit", junit,
+    )  # fmt: skip
+    assert strict.returncode == 1, strict.stdout + strict.stderr
+    assert "1 inconclusive (--fail-on-inconclusive)" in strict.stdout
+    (case,) = [
+        c for c in ET.parse(junit).getroot().iter("testcase") if c.get("name") == "throughput"
+    ]
+    assert case.find("failure") is not None
+
+
+def test_min_effect_gates_any_metric_by_its_result_name(tmp_path: Path) -> None:
+    base = save(result_set(_repeats([100, 101, 99, 100.5])), tmp_path / "base").parent
+    # Same CPU percent at 80% of the rate: CPU per email up by a quarter.
+    current = save(result_set(_repeats([80, 81, 79, 80.5])), tmp_path / "cur").parent
+    args = ("gate", current, "--baseline", base / "results.json")
+    markdown = tmp_path / "gate.md"
+    done = _poolbench(
+        *args, "--min-effect", "throughput=25%", "--min-effect", "cpu_us_per_email=15%",
+        "--markdown", markdown,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    failing = [line for line in markdown.read_text().splitlines() if "| **" in line]
+    assert len(failing) == 1 and "| CPU per email |" in failing[0] and "**MORE**" in failing[0]
+    assert "throughput=25%" not in markdown.read_text()
+    assert "cpu_us_per_email 15%" in markdown.read_text()
+    bad = _poolbench(*args, "--min-effect", "cpu=5%")
+    assert bad.returncode == 2
+    assert (
+        len(bad.stderr.splitlines()) == 1 and "--min-effect: expected METRIC=PERCENT" in bad.stderr
+    )
