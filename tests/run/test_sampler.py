@@ -122,14 +122,14 @@ def test_the_consumers_counters_and_lag_are_scraped_beside_the_queue() -> None:
         text,
         [
             "poolbench_queue_length",
-            "poolbench_emails_retried",
-            "poolbench_emails_dead_lettered",
+            "poolbench_send_retries",
+            "poolbench_events_dead_lettered",
             "poolbench_consumer_lag",
         ],
     )
     assert values == {
         "poolbench_queue_length": 0.0,
-        "poolbench_emails_retried": 12.0,
-        "poolbench_emails_dead_lettered": 3.0,
+        "poolbench_send_retries": 12.0,
+        "poolbench_events_dead_lettered": 3.0,
         "poolbench_consumer_lag": 450.0,
     }
