@@ -155,8 +155,7 @@ def test_a_taken_metrics_port_fails_at_once_and_never_says_ready() -> None:
     lines = [line for line in result.stderr.splitlines() if line.startswith("poolbench: error")]
     assert lines == [
         # 0.0.0.0: the default host (every interface) overlaps the taken loopback port.
-        f"poolbench: error: --metrics-port: cannot listen on 0.0.0.0:{port}: "
-        "Address already in use"
+        f"poolbench: error: --metrics-port: cannot listen on 0.0.0.0:{port}: Address already in use"
     ], result.stderr
 
 
