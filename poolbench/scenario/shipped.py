@@ -56,9 +56,9 @@ poolbench run scenarios/quick.yaml        # run it: results/<name>/<time>/
 poolbench run quick                       # the shipped original, from any folder
 ```
 
-The scenario format and every command are described in poolbench's README
-(https://pypi.org/project/poolbench/). Scenarios that name a program of poolbench's
-repository (`seed-table-go` runs examples/go-service) need a checkout of it.
+Every key of the scenario format, with its default, and every command are described
+in poolbench's README. Scenarios that name a program of poolbench's repository
+(`seed-table-go` runs examples/go-service) need a checkout of it.
 
 ## Notes
 
