@@ -67,7 +67,8 @@ app = typer.Typer(
         "Size, trust and guard a pooled Kafka-to-SMTP email consumer.\n\n"
         "Parts: `broker` (embedded Kafka), `sink` (fake SMTP server), `produce` (load "
         "generator), `consume` (the pooled consumer under test). Runs: `run` a scenario "
-        "sweep, `gate` against a baseline, `tune` for sizing advice."
+        "sweep, `gate` against a baseline, `tune` for sizing advice; `init` writes the "
+        "shipped scenarios out."
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,

@@ -16,6 +16,7 @@ from poolbench.cli.broker import broker
 from poolbench.cli.compare import compare
 from poolbench.cli.consume import consume
 from poolbench.cli.gate import gate
+from poolbench.cli.init import init
 from poolbench.cli.merge import merge
 from poolbench.cli.produce import produce
 from poolbench.cli.report import report
@@ -31,6 +32,7 @@ COMMANDS: list[tuple[str, Callable[..., Any]]] = [
     ("consume", consume),
     ("sink", sink),
     ("validate", validate),
+    ("init", init),
     ("report", report),
     ("show", show),
     ("run", run),

@@ -22,7 +22,12 @@ if TYPE_CHECKING:
 
 def run(
     scenario_file: Annotated[
-        Path, typer.Argument(help="The scenario YAML file (see `poolbench validate`).")
+        Path,
+        typer.Argument(
+            help="The scenario YAML file (see `poolbench validate`), or the name of a "
+            "shipped one: quick, low, medium, high, faults, ... (`poolbench init` writes "
+            "them out)."
+        ),
     ],
     *,
     out: Annotated[

@@ -58,7 +58,8 @@ def show(
         + (f" [bold red]{marker}[/bold red]" if marker else ""),
         caption=(
             f"{env.host}, {env.cpu_count} x {env.cpu_model}, Python {env.python}, "
-            f"commit {(env.git_commit or 'unknown')[:12]}, {env.created_utc}"
+            f"poolbench {env.poolbench_version or '?'}, commit {env.commit_label[:12]}, "
+            f"{env.created_utc}"
         ),
     )
     for i in keep:

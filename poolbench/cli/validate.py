@@ -9,7 +9,12 @@ import typer
 
 
 def validate(
-    file: Annotated[Path, typer.Argument(help="Scenario YAML file, e.g. scenarios/quick.yaml.")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="Scenario YAML file, e.g. scenarios/quick.yaml, or a shipped one's name."
+        ),
+    ],
 ) -> None:
     """Check a scenario file without running it and print its expanded points.
 

@@ -273,6 +273,8 @@ class Delivery:
             source_offset=job.offset,
         )
         self.counters.dead_lettered += 1
+        if attempts:  # it was sent and failed for good, not an unusable event
+            self.counters.undeliverable += 1
         self._on_finished(job)
 
 

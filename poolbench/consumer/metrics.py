@@ -9,20 +9,24 @@ object swapped in whole, which the HTTP thread can read without locks.
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
-from wsgiref.simple_server import WSGIServer
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import (
     CollectorRegistry,
     Histogram,
     ProcessCollector,
     generate_latest,
-    start_http_server,
+    make_wsgi_app,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.exposition import ThreadingWSGIServer
+
+from poolbench.consumer.health import Health, with_probes
 
 # Send latency buckets (seconds): from a local sink's 1 ms to a slow relay's 10 s.
 LATENCY_BUCKETS = (
@@ -73,6 +77,8 @@ class LiveCounters:
     sent: int = 0
     failed: int = 0  # send attempts that failed (transient or permanent)
     retried: int = 0  # attempts after the first
+    # Emails that failed for good: refused permanently or out of retries (dead-lettered).
+    undeliverable: int = 0
     dead_lettered: int = 0
     invalid: int = 0  # malformed events (also counted in dead_lettered)
     dropped_on_revoke: int = 0  # queued jobs of revoked partitions, left for the new owner
@@ -107,11 +113,12 @@ class ConsumerCounters:
 
     consumed: int
     sent: int
-    failed: int
+    failed: int  # failed send attempts
     retried: int
     dead_lettered: int
     invalid: int
     left_uncommitted: int
+    undeliverable: int = 0  # emails that failed for good (also in dead_lettered)
     finished_uncommitted: int = 0
     dropped_on_revoke: int = 0
     breaker_opened: int = 0
@@ -134,7 +141,8 @@ class ConsumerCounters:
     def summary_line(self) -> str:
         line = (
             f"consumed {self.consumed}, sent {self.sent}, dead-lettered {self.dead_lettered} "
-            f"({self.invalid} invalid), retried {self.retried}, failed attempts {self.failed}, "
+            f"({self.invalid} invalid, {self.undeliverable} undeliverable), "
+            f"retried {self.retried}, failed attempts {self.failed}, "
             f"left for redelivery {self.left_uncommitted}"
         )
         if self.finished_uncommitted:
@@ -164,6 +172,7 @@ def snapshot(
         dead_lettered=live.dead_lettered,
         invalid=live.invalid,
         left_uncommitted=live.consumed - live.sent - live.dead_lettered,
+        undeliverable=live.undeliverable,
         finished_uncommitted=finished_uncommitted,
         dropped_on_revoke=live.dropped_on_revoke,
         breaker_opened=live.breaker_opened,
@@ -204,9 +213,23 @@ class ConsumerMetrics:
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
 
-    def serve(self, port: int, addr: str = "127.0.0.1") -> int:
-        """Start the HTTP endpoint in a daemon thread; returns the real port (0 picks one)."""
-        server, thread = start_http_server(port, addr=addr, registry=self.registry)
+    def serve(self, port: int, addr: str = "127.0.0.1", health: Health | None = None) -> int:
+        """Start the HTTP endpoint in a daemon thread; returns the real port (0 picks one).
+
+        With `health`, `/healthz` and `/readyz` are answered too (health.py)."""
+        app = make_wsgi_app(self.registry)
+        if health is not None:
+            app = with_probes(health, app)
+
+        class Server(ThreadingWSGIServer):
+            pass
+
+        # IPv4 or IPv6 as the address asks, as prometheus_client's own start_http_server.
+        info = socket.getaddrinfo(addr, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        Server.address_family = info[0][0]
+        server = make_server(str(info[0][4][0]), port, app, Server, handler_class=_QuietHandler)
+        thread = threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True)
+        thread.start()
         self._server, self._thread = server, thread
         return int(server.server_port)
 
@@ -223,6 +246,13 @@ class ConsumerMetrics:
         return generate_latest(self.registry).decode()
 
 
+class _QuietHandler(WSGIRequestHandler):
+    """No access log line per scrape or probe on stderr."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
 class _Collector:
     def __init__(self, metrics: ConsumerMetrics) -> None:
         self._metrics = metrics
@@ -232,11 +262,24 @@ class _Collector:
         for name, value, text in (
             ("poolbench_events_consumed", c.consumed, "Events read from Kafka."),
             ("poolbench_emails_sent", c.sent, "Emails accepted by the SMTP server."),
-            ("poolbench_emails_failed", c.failed, "SMTP send attempts that failed."),
-            ("poolbench_emails_retried", c.retried, "Send attempts after the first."),
-            ("poolbench_emails_dead_lettered", c.dead_lettered, "Events sent to the DLQ."),
+            (
+                "poolbench_emails_undeliverable",
+                c.undeliverable,
+                "Emails that failed for good: refused permanently or out of retries "
+                "(each is also dead-lettered).",
+            ),
+            ("poolbench_send_retries", c.retried, "SMTP send attempts after an email's first."),
+            (
+                "poolbench_events_dead_lettered",
+                c.dead_lettered,
+                "Events written to the dead-letter topic: undeliverable emails and invalid events.",
+            ),
             ("poolbench_events_invalid", c.invalid, "Malformed events (dead-lettered)."),
-            ("poolbench_breaker_opened", c.breaker_opened, "Times the circuit breaker opened."),
+            (
+                "poolbench_circuit_breaker_opened",
+                c.breaker_opened,
+                "Times the circuit breaker opened.",
+            ),
         ):
             yield CounterMetricFamily(name, text, value=value)
         g = self._metrics.gauges
@@ -257,9 +300,10 @@ class _Collector:
             value=BREAKER_STATE_VALUES.get(g.breaker_state, 0),
         )
         yield breaker
+        # Attempts, not emails: one email retried through an outage fails many times.
         failures = CounterMetricFamily(
-            "poolbench_send_failures",
-            "Failed SMTP send attempts by class: 4xx, 5xx, timeout, refused, other.",
+            "poolbench_send_attempts_failed",
+            "Failed SMTP send attempts (not emails) by class: 4xx, 5xx, timeout, refused, other.",
             labels=["class"],
         )
         for name, count in c.failures_by_class.items():

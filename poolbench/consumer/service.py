@@ -44,6 +44,7 @@ except ImportError:  # optional at run time: without it the consumer runs on asy
 from poolbench.broker import kafka_tuning
 from poolbench.consumer.delivery import Assignment, Delivery, EmailJob
 from poolbench.consumer.dlq import DeadLetterProducer
+from poolbench.consumer.health import BEAT_INTERVAL_S, Health
 from poolbench.consumer.lanes import LaneBacklog, lane_of_value
 from poolbench.consumer.metrics import (
     ConsumerCounters,
@@ -95,6 +96,11 @@ class ConsumerService:
         self.counters = LiveCounters()
         self.metrics = ConsumerMetrics(self.counters)
         self.metrics_port: int | None = None
+        self.health = Health(
+            stall_s=settings.health_stall_s,
+            breaker_limit_s=settings.breaker_unready_s,
+            clock=self._clock,
+        )
         self.templates = TemplateSet.load(settings.templates_dir)
         self._tracker = OffsetTracker()
         self._assignments: dict[TopicPartitionKey, Assignment] = {}
@@ -189,6 +195,7 @@ class ConsumerService:
             # First: a taken port fails before Kafka is contacted, and long before
             # "consumer ready" (which means every port is bound).
             self.metrics_port = self._serve_metrics(s.metrics_port, s.metrics_host)
+        heartbeat = asyncio.create_task(self._heartbeat(), name="heartbeat")
         batch = max(16, min(MAX_BATCH, s.workers + s.buffer))
         poller = KafkaPoller(
             self.kafka_config(),
@@ -201,6 +208,7 @@ class ConsumerService:
         try:
             await asyncio.to_thread(poller.connect, self._connect_timeout_s)
         except BaseException:
+            heartbeat.cancel()
             self.metrics.close()
             raise
         self._poller = poller
@@ -237,6 +245,7 @@ class ConsumerService:
             await self._housekeeping()
             timed_out = await self._shutdown()
         finally:
+            heartbeat.cancel()
             await self._release(poller)
         counters = self.snapshot(timed_out=timed_out)
         logger.info("consumer stopped: %s", counters.summary_line())
@@ -416,6 +425,16 @@ class ConsumerService:
                 next_commit = now + self.settings.commit_interval_s
                 self._commit()
 
+    async def _heartbeat(self) -> None:
+        """Tell /healthz and /readyz (health.py) the loop is alive, and how it fares."""
+        while True:
+            self.health.beat(
+                partitions=len(self._assignments),
+                breaker_closed=self._breaker.state is BreakerState.CLOSED,
+                stopping=self._stopping,
+            )
+            await asyncio.sleep(BEAT_INTERVAL_S)
+
     def _commit(self) -> None:
         positions = self._tracker.to_commit()
         if positions and self._poller is not None:
@@ -483,7 +502,7 @@ class ConsumerService:
 
     def _serve_metrics(self, port: int, host: str) -> int:
         try:
-            return self.metrics.serve(port, host)
+            return self.metrics.serve(port, host, self.health)
         except OSError as exc:
             raise ConfigError(
                 f"cannot listen on {host}:{port}: {exc.strerror or exc}", what="metrics_port"

@@ -52,7 +52,12 @@ class ConsumerSettings:
     breaker_cooldown_s: float = 5.0
     dlq_topic: str = "email-dlq"
     metrics_port: int = 0
-    metrics_host: str = "127.0.0.1"
+    # Every interface, as Prometheus exporters do: in a container (Kubernetes, Docker) the
+    # scraper and the kubelet's probes connect to the pod's address, never its loopback.
+    # The endpoint is off unless a port is given, and it serves counts, no email content.
+    metrics_host: str = "0.0.0.0"
+    health_stall_s: float = 15.0
+    breaker_unready_s: float = 300.0
     commit_interval_s: float = 1.0
     sequential: bool = False
     templates_dir: Path | None = None
@@ -261,8 +266,17 @@ SETTINGS: Final[tuple[SettingSpec, ...]] = (
           "Prometheus endpoint on METRICS_HOST:PORT (0: off); bound before Kafka is "
           "contacted, so a taken port fails at once", parse=_integer(0, 65535)),
     _spec("metrics_host", "--metrics-host", "POOLBENCH_METRICS_HOST", "TEXT",
-          "address the Prometheus endpoint listens on (0.0.0.0: every interface, for a "
-          "scraper on another machine)", parse=_text(allow_empty=False)),
+          "address the Prometheus endpoint listens on; every interface by default, since "
+          "in a container the scraper and the probes reach the pod's address, not its "
+          "loopback (127.0.0.1: this machine only)", parse=_text(allow_empty=False)),
+    _spec("health_stall_s", "--health-stall", "POOLBENCH_HEALTH_STALL", "DURATION",
+          "/healthz on the metrics port answers 503 when the event loop has not beaten "
+          "for this long (a stuck consumer, for a liveness probe)",
+          parse=_duration(positive=True)),
+    _spec("breaker_unready_s", "--breaker-unready-after", "POOLBENCH_BREAKER_UNREADY_AFTER",
+          "DURATION", "/readyz on the metrics port answers 503 once the circuit breaker has "
+          "not closed for this long (also while no partition is assigned)",
+          parse=_duration(positive=True)),
     _spec("commit_interval_s", "--commit-interval", "POOLBENCH_COMMIT_INTERVAL", "DURATION",
           "how often finished offsets are committed",
           parse=_duration(positive=True)),

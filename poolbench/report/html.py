@@ -225,7 +225,7 @@ def _environment(result_set: ResultSet) -> list[str]:
         ("CPU", f"{env.cpu_count} x {env.cpu_model}"),
         ("Python", env.python),
         *((name, version or "not installed") for name, version in env.versions.items()),
-        ("git commit", env.git_commit or "unknown"),
+        ("git commit", env.commit_label),
         ("measured (UTC)", env.created_utc),
         ("scenario hash", result_set.scenario_hash),
         ("schema version", str(result_set.schema_version)),

@@ -163,7 +163,7 @@ def render_markdown(
         f"| CPU | {env.cpu_count} x {env.cpu_model} |",
         f"| Python | {env.python} |",
         *(f"| {name} | {version or 'not installed'} |" for name, version in env.versions.items()),
-        f"| git commit | {env.git_commit or 'unknown'} |",
+        f"| git commit | {env.commit_label} |",
         f"| measured (UTC) | {env.created_utc} |",
         f"| scenario hash | `{result_set.scenario_hash}` |",
         f"| schema version | {result_set.schema_version} |",

@@ -22,6 +22,8 @@ from typing import Any, Final
 from poolbench import __version__
 from poolbench.errors import ResultsError
 
+# Shown for the commit of a result measured outside a git checkout.
+NO_COMMIT: Final = "none"
 # Library versions recorded with every result; a difference makes numbers incomparable.
 _DISTRIBUTIONS: Final = ("confluent-kafka", "aiosmtpd", "aiosmtplib", "uvloop")
 
@@ -71,6 +73,17 @@ class Environment:
             git_commit=_git_commit(repo_dir if repo_dir is not None else Path.cwd()),
             created_utc=moment.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         )
+
+    @property
+    def commit_label(self) -> str:
+        """The git commit, or "none" when the run was not made in a git checkout (a pip
+        or pipx install): nothing is unknown about that."""
+        return self.git_commit or NO_COMMIT
+
+    @property
+    def poolbench_version(self) -> str | None:
+        """The version of poolbench that measured (recorded with the other versions)."""
+        return self.versions.get("poolbench")
 
     def differences(self, other: Environment) -> list[str]:
         """What differs in a way that makes numbers incomparable; empty when comparable.

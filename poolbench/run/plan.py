@@ -153,6 +153,8 @@ def consumer_settings(
         "smtp_port": smtp_port,
         "dlq_topic": dlq,
         "metrics_port": metrics_port,
+        # The sampler scrapes 127.0.0.1: no port of a benchmark on other interfaces.
+        "metrics_host": "127.0.0.1",
     }
     if scenario.sink.auth_user is not None:
         flags["smtp_user"] = scenario.sink.auth_user

@@ -1,6 +1,7 @@
 """Scenario files: YAML -> a validated, frozen model -> the points of its sweep.
 
 scenario = load_scenario("scenarios/quick.yaml")   # ScenarioError on any problem
+scenario = load_scenario("quick")                   # a scenario shipped with poolbench
 for point in expand(scenario): ...                  # point.params, point.scenario
 """
 
@@ -23,11 +24,13 @@ from poolbench.scenario.model import (
     Topic,
 )
 from poolbench.scenario.parse import load_scenario_file, parse_scenario
+from poolbench.scenario.shipped import resolve_scenario, shipped_files
 
 
 def load_scenario(path: Path | str) -> Scenario:
-    """Read a scenario file and check it completely, every sweep point included."""
-    scenario = load_scenario_file(path)
+    """Read a scenario file and check it completely, every sweep point included. A bare
+    name that is no file (`quick`) is a shipped scenario (shipped.py)."""
+    scenario = load_scenario_file(resolve_scenario(path))
     expand(scenario)
     return scenario
 
@@ -49,5 +52,7 @@ __all__ = [
     "load_profile",
     "load_scenario",
     "parse_scenario",
+    "resolve_scenario",
     "retention_warning",
+    "shipped_files",
 ]

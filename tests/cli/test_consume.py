@@ -154,8 +154,8 @@ def test_a_taken_metrics_port_fails_at_once_and_never_says_ready() -> None:
     assert "consumer ready" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.startswith("poolbench: error")]
     assert lines == [
-        f"poolbench: error: --metrics-port: cannot listen on 127.0.0.1:{port}: "
-        "Address already in use"
+        # 0.0.0.0: the default host (every interface) overlaps the taken loopback port.
+        f"poolbench: error: --metrics-port: cannot listen on 0.0.0.0:{port}: Address already in use"
     ], result.stderr
 
 

@@ -14,7 +14,7 @@ from tests.gates.factories import point, result_set
 
 SUBCOMMANDS = (
     *("broker", "produce", "consume", "sink", "validate"),
-    *("report", "show", "run", "tune", "gate", "merge"),
+    *("report", "show", "run", "tune", "gate", "merge", "init"),
 )
 
 

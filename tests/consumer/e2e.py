@@ -202,6 +202,11 @@ class ServiceThread:
             raise self.error
         return self
 
+    def service_loop(self) -> asyncio.AbstractEventLoop:
+        """The consumer's event loop (known once it is ready)."""
+        assert self._loop is not None
+        return self._loop
+
     def stop(self, timeout: float = 60.0) -> ConsumerCounters:
         if self._loop is not None and self._thread.is_alive():
             self._loop.call_soon_threadsafe(self.service.request_stop)

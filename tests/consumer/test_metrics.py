@@ -35,12 +35,16 @@ def test_endpoint_serves_live_counters_gauges_and_latency(metrics: ConsumerMetri
     metrics.counters.sent = 7
     metrics.counters.dead_lettered = 2
     metrics.counters.retried = 3
+    metrics.counters.undeliverable = 1
     metrics.gauges = GaugeValues(queue_length=5, busy_workers=4, workers=10, breaker_state="open")
     metrics.send_latency.observe(0.004)
     values = _scrape(port)
     assert values["poolbench_emails_sent_total"] == 7
-    assert values["poolbench_emails_dead_lettered_total"] == 2
-    assert values["poolbench_emails_retried_total"] == 3
+    assert values["poolbench_events_dead_lettered_total"] == 2
+    assert values["poolbench_send_retries_total"] == 3
+    # Emails that failed for good, apart from the failed attempts (by class).
+    assert values["poolbench_emails_undeliverable_total"] == 1
+    assert "poolbench_emails_failed_total" not in values
     assert values["poolbench_queue_length"] == 5
     assert values["poolbench_busy_workers"] == 4
     assert values["poolbench_circuit_breaker_state"] == 2
@@ -87,8 +91,8 @@ def test_the_prometheus_set_has_process_queue_journey_and_failure_classes(
         "process_resident_memory_bytes",
         "process_cpu_seconds_total",
         "poolbench_queue_capacity 100.0",
-        'poolbench_send_failures_total{class="refused"} 4.0',
-        'poolbench_send_failures_total{class="4xx"} 0.0',
+        'poolbench_send_attempts_failed_total{class="refused"} 4.0',
+        'poolbench_send_attempts_failed_total{class="4xx"} 0.0',
         "poolbench_end_to_end_seconds_count 1.0",
         "poolbench_queue_wait_seconds_count 1.0",
     ):

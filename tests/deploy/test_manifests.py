@@ -233,3 +233,82 @@ def test_the_merge_pod_merges_the_folders_that_exist(tmp_path: Path) -> None:
     assert dirs == [str(run / n) for n in ("load-0", "load-1", "load-2", "sink-0", "sink-1")]
     assert argv[argv.index("--out") + 1] == str(run / "merged")
     assert argv[argv.index("--max-clock-skew") + 1] == _scenario()["MAX_CLOCK_SKEW"]
+
+
+def _option(subcommand: str, flag: str) -> Any:
+    group = typer.main.get_command(app)
+    command = group.commands[subcommand]  # type: ignore[attr-defined]
+    for param in command.params:
+        if flag in param.opts:
+            return param
+    raise AssertionError(f"poolbench {subcommand} has no {flag}")
+
+
+def _listens_on(subcommand: str, argv: list[str], env: dict[str, str]) -> tuple[str, int]:
+    """Where `poolbench <subcommand> argv` listens: a flag, else its variable, else the
+    default (the consumer's from the settings table, the sink's from its options)."""
+    given = dict(zip(argv[1::2], argv[2::2], strict=False))
+    if subcommand == "consume":
+        from poolbench.consumer.settings import spec_for
+
+        values = []
+        for name in ("metrics_host", "metrics_port"):
+            spec = spec_for(name)
+            raw = given.get(spec.flag, env.get(spec.env, spec.default))
+            values.append(spec.read(raw, spec.flag))
+        return str(values[0]), int(str(values[1]))
+    assert subcommand == "sink"
+    host = given.get("--host", _option("sink", "--host").default)
+    return str(host), int(given.get("--port", _option("sink", "--port").default))
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "subcommand", "hostname"),
+    [
+        ("StatefulSet", "poolbench-sink", "sink", "poolbench-sink-0"),
+        ("Deployment", "poolbench-consumer", "consume", "poolbench-consumer-7d9f-abcde"),
+    ],
+)
+def test_every_port_a_manifest_exposes_is_one_the_container_listens_on(
+    tmp_path: Path, kind: str, name: str, subcommand: str, hostname: str
+) -> None:
+    workload = _find(kind, name)
+    argv = _run_script(workload, tmp_path, {"HOSTNAME": hostname})
+    assert argv[0] == subcommand
+    (container,) = _pod(workload)["containers"]
+    env = {**_scenario(), **{e["name"]: e["value"] for e in container.get("env", [])}}
+    host, port = _listens_on(subcommand, argv, env)
+    # Reachable from other pods and from the kubelet's probes: not the pod's loopback.
+    assert host not in ("127.0.0.1", "localhost", "::1"), host
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert set(ports.values()) == {port}
+    for probe_name in ("livenessProbe", "readinessProbe"):
+        probe = container.get(probe_name)
+        if probe is None:
+            continue
+        target = (probe.get("httpGet") or probe.get("tcpSocket"))["port"]
+        assert ports.get(target, target) == port, probe_name
+    annotations = workload["spec"]["template"]["metadata"].get("annotations", {})
+    if "prometheus.io/port" in annotations:
+        assert int(annotations["prometheus.io/port"]) == port
+
+
+def test_the_consumer_is_probed_on_its_health_endpoints() -> None:
+    from poolbench.consumer.health import HEALTH_PATH, READY_PATH
+
+    (container,) = _pod(_find("Deployment", "poolbench-consumer"))["containers"]
+    assert container["livenessProbe"]["httpGet"] == {"path": HEALTH_PATH, "port": "metrics"}
+    assert container["readinessProbe"]["httpGet"] == {"path": READY_PATH, "port": "metrics"}
+
+
+def test_the_listening_address_is_read_as_the_consumer_reads_it() -> None:
+    """A flag beats the variable, which beats the default; the default host reaches a
+    container even where a manifest gives no --metrics-host."""
+    host, port = _listens_on("consume", ["consume", "--metrics-port", "9400"], {})
+    assert (host, port) == ("0.0.0.0", 9400)  # the default must reach a container
+    host, port = _listens_on(
+        "consume",
+        ["consume", "--metrics-port", "9400"],
+        {"POOLBENCH_METRICS_HOST": "127.0.0.1", "POOLBENCH_METRICS_PORT": "9500"},
+    )
+    assert (host, port) == ("127.0.0.1", 9400)

@@ -11,7 +11,13 @@ import pytest
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from poolbench.run.processes import ProcessSet, ProcessSpec
-from poolbench.run.sampler import Sampler, parse_metrics
+from poolbench.run.sampler import (
+    DEAD_LETTERED_METRIC,
+    LAG_METRIC,
+    RETRIED_METRIC,
+    Sampler,
+    parse_metrics,
+)
 
 # Holds ~60 MB and burns CPU until killed.
 BUSY_60MB = """
@@ -122,14 +128,20 @@ def test_the_consumers_counters_and_lag_are_scraped_beside_the_queue() -> None:
         text,
         [
             "poolbench_queue_length",
-            "poolbench_emails_retried",
-            "poolbench_emails_dead_lettered",
+            "poolbench_send_retries",
+            "poolbench_events_dead_lettered",
             "poolbench_consumer_lag",
         ],
     )
     assert values == {
         "poolbench_queue_length": 0.0,
-        "poolbench_emails_retried": 12.0,
-        "poolbench_emails_dead_lettered": 3.0,
+        "poolbench_send_retries": 12.0,
+        "poolbench_events_dead_lettered": 3.0,
         "poolbench_consumer_lag": 450.0,
     }
+    # The names the sampler asks for are these: a renamed metric cannot go unread.
+    assert (RETRIED_METRIC, DEAD_LETTERED_METRIC, LAG_METRIC) == (
+        "poolbench_send_retries",
+        "poolbench_events_dead_lettered",
+        "poolbench_consumer_lag",
+    )
