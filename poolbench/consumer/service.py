@@ -45,6 +45,7 @@ except ImportError:  # optional at run time: without it the consumer runs on asy
 from poolbench.broker import kafka_tuning
 from poolbench.consumer.delivery import Assignment, Delivery, EmailJob
 from poolbench.consumer.dlq import DeadLetterProducer
+from poolbench.consumer.gc_tuning import freeze_startup_heap
 from poolbench.consumer.lag_metrics import register_loop_lag
 from poolbench.consumer.lanes import LaneBacklog, lane_of_value
 from poolbench.consumer.metrics import (
@@ -246,6 +247,7 @@ class ConsumerService:
             self._pool = pool
             await pool.start()
             self._pool_started = True
+            freeze_startup_heap()  # before the first email: no full GC walks start-up
             poller.start()
             await self._housekeeping()
             timed_out = await self._shutdown()
