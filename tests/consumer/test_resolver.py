@@ -107,3 +107,28 @@ async def test_the_first_address_that_connects_is_tried_first_next_time(
     await sender.send(FROM, "bob@example.org", message(2))
     assert len(handler.received) == 2
     assert resolver.lookups == 0
+
+
+async def test_no_lookup_of_our_own_name_per_connection(
+    server: PortZeroController, handler: Handler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EHLO's name is taken once per sender, never per connection (no getfqdn at all)."""
+    calls: list[str] = []
+    real_hostname = socket.gethostname
+
+    def gethostname() -> str:
+        calls.append("gethostname")
+        return real_hostname()
+
+    def getfqdn(name: str = "") -> str:
+        calls.append("getfqdn")
+        return name or "client.test"
+
+    monkeypatch.setattr(socket, "gethostname", gethostname)
+    monkeypatch.setattr(socket, "getfqdn", getfqdn)
+    sender = SmtpSender(per_email(server.port, host="127.0.0.1"), resolver=HostResolver())
+    assert calls == ["gethostname"]
+    for n in range(5):
+        await sender.send(FROM, "bob@example.org", message(n))
+    assert len(handler.connections) == 5
+    assert calls == ["gethostname"]
