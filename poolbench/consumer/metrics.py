@@ -127,6 +127,8 @@ class ConsumerCounters:
     # events (19.5/s where the consumer really sent 100/s).
     active_s: float = 0.0
     timed_out: bool = False
+    # The event loop's lag over the consumer's life (poolbench.metrics.loop_lag.LoopLag).
+    loop_lag: dict[str, float | int] | None = None
 
     @property
     def emails_per_s(self) -> float:

@@ -6,7 +6,9 @@ AUTH go through aiosmtplib. With `connection_reuse` a sender keeps one connectio
 sender per worker) and opens a new one on the next send after any error; without it,
 each email gets its own connection (connect, EHLO, [STARTTLS], [AUTH], MAIL, RCPT, DATA,
 QUIT), as the Go service does.
-`local_hostname` is set so that no connection waits for a DNS lookup of our own name.
+`local_hostname` is set so that no connection waits for a DNS lookup of our own name,
+and the lean client connects to addresses looked up once per process (resolver.py), so
+that no connection waits for a lookup of the server's name either.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any, Final
 
 import aiosmtplib
 
+from poolbench.consumer.resolver import SHARED, HostResolver
 from poolbench.consumer.settings import ConsumerSettings
 from poolbench.consumer.smtp_client import LeanSmtpConnection, SmtpReplyError, prepare_data
 from poolbench.errors import PermanentSendError, SendError, TransientSendError
@@ -52,8 +55,15 @@ class SendOutcome(enum.Enum):
 class SmtpSender:
     """Sends messages to the configured SMTP server; not shared between workers when reusing."""
 
-    def __init__(self, settings: ConsumerSettings, *, local_hostname: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: ConsumerSettings,
+        *,
+        local_hostname: str | None = None,
+        resolver: HostResolver | None = None,
+    ) -> None:
         self._settings = settings
+        self._resolver = SHARED if resolver is None else resolver
         self._local_hostname = local_hostname or socket.gethostname() or "localhost"
         self._client: _TrackingSMTP | None = None
         self._lean_mode = settings.smtp_security == "none" and not settings.smtp_user
@@ -172,12 +182,19 @@ class SmtpSender:
 
     async def _open_lean(self) -> LeanSmtpConnection:
         settings = self._settings
-        connection = await LeanSmtpConnection.open(
-            settings.smtp_host,
-            settings.smtp_port,
-            local_hostname=self._local_hostname,
-            timeout_s=settings.smtp_timeout_s,
-        )
+        host, port = settings.smtp_host, settings.smtp_port
+        addresses = await self._resolver.addresses(host, port)
+        try:
+            connection = await LeanSmtpConnection.open(
+                addresses,
+                port,
+                local_hostname=self._local_hostname,
+                timeout_s=settings.smtp_timeout_s,
+            )
+        except OSError:
+            self._resolver.forget(host, port)
+            raise
+        self._resolver.prefer(host, port, connection.address)
         self.connections_opened += 1
         return connection
 

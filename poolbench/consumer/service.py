@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import signal
@@ -44,7 +45,9 @@ except ImportError:  # optional at run time: without it the consumer runs on asy
 from poolbench.broker import kafka_tuning
 from poolbench.consumer.delivery import Assignment, Delivery, EmailJob
 from poolbench.consumer.dlq import DeadLetterProducer
+from poolbench.consumer.gc_tuning import freeze_startup_heap
 from poolbench.consumer.health import BEAT_INTERVAL_S, Health
+from poolbench.consumer.lag_metrics import register_loop_lag
 from poolbench.consumer.lanes import LaneBacklog, lane_of_value
 from poolbench.consumer.metrics import (
     ConsumerCounters,
@@ -61,6 +64,7 @@ from poolbench.consumer.settings import ConsumerSettings
 from poolbench.consumer.templates import TemplateSet
 from poolbench.errors import ConfigError
 from poolbench.metrics.clock import Clock, SystemClock
+from poolbench.metrics.loop_lag import LoopLagProbe
 from poolbench.pool import Result, WorkerPool
 from poolbench.pool.lanes import Lane, LaneConfig
 
@@ -95,6 +99,9 @@ class ConsumerService:
         self._connect_timeout_s = connect_timeout_s
         self.counters = LiveCounters()
         self.metrics = ConsumerMetrics(self.counters)
+        # How late the loop runs a due callback: the workers' wait for their turn.
+        self.loop_lag = LoopLagProbe()
+        register_loop_lag(self.metrics.registry, self.loop_lag)
         self.metrics_port: int | None = None
         self.health = Health(
             stall_s=settings.health_stall_s,
@@ -151,6 +158,12 @@ class ConsumerService:
         return self.counters.sent + self.counters.dead_lettered
 
     def snapshot(self, *, timed_out: bool = False) -> ConsumerCounters:
+        lag = self.loop_lag.summary()
+        return dataclasses.replace(
+            self._snapshot(timed_out=timed_out), loop_lag=None if lag is None else lag.as_dict()
+        )
+
+    def _snapshot(self, *, timed_out: bool) -> ConsumerCounters:
         return snapshot(
             self.counters,
             finished_uncommitted=max(0, self._tracker.uncommittable - self._tracker.unfinished),
@@ -191,6 +204,7 @@ class ConsumerService:
         if self._stop_requested:
             self._stop_event.set()
         self._started_at = self._clock.monotonic()
+        self.loop_lag.start()
         if s.metrics_port:
             # First: a taken port fails before Kafka is contacted, and long before
             # "consumer ready" (which means every port is bound).
@@ -241,6 +255,7 @@ class ConsumerService:
             self._pool = pool
             await pool.start()
             self._pool_started = True
+            freeze_startup_heap()  # before the first email: no full GC walks start-up
             poller.start()
             await self._housekeeping()
             timed_out = await self._shutdown()
@@ -510,6 +525,7 @@ class ConsumerService:
 
     async def _release(self, poller: KafkaPoller) -> None:
         """Free everything, also after an error: no thread or connection outlives run()."""
+        self.loop_lag.stop()
         if self._pool is not None and self._pool_started:
             # After a normal shutdown this returns the same summary; after an error it
             # cancels what is left, so those events stay uncommitted.

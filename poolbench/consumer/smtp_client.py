@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections import deque
+from collections.abc import Sequence
 from typing import Final, cast
 
 CRLF: Final = b"\r\n"
@@ -66,7 +66,9 @@ class _ReplyReader(asyncio.Protocol):
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
-        self.replies: deque[tuple[int, str]] = deque()
+        # A list, not a deque: it holds a reply or three, and an empty deque costs ~740
+        # bytes (its first block) against a list's 56, per open connection.
+        self.replies: list[tuple[int, str]] = []
         self.error: BaseException | None = None
         self._buffer = b""
         self._lines: list[bytes] = []
@@ -137,26 +139,41 @@ def _expire(waiter: asyncio.Future[None], timeout: float) -> None:
 class LeanSmtpConnection:
     """One plain SMTP connection: `open`, then `send` (any number of times), `quit`/`close`."""
 
-    __slots__ = ("_loop", "_reader", "_timeout", "mail_answered", "pipelining")
+    __slots__ = ("_loop", "_reader", "_timeout", "address", "mail_answered", "pipelining")
 
-    def __init__(self, reader: _ReplyReader, timeout: float, *, pipelining: bool) -> None:
+    def __init__(
+        self, reader: _ReplyReader, timeout: float, *, pipelining: bool, address: str = ""
+    ) -> None:
         self._loop = asyncio.get_running_loop()
         self._reader = reader
         self._timeout = timeout
         self.pipelining = pipelining
+        self.address = address  # the one of `open`'s hosts that answered
         # Whether the server answered the last transaction's MAIL: before that, a closed
         # kept connection says nothing about the email (see SmtpSender).
         self.mail_answered = False
 
     @classmethod
     async def open(
-        cls, host: str, port: int, *, local_hostname: str, timeout_s: float
+        cls, host: str | Sequence[str], port: int, *, local_hostname: str, timeout_s: float
     ) -> LeanSmtpConnection:
-        """Connect, read the greeting, EHLO (HELO if refused); raises as `send` does."""
+        """Connect, read the greeting, EHLO (HELO if refused); raises as `send` does.
+
+        `host`: a name or address, or several addresses tried in order until one accepts
+        the connection (pass IP literals: a name is looked up on every call).
+        """
         loop = asyncio.get_running_loop()
+        hosts = [host] if isinstance(host, str) else list(host)
         async with asyncio.timeout(timeout_s):
-            _, reader = await loop.create_connection(_ReplyReader, host, port)
-        connection = cls(reader, timeout_s, pipelining=False)
+            for index, address in enumerate(hosts):
+                try:
+                    _, reader = await loop.create_connection(_ReplyReader, address, port)
+                except OSError:
+                    if index == len(hosts) - 1:
+                        raise
+                    continue
+                break
+        connection = cls(reader, timeout_s, pipelining=False, address=address)
         try:
             await connection._handshake(local_hostname.encode("ascii"))
         except BaseException:
@@ -314,4 +331,5 @@ class LeanSmtpConnection:
                 raise
             finally:
                 timer.cancel()
-        return replies.popleft()
+                reader._waiter = None  # a done future held by an idle connection is waste
+        return replies.pop(0)

@@ -231,6 +231,10 @@ def _budget(obj: _Obj | None) -> Budget | None:
     values["emails"] = obj.get("emails", int)
     values["new_connections"] = obj.get("new_connections", int)
     values["after_ms"] = obj.get("after_ms", float, optional=True)
+    for side in ("consumer", "sink"):
+        for figure in ("p50", "p99", "max"):
+            key = f"{side}_lag_{figure}_ms"
+            values[key] = obj.get(key, float, optional=True)
     obj.done()
     return _within(obj.where, Budget, **values)
 

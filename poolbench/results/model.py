@@ -173,6 +173,13 @@ class Budget:
     server_ms: float
     residual_ms: float
     after_ms: float | None = None
+    # Event-loop lag over the point (poolbench.metrics.loop_lag); None: not measured.
+    consumer_lag_p50_ms: float | None = None
+    consumer_lag_p99_ms: float | None = None
+    consumer_lag_max_ms: float | None = None
+    sink_lag_p50_ms: float | None = None
+    sink_lag_p99_ms: float | None = None
+    sink_lag_max_ms: float | None = None
 
     PARTS = ("connect_ms", "handshake_ms", "client_ms", "server_latency_ms", "server_ms")
 

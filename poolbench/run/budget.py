@@ -23,6 +23,11 @@ contradict each other (clock steps), which `residual_ms` shows.
 Outside the send time, a saturated worker also spends time after the reply (QUIT, the
 close, handing over the next job): `after_ms` is the worker's cycle time per email
 (workers / throughput) minus the mean send time.
+
+The sink stamps a command's arrival when its event loop gets to it: a loop running late
+stamps late, which moves time from "server" to "client" (and from "handshake" to
+"connect"). The budget carries both loops' lag (`poolbench.metrics.loop_lag`) and
+`sink_lag_note` says when the sink's could have moved a visible share.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final, Protocol
+
+from poolbench.metrics.loop_lag import LoopLag
 
 _NS_PER_MS: Final = 1e6
 
@@ -156,6 +163,13 @@ class TimeBudget:
     server_ms: float
     residual_ms: float
     after_ms: float | None = None  # saturated workers only: cycle time - send time
+    # How late each event loop ran a due callback over the point (None: not measured).
+    consumer_lag_p50_ms: float | None = None
+    consumer_lag_p99_ms: float | None = None
+    consumer_lag_max_ms: float | None = None
+    sink_lag_p50_ms: float | None = None
+    sink_lag_p99_ms: float | None = None
+    sink_lag_max_ms: float | None = None
 
     PARTS = ("connect_ms", "handshake_ms", "client_ms", "server_latency_ms", "server_ms")
 
@@ -170,11 +184,39 @@ class TimeBudget:
             **self.parts(),
             "residual_ms": self.residual_ms,
             "after_ms": self.after_ms,
+            "consumer_lag_p50_ms": self.consumer_lag_p50_ms,
+            "consumer_lag_p99_ms": self.consumer_lag_p99_ms,
+            "consumer_lag_max_ms": self.consumer_lag_max_ms,
+            "sink_lag_p50_ms": self.sink_lag_p50_ms,
+            "sink_lag_p99_ms": self.sink_lag_p99_ms,
+            "sink_lag_max_ms": self.sink_lag_max_ms,
         }
 
 
+# The sink's lag is worth a note once its p99 reaches this share of the client part.
+SINK_LAG_NOTE_SHARE: Final = 0.1
+
+
+def sink_lag_note(budget: TimeBudget) -> str | None:
+    """A warning when the sink's loop lag could have moved time from "server" (and
+    "handshake") to "client" (and "connect"): every arrival stamp can be that late."""
+    p99 = budget.sink_lag_p99_ms
+    if p99 is None or p99 < SINK_LAG_NOTE_SHARE * budget.client_ms:
+        return None
+    return (
+        f"the sink's event loop ran up to {p99:.2f} ms late (p99; max "
+        f"{budget.sink_lag_max_ms or 0:.2f} ms): each command's arrival stamp may be that "
+        f"late, so up to that much per command of the 'client' part "
+        f"({budget.client_ms:.2f} ms) may belong to 'server', and of 'connect' to 'handshake'"
+    )
+
+
 def time_budget(
-    receipts: Iterable[StampedReceipt], *, cycle_ms: float | None = None
+    receipts: Iterable[StampedReceipt],
+    *,
+    cycle_ms: float | None = None,
+    consumer_lag: LoopLag | None = None,
+    sink_lag: LoopLag | None = None,
 ) -> TimeBudget | None:
     """The mean budget of the stamped receipts; None when none carried stamps.
 
@@ -220,4 +262,10 @@ def time_budget(
         server_ms=server,
         residual_ms=residual,
         after_ms=None if cycle_ms is None else cycle_ms - send,
+        consumer_lag_p50_ms=None if consumer_lag is None else consumer_lag.p50_ms,
+        consumer_lag_p99_ms=None if consumer_lag is None else consumer_lag.p99_ms,
+        consumer_lag_max_ms=None if consumer_lag is None else consumer_lag.max_ms,
+        sink_lag_p50_ms=None if sink_lag is None else sink_lag.p50_ms,
+        sink_lag_p99_ms=None if sink_lag is None else sink_lag.p99_ms,
+        sink_lag_max_ms=None if sink_lag is None else sink_lag.max_ms,
     )

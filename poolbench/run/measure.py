@@ -19,8 +19,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+from poolbench.metrics.loop_lag import LoopLag
 from poolbench.run.accounting import Accounting, Acked, Ledger, RetentionSample, account
-from poolbench.run.budget import TimeBudget, time_budget
+from poolbench.run.budget import TimeBudget, sink_lag_note, time_budget
 from poolbench.run.figures import (
     HALVES_TOLERANCE,
     Latencies,
@@ -102,6 +103,9 @@ class PointInputs:
     resources_sampled: bool = True
     cores: int = 1
     loadgen_lag_p99_ms: float | None = None
+    # How late the consumer's and the sink's event loops ran (None: not measured).
+    consumer_loop_lag: LoopLag | None = None
+    sink_loop_lag: LoopLag | None = None
     measured_until_ns: int | None = None  # end of the timeline (default: the last receipt)
     errors: Sequence[str] = ()
     notes: Sequence[str] = ()
@@ -264,7 +268,12 @@ def measure(inputs: PointInputs) -> Measurement:
         cycle_ms = None
         if inputs.mode is LoadMode.SATURATE and rate.per_s > 0:
             cycle_ms = 1000.0 * inputs.workers * inputs.instances / rate.per_s
-        budget = time_budget(chosen, cycle_ms=cycle_ms)
+        budget = time_budget(
+            chosen,
+            cycle_ms=cycle_ms,
+            consumer_lag=inputs.consumer_loop_lag,
+            sink_lag=inputs.sink_loop_lag,
+        )
         split = by_priority(firsts, window, inputs.mode, inputs.priorities)
     else:
         errors.append(error or "nothing was measured")
@@ -283,6 +292,9 @@ def measure(inputs: PointInputs) -> Measurement:
     warnings += list(inputs.notes)
     warnings += list(verdict.warnings)
     warnings += _measure_warnings(rate, lat, samples, inputs.loadgen_lag_p99_ms)
+    lag_note = None if budget is None else sink_lag_note(budget)
+    if lag_note is not None:
+        warnings.append(lag_note)
     return Measurement(
         mode=inputs.mode,
         window=window,

@@ -34,6 +34,7 @@ from typing import Any, Final
 
 from poolbench.loadgen import LoadReport
 from poolbench.loadgen.process import LoadProcess
+from poolbench.metrics.loop_lag import LoopLag
 from poolbench.run.accounting import Acked
 from poolbench.run.consumers import (
     dead_consumers,
@@ -294,6 +295,7 @@ def run_point(
                 stop_consumers(consumers, sampler, ctx.grace_s, errors)
                 receipts = sink.receipts()
                 counters = sink.counters()
+                sink_lag = sink.loop_lag()
             reader.sample_retention()
             reader.drain_dead_letters()
             errors.extend(reader.errors)
@@ -310,7 +312,23 @@ def run_point(
         drain_end_ns=drain_end_ns,
         errors=errors,
         notes=notes,
+        sink_lag=sink_lag,
     ), settings
+
+
+def consumer_loop_lag(summaries: Sequence[dict[str, Any]]) -> LoopLag | None:
+    """The consumer's loop lag from its exit summary (its whole run: warm-up and drain
+    included); of several instances, the one with the highest p99. None: not reported
+    (a foreign consumer, or an old poolbench)."""
+    lags = []
+    for doc in summaries:
+        lag = doc.get("loop_lag")
+        if isinstance(lag, dict):
+            try:
+                lags.append(LoopLag.from_dict(lag))
+            except (KeyError, ValueError):
+                continue
+    return max(lags, key=lambda lag: lag.p99_ms, default=None)
 
 
 def _measure(
@@ -325,6 +343,7 @@ def _measure(
     drain_end_ns: int,
     errors: list[str],
     notes: list[str],
+    sink_lag: LoopLag | None = None,
 ) -> Measurement:
     left = sum(int(doc.get("left_uncommitted", 0)) for doc in summaries)
     if left:
@@ -371,6 +390,8 @@ def _measure(
                 report.schedule_lag_ms.get("p99") if plan.offered_per_s is not None else None
             ),
             measured_until_ns=drain_end_ns,
+            consumer_loop_lag=consumer_loop_lag(summaries),
+            sink_loop_lag=sink_lag,
             errors=errors,
             notes=notes,
         )

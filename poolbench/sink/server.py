@@ -29,6 +29,7 @@ from collections.abc import Callable
 from types import TracebackType
 
 from poolbench.errors import ConfigError, RunError
+from poolbench.metrics.loop_lag import LoopLag, counts_from_counters
 from poolbench.sink.backends import Backend, ProcessBackend, ThreadBackend
 from poolbench.sink.config import SinkConfig
 from poolbench.sink.ledger import (
@@ -60,6 +61,7 @@ class SinkServer:
         self._seen: set[str] = set()
         self._duplicates = 0
         self._raw: dict[str, int] = {}
+        self._lag_counts: dict[int, int] = {}
         self._cpu_mark = (0.0, 0.0)  # (monotonic, cpu seconds) at the previous counters()
         self._stopped = False
         self._cpu_final = 0.0
@@ -137,7 +139,7 @@ class SinkServer:
         if self.config.keep_receipts:
             self._receipts.extend(new)
         if raw:
-            self._raw = raw
+            self._lag_counts, self._raw = counts_from_counters(raw)
 
     def _pull(self) -> None:
         backend = self._require()
@@ -168,6 +170,14 @@ class SinkServer:
                 cpu_seconds=cpu - self._cpu_start,
                 processes=self.config.processes,
             )
+
+    def loop_lag(self) -> LoopLag | None:
+        """How late the sink's event loop(s) ran a due callback, since it started (its
+        stamps can be at most that late); None before any connection (the probe starts
+        with the first) or with no sample yet."""
+        with self._lock:
+            self._pull()
+            return LoopLag.from_counts(self._lag_counts)
 
     def receipts(self) -> list[Receipt]:
         """Every accepted email so far, in the order they were collected."""

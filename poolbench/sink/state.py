@@ -1,7 +1,9 @@
 """What the connections of one sink process share, whichever SMTP engine serves them.
 
 The config, the seeded generator every latency and fault is drawn from, the counters,
-the ledger, the rate-limit bucket and the connection set. Every decision (delay, fault,
+the ledger, the rate-limit bucket, the connection set and the loop-lag probe (how late
+this loop runs a due callback: its stamps can be at most that late; started with the
+first connection, in the loop, and reported with the counters). Every decision (delay, fault,
 outage, credentials) is made here, synchronously; the engines only apply the answers to
 their replies, so both engines draw the same way from the same seed.
 """
@@ -12,6 +14,7 @@ import random
 from typing import Protocol
 
 from poolbench.metrics.clock import Clock, SystemClock
+from poolbench.metrics.loop_lag import LoopLagProbe, counts_to_counters
 from poolbench.sink.config import SinkConfig
 from poolbench.sink.faults import Fault, OutageMode, TokenBucket
 from poolbench.sink.ledger import Ledger, RawCounters
@@ -30,6 +33,20 @@ REPLY_AUTH_OK = "235 2.7.0 Authentication successful"
 REPLY_ACCEPTED = "250 2.0.0 OK"
 
 STEP_NAMES = ("greeting", "MAIL", "RCPT", "DATA")
+
+
+class SinkRawCounters(RawCounters):
+    """The live counters, whose snapshot also carries the loop-lag histogram (as
+    `loop_lag_b<bucket>` counts, which add up across processes)."""
+
+    __slots__ = ("probe",)
+
+    def __init__(self, probe: LoopLagProbe) -> None:
+        super().__init__()
+        self.probe = probe
+
+    def snapshot(self) -> dict[str, int]:
+        return {**super().snapshot(), **counts_to_counters(self.probe.counts)}
 
 
 class Closable(Protocol):
@@ -55,7 +72,8 @@ class SinkState:
         # Outage windows count from this monotonic instant (shared by all processes).
         self.started = self.clock.monotonic() if started is None else started
         self.rng = random.Random(config.seed * 1_000_003 + index)
-        self.counters = RawCounters()
+        self.loop_lag = LoopLagProbe()
+        self.counters: RawCounters = SinkRawCounters(self.loop_lag)
         self.ledger = ledger
         share = config.processes
         self.max_connections = (
@@ -142,6 +160,8 @@ class SinkState:
 
     def admit(self, connection: Closable) -> bool:
         """Count a new connection; False (and counted) when over the connection cap."""
+        if not self.loop_lag.running:
+            self.loop_lag.start()
         cap = self.max_connections
         counters = self.counters
         if cap is not None and counters.connections_open >= cap:
