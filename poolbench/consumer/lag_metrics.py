@@ -1,9 +1,11 @@
 """The consumer's event-loop lag on its Prometheus endpoint (kept apart from metrics.py).
 
-`poolbench_loop_lag_seconds{quantile="0.5"|"0.99"|"1"}` (since start, bucket upper
-edges: see `poolbench.metrics.loop_lag`) and `poolbench_loop_lag_samples`. The probe is
-read at scrape time, in the HTTP thread: a copy of its small dict, no lock needed (the
-loop thread only adds keys and bumps counts).
+`poolbench_loop_lag_p50_seconds`, `..._p99_seconds` and `..._max_seconds` (since start,
+bucket upper edges: see `poolbench.metrics.loop_lag`) and `poolbench_loop_lag_samples`.
+Three gauges, not one with a `quantile` label: Prometheus keeps that label for summaries
+(`promtool check metrics` refuses it on a gauge), and the probe has no exact sum to be
+one. The probe is read at scrape time, in the HTTP thread: a copy of its small dict, no
+lock needed (the loop thread only adds keys and bumps counts).
 """
 
 from __future__ import annotations
@@ -23,15 +25,18 @@ class _LagCollector:
 
     def collect(self) -> Iterator[Any]:
         lag = LoopLag.from_counts(dict(self._probe.counts))
-        gauge = GaugeMetricFamily(
-            "poolbench_loop_lag_seconds",
-            "How late the event loop ran a due callback, since start (quantile 1: max).",
-            labels=["quantile"],
-        )
-        if lag is not None:
-            for quantile, ms in (("0.5", lag.p50_ms), ("0.99", lag.p99_ms), ("1", lag.max_ms)):
-                gauge.add_metric([quantile], ms / 1000.0)
-        yield gauge
+        for name, words, field in (
+            ("p50", "median", "p50_ms"),
+            ("p99", "99th percentile of", "p99_ms"),
+            ("max", "largest", "max_ms"),
+        ):
+            gauge = GaugeMetricFamily(
+                f"poolbench_loop_lag_{name}_seconds",
+                f"The {words} delay of a due callback on the event loop, since start.",
+            )
+            if lag is not None:
+                gauge.add_metric([], float(getattr(lag, field)) / 1000.0)
+            yield gauge
         yield CounterMetricFamily(
             "poolbench_loop_lag_samples",
             "Loop-lag probe samples taken.",

@@ -28,5 +28,5 @@ def test_the_consumer_reports_its_loop_lag(
     assert 0 < lag["p50_ms"] <= lag["p99_ms"] <= lag["max_ms"]
     assert counters.to_dict()["loop_lag"] == lag  # what --summary-json writes
     text = service.metrics.exposition()
-    assert 'poolbench_loop_lag_seconds{quantile="0.99"}' in text
+    assert "poolbench_loop_lag_p99_seconds " in text
     assert "poolbench_loop_lag_samples_total" in text
