@@ -71,7 +71,7 @@ def run(
     """
     from poolbench.cli.edge import writable_directory
     from poolbench.errors import RunError
-    from poolbench.gates.absolute import evaluate_gates
+    from poolbench.gates.absolute import evaluate_gates, with_verdicts
     from poolbench.gates.accounting import check_accounting
     from poolbench.report.writer import write_report
     from poolbench.results import save
@@ -111,6 +111,10 @@ def run(
             raise RunError(outcome.error)
         typer.echo("poolbench: stopped before any point was measured", err=True)
         raise typer.Exit(exit_codes.INTERRUPTED)
+    # Each point keeps its gates' verdicts, so results.json, the table and the reports
+    # all say which gate failed where.
+    report = evaluate_gates(scenario.gates, result_set.points)
+    result_set = result_set.with_points(with_verdicts(result_set.points, report))
     save(result_set, directory)  # first: whatever fails next, the measurements are kept
     try:
         write_report(result_set, directory)
@@ -137,7 +141,6 @@ def run(
             err=True,
         )
         raise typer.Exit(exit_codes.INTERRUPTED)
-    report = evaluate_gates(scenario.gates, result_set.points)
     for verdict in report.failures:
         typer.echo(f"poolbench: {verdict.describe()}", err=True)
     # Losses, duplicates and failed points fail the run even without gates.
@@ -213,7 +216,8 @@ class _Display:
             doc.update(
                 throughput_per_s=_rounded(r.throughput_per_s, 2),
                 offered_per_s=_rounded(r.offered_per_s, 2),
-                ideal_throughput_per_s=round(r.ideal_throughput_per_s, 2),
+                ideal_throughput_per_s=_rounded(r.ideal_throughput_per_s, 2),
+                cpu_us_per_email=_rounded(r.cpu_us_per_email, 1),
                 p99_ms=None if r.latency_ms is None else r.latency_ms.p99,
                 service_p99_ms=None if r.service_ms is None else r.service_ms.p99,
                 memory_peak_mb=None if r.memory_mb is None else round(r.memory_mb.peak, 1),
@@ -248,7 +252,7 @@ class _Display:
             r = event.result
             status = (
                 f"done: {_text(r.throughput_per_s, '/s')} "
-                f"(ideal {r.ideal_throughput_per_s:.1f}), "
+                f"(ideal {_text(r.ideal_throughput_per_s, '/s')}), "
                 f"p99 {_text(None if r.latency_ms is None else r.latency_ms.p99, 'ms')}, "
                 f"{_text(None if r.memory_mb is None else r.memory_mb.peak, 'MB')}"
                 + (f", LOST {r.lost}" if r.lost else "")

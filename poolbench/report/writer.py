@@ -11,7 +11,7 @@ from typing import Final
 from poolbench.report.charts import chart_figures
 from poolbench.report.faults import point_gaps
 from poolbench.report.html import render_html
-from poolbench.report.summary import run_status_line, with_unit
+from poolbench.report.summary import gate_rows, run_status_line, with_unit
 from poolbench.report.tables import markdown_table, write_csv
 from poolbench.results import ResultSet
 
@@ -142,10 +142,20 @@ def render_markdown(
             links = ", ".join(f"[{name}]({link})" for name, link in files)
             lines.append(f"- point {number}: {links}")
         lines.append("")
-    gates = scenario.get("gates") or []
+    gates = gate_rows(result_set)
     if gates:
-        lines += ["## Gates", ""]
-        lines += [f"- `{gate}`" for gate in gates]
+        lines += [
+            "## Gates",
+            "",
+            "| Point | Gate | Verdict | Measured |",
+            "| --- | --- | --- | --- |",
+        ]
+        lines += [
+            f"| {g.point} ({g.params}) | `{g.gate}` | "
+            + (f"**{g.verdict}**" if g.verdict != "passed" else g.verdict)
+            + f" | {g.measured.replace('|', '/')} |"
+            for g in gates
+        ]
         lines.append("")
     if charts:
         lines += ["## Charts", ""]
