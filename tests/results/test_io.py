@@ -1,6 +1,6 @@
-import math
 import datetime as dt
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -418,7 +418,7 @@ def test_a_cpu_figure_that_disagrees_with_its_detail_is_refused() -> None:
     from poolbench.results import PartCpu
 
     cost = PartCpu(cpu_s=0.9, interval_s=3.0, emails=4500)
-    with pytest.raises(ResultsError, match="disagrees with cpu_cost.consumer"):
+    with pytest.raises(ResultsError, match=r"disagrees with cpu_cost\.consumer"):
         _point(10, cpu_us_per_email=150.0, cpu_cost={"consumer": cost})
 
 

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import pytest
 
 from poolbench.run.cpu_cost import EXITED_THREADS, cpu_bound, cpu_costs
-from poolbench.run.samples import ProcessCpu, ProcessSample, ThreadCpu, Window
 from poolbench.run.sampler import Sampler
+from poolbench.run.samples import ProcessCpu, ProcessSample, ThreadCpu, Window
 
 MS = 1_000_000
 
@@ -150,14 +150,14 @@ def busy_consumer() -> Iterator[subprocess.Popen[str]]:
 
 
 @pytest.fixture
-def idle_sink() -> Iterator[subprocess.Popen[str]]:
+def idle_sink() -> Iterator[subprocess.Popen[bytes]]:
     with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"]) as proc:
         yield proc
         proc.kill()
 
 
 def test_a_real_busy_thread_is_named_cpu_bound_and_an_idle_part_is_not(
-    busy_consumer: subprocess.Popen[str], idle_sink: subprocess.Popen[str]
+    busy_consumer: subprocess.Popen[str], idle_sink: subprocess.Popen[bytes]
 ) -> None:
     sampler = Sampler(interval_s=0.1)
     sampler.watch("consumer", busy_consumer.pid)
