@@ -1,6 +1,6 @@
 """The sink's count of acceptances against its ledger: two independent counts.
 
-The fast engine counts the 250 replies it writes to the wire; the ledger holds the
+Each engine counts the 250 replies to DATA it writes to the wire; the ledger holds the
 receipts it recorded. A receipt lost between the reply and the ledger (injected here)
 must show as a disagreement in the point's accounting."""
 
@@ -14,6 +14,7 @@ import pytest
 from poolbench.run.accounting import Acked, Ledger, account
 from poolbench.sink import SinkConfig, SinkServer
 from poolbench.sink.engine_fast import FastSMTP
+from poolbench.sink.handler import SinkSMTP
 from tests.sink.clients import client, message
 
 
@@ -36,9 +37,9 @@ def _accounting(sink: SinkServer, ids: list[str]) -> Any:
     )
 
 
-@pytest.fixture
-def sink() -> Any:
-    server = SinkServer(SinkConfig(port=0, engine="fast")).start()
+@pytest.fixture(params=["fast", "aiosmtpd"])
+def sink(request: pytest.FixtureRequest) -> Any:
+    server = SinkServer(SinkConfig(port=0, engine=request.param)).start()
     yield server
     server.stop()
 
@@ -52,9 +53,7 @@ def test_counter_and_ledger_agree_when_nothing_is_lost(sink: SinkServer) -> None
     assert accounting.consistent, accounting.inconsistencies
 
 
-def test_a_receipt_lost_after_its_reply_is_reported(
-    sink: SinkServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _lose_one_receipt_in_the_fast_engine(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     real = FastSMTP._record
     dropped: list[bytes] = []
 
@@ -68,6 +67,31 @@ def test_a_receipt_lost_after_its_reply_is_reported(
         real(self, now)
 
     monkeypatch.setattr(FastSMTP, "_record", lose_the_third)
+    return dropped
+
+
+def _lose_one_receipt_in_aiosmtpd(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    real = SinkSMTP._take_accepted
+    dropped: list[bytes] = []
+
+    def lose_the_third(self: SinkSMTP) -> Any:
+        accepted = real(self)
+        if accepted is not None and b"id-2\r\n" in accepted[0] and not dropped:
+            dropped.append(accepted[0])
+            return None
+        return accepted
+
+    monkeypatch.setattr(SinkSMTP, "_take_accepted", lose_the_third)
+    return dropped
+
+
+def test_a_receipt_lost_after_its_reply_is_reported(
+    sink: SinkServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if sink.config.engine == "fast":
+        dropped = _lose_one_receipt_in_the_fast_engine(monkeypatch)
+    else:
+        dropped = _lose_one_receipt_in_aiosmtpd(monkeypatch)
     ids = [f"id-{n}" for n in range(10)]
     asyncio.run(_send(sink, ids))  # the client saw ten acceptances
     assert dropped
