@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from poolbench.run.cpu_cost import EXITED_THREADS, cpu_bound, cpu_costs
+from poolbench.run.figures import LoadMode
 from poolbench.run.sampler import Sampler
 from poolbench.run.samples import ProcessCpu, ProcessSample, ThreadCpu, Window
 
@@ -183,3 +184,43 @@ def test_a_real_busy_thread_is_named_cpu_bound_and_an_idle_part_is_not(
     # not, and then it must not be called CPU-bound.
     named = f"consumer CPU-bound: event loop thread {consumer.busiest_share:.0%} of a core"
     assert any(v.startswith(named) for v in verdicts) == (consumer.busiest_share >= 0.9)
+
+
+def test_a_point_carries_its_cpu_cost_and_names_a_cpu_bound_part_without_an_ideal() -> None:
+    """`measure` with counter readings: a 0 ms sink (no ideal) and a sink thread at 95%
+    of a core; the point names it and counts its harness saturated."""
+    from poolbench.run.measure import measure
+    from tests.run.receipts import T0, S, paced
+    from tests.run.test_measure import consumer_samples, inputs
+
+    receipts = paced(100, 10, 0.001)
+    readings = [
+        _sample(T0 + 3 * S, _proc(50, 0, (50, "python", 0), (51, "poolbench-poll", 0))),
+        _sample(
+            T0 + 9 * S,
+            _proc(50, 600 * MS, (50, "python", 500 * MS), (51, "poolbench-poll", 100 * MS)),
+        ),
+        _sample(T0 + 3 * S, _proc(60, 0, (60, "python", 0)), role="sink"),
+        _sample(T0 + 9 * S, _proc(60, 5700 * MS, (60, "python", 5700 * MS)), role="sink"),
+    ]
+    m = measure(
+        inputs(
+            receipts,
+            mean_sink_latency_s=0.0,
+            offered_per_s=None,
+            mode=LoadMode.SATURATE,
+            process_samples=[*consumer_samples(12), *readings],
+        )
+    )
+    assert m.ideal_per_s is None
+    consumer, sink = m.cpu_costs["consumer"], m.cpu_costs["sink"]
+    # 100/s paced: the 6 s between the readings hold 600 emails.
+    assert consumer.emails == 600
+    assert consumer.us_per_email == pytest.approx(1000.0)
+    assert sink.busiest_share == pytest.approx(0.95)
+    assert (
+        "sink CPU-bound: event loop thread 95% of a core (over 6.0 s of the steady-state window)"
+        in m.warnings
+    )
+    assert not any(w.startswith("consumer CPU-bound: event loop thread") for w in m.warnings)
+    assert m.harness_saturated
