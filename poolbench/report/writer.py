@@ -126,7 +126,10 @@ def render_markdown(
             "mean sink latency, offered rate); *Kept up*: at least 98% of the offered rate "
             "delivered and no growing backlog. *Send time* is where the mean service time "
             "went, from the sink's per-step stamps. *Memory* is the consumer's peak resident "
-            "memory (the kernel's high-water mark). n/a: not measured.",
+            "memory (the kernel's high-water mark). *CPU µs per email* (consumer / sink / "
+            "load generator) is exact: the kernel's CPU counters of each part's processes "
+            "and threads over an interval of the window, divided by the emails received in "
+            "that interval. n/a: not measured.",
             "",
         ]
     else:

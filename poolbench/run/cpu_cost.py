@@ -107,13 +107,17 @@ def _cost(
     busiest: tuple[int, str] | None = None
     for process in last:
         earlier = before.get(process.pid)
+        if earlier is not None and earlier.cpu_ns > process.cpu_ns:
+            earlier = None  # a counter never goes back: the pid was reused by a new process
         # A process first seen after the first reading started inside the interval.
         total += process.cpu_ns - (earlier.cpu_ns if earlier else 0)
         thread_before = {t.tid: t.cpu_ns for t in earlier.threads} if earlier else {}
         ours = any(t.name == POLL_THREAD for t in process.threads) or role == "sink"
         live = 0
         for thread in process.threads:
-            spent = thread.cpu_ns - thread_before.get(thread.tid, 0)
+            start = thread_before.get(thread.tid, 0)
+            # A tid whose counter went back is a new thread that reused it.
+            spent = thread.cpu_ns - (start if start <= thread.cpu_ns else 0)
             live += spent
             name = thread.name
             if thread.tid == process.pid:

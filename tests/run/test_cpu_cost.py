@@ -224,3 +224,23 @@ def test_a_point_carries_its_cpu_cost_and_names_a_cpu_bound_part_without_an_idea
     )
     assert not any(w.startswith("consumer CPU-bound: event loop thread") for w in m.warnings)
     assert m.harness_saturated
+
+
+def test_a_reused_tid_or_pid_counts_as_new_never_negative() -> None:
+    window = Window(start_ns=0, end_ns=10 * MS)
+    samples = [
+        _sample(1 * MS, _proc(5, 900 * MS, (5, "python", 500 * MS), (6, "old", 400 * MS))),
+        # Thread 6 exited and a new thread got tid 6; then the whole process was replaced
+        # by a new one with the same pid (its counter is below the old one's).
+        _sample(9 * MS, _proc(5, 30 * MS, (5, "python", 20 * MS), (6, "new", 10 * MS))),
+    ]
+    cost = cpu_costs(samples, window, [])["consumer"]
+    assert cost.cpu_ns == 30 * MS
+    assert dict(cost.threads) == {"main": 20 * MS, "new": 10 * MS}
+    tid_only = [
+        _sample(1 * MS, _proc(5, 900 * MS, (5, "python", 500 * MS), (6, "old", 400 * MS))),
+        _sample(9 * MS, _proc(5, 950 * MS, (5, "python", 520 * MS), (6, "new", 10 * MS))),
+    ]
+    cost = cpu_costs(tid_only, window, [])["consumer"]
+    assert cost.threads["new"] == 10 * MS
+    assert cost.threads[EXITED_THREADS] == 50 * MS - 30 * MS
