@@ -320,9 +320,8 @@ def _check_node(node: ast.AST, text: str, names: set[str], durations: Mapping[st
             return
         if node.id not in FIELDS:
             close = difflib.get_close_matches(node.id, METRIC_NAMES, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            known = ", ".join(METRIC_NAMES)
-            raise ConfigError(f"gate {text!r}: unknown name {node.id!r} ({hint}known: {known})")
+            hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(METRIC_NAMES)}"
+            raise ConfigError(f"gate {text!r}: unknown name {node.id!r} ({hint})")
         names.add(node.id)
         return
     if isinstance(node, ast.Constant):
