@@ -17,6 +17,9 @@ from poolbench.cli.edge import print_error
 from poolbench.cli.signals import stop_on_signals
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from poolbench.results import PointResult
     from poolbench.run.sweep import RunEvent
 
 
@@ -86,7 +89,7 @@ def run(
     # minutes and then finds it cannot write.
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     directory = writable_directory(out / scenario.name / stamp, what="--out")
-    display = _Display(quiet=quiet, json_lines=json_lines)
+    display = _Display(quiet=quiet, json_lines=json_lines, gates=scenario.gates)
     package_log = logging.getLogger("poolbench")
     if package_log.getEffectiveLevel() == logging.INFO:
         # The progress display says what INFO logs would; keep warnings.
@@ -161,9 +164,10 @@ def _emit_json(doc: dict[str, Any]) -> None:
 class _Display:
     """Rich progress per point, JSON lines, or nothing."""
 
-    def __init__(self, *, quiet: bool, json_lines: bool) -> None:
+    def __init__(self, *, quiet: bool, json_lines: bool, gates: Sequence[str] = ()) -> None:
         self.quiet = quiet
         self.json_lines = json_lines
+        self.gates = tuple(gates)
         self._progress: Any = None
         self._task: Any = None
 
@@ -224,6 +228,7 @@ class _Display:
                 harness_saturated=r.harness_saturated,
                 lost=r.lost,
                 error=r.error,
+                gates_failed=self._failed_gates(r),
                 warnings=list(r.warnings),
             )
         _emit_json(doc)
@@ -257,9 +262,16 @@ class _Display:
                 f"{_text(None if r.memory_mb is None else r.memory_mb.peak, 'MB')}"
                 + (f", LOST {r.lost}" if r.lost else "")
                 + (", HARNESS SATURATED" if r.harness_saturated else "")
+                + (", GATE FAILED" if self._failed_gates(r) else "")
                 + (", FAILED" if r.error else "")
             )
             progress.update(self._task, completed=event.point.scenario.load.total_s, status=status)
+
+    def _failed_gates(self, result: PointResult) -> list[str]:
+        """The scenario gates this point fails (the same verdicts the run stores)."""
+        from poolbench.gates.absolute import evaluate_gates
+
+        return [v.gate for v in evaluate_gates(self.gates, [result]).failures]
 
 
 def _rounded(value: float | None, digits: int) -> float | None:

@@ -54,6 +54,7 @@ def test_run_writes_results_then_fails_on_the_gate_naming_it(tmp_path: Path) -> 
     finished = events[-2]
     assert finished["lost"] == 0
     assert finished["throughput_per_s"] == pytest.approx(40, rel=0.15)
+    assert finished["gates_failed"] == ["throughput > 1000000"]
     directory = Path(events[-1]["directory"])
     assert directory.parent == tmp_path / "out" / "tiny"
     for name in ("results.json", "results.csv", "report.md"):
