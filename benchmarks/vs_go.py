@@ -139,7 +139,7 @@ def _budget(name: str) -> Figure:
 
 def _share(point: PointResult) -> float | None:
     tput, ideal = point.throughput_per_s, point.ideal_throughput_per_s
-    return None if tput is None or ideal <= 0 else 100.0 * tput / ideal
+    return None if tput is None or ideal is None or ideal <= 0 else 100.0 * tput / ideal
 
 
 def _sink(point: PointResult) -> float | None:

@@ -17,6 +17,9 @@ from poolbench.cli.edge import print_error
 from poolbench.cli.signals import stop_on_signals
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from poolbench.results import PointResult
     from poolbench.run.sweep import RunEvent
 
 
@@ -76,7 +79,7 @@ def run(
     """
     from poolbench.cli.edge import writable_directory
     from poolbench.errors import RunError
-    from poolbench.gates.absolute import evaluate_gates
+    from poolbench.gates.absolute import evaluate_gates, with_verdicts
     from poolbench.gates.accounting import check_accounting
     from poolbench.report.writer import write_report
     from poolbench.results import save
@@ -91,7 +94,7 @@ def run(
     # minutes and then finds it cannot write.
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     directory = writable_directory(out / scenario.name / stamp, what="--out")
-    display = _Display(quiet=quiet, json_lines=json_lines)
+    display = _Display(quiet=quiet, json_lines=json_lines, gates=scenario.gates)
     package_log = logging.getLogger("poolbench")
     if package_log.getEffectiveLevel() == logging.INFO:
         # The progress display says what INFO logs would; keep warnings.
@@ -116,6 +119,10 @@ def run(
             raise RunError(outcome.error)
         typer.echo("poolbench: stopped before any point was measured", err=True)
         raise typer.Exit(exit_codes.INTERRUPTED)
+    # Each point keeps its gates' verdicts, so results.json, the table and the reports
+    # all say which gate failed where.
+    report = evaluate_gates(scenario.gates, result_set.points)
+    result_set = result_set.with_points(with_verdicts(result_set.points, report))
     save(result_set, directory)  # first: whatever fails next, the measurements are kept
     try:
         write_report(result_set, directory)
@@ -142,7 +149,6 @@ def run(
             err=True,
         )
         raise typer.Exit(exit_codes.INTERRUPTED)
-    report = evaluate_gates(scenario.gates, result_set.points)
     for verdict in report.failures:
         typer.echo(f"poolbench: {verdict.describe()}", err=True)
     # Losses, duplicates and failed points fail the run even without gates.
@@ -163,9 +169,10 @@ def _emit_json(doc: dict[str, Any]) -> None:
 class _Display:
     """Rich progress per point, JSON lines, or nothing."""
 
-    def __init__(self, *, quiet: bool, json_lines: bool) -> None:
+    def __init__(self, *, quiet: bool, json_lines: bool, gates: Sequence[str] = ()) -> None:
         self.quiet = quiet
         self.json_lines = json_lines
+        self.gates = tuple(gates)
         self._progress: Any = None
         self._task: Any = None
 
@@ -218,13 +225,15 @@ class _Display:
             doc.update(
                 throughput_per_s=_rounded(r.throughput_per_s, 2),
                 offered_per_s=_rounded(r.offered_per_s, 2),
-                ideal_throughput_per_s=round(r.ideal_throughput_per_s, 2),
+                ideal_throughput_per_s=_rounded(r.ideal_throughput_per_s, 2),
+                cpu_us_per_email=_rounded(r.cpu_us_per_email, 1),
                 p99_ms=None if r.latency_ms is None else r.latency_ms.p99,
                 service_p99_ms=None if r.service_ms is None else r.service_ms.p99,
                 memory_peak_mb=None if r.memory_mb is None else round(r.memory_mb.peak, 1),
                 harness_saturated=r.harness_saturated,
                 lost=r.lost,
                 error=r.error,
+                gates_failed=self._failed_gates(r),
                 warnings=list(r.warnings),
             )
         _emit_json(doc)
@@ -253,14 +262,21 @@ class _Display:
             r = event.result
             status = (
                 f"done: {_text(r.throughput_per_s, '/s')} "
-                f"(ideal {r.ideal_throughput_per_s:.1f}), "
+                f"(ideal {_text(r.ideal_throughput_per_s, '/s')}), "
                 f"p99 {_text(None if r.latency_ms is None else r.latency_ms.p99, 'ms')}, "
                 f"{_text(None if r.memory_mb is None else r.memory_mb.peak, 'MB')}"
                 + (f", LOST {r.lost}" if r.lost else "")
                 + (", HARNESS SATURATED" if r.harness_saturated else "")
+                + (", GATE FAILED" if self._failed_gates(r) else "")
                 + (", FAILED" if r.error else "")
             )
             progress.update(self._task, completed=event.point.scenario.load.total_s, status=status)
+
+    def _failed_gates(self, result: PointResult) -> list[str]:
+        """The scenario gates this point fails (the same verdicts the run stores)."""
+        from poolbench.gates.absolute import evaluate_gates
+
+        return [v.gate for v in evaluate_gates(self.gates, [result]).failures]
 
 
 def _rounded(value: float | None, digits: int) -> float | None:

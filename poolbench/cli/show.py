@@ -27,10 +27,13 @@ def show(
     from poolbench.gates.baseline import resolve_results
     from poolbench.report.summary import (
         BUDGET_HEADER,
+        CPU_COST_HEADER,
         CPU_HEADER,
+        busiest_threads,
         run_status,
         run_status_line,
         summary_table,
+        thread_split,
     )
     from poolbench.results import load
 
@@ -43,6 +46,7 @@ def show(
         "Warnings",
         BUDGET_HEADER,
         CPU_HEADER,
+        CPU_COST_HEADER,
         "Ideal",
         "Service avg",
         "Service p99",
@@ -83,6 +87,20 @@ def show(
                 f"send time {by_header[BUDGET_HEADER]} "
                 f"(connect / handshake / client / sink latency / sink); "
                 f"CPU % consumer / sink / loadgen / broker / machine: {by_header[CPU_HEADER]}"
+            )
+        if point.cpu_cost:
+            split = thread_split(point)
+            console.print(
+                f"point {number}: CPU µs per email consumer / sink / loadgen "
+                f"{by_header[CPU_COST_HEADER]}"
+                + (f" (consumer by thread: {split})" if split else "")
+                + f"; busiest thread, share of a core: {busiest_threads(point) or 'n/a'}"
+            )
+        failed_gates = [g for g in point.gates if not g.passed]
+        if failed_gates:
+            console.print(
+                f"[red]point {number}: GATE FAILED:[/red] "
+                + "; ".join(f"{g.gate} (measured: {g.measured})" for g in failed_gates)
             )
         notes = (
             ([f"lost {point.lost} of {point.produced}"] if point.has_losses else [])

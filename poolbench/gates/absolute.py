@@ -2,16 +2,21 @@
 
 Pure: `evaluate_gates(["p99_ms < 500"], result_set.points)` gives one verdict per point,
 repeat and gate, each naming the point's params, the gate text and the measured values.
-`poolbench run` exits 1 when `GateReport.passed` is false (after writing the results).
+A gate that reads a figure the point has no value for fails ("n/a: cannot evaluate ...").
+`poolbench run` stores each verdict on its point (`with_verdicts`, in results.json) and
+exits 1 when `GateReport.passed` is false (after writing the results).
 """
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 
 from poolbench.gates.expr import parse_gate
-from poolbench.results import ParamValue, PointResult
+from poolbench.results import GateResult, ParamValue, PointResult
 
 
 def describe_params(params: Mapping[str, ParamValue]) -> str:
@@ -29,7 +34,11 @@ class GateVerdict:
     repeat: int
     gate: str
     passed: bool
-    measured: str  # e.g. "612 < 500": the comparison with the measured numbers
+    measured: str  # e.g. "612 < 500", or "n/a: cannot evaluate ...: ideal has no value (...)"
+    values: Mapping[str, float | None] = field(default_factory=dict)  # the figures it read
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "values", MappingProxyType(dict(self.values)))
 
     def describe(self) -> str:
         """One line for a person: which point, which gate, what was measured."""
@@ -37,6 +46,12 @@ class GateVerdict:
         return (
             f"point {describe_params(self.params)} (repeat {self.repeat}): "
             f"gate {self.gate!r} {status} (measured: {self.measured})"
+        )
+
+    def stored(self) -> GateResult:
+        """The verdict as results.json keeps it on its point."""
+        return GateResult(
+            gate=self.gate, passed=self.passed, measured=self.measured, values=self.values
         )
 
 
@@ -61,16 +76,36 @@ def evaluate_gates(gates: Sequence[str], points: Iterable[PointResult]) -> GateR
     verdicts: list[GateVerdict] = []
     for point in points:
         values = point.metrics()
+        why = point.missing_reasons()
         for gate in parsed:
-            outcome = gate.evaluate(values)
-            measured = " and ".join(f"{c.left:g} {c.op} {c.right:g}" for c in outcome.comparisons)
+            outcome = gate.evaluate(values, why)
             verdicts.append(
                 GateVerdict(
                     params=point.params,
                     repeat=point.repeat,
                     gate=gate.text,
                     passed=outcome.passed,
-                    measured=measured,
+                    measured=outcome.measured,
+                    values={
+                        name: None if math.isnan(values[name]) else values[name]
+                        for name in sorted(gate.names)
+                    },
                 )
             )
     return GateReport(verdicts=tuple(verdicts))
+
+
+def with_verdicts(points: Sequence[PointResult], report: GateReport) -> tuple[PointResult, ...]:
+    """The points with their own verdicts from `report` (matched by params and repeat)."""
+    by_point: dict[tuple[str, int], list[GateResult]] = {}
+    for verdict in report.verdicts:
+        key = (_params_key(verdict.params), verdict.repeat)
+        by_point.setdefault(key, []).append(verdict.stored())
+    return tuple(
+        replace(point, gates=tuple(by_point.get((point.params_key, point.repeat), ())))
+        for point in points
+    )
+
+
+def _params_key(params: Mapping[str, ParamValue]) -> str:
+    return json.dumps(dict(params), sort_keys=True, separators=(",", ":"))

@@ -519,7 +519,7 @@ def merge_points(points: Sequence[tuple[Path, PointResult]], notes: Sequence[str
         repeat=first.repeat,
         load_mode=first.load_mode,
         throughput_per_s=throughput,
-        ideal_throughput_per_s=sum(p.ideal_throughput_per_s for p in results),
+        ideal_throughput_per_s=_sum_or_none([p.ideal_throughput_per_s for p in results]),
         latency_ms=latency,
         memory_mb=memory,
         cpu_percent=_sum_or_none([p.cpu_percent for p in results]),

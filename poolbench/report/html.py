@@ -19,6 +19,7 @@ from poolbench.report.summary import (
     CPU_HEADER,
     FAILED,
     LOST,
+    gate_rows,
     run_status,
     run_status_line,
     summary_table,
@@ -134,11 +135,21 @@ def render_html(
         parts.append("<p>No point was measured.</p>")
     parts += _notes(result_set)
     parts += _logs(logs or {})
-    gates = result_set.scenario.get("gates") or []
+    gates = gate_rows(result_set)
     if gates:
-        parts.append("<h2>Gates</h2><ul>")
-        parts += [f"<li><code>{escape(str(gate))}</code></li>" for gate in gates]
-        parts.append("</ul>")
+        parts.append('<h2>Gates</h2><table id="gates"><thead><tr>')
+        parts += [f"<th>{h}</th>" for h in ("Point", "Gate", "Verdict", "Measured")]
+        parts.append("</tr></thead><tbody>")
+        for g in gates:
+            verdict = escape(g.verdict)
+            if g.verdict != "passed":
+                verdict = f"<strong>{verdict}</strong>"
+            parts.append(
+                f'<tr data-verdict="{escape(g.verdict)}"><td>{g.point} ({escape(g.params)})</td>'
+                f"<td><code>{escape(g.gate)}</code></td><td>{verdict}</td>"
+                f"<td>{escape(g.measured)}</td></tr>"
+            )
+        parts.append("</tbody></table>")
     if charts:
         parts.append("<h2>Charts</h2>")
         for file_name, png in charts:

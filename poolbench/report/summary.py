@@ -30,6 +30,7 @@ SEED_COLUMNS: Final = (
 )
 BUDGET_HEADER: Final = "Send time: connect / handshake / client / sink latency / sink"
 CPU_HEADER: Final = "CPU %: consumer / sink / loadgen / broker / machine"
+CPU_COST_HEADER: Final = "CPU µs per email: consumer / sink / loadgen"
 EXTRA_COLUMNS: Final = (
     "Service avg",
     "Service p99",
@@ -39,6 +40,7 @@ EXTRA_COLUMNS: Final = (
     "Kept up",
     BUDGET_HEADER,
     CPU_HEADER,
+    CPU_COST_HEADER,
     "Lost",
     "Dup",
     "DLQ",
@@ -47,8 +49,10 @@ EXTRA_COLUMNS: Final = (
     "Warnings",
 )
 NA: Final = "n/a"
-# A point's status: it measured nothing usable; it lost email; it has warnings; clean.
+# A point's status: it measured nothing usable; a scenario gate failed on it; it lost
+# email; it has warnings; clean.
 FAILED: Final = "FAILED"
+GATE_FAILED: Final = "GATE FAILED"
 LOST: Final = "LOST"
 WARNINGS: Final = "warnings"
 OK: Final = "ok"
@@ -109,11 +113,12 @@ def summary_table(result_set: ResultSet) -> SummaryTable:
                 with_unit(None if service is None else service.avg, "ms"),
                 with_unit(None if service is None else service.p99, "ms"),
                 with_unit(point.offered_per_s, "/s") if point.load_mode == "open" else "saturating",
-                with_unit(point.ideal_throughput_per_s or None, "/s"),
+                with_unit(point.ideal_throughput_per_s, "/s"),
                 share_cell(point),
                 NA if point.kept_up is None else ("yes" if point.kept_up else "NO"),
                 budget_cell(point),
                 cpu_cell(point),
+                cpu_cost_cell(point),
                 str(point.lost),
                 str(point.duplicates),
                 str(point.dead_lettered),
@@ -122,7 +127,9 @@ def summary_table(result_set: ResultSet) -> SummaryTable:
                 "; ".join(point.warnings),
             )
         )
-        flagged.append(point.has_losses or point.failed or bool(point.warnings))
+        flagged.append(
+            point.has_losses or point.failed or point.gate_failed or bool(point.warnings)
+        )
     return SummaryTable(headers=headers, rows=tuple(rows), flagged=tuple(flagged))
 
 
@@ -143,6 +150,8 @@ def _cell(value: Any) -> str:
 def point_status(point: PointResult) -> str:
     if point.failed:
         return FAILED
+    if point.gate_failed:
+        return GATE_FAILED
     if point.has_losses:
         return LOST
     return WARNINGS if point.warnings else OK
@@ -199,6 +208,75 @@ def cpu_cell(point: PointResult) -> str:
         format_number(cpu[part]) if part in cpu else NA
         for part in ("consumer", "sink", "loadgen", "broker", "machine")
     )
+
+
+def cpu_cost_cell(point: PointResult) -> str:
+    """The exact CPU per email of each part, e.g. `212 / 95 / 40`."""
+    return " / ".join(
+        format_number(value)
+        for value in (
+            point.cpu_us_per_email,
+            point.sink_cpu_us_per_email,
+            point.loadgen_cpu_us_per_email,
+        )
+    )
+
+
+def busiest_threads(point: PointResult) -> str | None:
+    """`consumer: event loop 96%, sink: event loop 40%` (of a core), or None."""
+    parts = [
+        f"{part}: {cost.busiest_thread} {cost.busiest_share:.0%}"
+        for part, cost in point.cpu_cost.items()
+        if cost.busiest_thread is not None and part in ("consumer", "sink", "loadgen")
+    ]
+    return ", ".join(parts) or None
+
+
+def thread_split(point: PointResult) -> str | None:
+    """The consumer's CPU per email by thread name: `event loop 150, poolbench-poll 40`."""
+    cost = point.cpu_cost.get("consumer")
+    if cost is None or not cost.emails:
+        return None
+    ranked = sorted(cost.threads.items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{name} {format_number(s * 1e6 / cost.emails)}" for name, s in ranked)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GateRow:
+    """One gate on one point, for the reports' Gates section."""
+
+    point: int  # numbered from 1, as in the results table
+    params: str
+    gate: str
+    verdict: str  # "passed", "FAILED" or "not evaluated"
+    measured: str
+
+
+def gate_rows(result_set: ResultSet) -> list[GateRow]:
+    """Each scenario gate's verdict per point, as stored in results.json; a gate that a
+    point does not carry (a run stopped before its gates, an older file) reads "not
+    evaluated", never passed."""
+    gates = [str(g) for g in result_set.scenario.get("gates") or []]
+    rows: list[GateRow] = []
+    for number, point in enumerate(result_set.points, 1):
+        params = ", ".join(f"{k}={v}" for k, v in point.params.items()) or "(no sweep)"
+        if point.repeat:
+            params += f" #{point.repeat + 1}"
+        stored = {g.gate: g for g in point.gates}
+        for gate in [*gates, *(g for g in stored if g not in gates)]:
+            verdict = stored.get(gate)
+            rows.append(
+                GateRow(
+                    point=number,
+                    params=params,
+                    gate=gate,
+                    verdict="not evaluated"
+                    if verdict is None
+                    else ("passed" if verdict.passed else "FAILED"),
+                    measured="" if verdict is None else verdict.measured,
+                )
+            )
+    return rows
 
 
 def with_unit(value: float | None, unit: str) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from poolbench.report.summary import BUFFER, WORKERS, setting, summary_table, swept_paths
-from poolbench.results import CPU_PARTS, LATENCY_KEYS, Budget, ResultSet
+from poolbench.results import CPU_COST_FIELDS, CPU_PARTS, LATENCY_KEYS, Budget, ResultSet
 
 
 def to_frame(result_set: ResultSet) -> pd.DataFrame:
@@ -49,6 +49,14 @@ def to_frame(result_set: ResultSet) -> pd.DataFrame:
         for part in CPU_PARTS:
             if part != "consumer":
                 record[f"{part}_cpu_percent"] = point.cpu_by_part.get(part)
+        for name in CPU_COST_FIELDS.values():
+            record[name] = getattr(point, name)
+        consumer = point.cpu_cost.get("consumer")
+        for thread, seconds in consumer.threads.items() if consumer else ():
+            # The consumer's CPU per email by thread name (event loop, Kafka poll, ...).
+            per_email = seconds * 1e6 / consumer.emails if consumer and consumer.emails else None
+            record[f"cpu_us_per_email[{thread}]"] = per_email
+        record["gates_failed"] = sum(1 for g in point.gates if not g.passed)
         record["harness_saturated"] = point.harness_saturated
         for name in (
             "produced",
@@ -72,7 +80,7 @@ def to_frame(result_set: ResultSet) -> pd.DataFrame:
     return frame
 
 
-_NUMERIC_SUFFIXES = ("_ms", "_per_s", "_mb", "_percent", "share_of_ideal")
+_NUMERIC_SUFFIXES = ("_ms", "_per_s", "_mb", "_percent", "share_of_ideal", "_per_email")
 
 
 def write_csv(result_set: ResultSet, path: Path) -> Path:

@@ -11,7 +11,7 @@ from typing import Final
 from poolbench.report.charts import chart_figures
 from poolbench.report.faults import point_gaps
 from poolbench.report.html import render_html
-from poolbench.report.summary import run_status_line, with_unit
+from poolbench.report.summary import gate_rows, run_status_line, with_unit
 from poolbench.report.tables import markdown_table, write_csv
 from poolbench.results import ResultSet
 
@@ -126,7 +126,10 @@ def render_markdown(
             "mean sink latency, offered rate); *Kept up*: at least 98% of the offered rate "
             "delivered and no growing backlog. *Send time* is where the mean service time "
             "went, from the sink's per-step stamps. *Memory* is the consumer's peak resident "
-            "memory (the kernel's high-water mark). n/a: not measured.",
+            "memory (the kernel's high-water mark). *CPU µs per email* (consumer / sink / "
+            "load generator) is exact: the kernel's CPU counters of each part's processes "
+            "and threads over an interval of the window, divided by the emails received in "
+            "that interval. n/a: not measured.",
             "",
         ]
     else:
@@ -142,10 +145,20 @@ def render_markdown(
             links = ", ".join(f"[{name}]({link})" for name, link in files)
             lines.append(f"- point {number}: {links}")
         lines.append("")
-    gates = scenario.get("gates") or []
+    gates = gate_rows(result_set)
     if gates:
-        lines += ["## Gates", ""]
-        lines += [f"- `{gate}`" for gate in gates]
+        lines += [
+            "## Gates",
+            "",
+            "| Point | Gate | Verdict | Measured |",
+            "| --- | --- | --- | --- |",
+        ]
+        lines += [
+            f"| {g.point} ({g.params}) | `{g.gate}` | "
+            + (f"**{g.verdict}**" if g.verdict != "passed" else g.verdict)
+            + f" | {g.measured.replace('|', '/')} |"
+            for g in gates
+        ]
         lines.append("")
     if charts:
         lines += ["## Charts", ""]

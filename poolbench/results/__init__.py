@@ -4,14 +4,17 @@ the versioned results.json file (`io`)."""
 from poolbench.results.environment import Environment
 from poolbench.results.io import RESULTS_FILE, from_dict, load, run_directory, save
 from poolbench.results.model import (
+    CPU_COST_FIELDS,
     CPU_PARTS,
     LATENCY_KEYS,
     METRIC_NAMES,
     SCHEMA_VERSION,
     Budget,
+    GateResult,
     Latency,
     Memory,
     ParamValue,
+    PartCpu,
     PointResult,
     PriorityResult,
     ResultSet,
@@ -20,6 +23,7 @@ from poolbench.results.model import (
 )
 
 __all__ = [
+    "CPU_COST_FIELDS",
     "CPU_PARTS",
     "LATENCY_KEYS",
     "METRIC_NAMES",
@@ -27,9 +31,11 @@ __all__ = [
     "SCHEMA_VERSION",
     "Budget",
     "Environment",
+    "GateResult",
     "Latency",
     "Memory",
     "ParamValue",
+    "PartCpu",
     "PointResult",
     "PriorityResult",
     "ResultSet",

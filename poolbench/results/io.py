@@ -20,8 +20,10 @@ from poolbench.results.model import (
     READABLE_VERSIONS,
     SCHEMA_VERSION,
     Budget,
+    GateResult,
     Latency,
     Memory,
+    PartCpu,
     PointResult,
     PriorityResult,
     ResultSet,
@@ -96,7 +98,7 @@ def from_dict(data: Any) -> ResultSet:
         scenario_hash=top.get("scenario_hash", str),
         scenario=top.get("scenario", dict),
         environment=_environment(_Obj(top.raw("environment"), "environment")),
-        points=tuple(_point(p) for p in top.items("points")),
+        points=tuple(_point(p, version) for p in top.items("points")),
         partial=top.get("partial", bool),
         stop_reason=top.get("stop_reason", str, optional=True),
         schema_version=version,
@@ -256,9 +258,59 @@ def _floats(obj: _Obj | None) -> dict[str, float]:
     return values
 
 
-def _point(item: tuple[Any, str]) -> PointResult:
+def _cpu_cost(obj: _Obj | None) -> dict[str, PartCpu]:
+    if obj is None:
+        return {}
+    out: dict[str, PartCpu] = {}
+    for part in list(obj.data):
+        cost = _Obj(obj.raw(part), obj.key(part))
+        out[part] = _within(
+            cost.where,
+            PartCpu,
+            cpu_s=cost.get("cpu_s", float),
+            interval_s=cost.get("interval_s", float),
+            emails=cost.get("emails", int),
+            threads=_floats(cost.sub("threads")),
+            busiest_thread=cost.get("busiest_thread", str, optional=True),
+            busiest_share=cost.get("busiest_share", float),
+            processes_exited=cost.get("processes_exited", int),
+        )
+        cost.done()
+    obj.done()
+    return out
+
+
+def _gates(obj: _Obj, *, optional: bool) -> tuple[GateResult, ...]:
+    if optional and obj.raw("gates", optional=True) is None:
+        return ()
+    out: list[GateResult] = []
+    for data, where in obj.items("gates"):
+        gate = _Obj(data, where)
+        values = gate.sub("values")
+        assert values is not None
+        read = {name: values.get(name, float, optional=True) for name in list(values.data)}
+        values.done()
+        out.append(
+            _within(
+                where,
+                GateResult,
+                gate=gate.get("gate", str),
+                passed=gate.get("passed", bool),
+                measured=gate.get("measured", str),
+                values=read,
+            )
+        )
+        gate.done()
+    return tuple(out)
+
+
+def _point(item: tuple[Any, str], version: int) -> PointResult:
     data, where = item
     obj = _Obj(data, where)
+    obj.raw("ideal_throughput_per_s")  # present in every version; null from version 4
+    ideal = obj.get("ideal_throughput_per_s", float, optional=version >= 4)
+    if version < 4 and ideal == 0.0:
+        ideal = None  # versions 2 and 3 stored "no finite bound" as 0.0
     params_obj = _Obj(obj.raw("params"), obj.key("params"))
     for name, value in params_obj.data.items():
         if not isinstance(value, str | int | float | bool) and value is not None:
@@ -305,7 +357,7 @@ def _point(item: tuple[Any, str]) -> PointResult:
         throughput_per_s=obj.get("throughput_per_s", float, optional=True),
         offered_per_s=obj.get("offered_per_s", float, optional=True),
         kept_up=obj.get("kept_up", bool, optional=True),
-        ideal_throughput_per_s=obj.get("ideal_throughput_per_s", float),
+        ideal_throughput_per_s=ideal,
         latency_ms=_latency(obj.sub("latency_ms", optional=True)),
         service_ms=_latency(obj.sub("service_ms", optional=True)),
         wait_ms=_latency(obj.sub("wait_ms", optional=True)),
@@ -329,6 +381,11 @@ def _point(item: tuple[Any, str]) -> PointResult:
         histogram=obj.get("histogram", str, optional=True),
         service_histogram=obj.get("service_histogram", str, optional=True),
         load_s=obj.get("load_s", float, optional=True),
+        cpu_us_per_email=obj.get("cpu_us_per_email", float, optional=True),
+        sink_cpu_us_per_email=obj.get("sink_cpu_us_per_email", float, optional=True),
+        loadgen_cpu_us_per_email=obj.get("loadgen_cpu_us_per_email", float, optional=True),
+        cpu_cost=_cpu_cost(obj.sub("cpu_cost", optional=True)),
+        gates=_gates(obj, optional=version < 4),
     )
     obj.done()
     return point

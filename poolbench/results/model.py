@@ -36,12 +36,18 @@ from poolbench.results.environment import Environment
 #      Kafka `lag` (None: not scraped); a point's `load_s` (when its load ended, on the
 #      timeline's clock); a run's `failed_points` (points with an error, beside
 #      `partial`). Version 2 files still load: the new figures read None / 0 there.
-SCHEMA_VERSION: Final = 3
+#   4: `ideal_throughput_per_s` is null when there is no finite bound (a 0 ms sink under
+#      saturation), never 0.0 (older files' 0.0 reads as null); the exact CPU cost per
+#      part (`cpu_us_per_email`, `sink_cpu_us_per_email`, `loadgen_cpu_us_per_email`, and
+#      `cpu_cost` with the interval, its emails and the CPU per thread name, from the
+#      kernel's nanosecond counters); `gates`: each scenario gate's verdict on the point
+#      with the values it read. Version 2 and 3 files still load: none of these there.
+SCHEMA_VERSION: Final = 4
 # Older versions this poolbench still reads (their missing fields read as not measured).
-READABLE_VERSIONS: Final = (2, 3)
+READABLE_VERSIONS: Final = (2, 3, 4)
 # Versions whose figures are counted alike, so a baseline in one gates a run in another
-# (3 only added fields beside version 2's).
-_COUNTED_ALIKE: Final = frozenset({2, 3})
+# (3 and 4 only added fields beside version 2's).
+_COUNTED_ALIKE: Final = frozenset({2, 3, 4})
 
 
 def comparable_versions(a: int, b: int) -> bool:
@@ -61,6 +67,12 @@ BUDGET_KEYS: Final = (
     "residual_ms",
 )
 CPU_PARTS: Final = ("consumer", "sink", "loadgen", "broker", "runner", "machine")
+# The parts with a CPU cost per email, and their field names.
+CPU_COST_FIELDS: Final = {
+    "consumer": "cpu_us_per_email",
+    "sink": "sink_cpu_us_per_email",
+    "loadgen": "loadgen_cpu_us_per_email",
+}
 PRIORITIES: Final = ("high", "normal", "low")
 
 # Names a gate expression may use; `PointResult.metrics()` gives their values (NaN when
@@ -76,6 +88,7 @@ METRIC_NAMES: Final = (
     "memory_mean_mb",
     "cpu_percent",
     *(f"{part}_cpu_percent" for part in CPU_PARTS if part != "consumer"),
+    *(f"{part}cpu_us_per_email" for part in ("", "sink_", "loadgen_")),
     "harness_saturated",
     *(
         name
@@ -249,6 +262,66 @@ class TimelineSample:
         return doc
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PartCpu:
+    """One part's exact CPU over an interval of the steady-state window: the difference
+    of the kernel's nanosecond counters read at its start and end, summed over the part's
+    processes (see `poolbench.run.cpu_cost`). `threads`: CPU seconds per thread name
+    ("exited threads": of threads that ended inside the interval); `busiest_share`: the
+    single busiest thread's CPU over the interval, 1.0 = one core."""
+
+    cpu_s: float
+    interval_s: float
+    emails: int  # received by the sink inside the same interval
+    threads: Mapping[str, float] = field(default_factory=dict)
+    busiest_thread: str | None = None
+    busiest_share: float = 0.0
+    processes_exited: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "threads", MappingProxyType(dict(self.threads)))
+        for name in ("cpu_s", "emails", "busiest_share", "processes_exited"):
+            _non_negative(getattr(self, name), name)
+        check(self.interval_s > 0, f"must be positive, got {self.interval_s}", "interval_s")
+        for name, value in self.threads.items():
+            _non_negative(value, f"threads.{name}")
+
+    @property
+    def us_per_email(self) -> float | None:
+        """CPU microseconds per email of the interval; None with no email."""
+        return self.cpu_s * 1e6 / self.emails if self.emails else None
+
+    def as_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        doc["threads"] = dict(self.threads)
+        return doc
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GateResult:
+    """One scenario gate's verdict on a point: `measured` is the comparison with its
+    numbers ("612 < 500") or why it could not be evaluated ("n/a: ..."); `values`: the
+    figures it read (None: the point has no value for it)."""
+
+    gate: str
+    passed: bool
+    measured: str
+    values: Mapping[str, float | None] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "values", MappingProxyType(dict(self.values)))
+        for name in self.values:
+            check(name in METRIC_NAMES, f"unknown figure {name!r}", "values")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "gate": self.gate,
+            "passed": self.passed,
+            "measured": self.measured,
+            "values": dict(self.values),
+        }
+
+
 def _nan(value: float | None) -> float:
     return math.nan if value is None else float(value)
 
@@ -265,7 +338,7 @@ class PointResult:
     repeat: int
     load_mode: str
     throughput_per_s: float | None
-    ideal_throughput_per_s: float
+    ideal_throughput_per_s: float | None  # None: no finite bound (never 0)
     latency_ms: Latency | None  # end to end
     memory_mb: Memory | None
     cpu_percent: float | None  # the consumer's, 100 = one core
@@ -292,6 +365,11 @@ class PointResult:
     histogram: str | None = None
     service_histogram: str | None = None
     load_s: float | None = None  # when the load ended, in seconds from its start
+    cpu_us_per_email: float | None = None  # the consumer's, exact (see `cpu_cost`)
+    sink_cpu_us_per_email: float | None = None
+    loadgen_cpu_us_per_email: float | None = None
+    cpu_cost: Mapping[str, PartCpu] = field(default_factory=dict)
+    gates: tuple[GateResult, ...] = ()
 
     def __post_init__(self) -> None:
         # Read-only copies: the caller's dicts cannot change a result after the fact.
@@ -305,6 +383,22 @@ class PointResult:
                 self, "consumer_settings", MappingProxyType(dict(self.consumer_settings))
             )
         object.__setattr__(self, "warnings", tuple(self.warnings))
+        object.__setattr__(self, "gates", tuple(self.gates))
+        object.__setattr__(self, "cpu_cost", MappingProxyType(dict(self.cpu_cost)))
+        for part, name in CPU_COST_FIELDS.items():
+            value = getattr(self, name)
+            _non_negative(value, name)
+            cost = self.cpu_cost.get(part)
+            if cost is not None:
+                derived = cost.us_per_email
+                check(
+                    (derived is None) == (value is None)
+                    and (derived is None or value is None or math.isclose(derived, value)),
+                    f"{value!r} disagrees with cpu_cost.{part} ({derived!r})",
+                    name,
+                )
+        for part in self.cpu_cost:
+            check(part in CPU_PARTS, f"unknown part {part!r}", f"cpu_cost.{part}")
         object.__setattr__(self, "timeline", tuple(self.timeline))
         check(self.repeat >= 0, f"must not be negative, got {self.repeat}", "repeat")
         check(
@@ -352,9 +446,30 @@ class PointResult:
     @property
     def share_of_ideal(self) -> float | None:
         """Throughput as a fraction of the ideal; None when either is unknown."""
-        if self.ideal_throughput_per_s <= 0 or self.throughput_per_s is None:
-            return None
+        if not self.ideal_throughput_per_s or self.throughput_per_s is None:
+            return None  # no finite bound, or an offered rate of 0
         return self.throughput_per_s / self.ideal_throughput_per_s
+
+    @property
+    def gate_failed(self) -> bool:
+        """Whether a scenario gate failed on this point (its verdicts are in `gates`)."""
+        return any(not g.passed for g in self.gates)
+
+    def missing_reasons(self) -> dict[str, str]:
+        """Why a figure of `metrics()` has no value, for the names a gate may read."""
+        why: dict[str, str] = {}
+        for name, value in self.metrics().items():
+            if not math.isnan(value):
+                continue
+            if name == "ideal":
+                why[name] = "the sink has no latency: there is no finite bound"
+            elif self.error is not None:
+                why[name] = f"the point failed: {self.error}"
+            elif name.endswith("cpu_us_per_email"):
+                why[name] = "no CPU counters or no email inside the steady-state window"
+            else:
+                why[name] = "not measured at this point"
+        return why
 
     @property
     def sink_cpu_percent(self) -> float | None:
@@ -379,7 +494,7 @@ class PointResult:
         out: dict[str, float] = {
             "throughput": _nan(self.throughput_per_s),
             "offered": _nan(self.offered_per_s),
-            "ideal": self.ideal_throughput_per_s,
+            "ideal": _nan(self.ideal_throughput_per_s),
             "kept_up": math.nan if self.kept_up is None else float(self.kept_up),
         }
         for prefix, lat in (("", self.latency_ms), ("service_", self.service_ms)):
@@ -392,6 +507,8 @@ class PointResult:
         for part in CPU_PARTS:
             if part != "consumer":
                 out[f"{part}_cpu_percent"] = _nan(self.cpu_by_part.get(part))
+        for name in CPU_COST_FIELDS.values():
+            out[name] = _nan(getattr(self, name))
         out["harness_saturated"] = float(self.harness_saturated)
         for priority in PRIORITIES:
             share = self.by_priority.get(priority)
@@ -419,6 +536,10 @@ class PointResult:
             value = getattr(self, f.name)
             if isinstance(value, Latency | Memory | Budget):
                 value = value.as_dict()
+            elif f.name == "cpu_cost":
+                value = {part: cost.as_dict() for part, cost in value.items()}
+            elif f.name == "gates":
+                value = [gate.as_dict() for gate in value]
             elif f.name == "by_priority":
                 value = {name: share.as_dict() for name, share in value.items()}
             elif f.name == "timeline":
@@ -480,6 +601,18 @@ class ResultSet:
         if self.partial:
             return "partial"
         return "failed" if self.failed_points else "complete"
+
+    def with_points(self, points: tuple[PointResult, ...]) -> ResultSet:
+        """A copy with these points instead (e.g. with their gate verdicts)."""
+        return ResultSet(
+            scenario_name=self.scenario_name,
+            scenario=self.scenario,
+            scenario_hash=self.scenario_hash,
+            environment=self.environment,
+            points=points,
+            partial=self.partial,
+            stop_reason=self.stop_reason,
+        )
 
     def with_point(self, point: PointResult) -> ResultSet:
         """A copy with one more point (the runner adds them as they are measured)."""

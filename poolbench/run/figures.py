@@ -199,12 +199,13 @@ def by_priority(
 
 def ideal_throughput(
     *, workers: int, mean_latency_s: float, offered_per_s: float | None, instances: int = 1
-) -> float:
-    """min(workers / mean sink latency, offered rate); 0.0 when there is no finite bound.
+) -> float | None:
+    """min(workers / mean sink latency, offered rate); None when there is no finite bound
+    (a 0 ms sink under a saturating load): never 0, which a gate would read as a value.
 
     `offered_per_s` is None for a saturating load (only the workers bound it).
     """
     bound = workers * instances / mean_latency_s if mean_latency_s > 0 else math.inf
     if offered_per_s is not None:
         bound = min(bound, offered_per_s)
-    return 0.0 if math.isinf(bound) else bound
+    return None if math.isinf(bound) else bound

@@ -22,6 +22,7 @@ from typing import Final
 from poolbench.metrics.loop_lag import LoopLag
 from poolbench.run.accounting import Accounting, Acked, Ledger, RetentionSample, account
 from poolbench.run.budget import TimeBudget, sink_lag_note, time_budget
+from poolbench.run.cpu_cost import CpuCost, cpu_bound, cpu_costs
 from poolbench.run.figures import (
     HALVES_TOLERANCE,
     Latencies,
@@ -122,7 +123,7 @@ class Measurement:
     window: Window | None
     error: str | None
     throughput: Throughput | None
-    ideal_per_s: float
+    ideal_per_s: float | None  # None: no finite bound (a 0 ms sink under saturation)
     latency: Latencies | None
     budget: TimeBudget | None
     priorities: Mapping[str, PriorityFigures]
@@ -134,6 +135,7 @@ class Measurement:
     timeline: tuple[TimelineRow, ...]
     warnings: tuple[str, ...]
     load_s: float | None = None  # how long the load ran (its end, on the timeline's clock)
+    cpu_costs: Mapping[str, CpuCost] = field(default_factory=dict)  # per role, exact
 
     @property
     def consumer_cpu_percent(self) -> float | None:
@@ -277,8 +279,14 @@ def measure(inputs: PointInputs) -> Measurement:
         split = by_priority(firsts, window, inputs.mode, inputs.priorities)
     else:
         errors.append(error or "nothing was measured")
-    share = (rate.per_s / ideal) if (rate is not None and ideal > 0) else None
+    share = (rate.per_s / ideal) if (rate is not None and ideal) else None
     verdict = harness_verdict(use, cores=inputs.cores, throughput_share=share)
+    costs = (
+        {}
+        if window is None
+        else cpu_costs(inputs.process_samples, window, [r.received_ns for r in firsts])
+    )
+    bound = cpu_bound(costs)
     rows = timeline(
         firsts,
         origin_ns=inputs.load_start_ns,
@@ -291,6 +299,7 @@ def measure(inputs: PointInputs) -> Measurement:
     warnings += _accounting_warnings(accounting)
     warnings += list(inputs.notes)
     warnings += list(verdict.warnings)
+    warnings += bound
     warnings += _measure_warnings(rate, lat, samples, inputs.loadgen_lag_p99_ms)
     lag_note = None if budget is None else sink_lag_note(budget)
     if lag_note is not None:
@@ -308,8 +317,10 @@ def measure(inputs: PointInputs) -> Measurement:
         accounting=accounting,
         use=use,
         memory=memory,
-        harness_saturated=verdict.saturated,
+        # A sink or load generator thread at a full core may set the figure too.
+        harness_saturated=verdict.saturated or any(not w.startswith("consumer") for w in bound),
         timeline=tuple(rows),
         warnings=tuple(warnings),
         load_s=max(0.0, (inputs.load_end_ns - inputs.load_start_ns) / NS_PER_S),
+        cpu_costs=costs,
     )

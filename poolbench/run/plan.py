@@ -65,7 +65,7 @@ class PointPlan:
     instances: int
     mean_latency_s: float
     offered_per_s: float | None
-    ideal_per_s: float
+    ideal_per_s: float | None
     sink: SinkConfig
     load: LoadSpec
     consumers: tuple[ConsumerPlan, ...]
@@ -110,7 +110,7 @@ def offered_rate(scenario: Scenario) -> float | None:
     return events / (end - start) if end > start else None
 
 
-def backlog_for(scenario: Scenario, ideal_per_s: float) -> int:
+def backlog_for(scenario: Scenario, ideal_per_s: float | None) -> int:
     """Saturation backlog: enough to keep every worker busy through a commit interval.
 
     The load generator sees progress through committed offsets, which lag by up to the
@@ -120,7 +120,7 @@ def backlog_for(scenario: Scenario, ideal_per_s: float) -> int:
     """
     c = scenario.consumer
     in_flight = (c.workers + c.buffer) * c.instances
-    per_s = ideal_per_s if ideal_per_s > 0 else 1000.0
+    per_s = ideal_per_s if ideal_per_s else 1000.0
     return max(50, math.ceil(2 * in_flight + 1.5 * per_s))
 
 

@@ -5,7 +5,9 @@ retried and dead-lettered counters).
 Per tick and role ("consumer", "loadgen", ...) one `ProcessSample` sums RSS and CPU% over
 the role's processes and their children (a consumer launched through a shell wrapper is
 measured whole). CPU% is psutil's per-process figure since the previous tick, 100 = one
-core; the first tick of a new process reads 0 and is dropped. The sampler reads clocks
+core; the first tick of a new process reads 0 and is dropped. Each tick also reads the
+exact CPU counters of every process and thread (`cpu_clock`), from which
+`poolbench.run.cpu_cost` gives the CPU per email of a window. The sampler reads clocks
 and sockets, so it is kept thin: the arithmetic over its samples is in `measure`.
 
 Role "machine" is the whole machine's CPU (100 = one core, up to 100 x cores). Each tick
@@ -28,6 +30,7 @@ import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
 from poolbench.metrics.clock import Clock, SystemClock
+from poolbench.run.cpu_clock import read_process_cpu
 from poolbench.run.samples import MetricSample, ProcessSample
 
 log = logging.getLogger(__name__)
@@ -174,27 +177,39 @@ class Sampler:
         rss = 0
         cpu = 0.0
         counted = 0
+        members: list[int] = []
         for pid in pids:
             tree = [pid]
             if pid not in self._alone:
                 with contextlib.suppress(psutil.Error):
                     tree += [c.pid for c in psutil.Process(pid).children(recursive=True)]
-            for member in tree:
-                self._read_hwm(role, member)
-                proc = self._process(member)
-                if proc is None:
-                    continue
-                try:
-                    with proc.oneshot():
-                        cpu += proc.cpu_percent(None)
-                        rss += proc.memory_info().rss
-                except psutil.Error:
-                    continue
-                counted += 1
+            members += tree
+        # The exact counters first and together, stamped with the middle of their read.
+        before = self._clock.wall_ns()
+        counters = tuple(c for member in members if (c := read_process_cpu(member)))
+        cpu_t_ns = (before + self._clock.wall_ns()) // 2
+        for member in members:
+            self._read_hwm(role, member)
+            proc = self._process(member)
+            if proc is None:
+                continue
+            try:
+                with proc.oneshot():
+                    cpu += proc.cpu_percent(None)
+                    rss += proc.memory_info().rss
+            except psutil.Error:
+                continue
+            counted += 1
         if counted == 0:
             return None
         return ProcessSample(
-            t_ns=t_ns, role=role, rss_bytes=rss, cpu_percent=cpu, processes=counted
+            t_ns=t_ns,
+            role=role,
+            rss_bytes=rss,
+            cpu_percent=cpu,
+            processes=counted,
+            cpu=counters,
+            cpu_t_ns=cpu_t_ns if counters else None,
         )
 
     def _scrape(self, urls: Sequence[str], t_ns: int) -> MetricSample | None:

@@ -47,14 +47,38 @@ class ReceiptLike(StampedReceipt, Protocol):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ThreadCpu:
+    """One thread's CPU time so far (the kernel's runtime, ns) and its name (`comm`)."""
+
+    tid: int
+    name: str
+    cpu_ns: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProcessCpu:
+    """One process's CPU time so far (ns), exited threads included, and its live threads'."""
+
+    pid: int
+    cpu_ns: int
+    threads: tuple[ThreadCpu, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ProcessSample:
-    """One sampling tick of one role ("consumer", "sink", ...), summed over its processes."""
+    """One sampling tick of one role ("consumer", "sink", ...), summed over its processes.
+
+    `cpu`: each process's exact CPU counters (`poolbench.run.cpu_clock`), read at
+    `cpu_t_ns` (wall clock, the receipts' clock); empty where they could not be read.
+    """
 
     t_ns: int
     role: str
     rss_bytes: int
     cpu_percent: float  # 100 = one core
     processes: int = 1
+    cpu: tuple[ProcessCpu, ...] = ()
+    cpu_t_ns: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -26,12 +26,14 @@ from poolbench.errors import RunError
 from poolbench.metrics.histogram import LatencySummary
 from poolbench.redact import redact_mapping
 from poolbench.results import (
+    CPU_COST_FIELDS,
     CPU_PARTS,
     Budget,
     Environment,
     Latency,
     Memory,
     ParamValue,
+    PartCpu,
     PointResult,
     PriorityResult,
     ResultSet,
@@ -77,6 +79,28 @@ def with_overrides(
     if repeats is not None:
         scenario = dataclasses.replace(scenario, repeats=repeats)
     return scenario
+
+
+def _cpu_cost(measurement: Measurement) -> dict[str, Any]:
+    """The exact CPU per email of each part, and its detail (`poolbench.run.cpu_cost`)."""
+    detail = {
+        role: PartCpu(
+            cpu_s=cost.cpu_ns / 1e9,
+            interval_s=cost.seconds,
+            emails=cost.emails,
+            threads={name: ns / 1e9 for name, ns in cost.threads.items()},
+            busiest_thread=cost.busiest_thread,
+            busiest_share=cost.busiest_share,
+            processes_exited=cost.processes_exited,
+        )
+        for role, cost in measurement.cpu_costs.items()
+        if role in CPU_PARTS
+    }
+    fields: dict[str, Any] = {"cpu_cost": detail}
+    for part, name in CPU_COST_FIELDS.items():
+        cost = detail.get(part)
+        fields[name] = None if cost is None else cost.us_per_email
+    return fields
 
 
 def _latency(summary: LatencySummary | None) -> Latency | None:
@@ -158,6 +182,7 @@ def stored_point(
         histogram=None if lat is None else lat.histogram,
         service_histogram=None if lat is None else lat.service_histogram,
         load_s=measurement.load_s,
+        **_cpu_cost(measurement),
     )
 
 

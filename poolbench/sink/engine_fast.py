@@ -338,6 +338,10 @@ class FastSMTP(AuthAndTls):
         out = self._out
         if not out or self._transport is None:
             return
+        # `received` counts the acceptances written to the wire, independently of the
+        # receipts recorded below: the accounting cross-checks the two (a receipt lost
+        # or invented between the reply and the ledger shows as a disagreement).
+        self._state.counters.received += sum(1 for reply in out if reply is _ACCEPTED)
         self._transport.write(out[0] if len(out) == 1 else b"".join(out))
         out.clear()
         now = self._last_reply_ns = time.time_ns()
@@ -372,7 +376,6 @@ class FastSMTP(AuthAndTls):
                 )
             )
         self._receipts.clear()
-        self._state.counters.received += len(rows)
         self._state.ledger.add_rows(rows)
 
     def _hold(self, seconds: float, then: Callable[[], None]) -> None:

@@ -192,6 +192,10 @@ class SinkSMTP(SMTP):
         await super().push(status)
         # push() wrote before draining; a reply's stamp is taken as soon as it returns.
         now = self._last_reply_ns = time.time_ns()
+        if status == REPLY_ACCEPTED:
+            # Acceptances counted as written, apart from the receipts recorded in
+            # smtp_DATA: the accounting cross-checks the two.
+            self.sink_state.counters.received += 1
         if self._greeting_ns is None:
             self._greeting_ns = now
         tx = self._tx
@@ -267,7 +271,6 @@ class SinkSMTP(SMTP):
         self._tx = None
         content, mail_from, rcpt_tos = accepted
         state = self.sink_state
-        state.counters.received += 1
         state.ledger.add(
             receipt_from_content(
                 content,

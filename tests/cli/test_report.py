@@ -75,3 +75,35 @@ def test_show_marks_failed_points_and_partial_runs(tmp_path: Path) -> None:
     rows = [line.split() for line in done.stdout.splitlines()]
     failed = next(row for row in rows if row and row[-1] == "FAILED")
     assert failed.count("n/a") >= 4  # throughput, latency avg, p99, %ideal: n/a, not 0
+
+
+def test_show_says_gate_failed_in_the_status_and_prints_the_cpu_cost(tmp_path: Path) -> None:
+    import dataclasses
+
+    from poolbench.results import PartCpu
+    from tests.report.test_gate_verdicts import gated
+
+    result_set = gated()
+    first = result_set.points[0]
+    cost = PartCpu(
+        cpu_s=0.3,
+        interval_s=3.0,
+        emails=1500,
+        threads={"event loop": 0.25, "poolbench-poll": 0.05},
+        busiest_thread="event loop",
+        busiest_share=0.25 / 3.0,
+    )
+    with_cpu = dataclasses.replace(first, cpu_us_per_email=200.0, cpu_cost={"consumer": cost})
+    result_set = result_set.with_points((with_cpu, *result_set.points[1:]))
+    save(result_set, tmp_path)
+    done = poolbench("show", tmp_path)
+    assert done.returncode == 0, done.stderr
+    text = " ".join(done.stdout.split())
+    rows = [line for line in done.stdout.splitlines() if line.rstrip().endswith("GATE FAILED")]
+    assert len(rows) == sum(p.gate_failed for p in result_set.points) == 1
+    assert "point 3: GATE FAILED: p99_ms < 4.5s (measured: 4816.9 < 4500)" in text
+    assert (
+        "point 1: CPU µs per email consumer / sink / loadgen 200 / n/a / n/a "
+        "(consumer by thread: event loop 167, poolbench-poll 33.3); busiest thread, share of "
+        "a core: consumer: event loop 8%" in text
+    )

@@ -54,6 +54,7 @@ def test_run_writes_results_then_fails_on_the_gate_naming_it(tmp_path: Path) -> 
     finished = events[-2]
     assert finished["lost"] == 0
     assert finished["throughput_per_s"] == pytest.approx(40, rel=0.15)
+    assert finished["gates_failed"] == ["throughput > 1000000"]
     directory = Path(events[-1]["directory"])
     assert directory.parent == tmp_path / "out" / "tiny"
     for name in ("results.json", "results.csv", "report.md"):
@@ -64,6 +65,26 @@ def test_run_writes_results_then_fails_on_the_gate_naming_it(tmp_path: Path) -> 
     assert "gate 'throughput > 1000000' FAILED" in done.stderr
     assert "measured:" in done.stderr
     assert "lost == 0' FAILED" not in done.stderr
+    # The verdicts are stored on the point with the values they read, and every place
+    # that reads the run says which failed.
+    point = stored["points"][0]
+    verdicts = {g["gate"]: g for g in point["gates"]}
+    assert verdicts["lost == 0"]["passed"] is True
+    assert verdicts["lost == 0"]["values"] == {"lost": 0.0}
+    failed = verdicts["throughput > 1000000"]
+    assert failed["passed"] is False
+    assert failed["values"]["throughput"] == pytest.approx(point["throughput_per_s"])
+    assert failed["measured"].endswith("> 1e+06")
+    report = (directory / "report.md").read_text()
+    assert "| `throughput > 1000000` | **FAILED** |" in report
+    assert "| `lost == 0` | passed |" in report
+    shown = poolbench("show", str(directory), cwd=tmp_path)
+    assert "GATE FAILED" in shown.stdout
+    # The exact CPU per email of each part, ours and the harness's.
+    assert point["cpu_us_per_email"] > 0
+    assert point["sink_cpu_us_per_email"] > 0
+    assert point["loadgen_cpu_us_per_email"] > 0
+    assert finished["cpu_us_per_email"] == pytest.approx(point["cpu_us_per_email"], abs=0.1)
 
 
 def test_an_invalid_scenario_exits_2_before_anything_starts(tmp_path: Path) -> None:

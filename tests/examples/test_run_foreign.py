@@ -97,10 +97,11 @@ def test_run_measures_the_kafkajs_consumer_once_foreign_loads_are_uncompressed(
     kafkajs: Path, tmp_path: Path
 ) -> None:
     """Needs `load.compression` with its default `auto` (none for a foreign consumer)."""
-    if not _runner_knows_load_compression(tmp_path):
-        pytest.xfail(
-            "the load generator still produces lz4 for every consumer (no load.compression)"
-        )
+    # A feature this test needs that disappears is a failure, never an expected one.
+    assert _runner_knows_load_compression(tmp_path), (
+        "`load.compression` is no longer accepted: the load generator would produce lz4 "
+        "for every consumer"
+    )
     command = KAFKAJS_COMMAND.format(entry=shlex.quote(str(kafkajs)))
     # No compression key: the default must suit a foreign consumer.
     scenario = write_scenario(tmp_path / "js.yaml", "kafkajs-tiny", command, "{}")

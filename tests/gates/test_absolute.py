@@ -50,3 +50,49 @@ def test_a_malformed_gate_is_a_config_error_before_any_point() -> None:
 def test_describe_params() -> None:
     assert describe_params({}) == "(no sweep)"
     assert describe_params({"a.b": 1, "c": "x"}) == "a.b=1, c=x"
+
+
+def test_a_gate_on_an_ideal_that_does_not_exist_fails_with_why() -> None:
+    """A 0 ms sink has no finite ideal: stored as None, and the gate fails as n/a
+    (it used to be stored as 0.0, and `throughput >= 0.9 * ideal` passed any throughput)."""
+    import dataclasses
+
+    unbounded = dataclasses.replace(
+        point(workers=4, throughput=6860.0), ideal_throughput_per_s=None
+    )
+    report = evaluate_gates(["throughput >= 0.9 * ideal", "throughput != ideal"], [unbounded])
+    assert not report.passed
+    first, second = report.verdicts
+    assert first.measured == (
+        "n/a: cannot evaluate `throughput >= 0.9 * ideal`: ideal has no value "
+        "(the sink has no latency: there is no finite bound)"
+    )
+    assert not second.passed
+    assert dict(first.values) == {"ideal": None, "throughput": 6860.0}
+
+
+def test_a_gate_on_a_failed_point_says_the_point_failed() -> None:
+    import dataclasses
+
+    failed = dataclasses.replace(
+        point(), error="nothing was measured", throughput_per_s=None, latency_ms=None
+    )
+    (verdict,) = evaluate_gates(["p99_ms < 500ms"], [failed]).verdicts
+    assert not verdict.passed
+    assert "p99_ms has no value (the point failed: nothing was measured)" in verdict.measured
+
+
+def test_verdicts_are_stored_on_their_own_points() -> None:
+    from poolbench.gates.absolute import with_verdicts
+
+    points = [point(workers=5, p99=120.0), point(workers=10, p99=600.0)]
+    report = evaluate_gates(["p99_ms < 500", "lost == 0"], points)
+    stored = with_verdicts(points, report)
+    assert [p.gate_failed for p in stored] == [False, True]
+    good, bad = stored
+    assert [(g.gate, g.passed, g.measured) for g in bad.gates] == [
+        ("p99_ms < 500", False, "600 < 500"),
+        ("lost == 0", True, "0 == 0"),
+    ]
+    assert dict(bad.gates[0].values) == {"p99_ms": 600.0}
+    assert all(g.passed for g in good.gates)

@@ -14,7 +14,7 @@ from tests.report.fixtures import faults, with_params
 def test_the_ideal_line_is_inside_the_frame_and_drawn_apart() -> None:
     figure = figures_by_name(synthetic.seed_table())["throughput.png"]
     (ax,) = figure.axes
-    ideal = max(p.ideal_throughput_per_s for p in synthetic.seed_table().points)
+    ideal = max(p.ideal_throughput_per_s or 0.0 for p in synthetic.seed_table().points)
     # Not on the frame: the top of the axis is above the highest ideal.
     assert ax.get_ylim()[1] > ideal * 1.05
     styles = {line.get_linestyle() for line in ax.get_lines()}

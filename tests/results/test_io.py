@@ -1,5 +1,6 @@
 import datetime as dt
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -177,7 +178,7 @@ def test_metrics_cover_exactly_the_gate_names() -> None:
 
 def test_share_of_ideal_and_params_key() -> None:
     assert _point(10).share_of_ideal == pytest.approx(0.92)
-    assert _point(10, ideal_throughput_per_s=0.0).share_of_ideal is None
+    assert _point(10, ideal_throughput_per_s=None).share_of_ideal is None
     a = _point(5, params={"b": 1, "a": 2})
     b = _point(5, params={"a": 2, "b": 1})
     assert a.params_key == b.params_key == '{"a":2,"b":1}'
@@ -330,7 +331,7 @@ def test_a_version_2_file_still_loads_and_is_saved_as_the_current_version(
     assert loaded.points[0].load_s is None
     assert loaded.points[0].timeline[0].lag is None
     again = json.loads(save(loaded, tmp_path / "again").read_text())
-    assert again["schema_version"] == SCHEMA_VERSION == 3
+    assert again["schema_version"] == SCHEMA_VERSION == 4
     assert again["failed_points"] == 0
 
 
@@ -375,3 +376,69 @@ def test_a_version_2_baseline_gates_a_version_3_run() -> None:
 
     assert comparable_versions(2, 3) and comparable_versions(3, 2) and comparable_versions(3, 3)
     assert not comparable_versions(1, 3)
+
+
+def test_gate_verdicts_and_the_cpu_cost_round_trip(tmp_path: Path) -> None:
+    from poolbench.results import GateResult, PartCpu
+
+    cost = PartCpu(
+        cpu_s=0.9,
+        interval_s=3.0,
+        emails=4500,
+        threads={"event loop": 0.7, "poolbench-poll": 0.15, "exited threads": 0.05},
+        busiest_thread="event loop",
+        busiest_share=0.7 / 3.0,
+    )
+    point = _point(
+        10,
+        cpu_us_per_email=200.0,
+        cpu_cost={"consumer": cost},
+        gates=(
+            GateResult(
+                gate="p99_ms < 500", passed=False, measured="612 < 500", values={"p99_ms": 612.0}
+            ),
+            GateResult(
+                gate="throughput >= ideal",
+                passed=False,
+                measured="n/a: ...",
+                values={"ideal": None, "throughput": 92.0},
+            ),
+        ),
+    )
+    loaded = load(save(_result_set((point,)), tmp_path))
+    (again,) = loaded.points
+    assert again.cpu_us_per_email == pytest.approx(200.0)
+    assert again.cpu_cost["consumer"] == cost
+    assert again.gates == point.gates
+    assert again.gate_failed
+    assert again.metrics()["cpu_us_per_email"] == pytest.approx(200.0)
+
+
+def test_a_cpu_figure_that_disagrees_with_its_detail_is_refused() -> None:
+    from poolbench.results import PartCpu
+
+    cost = PartCpu(cpu_s=0.9, interval_s=3.0, emails=4500)
+    with pytest.raises(ResultsError, match=r"disagrees with cpu_cost\.consumer"):
+        _point(10, cpu_us_per_email=150.0, cpu_cost={"consumer": cost})
+
+
+def test_an_old_file_s_ideal_of_zero_reads_as_no_value(tmp_path: Path) -> None:
+    """Versions 2 and 3 stored "no finite bound" as 0.0; read as a value it passed any gate."""
+    data = _result_set((_point(10, ideal_throughput_per_s=None),)).to_dict()
+    assert data["points"][0]["ideal_throughput_per_s"] is None
+    data["schema_version"] = 3
+    data["points"][0]["ideal_throughput_per_s"] = 0.0
+    for key in (
+        "cpu_us_per_email",
+        "sink_cpu_us_per_email",
+        "loadgen_cpu_us_per_email",
+        "cpu_cost",
+        "gates",
+    ):
+        del data["points"][0][key]
+    (point,) = from_dict(data).points
+    assert point.ideal_throughput_per_s is None
+    assert math.isnan(point.metrics()["ideal"])
+    del data["points"][0]["ideal_throughput_per_s"]
+    with pytest.raises(ResultsError, match="missing"):
+        from_dict(data)

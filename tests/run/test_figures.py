@@ -18,7 +18,9 @@ def test_ideal_throughput() -> None:
     assert ideal_throughput(workers=10, mean_latency_s=0.1, offered_per_s=None) == 100
     assert ideal_throughput(workers=10, mean_latency_s=0.1, offered_per_s=50) == 50
     assert ideal_throughput(workers=2, instances=3, mean_latency_s=0.1, offered_per_s=None) == 60
-    assert ideal_throughput(workers=10, mean_latency_s=0.0, offered_per_s=None) == 0.0
+    # No finite bound is no value, never 0.0 (a gate would read 0.0 as one).
+    assert ideal_throughput(workers=10, mean_latency_s=0.0, offered_per_s=None) is None
+    assert ideal_throughput(workers=10, mean_latency_s=0.0, offered_per_s=80) == 80
 
 
 def test_throughput_halves_and_offered() -> None:
