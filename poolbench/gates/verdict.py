@@ -61,20 +61,6 @@ def _field(name: str) -> Callable[[PointResult], float]:
     return lambda point: point.metrics()[name]
 
 
-def _cpu_us_per_email(point: PointResult) -> float:
-    """The consumer's CPU time per delivered email, in microseconds.
-
-    Today derived from its CPU percent over the window and the throughput (cpu% / 100 x
-    1e6 us / rate): 250 ms CPU samples, coarse. When results.json has its own
-    `cpu_us_per_email`, this becomes `_field("cpu_us_per_email")`.
-    """
-    metrics = point.metrics()
-    cpu, rate = metrics["cpu_percent"], metrics["throughput"]
-    if math.isnan(cpu) or math.isnan(rate) or rate <= 0:
-        return math.nan
-    return 1e4 * cpu / rate
-
-
 METRICS: Final[tuple[Metric, ...]] = (
     Metric(
         name="throughput",
@@ -119,7 +105,7 @@ METRICS: Final[tuple[Metric, ...]] = (
         higher_is_better=False,
         better_word="less",
         worse_word="more",
-        read=_cpu_us_per_email,
+        read=_field("cpu_us_per_email"),
     ),
 )
 METRIC_NAMES: Final = tuple(m.name for m in METRICS)

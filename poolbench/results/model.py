@@ -41,7 +41,8 @@ from poolbench.results.environment import Environment
 #      part (`cpu_us_per_email`, `sink_cpu_us_per_email`, `loadgen_cpu_us_per_email`, and
 #      `cpu_cost` with the interval, its emails and the CPU per thread name, from the
 #      kernel's nanosecond counters); `gates`: each scenario gate's verdict on the point
-#      with the values it read. Version 2 and 3 files still load: none of these there.
+#      with the values it read; the budget's event-loop lags (`consumer_lag_*_ms`,
+#      `sink_lag_*_ms`). Version 2 and 3 files still load: none of these there.
 SCHEMA_VERSION: Final = 4
 # Older versions this poolbench still reads (their missing fields read as not measured).
 READABLE_VERSIONS: Final = (2, 3, 4)
