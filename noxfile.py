@@ -1,5 +1,6 @@
-"""nox sessions: `tests`, `lint` (ruff + mypy --strict), `bench` (pytest-benchmark, compared
-with the stored baseline), `bench-save` (store this machine's baseline)."""
+"""nox sessions: `tests`, `lint` (ruff + mypy --strict + lint-imports), `bench`
+(pytest-benchmark, compared with the stored baseline), `bench-save` (store this machine's
+baseline)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy", "--strict", "poolbench", "tests", "benchmarks")
+    # The import contracts in pyproject.toml ([tool.importlinter]): layers, the consumer
+    # free of the harness, who may import typer/rich/pandas/matplotlib, no cycles.
+    session.run("lint-imports")
 
 
 # Stored pytest-benchmark baselines, one folder per machine id (OS-implementation-

@@ -25,7 +25,8 @@ import aiosmtplib
 import pytest
 from confluent_kafka import Consumer
 
-from poolbench.broker import EmbeddedBroker, TopicSpec, kafka_tuning
+from poolbench.broker import EmbeddedBroker, TopicSpec
+from poolbench.consumer.kafka_tuning import kafka_tuning
 from poolbench.consumer.service import ConsumerService
 from poolbench.consumer.settings import ConsumerSettings
 from poolbench.loadgen import LoadSpec, run_load

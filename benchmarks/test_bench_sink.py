@@ -30,7 +30,7 @@ import pytest
 from benchmarks import sink_drivers as drivers
 from poolbench.sink import SinkConfig, SinkServer, parse_latency
 from poolbench.sink.config import Engine
-from poolbench.sink.ledger import Receipt, receipt_from_row, receipt_row
+from poolbench.sink.receipt import Receipt, receipt_from_row, receipt_row
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}

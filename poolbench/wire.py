@@ -26,7 +26,8 @@ EMAIL_HEADER_INTENDED_NS: Final = "X-Poolbench-Intended-Ns"
 EMAIL_HEADER_STARTED_NS: Final = "X-Poolbench-Started-Ns"
 
 EVENT_TYPES: Final = frozenset({"password_reset", "welcome", "notification", "order_confirmation"})
-PRIORITIES: Final = frozenset({"high", "normal", "low"})
+# In the order results list them (`poolbench.results`, the run's figures).
+PRIORITIES: Final = ("high", "normal", "low")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -6,7 +6,7 @@ import socket
 import time
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 
 from poolbench.broker import (
     BrokerError,
@@ -14,12 +14,8 @@ from poolbench.broker import (
     CommittedOffsets,
     EmbeddedBroker,
     TopicSpec,
-    attribute_broker_drops,
-    broker_drops,
     default_topics,
-    drops_from_watermarks,
     ensure_topics,
-    kafka_tuning,
     list_partitions,
     watermarks,
 )
@@ -100,15 +96,6 @@ def test_several_brokers_and_clean_stop() -> None:
     broker.stop()  # a second stop is harmless
 
 
-def test_kafka_tuning_is_accepted_by_a_consumer() -> None:
-    tuning = kafka_tuning()
-    assert int(tuning["fetch.wait.max.ms"]) <= 50
-    assert int(tuning["fetch.queue.backoff.ms"]) <= 50
-    assert 1000 <= int(tuning["session.timeout.ms"]) <= 10000
-    consumer = Consumer({"bootstrap.servers": "127.0.0.1:1", "group.id": "g", **tuning})
-    consumer.close()
-
-
 def test_ensure_topics_leaves_existing_topics(embedded_broker: EmbeddedBroker) -> None:
     topic = new_topic(embedded_broker, 3)
     ensure_topics(embedded_broker.bootstrap_servers, [TopicSpec(topic, 3)], timeout=5)
@@ -130,29 +117,6 @@ def test_missing_topic_is_a_config_error(embedded_broker: EmbeddedBroker) -> Non
         list_partitions(embedded_broker.bootstrap_servers, "no-such-topic", timeout=5)
 
 
-def test_drops_from_watermarks_counts_only_what_was_ours() -> None:
-    first = {0: 100, 1: 0, 2: 50}
-    marks = {0: (150, 400), 1: (0, 10), 2: (20, 60)}
-    assert drops_from_watermarks(first, marks) == {0: 50, 1: 0, 2: 0}
-
-
-@pytest.mark.parametrize(
-    ("watermark", "produced", "delivered", "dead", "expected"),
-    [
-        (50, 100, 100, 0, 0),  # all delivered before retention deleted them
-        (50, 100, 80, 0, 20),  # only the missing 20 can be the broker's
-        (10, 100, 80, 0, 10),  # fewer deleted than missing: the rest is the consumer's
-        (50, 100, 80, 5, 15),
-        (0, 100, 50, 0, 0),
-        (5, 100, 120, 0, 0),  # duplicates delivered: nothing missing
-    ],
-)
-def test_attribute_broker_drops_blames_the_broker_only_for_missing_messages(
-    watermark: int, produced: int, delivered: int, dead: int, expected: int
-) -> None:
-    assert attribute_broker_drops(watermark, produced, delivered, dead) == expected
-
-
 def test_broker_drop_detector_fires_on_an_overfilled_partition(
     embedded_broker: EmbeddedBroker,
 ) -> None:
@@ -172,11 +136,10 @@ def test_broker_drop_detector_fires_on_an_overfilled_partition(
                 producer.poll(0.01)
     producer.produce(kept, b"small")
     assert producer.flush(30) == 0
-    drops = broker_drops(address, topic, {0: 0})
     low, high = watermarks(address, topic)[0]
     assert high == 30_000
-    assert drops[0] == low > 0
-    assert broker_drops(address, kept, {0: 0}) == {0: 0}
+    assert low > 0
+    assert watermarks(address, kept) == {0: (0, 1)}
 
 
 def test_committed_offsets_follow_a_group(embedded_broker: EmbeddedBroker) -> None:
@@ -303,7 +266,7 @@ def test_retention_drops_uncompressed_events_that_lz4_keeps(
     )
     assert report.acknowledged == 15_000
     low, high = watermarks(address, topic)[0]
-    dropped = broker_drops(address, topic, report.first_offsets)[0]
+    dropped = low - report.first_offsets[0]
     warning = retention_warning(
         rate_per_s=None,
         count=15_000,

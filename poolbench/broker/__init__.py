@@ -3,17 +3,14 @@
 - `mock`: librdkafka's mock cluster in this process (`EmbeddedBroker`, ctypes);
 - `process`: the same in a child process of its own (`BrokerProcess`), so its CPU is
   measured apart and it never shares the caller's GIL;
-- `cluster`: topics, watermarks, committed offsets, consumer tuning (any cluster);
-- `accounting`: messages dropped by the embedded broker's retention.
+- `cluster`: topics, watermarks, committed offsets (any cluster).
 """
 
 from __future__ import annotations
 
-from poolbench.broker.accounting import attribute_broker_drops, broker_drops, drops_from_watermarks
 from poolbench.broker.cluster import (
     CommittedOffsets,
     ensure_topics,
-    kafka_tuning,
     list_partitions,
     wait_for_stop,
     watermarks,
@@ -30,12 +27,8 @@ __all__ = [
     "CommittedOffsets",
     "EmbeddedBroker",
     "TopicSpec",
-    "attribute_broker_drops",
-    "broker_drops",
     "default_topics",
-    "drops_from_watermarks",
     "ensure_topics",
-    "kafka_tuning",
     "list_partitions",
     "wait_for_stop",
     "watermarks",

@@ -1,4 +1,4 @@
-"""Helpers that work on any Kafka cluster, embedded or real: topics, offsets, tuning."""
+"""Helpers that work on any Kafka cluster, embedded or real: topics and offsets."""
 
 from __future__ import annotations
 
@@ -18,22 +18,6 @@ log = logging.getLogger(__name__)
 
 # OffsetFetch answers "no committed offset" with this sentinel (librdkafka's OFFSET_INVALID).
 _OFFSET_INVALID: Final = -1001
-
-
-def kafka_tuning() -> dict[str, str | int]:
-    """Consumer settings that keep measured numbers true.
-
-    librdkafka's defaults add up to 500 ms of fetch wait and 1 s of backoff once its local
-    queue fills, which would be charged to the consumer under test; a short session timeout
-    makes group (re)joins on the embedded broker take seconds instead of ~45 s.
-    """
-    return {
-        "fetch.wait.max.ms": 10,
-        "fetch.queue.backoff.ms": 10,
-        "session.timeout.ms": 3000,
-        "heartbeat.interval.ms": 500,
-        "topic.metadata.refresh.interval.ms": 5000,
-    }
 
 
 def _admin_config(bootstrap_servers: str, timeout: float) -> dict[str, Any]:

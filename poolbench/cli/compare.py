@@ -156,10 +156,10 @@ def compare(
     from poolbench.compare.spec import parse_env, parse_spec
     from poolbench.errors import ConfigError
     from poolbench.gates.compare import parse_percent
-    from poolbench.gates.junit import compare_cases, render
     from poolbench.gates.stats import min_repeats, reachable
     from poolbench.gates.verdict import METRIC_NAMES, metric_named
     from poolbench.report.compare_report import write_compare_report
+    from poolbench.report.junit import compare_cases, render
     from poolbench.results import save
     from poolbench.scenario import load_scenario
 

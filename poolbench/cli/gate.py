@@ -128,8 +128,8 @@ def gate(
     from poolbench.errors import ConfigError
     from poolbench.gates.baseline import load_input
     from poolbench.gates.compare import Limits, compare, parse_percent
-    from poolbench.gates.junit import gate_cases, render
     from poolbench.gates.markdown import to_markdown
+    from poolbench.report.junit import gate_cases, render
 
     # Every flag is checked here, so that an error names the flag, not a field.
     drop = parse_percent(max_throughput_drop, what="--max-throughput-drop", below=100)

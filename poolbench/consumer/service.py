@@ -42,11 +42,11 @@ try:
 except ImportError:  # optional at run time: without it the consumer runs on asyncio's loop
     _loop_factory = asyncio.new_event_loop
 
-from poolbench.broker import kafka_tuning
 from poolbench.consumer.delivery import Assignment, Delivery, EmailJob
 from poolbench.consumer.dlq import DeadLetterProducer
 from poolbench.consumer.gc_tuning import freeze_startup_heap
 from poolbench.consumer.health import BEAT_INTERVAL_S, Health
+from poolbench.consumer.kafka_tuning import kafka_tuning
 from poolbench.consumer.lag_metrics import register_loop_lag
 from poolbench.consumer.lanes import LaneBacklog, lane_of_value
 from poolbench.consumer.metrics import (

@@ -41,7 +41,8 @@ class LoadReport:
     `send_rate`: produced / `send_elapsed_s` (start to last hand-over); `target_rate`:
     what the schedule meant over the same time (None for max). `schedule_lag_ms`: how far
     each send was behind its intended time (avg/p50/p99/max). `first_offsets`: per
-    partition, the offset the run's first message got there (for `broker_drops`).
+    partition, the offset the run's first message got there (a low watermark above it
+    means the broker's retention dropped some).
     `id_prefix`: every message id of this run starts with it (ids are unique across runs).
 
     Exactly which messages the broker took: `acked_seq[i]` is the sequence number of the

@@ -59,7 +59,7 @@ from poolbench.run.measure import PointInputs, measure
 from poolbench.run.samples import NS_PER_S
 from poolbench.run.sweep import stored_point
 from poolbench.sink.latency import parse_latency
-from poolbench.sink.ledger import Receipt
+from poolbench.sink.receipt import Receipt
 
 DEFAULT_MAX_CLOCK_SKEW_NS: Final = 50_000_000
 # Draws used to estimate a sink latency model's mean (for the ideal throughput only).

@@ -13,8 +13,9 @@ from typing import Any, Final
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from poolbench.broker import kafka_tuning, watermarks
+from poolbench.broker import watermarks
 from poolbench.consumer.dlq import read_dead_letter
+from poolbench.consumer.kafka_tuning import kafka_tuning
 from poolbench.errors import UnreachableError
 from poolbench.merge.inputs import DeadLetters
 from poolbench.wire import HEADER_ID

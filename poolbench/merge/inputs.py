@@ -25,7 +25,8 @@ from poolbench.errors import ConfigError, LocatedError
 from poolbench.loadgen.report import LoadReport
 from poolbench.merge.manifest import ShardManifest, is_manifest, manifest_from_dict
 from poolbench.results import ResultSet, load
-from poolbench.sink.ledger import Receipt, read_ledger
+from poolbench.sink.ledger import read_ledger
+from poolbench.sink.receipt import Receipt
 
 _SUMMARY_KEYS = frozenset({"consumed", "sent", "dead_lettered"})
 _REPORT_KEYS = frozenset({"id_prefix", "start_wall_ns", "produced", "spec"})

@@ -20,6 +20,7 @@ from typing import Any, Final
 
 from poolbench.errors import ResultsError
 from poolbench.results.environment import Environment
+from poolbench.wire import PRIORITIES
 
 # The results.json format. Bump on any change a reader of the old format would
 # misread, and add a line here (pyperf keeps its format history the same way).
@@ -74,7 +75,6 @@ CPU_COST_FIELDS: Final = {
     "sink": "sink_cpu_us_per_email",
     "loadgen": "loadgen_cpu_us_per_email",
 }
-PRIORITIES: Final = ("high", "normal", "low")
 
 # Names a gate expression may use; `PointResult.metrics()` gives their values (NaN when
 # the point did not measure it, so every comparison with it fails).

@@ -1,6 +1,6 @@
 """Where each email's send time goes, from the sink's per-step stamps alone.
 
-The sink stamps every SMTP step of a transaction (`poolbench.sink.ledger.Steps`): the
+The sink stamps every SMTP step of a transaction (`poolbench.sink.receipt.Steps`): the
 connection, the greeting, the end of the handshake, each command's arrival and the
 moment its reply was written, and how much latency it injected on purpose. The consumer
 stamps only the worker's start (`X-Poolbench-Started-Ns`). So the budget needs no

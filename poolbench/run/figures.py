@@ -25,7 +25,8 @@ from enum import StrEnum
 from typing import Final, Generic, TypeVar
 
 from poolbench.metrics.histogram import LatencyHistogram, LatencySummary
-from poolbench.run.samples import PRIORITIES, ReceiptLike, Window
+from poolbench.run.samples import ReceiptLike, Window
+from poolbench.wire import PRIORITIES
 
 # The delivered rates of the window's two halves differ by more than this: not steady.
 HALVES_TOLERANCE: Final = 0.10

@@ -13,7 +13,6 @@ from poolbench.run.budget import StampedReceipt
 
 NS_PER_S: Final = 1_000_000_000
 MB: Final = 1_000_000
-PRIORITIES: Final = ("high", "normal", "low")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

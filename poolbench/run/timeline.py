@@ -14,11 +14,11 @@ from poolbench.run.harness import CONSUMER_ROLE
 from poolbench.run.samples import (
     MB,
     NS_PER_S,
-    PRIORITIES,
     MetricSample,
     ProcessSample,
     ReceiptLike,
 )
+from poolbench.wire import PRIORITIES
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

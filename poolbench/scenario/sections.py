@@ -8,10 +8,12 @@ from __future__ import annotations
 import string
 from typing import Any, Final
 
+from poolbench.consumer.settings import spec_for
 from poolbench.errors import ConfigError
 from poolbench.gates.expr import parse_gate
 from poolbench.scenario.model import (
     PLACEHOLDERS,
+    SETTINGS_FIELDS,
     Allow,
     Broker,
     Consumer,
@@ -21,7 +23,7 @@ from poolbench.scenario.model import (
     Sweep,
     Topic,
 )
-from poolbench.scenario.reader import MISSING, Reader, show
+from poolbench.scenario.reader import MISSING, Reader, join_key, show
 from poolbench.sink.config import ENGINES, SinkConfig
 from poolbench.sink.latency import parse_latency
 from poolbench.units import parse_duration, parse_rate
@@ -163,22 +165,32 @@ def _outages(ctx: Reader, data: Any) -> tuple[Outage, ...]:
     return tuple(out)
 
 
+def _knob_key(name: str) -> str:
+    """The scenario's key of a `Consumer` knob: its name without the unit suffix
+    (`retry_backoff_s` is `retry_backoff:`), as everywhere in the scenario format."""
+    return name.removesuffix("_s")
+
+
+def _read_knob(ctx: Reader, section: dict[str, Any], name: str, default: object) -> Any:
+    """One consumer knob, parsed by the consumer's own settings table (`SETTINGS`), so a
+    scenario accepts exactly what `poolbench consume` does for the same setting."""
+    key = _knob_key(name)
+    if key not in section:
+        return default
+    try:
+        return spec_for(SETTINGS_FIELDS[name]).parse(section[key])
+    except ConfigError as exc:
+        ctx.record(ctx.located(exc, join_key(section.get("", ""), key)))
+        return default
+
+
 def read_consumer(ctx: Reader, data: Any) -> Consumer:
+    # The knobs are the `SETTINGS_FIELDS` table's (Consumer field -> settings field); the
+    # rest of the section is the scenario's own: instances, a foreign command and its env.
     section = ctx.mapping(
         data,
         "consumer",
-        (
-            "workers",
-            "buffer",
-            "connection_reuse",
-            "priority_lanes",
-            "retries",
-            "retry_backoff",
-            "send_timeout",
-            "instances",
-            "command",
-            "env",
-        ),
+        (*(_knob_key(name) for name in SETTINGS_FIELDS), "instances", "command", "env"),
     )
     command = ctx.optional_str(section, "command")
     env_section = section.get("env") or {}
@@ -196,22 +208,11 @@ def read_consumer(ctx: Reader, data: Any) -> Consumer:
     if command is not None:
         _check_placeholders(ctx, command, "consumer.command")
     default = Consumer()
+    knobs = {
+        name: _read_knob(ctx, section, name, getattr(default, name)) for name in SETTINGS_FIELDS
+    }
     return Consumer(
-        workers=ctx.integer(section, "workers", default=default.workers, minimum=1),
-        buffer=ctx.integer(section, "buffer", default=default.buffer, minimum=0),
-        connection_reuse=ctx.value(
-            section, "connection_reuse", bool, "true or false", default=default.connection_reuse
-        ),
-        priority_lanes=ctx.value(
-            section, "priority_lanes", bool, "true or false", default=default.priority_lanes
-        ),
-        retries=ctx.integer(section, "retries", default=default.retries, minimum=0),
-        retry_backoff_s=ctx.parsed(
-            section, "retry_backoff", parse_duration, default=default.retry_backoff_s
-        ),
-        send_timeout_s=ctx.parsed(
-            section, "send_timeout", parse_duration, default=default.send_timeout_s, positive=True
-        ),
+        **knobs,
         instances=ctx.integer(section, "instances", default=1, minimum=1),
         command=command,
         env=env,

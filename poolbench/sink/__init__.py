@@ -9,6 +9,7 @@ with SinkServer(SinkConfig(latency=parse_latency("100ms"))) as sink:
 from __future__ import annotations
 
 from poolbench.sink.config import Auth, SinkConfig, TlsMode
+from poolbench.sink.counters import SinkCounters
 from poolbench.sink.faults import (
     FaultConfig,
     Outage,
@@ -18,7 +19,8 @@ from poolbench.sink.faults import (
     parse_rate_limit,
 )
 from poolbench.sink.latency import LatencyModel, parse_latency
-from poolbench.sink.ledger import Receipt, SinkCounters, Steps, read_ledger
+from poolbench.sink.ledger import read_ledger
+from poolbench.sink.receipt import Receipt, Steps
 from poolbench.sink.server import SinkServer
 from poolbench.sink.tls import TlsMaterial, make_self_signed
 

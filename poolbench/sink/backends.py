@@ -34,13 +34,8 @@ from poolbench.errors import ConfigError, RunError
 from poolbench.sink.config import SinkConfig
 from poolbench.sink.engine_fast import FastShared, FastSMTP, sweep_idle
 from poolbench.sink.handler import SinkSMTP
-from poolbench.sink.ledger import (
-    Ledger,
-    Receipt,
-    ReceiptRow,
-    part_path,
-    receipt_from_row,
-)
+from poolbench.sink.ledger import ReceiptLog, part_path
+from poolbench.sink.receipt import Receipt, ReceiptRow, receipt_from_row
 from poolbench.sink.state import SinkState
 from poolbench.sink.tls import TlsMaterial, server_context
 
@@ -96,7 +91,7 @@ class _Core:
         record_path: Path | None,
     ) -> None:
         self.config = config
-        self.ledger = Ledger(record_path)
+        self.ledger = ReceiptLog(record_path)
         self.state = SinkState(config, index=index, ledger=self.ledger, started=started)
         self._tls = tls
         self._server: asyncio.Server | None = None

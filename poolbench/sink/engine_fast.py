@@ -34,7 +34,8 @@ from poolbench.sink.engine_fast_auth import (
     AuthAndTls,
 )
 from poolbench.sink.faults import Fault
-from poolbench.sink.ledger import ReceiptRow, Stamps, content_fields
+from poolbench.sink.headers import content_fields
+from poolbench.sink.receipt import ReceiptRow, Stamps
 from poolbench.sink.state import (
     REPLY_ACCEPTED,
     REPLY_AUTH_REQUIRED,

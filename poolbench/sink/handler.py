@@ -25,7 +25,8 @@ from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Se
 
 from poolbench.sink.config import SinkConfig
 from poolbench.sink.faults import Fault
-from poolbench.sink.ledger import Stamps, Steps, receipt_from_content
+from poolbench.sink.headers import receipt_from_content
+from poolbench.sink.receipt import Stamps, Steps
 from poolbench.sink.state import (
     REPLY_ACCEPTED,
     REPLY_AUTH_INVALID,

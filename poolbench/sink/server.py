@@ -32,12 +32,9 @@ from poolbench.errors import ConfigError, RunError
 from poolbench.metrics.loop_lag import LoopLag, counts_from_counters
 from poolbench.sink.backends import Backend, ProcessBackend, ThreadBackend
 from poolbench.sink.config import SinkConfig
-from poolbench.sink.ledger import (
-    RawCounters,
-    Receipt,
-    SinkCounters,
-    merge_parts,
-)
+from poolbench.sink.counters import RawCounters, SinkCounters
+from poolbench.sink.ledger import merge_parts
+from poolbench.sink.receipt import Receipt
 from poolbench.sink.tls import TlsMaterial, client_context, make_self_signed
 
 log = logging.getLogger(__name__)

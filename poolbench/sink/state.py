@@ -16,8 +16,9 @@ from typing import Protocol
 from poolbench.metrics.clock import Clock, SystemClock
 from poolbench.metrics.loop_lag import LoopLagProbe, counts_to_counters
 from poolbench.sink.config import SinkConfig
+from poolbench.sink.counters import RawCounters
 from poolbench.sink.faults import Fault, OutageMode, TokenBucket
-from poolbench.sink.ledger import Ledger, RawCounters
+from poolbench.sink.ledger import ReceiptLog
 
 REPLY_TRANSIENT = "451 4.3.0 Temporary failure (poolbench fault)"
 REPLY_PERMANENT = "550 5.7.1 Rejected (poolbench fault)"
@@ -63,7 +64,7 @@ class SinkState:
         config: SinkConfig,
         *,
         index: int = 0,
-        ledger: Ledger,
+        ledger: ReceiptLog,
         clock: Clock | None = None,
         started: float | None = None,
     ) -> None:

@@ -10,15 +10,29 @@ from __future__ import annotations
 
 import math
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from poolbench.consumer.settings import DEFAULTS, spec_for
-from poolbench.tune.model import ModelFit, capacity_points, fit
-from poolbench.tune.search import Knee, Probe, SearchResult, StopReason, Target
+from poolbench.tune.model import CapacityPoint, ModelFit, fit
+from poolbench.tune.search import Knee, Probe, ProbeLoad, SearchResult, StopReason, Target
 
 SEED_LOW_RATE = 10.0  # the seed's guide: "< 10/sec: buffer = 50"
 SEED_HIGH_RATE = 100.0  # "10-100/sec: 100-200", "> 100/sec: 500+"
+
+
+def capacity_points(probes: Iterable[Probe], target: Target) -> list[CapacityPoint]:
+    """Points that measure the pool's capacity: saturating loads, and target-rate points that
+    fell short of the rate (the workers were the limit). Harness-limited points measure the
+    sink or the load generator instead, so they are left out."""
+    out = []
+    for p in probes:
+        m = p.measurement
+        if m.harness_limited or m.throughput <= 0:
+            continue
+        if p.load is ProbeLoad.SATURATE or m.throughput < target.min_throughput:
+            out.append(CapacityPoint(workers=p.workers, throughput=m.throughput))
+    return out
 
 
 def seed_buffer(rate: float) -> int:

@@ -16,10 +16,8 @@ the worker range those points cover: outside it the model is an extrapolation.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-
-from poolbench.tune.search import Probe, ProbeLoad, Target
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,20 +83,6 @@ class ModelFit:
 def usl(workers: float, *, lam: float, sigma: float, kappa: float) -> float:
     n = workers
     return lam * n / (1 + sigma * (n - 1) + kappa * n * (n - 1))
-
-
-def capacity_points(probes: Iterable[Probe], target: Target) -> list[CapacityPoint]:
-    """Points that measure the pool's capacity: saturating loads, and target-rate points that
-    fell short of the rate (the workers were the limit). Harness-limited points measure the
-    sink or the load generator instead, so they are left out."""
-    out = []
-    for p in probes:
-        m = p.measurement
-        if m.harness_limited or m.throughput <= 0:
-            continue
-        if p.load is ProbeLoad.SATURATE or m.throughput < target.min_throughput:
-            out.append(CapacityPoint(workers=p.workers, throughput=m.throughput))
-    return out
 
 
 def _rel_errors(points: Sequence[CapacityPoint], predict: list[float]) -> tuple[float, float]:

@@ -21,7 +21,7 @@ def test_invalid_scenario_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stdout == ""
     assert done.stderr == (
-        f"poolbench: error: {file}:3: sweep.consumer.workers[2]: must be at least 1, got 0\n"
+        f"poolbench: error: {file}:3: sweep.consumer.workers[2]: expected an integer >= 1, got 0\n"
     )
 
 

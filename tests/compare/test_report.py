@@ -8,8 +8,8 @@ from pathlib import Path
 
 from poolbench.compare.order import run_order
 from poolbench.compare.verdict import Outcome, judge_point
-from poolbench.gates.junit import compare_cases, render
 from poolbench.report.compare_report import SideInfo, render_markdown, write_compare_report
+from poolbench.report.junit import compare_cases, render
 from tests.compare.test_verdict import _point
 
 SIDES = [

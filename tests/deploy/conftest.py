@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from poolbench.broker import EmbeddedBroker
 from poolbench.sink import FaultConfig, SinkConfig, SinkServer
-from poolbench.sink.ledger import SinkCounters
+from poolbench.sink.counters import SinkCounters
 from tests.consumer.e2e import POISON, event_value, new_ids, produce, topics, wait_until
 from tests.deploy.live import consume_process, http_get
 

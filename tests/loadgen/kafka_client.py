@@ -9,7 +9,8 @@ from typing import Any
 
 from confluent_kafka import Consumer
 
-from poolbench.broker import EmbeddedBroker, TopicSpec, kafka_tuning
+from poolbench.broker import EmbeddedBroker, TopicSpec
+from poolbench.consumer.kafka_tuning import kafka_tuning
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

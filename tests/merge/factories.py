@@ -12,7 +12,7 @@ from poolbench.merge.inputs import Inputs, LedgerInput, LoadInput, SummaryInput
 from poolbench.merge.manifest import ShardManifest, params_hash
 from poolbench.metrics.histogram import LatencyHistogram
 from poolbench.results import Environment, Latency, Memory, PointResult, ResultSet, TimelineSample
-from poolbench.sink.ledger import Receipt
+from poolbench.sink.receipt import Receipt
 
 T0 = 1_800_000_000_000_000_000
 RATE = 100.0  # events per second, all shards together

@@ -24,7 +24,8 @@ from poolbench.broker import EmbeddedBroker, TopicSpec
 from poolbench.loadgen.report import LoadReport
 from poolbench.results import PointResult, load
 from poolbench.run.timeline import nearest_rank
-from poolbench.sink.ledger import Receipt, read_ledger
+from poolbench.sink.ledger import read_ledger
+from poolbench.sink.receipt import Receipt
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = 600

@@ -84,7 +84,7 @@ def test_bad_swept_value_names_its_position() -> None:
     with pytest.raises(ScenarioError) as info:
         expand(scenario)
     assert info.value.key == "sweep.consumer.workers[2]"
-    assert str(info.value) == "s.yaml:sweep.consumer.workers[2]: must be at least 1, got 0"
+    assert str(info.value) == "s.yaml:sweep.consumer.workers[2]: expected an integer >= 1, got 0"
 
 
 def test_a_bad_swept_latency_names_its_position() -> None:

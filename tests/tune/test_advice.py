@@ -3,8 +3,18 @@ from __future__ import annotations
 import pytest
 
 from poolbench.consumer.settings import SETTINGS, load_settings
-from poolbench.tune.advice import recommend, seed_buffer
-from poolbench.tune.search import SearchLimits, StopReason, Target, search
+from poolbench.tune.advice import capacity_points, recommend, seed_buffer
+from poolbench.tune.model import CapacityPoint
+from poolbench.tune.search import (
+    Phase,
+    Probe,
+    ProbeLoad,
+    ProbeResult,
+    SearchLimits,
+    StopReason,
+    Target,
+    search,
+)
 from poolbench.tune.writeup import render_markdown, to_dict
 from tests.tune.sim import SimSystem, tuned
 
@@ -50,7 +60,6 @@ def test_seed_buffer_rule(rate: float, expected: int) -> None:
 
 
 def test_an_interrupted_search_does_not_judge_the_buffer() -> None:
-    from poolbench.tune.search import ProbeLoad, ProbeResult
 
     sim, target = tuned(200.0, sigma=0.0, kappa=0.0)
 
@@ -141,3 +150,39 @@ def test_the_terminal_summary_is_a_table_with_the_command_and_the_headroom() -> 
     assert "--connection-reuse off" in text
     assert "POOLBENCH_CONNECTION_REUSE=off" in text
     assert "(20% asked for)" in text
+
+
+def probe(workers: int, load: ProbeLoad, throughput: float, *, harness: bool = False) -> Probe:
+    m = ProbeResult(
+        throughput=throughput,
+        p99_ms=10,
+        lost=0,
+        cpu_percent=0,
+        memory_mb=0,
+        harness_limited=harness,
+    )
+    return Probe(
+        index=0,
+        phase=Phase.WORKERS,
+        workers=workers,
+        buffer=1,
+        load=load,
+        measurement=m,
+        failures=(),
+        started_s=0,
+        duration_s=0,
+    )
+
+
+def test_capacity_points_are_saturated_points_that_the_harness_did_not_limit() -> None:
+    target = Target(rate=100, p99_ms=500)
+    probes = [
+        probe(2, ProbeLoad.TARGET, 40.0),  # short of the rate: capacity
+        probe(10, ProbeLoad.TARGET, 100.0),  # carried the rate: only a lower bound, left out
+        probe(10, ProbeLoad.SATURATE, 180.0),
+        probe(40, ProbeLoad.SATURATE, 500.0, harness=True),  # the sink's ceiling, left out
+    ]
+    assert capacity_points(probes, target) == [
+        CapacityPoint(workers=2, throughput=40.0),
+        CapacityPoint(workers=10, throughput=180.0),
+    ]

@@ -6,13 +6,11 @@ import pytest
 
 from poolbench.tune.model import (
     CapacityPoint,
-    capacity_points,
     fit,
     fit_little,
     fit_usl,
     usl,
 )
-from poolbench.tune.search import Phase, Probe, ProbeLoad, ProbeResult, Target
 
 COUNTS = [1, 2, 4, 8, 16, 32, 64, 128, 256]
 
@@ -84,39 +82,3 @@ def test_fit_notes_say_where_extrapolation_is_unsupported() -> None:
     assert any("extrapolation" in note for note in model.notes)
     assert any("no knee" in note for note in model.notes)
     assert fit([], knee_workers=None).notes == ("no capacity points measured: no model",)
-
-
-def probe(workers: int, load: ProbeLoad, throughput: float, *, harness: bool = False) -> Probe:
-    m = ProbeResult(
-        throughput=throughput,
-        p99_ms=10,
-        lost=0,
-        cpu_percent=0,
-        memory_mb=0,
-        harness_limited=harness,
-    )
-    return Probe(
-        index=0,
-        phase=Phase.WORKERS,
-        workers=workers,
-        buffer=1,
-        load=load,
-        measurement=m,
-        failures=(),
-        started_s=0,
-        duration_s=0,
-    )
-
-
-def test_capacity_points_are_saturated_points_that_the_harness_did_not_limit() -> None:
-    target = Target(rate=100, p99_ms=500)
-    probes = [
-        probe(2, ProbeLoad.TARGET, 40.0),  # short of the rate: capacity
-        probe(10, ProbeLoad.TARGET, 100.0),  # carried the rate: only a lower bound, left out
-        probe(10, ProbeLoad.SATURATE, 180.0),
-        probe(40, ProbeLoad.SATURATE, 500.0, harness=True),  # the sink's ceiling, left out
-    ]
-    assert capacity_points(probes, target) == [
-        CapacityPoint(workers=2, throughput=40.0),
-        CapacityPoint(workers=10, throughput=180.0),
-    ]
