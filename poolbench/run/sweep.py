@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from poolbench.broker import BrokerProcess, TopicSpec, ensure_topics
-from poolbench.errors import RunError
+from poolbench.errors import RunError, UserError
 from poolbench.metrics.histogram import LatencySummary
 from poolbench.redact import redact_mapping
 from poolbench.results import (
@@ -246,7 +246,7 @@ def run_scenario(
                 try:
                     measurement, settings = run_point(point, ctx, on_progress=progress, stop=stop)
                     result = to_point_result(measurement, point, settings)
-                except RunError as exc:
+                except (RunError, UserError) as exc:  # a part failed, a broker went away
                     if stop.is_set():  # stopped while a part was starting
                         interrupted = True
                     else:
