@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -72,6 +73,7 @@ def run(
     from poolbench.errors import RunError
     from poolbench.gates.absolute import evaluate_gates
     from poolbench.gates.accounting import check_accounting
+    from poolbench.orphans import KILLED_NOTE, noted_if_killed
     from poolbench.report.writer import write_report
     from poolbench.results import save
     from poolbench.run.preflight import check_cluster
@@ -102,6 +104,11 @@ def run(
         ) as stop,
         display,
         removed_if_empty(directory, up_to=out),
+        noted_if_killed(
+            directory / KILLED_NOTE,
+            f"poolbench run (pid {os.getpid()}) was killed "
+            "during the run: the points it measured were not written",
+        ),
     ):
         # Each point's consumer logs, settings and load report stay in the run's folder.
         outcome = run_scenario(

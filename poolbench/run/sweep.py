@@ -161,6 +161,24 @@ def stored_point(
     )
 
 
+def failed_point(point: Point, error: str) -> PointResult:
+    """A point whose load started but that measured nothing: every figure n/a."""
+    return PointResult(
+        params=dict(point.params),
+        repeat=point.repeat,
+        load_mode="saturate" if point.scenario.load.saturate else "open",
+        error=error,
+        throughput_per_s=None,
+        ideal_throughput_per_s=0.0,
+        latency_ms=None,
+        memory_mb=None,
+        cpu_percent=None,
+        produced=0,
+        delivered=0,
+        warnings=("a part of the harness failed under load: nothing of this point was counted",),
+    )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Cluster:
     """Where a run's points go: bootstrap servers, a topic creator, and the embedded
@@ -230,9 +248,15 @@ def run_scenario(
                     workdir=None if workdir is None else workdir / f"point-{number}",
                 )
 
+                phases: set[str] = set()
+
                 def progress(
-                    update: PointProgress, number: int = number, point: Point = point
+                    update: PointProgress,
+                    number: int = number,
+                    point: Point = point,
+                    phases: set[str] = phases,
                 ) -> None:
+                    phases.add(update.phase)
                     emit(
                         RunEvent(
                             kind="progress",
@@ -251,6 +275,9 @@ def run_scenario(
                         interrupted = True
                     else:
                         error = f"point {number} ({point.label}): {exc}"
+                        if phases & {"load", "drain", "stopping"}:
+                            # A part died under load: the point is kept, failed, saying so.
+                            result_set = result_set.with_point(failed_point(point, str(exc)))
                     break
                 except Exception as exc:  # a bug: keep the points measured so far
                     log.exception("point %d crashed", number)
