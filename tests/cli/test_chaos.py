@@ -128,3 +128,46 @@ def test_a_part_killed_mid_point_leaves_nothing_behind(tmp_path: Path, victim: s
         for stream in (runner.stdout, runner.stderr):
             if stream is not None:
                 stream.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGTERM])
+def test_a_hang_up_or_sigterm_writes_the_partial_run(tmp_path: Path, signum: int) -> None:
+    scenario = tmp_path / "chaos.yaml"
+    scenario.write_text(SCENARIO)
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    out = tmp_path / "results"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(temporary)}
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "poolbench", "run", str(scenario), "-o", str(out), "--json-lines"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        start_new_session=True,
+    )
+    run: list[psutil.Process] = []
+    try:
+        _loading(runner)
+        run = psutil.Process(runner.pid).children(recursive=True)
+        runner.send_signal(signum)
+        assert runner.stdout is not None
+        runner.stdout.read()
+        assert runner.wait(120) == exit_codes.INTERRUPTED
+        _gone, left = psutil.wait_procs(run, timeout=10)
+        assert [p for p in left if _alive(p)] == []
+        assert list(temporary.glob("poolbench-private-*")) == []
+        (folder,) = (out / "chaos").iterdir()
+        doc = json.loads((folder / "results.json").read_text())
+        assert doc["partial"]
+        assert len(doc["points"]) == 1
+        assert not (folder / KILLED_NOTE).exists()
+    finally:
+        if runner.poll() is None:
+            os.killpg(runner.pid, signal.SIGKILL)
+            runner.wait(10)
+        for stream in (runner.stdout, runner.stderr):
+            if stream is not None:
+                stream.close()
