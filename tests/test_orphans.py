@@ -39,7 +39,8 @@ orphans.guard_group(stubborn.pid)
 armed = subprocess.Popen(
     [sys.executable, "-c", "from poolbench.orphans import arm_parent_death; "
      "arm_parent_death(); import time; print('up', flush=True); time.sleep(120)"],
-    start_new_session=True, stdout=subprocess.PIPE, text=True, env={**os.environ, **orphans.child_env()},
+    start_new_session=True, stdout=subprocess.PIPE, text=True,
+    env={**os.environ, **orphans.child_env()},
 )
 for child in (stubborn, armed):
     assert child.stdout.readline().strip() == "up"
