@@ -10,6 +10,7 @@ Pure: no I/O.
 from __future__ import annotations
 
 import ast
+import difflib
 import math
 import operator
 from collections.abc import Callable, Mapping
@@ -146,8 +147,9 @@ def parse_gate(text: str) -> GateExpr:
 def _check_node(node: ast.AST, text: str, names: set[str]) -> None:
     if isinstance(node, ast.Name):
         if node.id not in FIELDS:
-            known = ", ".join(METRIC_NAMES)
-            raise ConfigError(f"gate {text!r}: unknown name {node.id!r} (known: {known})")
+            hint = difflib.get_close_matches(node.id, METRIC_NAMES, n=1)
+            known = f"did you mean {hint[0]!r}?" if hint else f"known: {', '.join(METRIC_NAMES)}"
+            raise ConfigError(f"gate {text!r}: unknown name {node.id!r} ({known})")
         names.add(node.id)
         return
     if isinstance(node, ast.Constant):

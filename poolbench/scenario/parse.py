@@ -15,7 +15,7 @@ from typing import Any, Final
 
 import yaml
 
-from poolbench.errors import ScenarioError
+from poolbench.errors import ScenarioError, ScenarioErrors
 from poolbench.scenario.load_section import read_load
 from poolbench.scenario.model import Allow, Broker, Consumer, Load, Scenario, Sink, Sweep, Topic
 from poolbench.scenario.reader import MISSING, Reader, join_key, show
@@ -144,35 +144,73 @@ def parse_scenario(
         lines=dict(lines or {}),
     )
     known = sweep_paths(scenario.to_dict())
+    unknown = False
     for path in scenario.sweep.paths:
         if path not in known:
+            unknown = True
             hint = difflib.get_close_matches(path, known, n=1)
             also = f"; did you mean {hint[0]!r}?" if hint else ""
             ctx.fail(f"unknown setting to sweep{also}", f"sweep.{path}")
-    if not ctx.errors:
-        # Checks across sections only on sections that are valid on their own (the
-        # fallbacks of invalid ones would blame the wrong key).
-        _cross_check(ctx, scenario)
+    # Checks across sections, each only when the keys it reads are valid on their own
+    # (the fallbacks of invalid ones would blame the wrong key).
+    _cross_check(ctx, scenario, invalid={error.key for error in ctx.errors})
+    if scenario.sweep.axes and not unknown:
+        _check_sweep_values(ctx, scenario)
     ctx.raise_errors()
     return scenario
+
+
+def _check_sweep_values(ctx: Reader, scenario: Scenario) -> None:
+    """Every swept value, checked as its points will be (`sweep.consumer.workers[2]`), in
+    the same listing as the file's other problems."""
+    from poolbench.scenario.expand import expand  # noqa: PLC0415 (expand imports this module)
+
+    try:
+        expand(scenario)
+    except ScenarioErrors as exc:
+        errors = list(exc.errors)
+    except ScenarioError as exc:
+        errors = [exc]
+    else:
+        return
+    said = {str(error) for error in ctx.errors}
+    for error in errors:
+        # A point's copy of a problem already listed at its own key is not a new one.
+        if error.key.startswith("sweep.") and str(error) not in said:
+            ctx.errors.append(error)
 
 
 def cross_check(scenario: Scenario) -> None:
     """Checks that involve several sections (run again for every sweep point)."""
     ctx = Reader(scenario.source, scenario.lines)
-    _cross_check(ctx, scenario)
+    _cross_check(ctx, scenario, invalid=set())
     ctx.raise_errors()
 
 
-def _cross_check(ctx: Reader, scenario: Scenario) -> None:
+def _valid(invalid: set[str], *keys: str) -> bool:
+    """None of `keys`, nor a key inside them or a section around them, has a problem."""
+    for bad in invalid:
+        for key in keys:
+            if bad in ("", "(top level)") or bad == key:
+                return False
+            if bad.startswith((key + ".", key + "[")) or key.startswith(bad + "."):
+                return False
+    return True
+
+
+def _cross_check(ctx: Reader, scenario: Scenario, *, invalid: set[str]) -> None:
     load = scenario.load
     for i, outage in enumerate(scenario.sink.outages):
+        if not _valid(invalid, f"sink.outages[{i}]", "load"):
+            continue
         if outage.at + outage.duration > load.total_s:
             ctx.fail(
                 f"outage ends at {outage.at + outage.duration:g}s, after the load stops "
                 f"(warmup {load.warmup_s:g}s + duration {load.duration_s:g}s)",
                 f"sink.outages[{i}]",
             )
+    if not _valid(invalid, "consumer.instances", "topic.partitions"):
+        return
     if scenario.consumer.instances > scenario.topic.partitions:
         ctx.fail(
             f"{scenario.consumer.instances} instances but only {scenario.topic.partitions} "

@@ -80,19 +80,16 @@ def test_zip_length_mismatch_is_an_error() -> None:
 
 
 def test_bad_swept_value_names_its_position() -> None:
-    scenario = parse_scenario(_scenario(sweep={"consumer.workers": [1, 5, 0]}), source="s.yaml")
+    # Found when the file is parsed, with its other problems (not only once expanded).
     with pytest.raises(ScenarioError) as info:
-        expand(scenario)
+        parse_scenario(_scenario(sweep={"consumer.workers": [1, 5, 0]}), source="s.yaml")
     assert info.value.key == "sweep.consumer.workers[2]"
     assert str(info.value) == "s.yaml:sweep.consumer.workers[2]: must be at least 1, got 0"
 
 
 def test_a_bad_swept_latency_names_its_position() -> None:
-    scenario = parse_scenario(
-        _scenario(sweep={"sink.latency": ["10ms", "normal:oops"]}), source="s.yaml"
-    )
     with pytest.raises(ScenarioError) as info:
-        expand(scenario)
+        parse_scenario(_scenario(sweep={"sink.latency": ["10ms", "normal:oops"]}), source="s.yaml")
     assert info.value.key == "sweep.sink.latency[1]"
     assert str(info.value).startswith("s.yaml:sweep.sink.latency[1]: ")
 
