@@ -12,6 +12,7 @@ from typing import Any
 
 import typer
 import typer.core
+import typer.rich_utils
 
 from poolbench import __version__
 from poolbench.cli import commands, edge
@@ -49,6 +50,29 @@ def _display_type(self: Any, ctx: Any) -> str | None:
 _plain_display_type = typer.core._TyperParameter.display_type
 for _cls in (typer.core.TyperOption, typer.core.TyperArgument):
     _cls.display_type_rich = _display_type  # type: ignore[method-assign]
+
+
+
+def _reflowed(paragraphs: list[str], markup_mode: Any) -> str:
+    """A docstring's paragraphs after the first, each as one flowing line, so the terminal
+    wraps them at its width: typer keeps the source's line breaks there, which cut
+    sentences at column 88 ("... then prints the / folder."). A line starting with "-"
+    (a list item) or `\\b` (typer's "keep as is") keeps its break."""
+    out = []
+    for paragraph in paragraphs:
+        if paragraph.startswith("\b"):
+            out.append(paragraph)
+            continue
+        lines = paragraph.split("\n")
+        text = lines[0]
+        for line in lines[1:]:
+            joined = line.lstrip().startswith(("-", "*"))
+            text += ("\n" if joined else " ") + (line if joined else line.strip())
+        out.append(text)
+    return "\n\n".join(out)
+
+
+typer.rich_utils._fix_linebreaks = _reflowed
 
 app = typer.Typer(
     name="poolbench",
