@@ -52,7 +52,6 @@ for _cls in (typer.core.TyperOption, typer.core.TyperArgument):
     _cls.display_type_rich = _display_type  # type: ignore[method-assign]
 
 
-
 def _reflowed(paragraphs: list[str], markup_mode: Any) -> str:
     """A docstring's paragraphs after the first, each as one flowing line, so the terminal
     wraps them at its width: typer keeps the source's line breaks there, which cut
