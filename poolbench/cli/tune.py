@@ -150,7 +150,11 @@ def tune(
             duration_s=parse_duration(duration, what="--duration"),
             warmup_s=parse_duration(warmup, what="--warmup"),
         )
-    # Everything is checked before the first point: the target, and the folder to write.
+    # Everything is checked before the first point: the cluster, the target, the folder.
+    if base.broker.bootstrap_servers is not None:
+        from poolbench.run.preflight import check_cluster
+
+        check_cluster(base.broker.bootstrap_servers)
     problem = impossible(
         target, send_s=latency_hint_s(base.sink.latency), max_workers=limits.max_workers
     )
