@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import os
 import select
 import shutil
@@ -33,6 +34,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Final
+
+log = logging.getLogger(__name__)
 
 # Every child must honour SIGTERM within this; then it is killed.
 KILL_AFTER_S: Final = 2.0
@@ -93,12 +96,18 @@ class _Watchdog:
         return self._process.stdin
 
     def tell(self, line: str) -> None:
+        """Never raises: a watchdog that cannot start leaves the parent-death signal and
+        the parent's own stopping, and must not fail the child just started."""
         with self._lock:
-            try:
-                self._pipe().write(line + "\n")
-            except OSError:  # it died: start another, and say it again
-                self._process = None
-                self._pipe().write(line + "\n")
+            for _attempt in range(2):
+                try:
+                    self._pipe().write(line + "\n")
+                except OSError as exc:  # it died: start another, and say it again
+                    self._process = None
+                    failure = exc
+                else:
+                    return
+            log.warning("the watchdog could not be told %r: %s", line, failure)
 
     def pid(self) -> int | None:
         with self._lock:
