@@ -94,6 +94,9 @@ def test_a_part_killed_mid_point_leaves_nothing_behind(tmp_path: Path, victim: s
         run = psutil.Process(runner.pid).children(recursive=True)
         assert {part for part, mark in PARTS.items() if _part(run, mark)} == set(PARTS)
         assert list(temporary.glob("poolbench-private-*"))  # the folder to be removed
+        # The settings file (it may hold the SMTP password) is gone once the consumer is
+        # ready: under load, none is on disk.
+        assert list(temporary.glob("poolbench-private-*/*.settings.json")) == []
         target = psutil.Process(runner.pid) if victim == "runner" else _part(run, PARTS[victim])
         target.send_signal(signal.SIGKILL)
         assert runner.stdout is not None
