@@ -1,8 +1,9 @@
 """The wire format shared with the Go service: `EmailEvent` JSON plus poolbench's headers.
 
-See DESIGN.md, "Wire format". The load generator encodes, the consumer decodes (on its
-per-email path, so decoding is a single `json.loads` and a few checks), the sink reads
-the email headers the consumer copies from the Kafka headers.
+This module is the format's one definition: the fields and headers below (the README's
+"Priority lanes" section says how `priority` is served). The load generator encodes, the
+consumer decodes (on its per-email path, so decoding is a single `json.loads` and a few
+checks), the sink reads the email headers the consumer copies from the Kafka headers.
 """
 
 from __future__ import annotations

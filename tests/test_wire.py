@@ -64,3 +64,15 @@ def test_max_retries_absent_is_none_and_present_is_kept() -> None:
     assert decode_event(json.dumps(doc).encode()).message.max_retries is None
     doc["message"]["max_retries"] = 5
     assert decode_event(json.dumps(doc).encode()).message.max_retries == 5
+
+
+def test_the_module_refers_only_to_files_the_repository_holds() -> None:
+    import re
+    from pathlib import Path
+
+    import poolbench.wire
+
+    root = Path(poolbench.wire.__file__).resolve().parents[1]
+    text = Path(poolbench.wire.__file__).read_text()
+    for name in re.findall(r"\b([A-Za-z_-]+\.md)\b", text):
+        assert (root / name).exists() or list(root.rglob(name)), name

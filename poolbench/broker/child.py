@@ -20,6 +20,8 @@ from collections import deque
 from collections.abc import Sequence
 from typing import IO, Final
 
+from poolbench.orphans import child_env, guard_group, release_group
+
 _TAIL_LINES: Final = 50
 _KILL_WAIT_S: Final = 5.0
 
@@ -43,7 +45,9 @@ class Child:
             text=True,
             bufsize=1,
             start_new_session=True,
+            env={**os.environ, **child_env()},  # it dies with this process
         )
+        guard_group(self._popen.pid)  # stopped even if this process dies first
         assert self._popen.stdout is not None and self._popen.stderr is not None
         self._readers = [
             threading.Thread(target=self._read_stdout, args=(self._popen.stdout,), daemon=True),
@@ -109,6 +113,7 @@ class Child:
         # Grandchildren left in the group (the child itself has exited): kill them too.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._popen.pid, signal.SIGKILL)
+        release_group(self._popen.pid)
         if self._popen.stdin is not None:
             with contextlib.suppress(OSError):
                 self._popen.stdin.close()

@@ -12,6 +12,7 @@ from typing import Any
 
 import typer
 import typer.core
+import typer.rich_utils
 
 from poolbench import __version__
 from poolbench.cli import commands, edge
@@ -60,6 +61,28 @@ def _usage_name(self: Any) -> str:
 
 
 typer.core.TyperArgument._usage_display_name = _usage_name  # type: ignore[method-assign]
+
+
+def _reflowed(paragraphs: list[str], markup_mode: Any) -> str:
+    """A docstring's paragraphs after the first, each as one flowing line, so the terminal
+    wraps them at its width: typer keeps the source's line breaks there, which cut
+    sentences at column 88 ("... then prints the / folder."). A line starting with "-"
+    (a list item) or `\\b` (typer's "keep as is") keeps its break."""
+    out = []
+    for paragraph in paragraphs:
+        if paragraph.startswith("\b"):
+            out.append(paragraph)
+            continue
+        lines = paragraph.split("\n")
+        text = lines[0]
+        for line in lines[1:]:
+            joined = line.lstrip().startswith(("-", "*"))
+            text += ("\n" if joined else " ") + (line if joined else line.strip())
+        out.append(text)
+    return "\n\n".join(out)
+
+
+typer.rich_utils._fix_linebreaks = _reflowed
 
 app = typer.Typer(
     name="poolbench",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
+import shutil
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -126,3 +127,30 @@ def _not_under_a_file(path: Path, *, what: str) -> None:
             if not parent.is_dir():
                 raise ConfigError(f"{what}: {parent} is a file, not a folder")
             return
+
+
+def remove_empty_run_folder(directory: Path, *, up_to: Path) -> None:
+    """Remove a run's folder that holds no results, and the folders above it that it
+    leaves empty, up to (not including) `up_to`: a run that measured nothing leaves no
+    trace in the results tree."""
+    shutil.rmtree(directory, ignore_errors=True)
+    stop = up_to.resolve()
+    for parent in directory.resolve().parents:
+        if parent == stop or stop not in parent.parents:
+            break
+        try:
+            parent.rmdir()  # only when empty
+        except OSError:
+            break
+
+
+@contextlib.contextmanager
+def removed_if_empty(directory: Path, *, up_to: Path) -> Iterator[None]:
+    """The run's folder is removed (`remove_empty_run_folder`) when the block fails
+    before any result was written into it."""
+    try:
+        yield
+    except BaseException:
+        if not (directory / "results.json").exists():
+            remove_empty_run_folder(directory, up_to=up_to)
+        raise

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import shutil
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from poolbench.cli import exit_codes
-from poolbench.cli.edge import print_error
+from poolbench.cli.edge import print_error, remove_empty_run_folder, removed_if_empty
 from poolbench.cli.signals import stop_on_signals
 
 if TYPE_CHECKING:
@@ -81,8 +81,10 @@ def run(
     from poolbench.errors import RunError
     from poolbench.gates.absolute import evaluate_gates, with_verdicts
     from poolbench.gates.accounting import check_accounting
+    from poolbench.orphans import KILLED_NOTE, noted_if_killed
     from poolbench.report.writer import write_report
     from poolbench.results import save
+    from poolbench.run.preflight import check_cluster
     from poolbench.run.sweep import run_scenario, with_overrides
     from poolbench.scenario import load_scenario
 
@@ -90,6 +92,8 @@ def run(
         load_scenario(scenario_file), bootstrap_servers=bootstrap_servers, repeats=repeats
     )
     evaluate_gates(scenario.gates, [])  # a malformed gate fails now, not after the run
+    if scenario.broker.bootstrap_servers is not None:
+        check_cluster(scenario.broker.bootstrap_servers)  # exit 2 before anything starts
     # The results folder is made and checked before any load: a run never measures for
     # minutes and then finds it cannot write.
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -107,6 +111,12 @@ def run(
             second_interrupt_raises=True,
         ) as stop,
         display,
+        removed_if_empty(directory, up_to=out),
+        noted_if_killed(
+            directory / KILLED_NOTE,
+            f"poolbench run (pid {os.getpid()}) was killed "
+            "during the run: the points it measured were not written",
+        ),
     ):
         # Each point's consumer logs, settings and load report stay in the run's folder.
         outcome = run_scenario(
@@ -114,7 +124,7 @@ def run(
         )
     result_set = outcome.result_set
     if not result_set.points:
-        shutil.rmtree(directory, ignore_errors=True)  # nothing measured: no empty run folder
+        remove_empty_run_folder(directory, up_to=out)  # nothing measured: no empty folder
         if outcome.error:
             raise RunError(outcome.error)
         typer.echo("poolbench: stopped before any point was measured", err=True)

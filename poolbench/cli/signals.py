@@ -1,4 +1,8 @@
-"""Ctrl-C and SIGTERM -> a stop event, for the foreground subcommands."""
+"""Ctrl-C, SIGTERM and SIGHUP -> a stop event, for the foreground subcommands.
+
+A hang-up (the SSH session that ran `poolbench run` dropped) stops like Ctrl-C: the
+parts are stopped and what was measured is written.
+"""
 
 from __future__ import annotations
 
@@ -12,14 +16,14 @@ from types import FrameType
 
 log = logging.getLogger(__name__)
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @contextlib.contextmanager
 def stop_on_signals(
     *, message: str | None = None, second_interrupt_raises: bool = False
 ) -> Iterator[threading.Event]:
-    """An event set by SIGINT or SIGTERM while the block runs; the previous handlers are
+    """An event set by SIGINT, SIGTERM or SIGHUP while the block runs; the previous handlers are
     restored on exit, so a second Ctrl-C after it behaves as usual.
 
     `message` is printed on stderr at the first signal. With `second_interrupt_raises`, a

@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import IO, TYPE_CHECKING, Annotated, Final
 
 import typer
 
@@ -17,8 +17,13 @@ from poolbench.errors import ConfigError
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from poolbench.scenario import Scenario
     from poolbench.tune.advice import Recommendation
+    from poolbench.tune.search import SearchLimits, Target
     from poolbench.tune.session import TuneOutcome
+
+# Piped output: wide enough that no verdict or table row is broken.
+_PIPED_WIDTH: Final = 400
 
 
 def tune(
@@ -109,13 +114,12 @@ def tune(
     target, or none had the headroom); 2 on bad input or an impossible target (checked
     before anything runs); 130 on Ctrl-C (what was measured is written).
     """
-    from rich.console import Console
-
     from poolbench.cli.edge import flag, writable_directory
     from poolbench.scenario import load_scenario
     from poolbench.tune.measured import base_scenario, latency_hint_s
     from poolbench.tune.search import Probe, SearchLimits, StopReason, Target, impossible
     from poolbench.tune.session import tune as run_tune
+    from poolbench.tune.writeup import stop_line
     from poolbench.units import parse_duration, parse_percent, parse_rate
 
     margin = parse_percent(p99_margin, what="--p99-margin", below=100)
@@ -146,7 +150,11 @@ def tune(
             duration_s=parse_duration(duration, what="--duration"),
             warmup_s=parse_duration(warmup, what="--warmup"),
         )
-    # Everything is checked before the first point: the target, and the folder to write.
+    # Everything is checked before the first point: the cluster, the target, the folder.
+    if base.broker.bootstrap_servers is not None:
+        from poolbench.run.preflight import check_cluster
+
+        check_cluster(base.broker.bootstrap_servers)
     problem = impossible(
         target, send_s=latency_hint_s(base.sink.latency), max_workers=limits.max_workers
     )
@@ -154,19 +162,22 @@ def tune(
         raise problem.at({"p99": "--p99", "max_workers": "--max-workers"}[problem.what])
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     directory = writable_directory(out / "tune" / stamp, what="--out")
-    console = Console(stderr=True, quiet=quiet, highlight=False)
+    console = _console(stderr=True, quiet=quiet)
     package_log = logging.getLogger("poolbench")
     if package_log.getEffectiveLevel() == logging.INFO:
         # The lines per point say what INFO logs would; keep warnings.
         package_log.setLevel(logging.WARNING)
 
+    console.print(start_line(base, target, limits), markup=False)
+
     def on_probe(p: Probe) -> None:
         m = p.measurement
         verdict = "ok" if p.meets else ("; ".join(p.failures) or "ceiling")
         console.print(
-            f"[{p.index + 1}/{limits.max_points}] {p.phase.value} {p.workers} workers, "
+            f"[{p.number}/{limits.max_points}] {p.phase.value} {p.workers} workers, "
             f"buffer {p.buffer}, {p.load.value}: {_num(m.throughput, '/s')}, "
-            f"p99 {_num(m.p99_ms, ' ms', 0)} -> {verdict}",
+            f"p99 {_num(m.p99_ms, ' ms', 0)} -> {verdict} "
+            f"({p.started_s + p.duration_s:.0f} s in)",
             markup=False,
         )
 
@@ -176,12 +187,39 @@ def tune(
     files = _write(outcome, directory)
     rec = outcome.recommendation
     if not quiet:
-        _print_summary(rec, Console(highlight=False))
+        _print_summary(rec, _console(stderr=False))
+    console.print(stop_line(rec), markup=False)
     typer.echo(str(directory))
     if rec.stop is StopReason.INTERRUPTED:
         raise typer.Exit(exit_codes.INTERRUPTED)
     if files is None or rec.workers is None or not rec.headroom_met:
         raise typer.Exit(exit_codes.CHECK_FAILED)
+
+
+def _console(*, stderr: bool, quiet: bool = False, file: IO[str] | None = None) -> Console:
+    """A console that never breaks a line: piped output (80 columns by default) would
+    split a verdict or a table row across lines."""
+    from rich.console import Console
+
+    console = Console(stderr=stderr, quiet=quiet, highlight=False, soft_wrap=True, file=file)
+    if not console.is_terminal:
+        console.width = _PIPED_WIDTH
+    return console
+
+
+def start_line(base: Scenario, target: Target, limits: SearchLimits) -> str:
+    """What tune is about to do and how long it may take, before the first point."""
+    from poolbench.scenario.estimate import estimate_s
+
+    most = min(estimate_s(base, limits.max_points), limits.max_time_s)
+    per_point = (estimate_s(base, 2) - estimate_s(base, 1)) - base.load.cooldown_s
+    return (
+        f"tune: the smallest pool for {target.rate:g}/s with p99 under {target.p99_ms:g} ms "
+        f"({100 * target.p99_margin:g}% margin) and {100 * target.headroom:g}% headroom: "
+        f"at most {limits.max_points} points of about {per_point:.0f} s each, "
+        f"up to about {most / 60:.0f} min (--max-time {limits.max_time_s / 60:g} min); "
+        "one line per point"
+    )
 
 
 def _write(outcome: TuneOutcome, directory: Path) -> object | None:
@@ -233,7 +271,7 @@ def _print_summary(rec: Recommendation, console: Console) -> None:
         m = p.measurement
         verdict = "ok" if p.meets else ("; ".join(p.failures) or "-")
         table.add_row(
-            str(p.index + 1),
+            str(p.number),
             p.phase.value,
             str(p.workers),
             str(p.buffer),

@@ -43,7 +43,9 @@ _MAX_NAP_S: Final = 0.1
 _BUFFER_FULL_POLL_S: Final = 0.001
 _SERVE_MASK: Final = 1023  # serve the producer every 1024 events when never idle
 _STALLED_WARNING_S: Final = 10.0
-_SEQ_DIGITS: Final = 12  # hex digits of the sequence number at the end of each id
+_SEQ_DIGITS: Final = 12
+# How long a stopped generator waits for the last delivery reports (see `_flush`).
+STOPPED_FLUSH_S: Final = 1.0  # hex digits of the sequence number at the end of each id
 
 
 def producer_config(spec: LoadSpec, bootstrap_servers: str) -> dict[str, Any]:
@@ -348,18 +350,22 @@ def _produce(
                     break
                 except BufferError:
                     # The producer's queue is full: serve it, then try again (sent late).
+                    if stop is not None and stop.is_set():
+                        raise _Stopped from None
                     producer.poll(_BUFFER_FULL_POLL_S)
             add_lag((sent_ns - intended_ns) // 1000)
             if poison_kind is not None:
                 poison[poison_kind] += 1
                 poison_ids.append(event_id.decode())
             seq += 1
+    except _Stopped:
+        stopped = True
     finally:
         if collecting:
             gc.enable()
 
     send_end = monotonic()
-    remaining = producer.flush(spec.delivery_timeout + 5.0)
+    remaining = _flush(producer, spec.delivery_timeout + 5.0, stop)
     end = monotonic()
     report_progress(end)
     if remaining:
@@ -402,6 +408,29 @@ def _produce(
     )
 
 
+def _flush(producer: Any, timeout_s: float, stop: threading.Event | None) -> int:
+    """Wait for the delivery reports of what was produced; the messages left unreported.
+
+    Once stopped (SIGTERM), at most `STOPPED_FLUSH_S` more: a broker that is gone would
+    hold the flush for the whole delivery timeout, and a stopped generator must exit
+    within `poolbench.orphans.KILL_AFTER_S`. The messages left count as unacknowledged.
+    """
+    deadline = time.monotonic() + timeout_s
+    stopped = False
+    while True:
+        if not stopped and stop is not None and stop.is_set():
+            stopped = True
+            deadline = min(deadline, time.monotonic() + STOPPED_FLUSH_S)
+        left = deadline - time.monotonic()
+        remaining: int = producer.flush(max(0.0, min(left, _MAX_NAP_S)))
+        if not remaining or left <= 0:
+            return remaining
+
+
+class _Stopped(Exception):
+    """Stopped while the producer's queue was full (a broker gone): leave the loop."""
+
+
 def _wait_for_backlog(  # noqa: PLR0917 (private, one caller)
     spec: LoadSpec,
     gate: BacklogGate,
@@ -423,7 +452,7 @@ def _wait_for_backlog(  # noqa: PLR0917 (private, one caller)
         if gate.consumed != consumed_then:
             progress_at, consumed_then = now, gate.consumed
         elif now - progress_at >= spec.stall_timeout:
-            producer.flush(spec.delivery_timeout + 5.0)
+            _flush(producer, spec.delivery_timeout + 5.0, None)
             raise RunError(
                 f"consumer group {spec.group} committed nothing on topic {spec.topic} "
                 f"for {spec.stall_timeout:g}s with a backlog of {seq - gate.consumed}: "
@@ -482,6 +511,8 @@ def _produce_max(
                 )
                 break
             except BufferError:
+                if not periodic(seq):  # stopped while the queue is full
+                    return seq, True
                 serve(_BUFFER_FULL_POLL_S)
         if poison_kind is not None:
             poison[poison_kind] += 1

@@ -42,7 +42,8 @@ def budget_figure(result_set: ResultSet) -> Figure | None:
         bottoms = [b + h for b, h in zip(bottoms, heights, strict=True)]
     ax.set_xticks(range(len(points)), labels, rotation=20, ha="right", fontsize="small")
     ax.set_ylabel("ms per email (mean)")
-    ax.legend(fontsize="small", loc="upper left")
+    # Beside the plot, never over a bar (inside, it covered the first one).
+    figure.legend(fontsize="small", loc="outside right upper")
     ax.grid(True, axis="y", alpha=0.3)
     figure.suptitle(chart_title(result_set, "Where each email's time goes"))
     return figure

@@ -107,7 +107,9 @@ def timeline_figure(result_set: ResultSet, point: PointResult) -> Figure:
     for ax in axes:
         ys = [np.asarray(line.get_ydata(), dtype=float) for line in ax.get_lines()]
         finite = [float(v) for values in ys for v in values if not math.isnan(float(v))]
-        ax.set_ylim(0, max([*finite, 1e-9]) * 1.15)
+        top = max(finite, default=0.0)
+        # All zero (no retry in the whole point): a 0-1 axis, not one scaled to 1e-9.
+        ax.set_ylim(0, top * 1.15 if top > 0 else 1.0)
         ax.grid(True, alpha=0.3)
         # This panel's own lines in its legend; the time marks once, above the panels.
         ax.legend(fontsize="x-small", loc="upper left", ncols=2)

@@ -12,10 +12,12 @@ import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Final
 
 from poolbench.consumer.settings import ConsumerSettings, dump_settings
 from poolbench.errors import RunError
+from poolbench.orphans import guard_path
 from poolbench.redact import redact_mapping
 from poolbench.run.plan import ConsumerPlan, PointPlan
 from poolbench.run.processes import ChildProcess, ProcessSet, ProcessSpec
@@ -46,10 +48,7 @@ def start_consumers(
     children = []
     for consumer in plan.consumers:
         if consumer.settings is not None and consumer.settings_path is not None:
-            # It holds the SMTP password: readable by this user only.
-            descriptor = os.open(consumer.settings_path, os.O_WRONLY | os.O_CREAT, 0o600)
-            with os.fdopen(descriptor, "w") as file:
-                file.write(settings_text(consumer.settings, consumer_fields))
+            write_private(consumer.settings_path, settings_text(consumer.settings, consumer_fields))
         child = processes.start(
             ProcessSpec(
                 name=consumer.name,
@@ -66,6 +65,17 @@ def start_consumers(
             sampler.scrape(f"http://127.0.0.1:{consumer.metrics_port}/metrics")
         children.append(child)
     return children
+
+
+def write_private(path: Path, text: str) -> None:
+    """A file that may hold the SMTP password: a new file readable by this user only,
+    in a folder only this user can enter, removed by the watchdog should the runner die
+    before it does (`poolbench.orphans`)."""
+    os.chmod(path.parent, 0o700)
+    guard_path(path.parent)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
 
 
 def wait_ready(
@@ -86,9 +96,12 @@ def wait_ready(
                         f"its last lines:\n{child.output_tail()}"
                     )
             time.sleep(0.1)
-    for child in consumers:
+    for child, consumer in zip(consumers, plan.consumers, strict=True):
         if child not in foreign:
             child.wait_ready(ready_timeout_s, stop=stop)
+        if consumer.settings_path is not None:
+            # Read at start: a secret on disk no longer than the consumer needs it.
+            consumer.settings_path.unlink(missing_ok=True)
 
 
 def not_consuming(

@@ -32,6 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+import psutil
+
+from poolbench.errors import RunError
 from poolbench.loadgen import LoadReport
 from poolbench.loadgen.process import LoadProcess
 from poolbench.metrics.loop_lag import LoopLag
@@ -147,6 +150,17 @@ def _start_phase(
     return consumers
 
 
+def broker_alive(ctx: PointContext) -> None:
+    """`RunError` once the embedded broker's process is gone: nothing can be measured
+    any more, and waiting on it would only run into every Kafka timeout in turn."""
+    if ctx.broker_pid is None:
+        return
+    with contextlib.suppress(psutil.NoSuchProcess):
+        if psutil.Process(ctx.broker_pid).status() != psutil.STATUS_ZOMBIE:
+            return
+    raise RunError(f"the embedded broker (pid {ctx.broker_pid}) exited during the point")
+
+
 def _load_phase(
     plan: PointPlan,
     ctx: PointContext,
@@ -173,6 +187,7 @@ def _load_phase(
         progress.load_started = time.monotonic() + max(0.0, start_at - time.time_ns()) / 1e9
         deadline = time.monotonic() + max(0.0, lead_s) + plan.total_s + _LOAD_START_TIMEOUT_S
         while load.wait(PROGRESS_INTERVAL_S) is None:
+            broker_alive(ctx)
             if stop.is_set():
                 load.stop()
             reader.sample_retention()
@@ -194,6 +209,7 @@ def _load_phase(
 
 def _drain_phase(
     plan: PointPlan,
+    ctx: PointContext,
     *,
     report: LoadReport,
     sink: SinkServer,
@@ -210,6 +226,7 @@ def _drain_phase(
     cap = started + max(DRAIN_CAP_MIN_S, DRAIN_CAP_FACTOR * drain_s)
     last_done = -1
     while not stop.is_set():
+        broker_alive(ctx)
         delivered = progress.report(
             "drain", sink=sink, sampler=sampler, produced=report.acknowledged
         )
@@ -281,6 +298,7 @@ def run_point(
                 )
                 _drain_phase(
                     plan,
+                    ctx,
                     report=report,
                     sink=sink,
                     sampler=sampler,

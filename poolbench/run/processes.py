@@ -2,7 +2,9 @@
 
 Each child starts in its own session (so its own process group): a Ctrl-C in the
 terminal reaches only poolbench, which then stops the children in order, and stopping a
-child signals its whole group, grandchildren included. Stop is SIGTERM, a grace period,
+child signals its whole group, grandchildren included. Should poolbench die without
+stopping them (SIGKILL, a crash), the kernel's parent-death signal and the watchdog
+(`poolbench.orphans`) stop every group it left. Stop is SIGTERM, a grace period,
 then SIGKILL; any descendant still alive after that (one that left the group) is killed
 by pid. `ProcessSet` is the context manager that guarantees this on any exit, including
 an exception or KeyboardInterrupt.
@@ -34,6 +36,7 @@ from typing import IO, Final, Self
 import psutil
 
 from poolbench.errors import ConfigError, RunError
+from poolbench.orphans import child_env, guard_group, release_group
 from poolbench.redact import redact_text
 
 log = logging.getLogger(__name__)
@@ -87,7 +90,11 @@ class ChildProcess:
         self._tail: deque[str] = deque(maxlen=_TAIL_LINES)
         self._tail_lock = threading.Lock()
         self._readers: list[threading.Thread] = []
-        env = {**(base_environment() if spec.clean_env else os.environ), **spec.env}
+        env = {
+            **(base_environment() if spec.clean_env else os.environ),
+            **child_env(),  # a poolbench child dies with this process
+            **spec.env,
+        }
         self._log: IO[str] | None = None
         if spec.log_path is not None:
             spec.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -104,6 +111,7 @@ class ChildProcess:
             )
         except OSError as exc:
             raise RunError(f"{spec.name}: cannot start {spec.argv[0]!r}: {exc}") from exc
+        guard_group(self._popen.pid)
         self.started_monotonic = time.monotonic()
         if self._pattern is None:
             self._ready.set()
@@ -202,6 +210,7 @@ class ChildProcess:
             with contextlib.suppress(psutil.Error):
                 proc.kill()
         psutil.wait_procs(descendants, timeout=_KILL_WAIT_S)
+        release_group(self._popen.pid)
         for reader in self._readers:
             reader.join(1.0)
         with self._tail_lock:

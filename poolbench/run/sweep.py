@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from poolbench.broker import BrokerProcess, TopicSpec, ensure_topics
-from poolbench.errors import RunError
+from poolbench.errors import RunError, UserError
 from poolbench.metrics.histogram import LatencySummary
 from poolbench.redact import redact_mapping
 from poolbench.results import (
@@ -186,6 +186,24 @@ def stored_point(
     )
 
 
+def failed_point(point: Point, error: str) -> PointResult:
+    """A point whose load started but that measured nothing: every figure n/a."""
+    return PointResult(
+        params=dict(point.params),
+        repeat=point.repeat,
+        load_mode="saturate" if point.scenario.load.saturate else "open",
+        error=error,
+        throughput_per_s=None,
+        ideal_throughput_per_s=0.0,
+        latency_ms=None,
+        memory_mb=None,
+        cpu_percent=None,
+        produced=0,
+        delivered=0,
+        warnings=("a part of the harness failed under load: nothing of this point was counted",),
+    )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Cluster:
     """Where a run's points go: bootstrap servers, a topic creator, and the embedded
@@ -255,9 +273,15 @@ def run_scenario(
                     workdir=None if workdir is None else workdir / f"point-{number}",
                 )
 
+                phases: set[str] = set()
+
                 def progress(
-                    update: PointProgress, number: int = number, point: Point = point
+                    update: PointProgress,
+                    number: int = number,
+                    point: Point = point,
+                    phases: set[str] = phases,
                 ) -> None:
+                    phases.add(update.phase)
                     emit(
                         RunEvent(
                             kind="progress",
@@ -271,11 +295,14 @@ def run_scenario(
                 try:
                     measurement, settings = run_point(point, ctx, on_progress=progress, stop=stop)
                     result = to_point_result(measurement, point, settings)
-                except RunError as exc:
+                except (RunError, UserError) as exc:  # a part failed, a broker went away
                     if stop.is_set():  # stopped while a part was starting
                         interrupted = True
                     else:
                         error = f"point {number} ({point.label}): {exc}"
+                        if phases & {"load", "drain", "stopping"}:
+                            # A part died under load: the point is kept, failed, saying so.
+                            result_set = result_set.with_point(failed_point(point, str(exc)))
                     break
                 except Exception as exc:  # a bug: keep the points measured so far
                     log.exception("point %d crashed", number)

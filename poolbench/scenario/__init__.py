@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from poolbench.scenario.expand import Point, expand
+from poolbench.scenario.expand import Point, expand, sweep_errors
 from poolbench.scenario.kafka import effective_compression, load_profile, retention_warning
 from poolbench.scenario.model import (
     Broker,
@@ -30,9 +30,7 @@ from poolbench.scenario.shipped import resolve_scenario, shipped_files
 def load_scenario(path: Path | str) -> Scenario:
     """Read a scenario file and check it completely, every sweep point included. A bare
     name that is no file (`quick`) is a shipped scenario (shipped.py)."""
-    scenario = load_scenario_file(resolve_scenario(path))
-    expand(scenario)
-    return scenario
+    return load_scenario_file(resolve_scenario(path), sweep_check=sweep_errors)
 
 
 __all__ = [

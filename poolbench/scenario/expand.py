@@ -75,6 +75,17 @@ def expand(scenario: Scenario) -> list[Point]:
     ]
 
 
+def sweep_errors(scenario: Scenario) -> list[ScenarioError]:
+    """Every problem of the swept values, as `expand` would raise them (none: [])."""
+    try:
+        expand(scenario)
+    except ScenarioErrors as exc:
+        return list(exc.errors)
+    except ScenarioError as exc:
+        return [exc]
+    return []
+
+
 def _combinations(scenario: Scenario) -> list[tuple[dict[str, Any], dict[str, int]]]:
     """(values by path, position of each value in its list) for every combination."""
     axes = scenario.sweep.axes

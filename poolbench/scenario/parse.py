@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -45,8 +45,15 @@ _TOP_KEYS: Final = (
 )
 
 
-def load_scenario_file(path: Path | str) -> Scenario:
-    """Read and validate a scenario YAML file (without expanding its sweep)."""
+# Checks every swept value as its point will be parsed (expand.sweep_errors). Handed in
+# by the caller, because expanding a sweep parses each point with this module: importing
+# expand here would make the two modules import each other.
+SweepCheck = Callable[[Scenario], Sequence[ScenarioError]]
+
+
+def load_scenario_file(path: Path | str, *, sweep_check: SweepCheck | None = None) -> Scenario:
+    """Read and validate a scenario YAML file; with `sweep_check`, its swept values too,
+    in the same listing."""
     file = str(path)
     try:
         text = Path(path).read_text()
@@ -62,7 +69,9 @@ def load_scenario_file(path: Path | str) -> Scenario:
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ScenarioError(f"not valid YAML{where}: {problem}", path=file) from exc
-    return parse_scenario(data, source=file, lines=lines, known_errors=duplicates)
+    return parse_scenario(
+        data, source=file, lines=lines, known_errors=duplicates, sweep_check=sweep_check
+    )
 
 
 def key_lines(text: str) -> tuple[dict[str, int], list[tuple[str, int, int]]]:
@@ -104,6 +113,7 @@ def parse_scenario(
     source: str = "",
     lines: Mapping[str, int] | None = None,
     known_errors: list[tuple[str, int, int]] | None = None,
+    sweep_check: SweepCheck | None = None,
 ) -> Scenario:
     """Validate a decoded scenario (YAML or canonical dict).
 
@@ -144,35 +154,63 @@ def parse_scenario(
         lines=dict(lines or {}),
     )
     known = sweep_paths(scenario.to_dict())
+    unknown = False
     for path in scenario.sweep.paths:
         if path not in known:
+            unknown = True
             hint = difflib.get_close_matches(path, known, n=1)
             also = f"; did you mean {hint[0]!r}?" if hint else ""
             ctx.fail(f"unknown setting to sweep{also}", f"sweep.{path}")
-    if not ctx.errors:
-        # Checks across sections only on sections that are valid on their own (the
-        # fallbacks of invalid ones would blame the wrong key).
-        _cross_check(ctx, scenario)
+    # Checks across sections, each only when the keys it reads are valid on their own
+    # (the fallbacks of invalid ones would blame the wrong key).
+    _cross_check(ctx, scenario, invalid={error.key for error in ctx.errors})
+    if sweep_check is not None and scenario.sweep.axes and not unknown:
+        _add_sweep_errors(ctx, sweep_check(scenario))
     ctx.raise_errors()
     return scenario
+
+
+def _add_sweep_errors(ctx: Reader, errors: Sequence[ScenarioError]) -> None:
+    """Every swept value's problem (`sweep.consumer.workers[2]`), in the same listing as
+    the file's other problems."""
+    said = {str(error) for error in ctx.errors}
+    for error in errors:
+        # A point's copy of a problem already listed at its own key is not a new one.
+        if error.key.startswith("sweep.") and str(error) not in said:
+            ctx.errors.append(error)
 
 
 def cross_check(scenario: Scenario) -> None:
     """Checks that involve several sections (run again for every sweep point)."""
     ctx = Reader(scenario.source, scenario.lines)
-    _cross_check(ctx, scenario)
+    _cross_check(ctx, scenario, invalid=set())
     ctx.raise_errors()
 
 
-def _cross_check(ctx: Reader, scenario: Scenario) -> None:
+def _valid(invalid: set[str], *keys: str) -> bool:
+    """None of `keys`, nor a key inside them or a section around them, has a problem."""
+    for bad in invalid:
+        for key in keys:
+            if bad in ("", "(top level)") or bad == key:
+                return False
+            if bad.startswith((key + ".", key + "[")) or key.startswith(bad + "."):
+                return False
+    return True
+
+
+def _cross_check(ctx: Reader, scenario: Scenario, *, invalid: set[str]) -> None:
     load = scenario.load
     for i, outage in enumerate(scenario.sink.outages):
+        if not _valid(invalid, f"sink.outages[{i}]", "load"):
+            continue
         if outage.at + outage.duration > load.total_s:
             ctx.fail(
                 f"outage ends at {outage.at + outage.duration:g}s, after the load stops "
                 f"(warmup {load.warmup_s:g}s + duration {load.duration_s:g}s)",
                 f"sink.outages[{i}]",
             )
+    if not _valid(invalid, "consumer.instances", "topic.partitions"):
+        return
     if scenario.consumer.instances > scenario.topic.partitions:
         ctx.fail(
             f"{scenario.consumer.instances} instances but only {scenario.topic.partitions} "

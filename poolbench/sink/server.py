@@ -22,6 +22,7 @@ the previous `counters()` call (100 = one core), and after `stop()` over the who
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 import threading
 import time
@@ -79,6 +80,8 @@ class SinkServer:
             for stale in config.record_path.parent.glob(f"{config.record_path.name}.part*"):
                 stale.unlink()
         backend: ThreadBackend | ProcessBackend
+        if config.processes > 1 and config.port:
+            _refuse_a_shared_port(config.host, config.port)
         if config.in_child_processes:
             backend = ProcessBackend(config, started=started, tls=self.tls)
         else:
@@ -200,6 +203,19 @@ class SinkServer:
         if self.tls is None:
             raise ConfigError("the sink runs without TLS", what="tls", got=self.config.tls)
         return client_context(self.tls)
+
+
+def _refuse_a_shared_port(host: str, port: int) -> None:
+    """Our processes share one port with SO_REUSEPORT, which would let them join another
+    sink's (or any SO_REUSEPORT server's) port and split its traffic: the port must be
+    free for a plain bind first."""
+    try:
+        with socket.create_server((host, port), reuse_port=False):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}", what="port"
+        ) from exc
 
 
 def serve(

@@ -57,6 +57,9 @@ class Phase(enum.Enum):
 
 class StopReason(enum.Enum):
     DONE = "done"
+    # The search finished its phases, but the knee was not found within its limits.
+    KNEE_LIMIT = "the knee search used its points before throughput flattened"
+    MAX_WORKERS = "--max-workers reached before throughput flattened"
     POINT_BUDGET = "point budget used up"
     TIME_BUDGET = "time budget used up"
     INTERRUPTED = "interrupted"
@@ -209,6 +212,11 @@ class Probe:
     @property
     def meets(self) -> bool:
         return self.load is ProbeLoad.TARGET and not self.failures
+
+    @property
+    def number(self) -> int:
+        """1-based: how the terminal, tune.md and tune.json all number the points."""
+        return self.index + 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -525,6 +533,9 @@ def search(
         found, wider, ceiling, headroom_met = s.headroom(workers, buffer)
         workers, buffer = found, wider
         knee = s.knee(workers, buffer, ceiling)
+        if not knee.reached and knee.reason.startswith("not reached"):
+            at_most = knee.workers >= limits.max_workers
+            stop = StopReason.MAX_WORKERS if at_most else StopReason.KNEE_LIMIT
     except _Stop as stop_at:
         stop, error = stop_at.reason, stop_at.error
         if stop in (StopReason.UNREACHABLE, StopReason.UNCONFIRMED):
@@ -532,7 +543,8 @@ def search(
         elif workers is None and s.best is not None:
             # Stopped inside the worker bracket: the smallest count seen to pass, unrefined.
             workers, buffer = s.best
-    if stop is StopReason.DONE and not headroom_met:
+    finished = (StopReason.DONE, StopReason.KNEE_LIMIT, StopReason.MAX_WORKERS)
+    if stop in finished and not headroom_met:
         stop = StopReason.NO_HEADROOM
     if knee is None and stop is StopReason.UNREACHABLE:
         knee = _knee_from_failures(s.probes)

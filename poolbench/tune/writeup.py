@@ -5,10 +5,10 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Final
 
 from poolbench.tune.advice import SEED_HIGH_RATE, Recommendation
-from poolbench.tune.model import ModelFit
+from poolbench.tune.model import ModelFit, UslFit
 from poolbench.tune.search import Probe, StopReason
 
 
@@ -107,7 +107,7 @@ def render_markdown(rec: Recommendation, *, chart: str | None = None) -> str:
         ]
     out += _model_section(rec.model)
     out += _probe_table(rec.probes)
-    out += [f"{len(rec.probes)} points in {rec.elapsed_s:.0f} s; stopped: {rec.stop.value}.", ""]
+    out += [stop_line(rec), ""]
     if chart:
         out += [f"![throughput and p99 vs workers]({chart})", ""]
     return "\n".join(out)
@@ -125,16 +125,42 @@ def _model_section(model: ModelFit) -> list[str]:
         )
     if model.usl is not None:
         u = model.usl
-        peak = u.peak_workers
         out.append(
             f"- USL: C(N) = {u.lam:.2f} N / (1 + {u.sigma:.4g} (N-1) + {u.kappa:.3g} N (N-1)); "
             f"error rms {100 * u.rms_rel_error:.1f}%, max {100 * u.max_rel_error:.1f}% over "
-            f"{u.points} points; peak "
-            + (f"{u.predict(peak):.0f}/s at {peak:.0f} workers" if peak else "none (no slowdown)")
+            f"{u.points} points; " + usl_peak(u)
         )
     out += [f"- {note}" for note in model.notes]
     out.append("")
     return out
+
+
+# A model's figure beyond this many times the largest measured count is only named with
+# a warning in the same sentence.
+EXTRAPOLATION_FACTOR: Final = 2.0
+
+
+def usl_peak(u: UslFit) -> str:
+    """The fitted peak, in words that cannot be read as a measurement when it lies far
+    outside the measured range."""
+    peak = u.peak_workers
+    if peak is None:
+        return "peak none (no slowdown in the measured range)"
+    text = f"peak {u.predict(peak):.0f}/s at {peak:.0f} workers"
+    if peak > EXTRAPOLATION_FACTOR * u.n_max:
+        return (
+            f"{text}, an extrapolation to more than {EXTRAPOLATION_FACTOR:g}x the largest "
+            f"measured count ({u.n_max} workers): not supported by the data"
+        )
+    return text
+
+
+def stop_line(rec: Recommendation) -> str:
+    """How many points, how long, and why the search stopped."""
+    text = f"{len(rec.probes)} points in {rec.elapsed_s:.0f} s; stopped: {rec.stop.value}"
+    if rec.knee is not None and not rec.knee.reached:
+        text += f" (knee: {rec.knee.reason})"
+    return text + "."
 
 
 def _probe_table(probes: tuple[Probe, ...]) -> list[str]:
@@ -151,7 +177,7 @@ def _probe_table(probes: tuple[Probe, ...]) -> list[str]:
         if m.harness_limited:
             verdict += " (harness saturated)"
         out.append(
-            f"| {p.index} | {p.phase.value} | {p.workers} | {p.buffer} | {p.load.value} | "
+            f"| {p.number} | {p.phase.value} | {p.workers} | {p.buffer} | {p.load.value} | "
             f"{m.throughput:.1f} | {m.p99_ms:.0f} | {m.memory_mb:.1f} | {m.cpu_percent:.0f} | "
             f"{verdict} |"
         )
@@ -166,6 +192,7 @@ def to_dict(rec: Recommendation) -> dict[str, Any]:
         m = p.measurement
         return {
             "index": p.index,
+            "number": p.number,
             "phase": p.phase.value,
             "workers": p.workers,
             "buffer": p.buffer,

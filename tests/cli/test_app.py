@@ -78,3 +78,15 @@ def test_bad_log_level_is_a_usage_error() -> None:
     assert run.returncode == exit_codes.USAGE, run.stderr
     assert "--log-level" in run.stderr
     assert "LOUD" in run.stderr
+
+
+def test_help_paragraphs_flow_at_the_terminal_width_not_the_source_width() -> None:
+    from tests.cli.run import poolbench
+
+    result = poolbench("run", "--help")  # COLUMNS=100
+    lines = [line.strip() for line in result.stdout.splitlines()]
+    # One sentence, 93 characters: it fits, so no line break cuts it.
+    assert (
+        "Writes results.json, results.csv, report.md, report.html and charts, then prints "
+        "the folder." in lines
+    )

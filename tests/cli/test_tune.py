@@ -109,3 +109,17 @@ def test_tune_at_200_per_s_and_50_ms_recommends_about_rate_x_send_time(tmp_path:
 
     again = point_scenario(load_scenario(scenario), workers, buffer, ProbeLoad.TARGET, 200)
     assert Target(rate=200, p99_ms=500).failures(to_probe_result(run_probe(again))) == []
+
+
+def test_an_unreachable_broker_in_the_scenario_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    scenario = tmp_path / "gone.yaml"
+    scenario.write_text('name: gone\nbroker: {bootstrap_servers: "127.0.0.1:1"}\n')
+    out = tmp_path / "out"
+    proc = poolbench(
+        "tune", "--rate", "10/s", "--p99", "500ms", "--scenario", str(scenario), "--out", str(out)
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == (
+        "poolbench: error: Kafka at 127.0.0.1:1 is unreachable (127.0.0.1:1: connection refused)\n"
+    )
+    assert not out.exists()

@@ -31,3 +31,19 @@ def test_the_timeline_marks_outage_breaker_load_end_and_offered() -> None:
     values = line_ys(p99_line)
     assert all(math.isnan(v) for v in values[8:13])
     assert 0.0 not in values
+
+
+def test_a_panel_of_zeros_gets_a_plain_axis_not_one_scaled_to_1e_9() -> None:
+    import dataclasses
+
+    from poolbench.report.timeline_charts import timeline_figure
+
+    result_set = faults()
+    point = result_set.points[0]
+    calm = tuple(
+        dataclasses.replace(s, retried_per_s=0.0, dead_lettered_per_s=0.0) for s in point.timeline
+    )
+    figure = timeline_figure(result_set, dataclasses.replace(point, timeline=calm))
+    faults_ax = figure.axes[2]
+    assert {line.get_label() for line in faults_ax.get_lines()} >= {"retried", "dead-lettered"}
+    assert faults_ax.get_ylim() == (0.0, 1.0)

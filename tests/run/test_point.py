@@ -20,6 +20,7 @@ import pytest
 from poolbench.broker import EmbeddedBroker, TopicSpec
 from poolbench.errors import RunError
 from poolbench.gates.absolute import evaluate_gates
+from poolbench.orphans import watchdog_pid
 from poolbench.run.measure import Measurement
 from poolbench.run.point import PointContext, run_point
 from poolbench.run.progress import PointProgress
@@ -53,8 +54,13 @@ def context(embedded_broker: EmbeddedBroker) -> Iterator[PointContext]:
         ready_timeout_s=60,
         grace_s=5,
     )
-    # Whatever happened, the point left no child process behind.
-    children = [p for p in psutil.Process().children(recursive=True) if p.status() != "zombie"]
+    # Whatever happened, the point left no child process behind (but the watchdog, which
+    # lives as long as this process: `poolbench.orphans`).
+    children = [
+        p
+        for p in psutil.Process().children(recursive=True)
+        if p.status() != "zombie" and p.pid != watchdog_pid()
+    ]
     assert children == []
 
 

@@ -135,3 +135,20 @@ def test_a_stop_after_the_first_point_keeps_it_and_skips_the_rest() -> None:
     assert kinds[-1] == "point_done"
     assert kinds.count("point_start") == 1
     assert {e.total for e in events} == {3}
+
+
+def test_a_broker_that_goes_away_during_a_point_is_a_one_line_error_not_a_crash(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from poolbench.errors import UnreachableError
+    from poolbench.run import sweep
+
+    def gone(*_args: Any, **_kwargs: Any) -> Any:
+        raise UnreachableError("Kafka at 127.0.0.1:1 did not answer within 10s")
+
+    monkeypatch.setattr(sweep, "run_point", gone)
+    outcome = run_scenario(with_overrides(scenario(), bootstrap_servers="127.0.0.1:1"))
+    assert outcome.error is not None
+    assert "crashed" not in outcome.error
+    assert outcome.error.endswith("did not answer within 10s")
+    assert outcome.result_set.partial

@@ -5,6 +5,7 @@ import pytest
 
 from poolbench.errors import ScenarioError
 from poolbench.scenario import expand, load_scenario, parse_scenario
+from poolbench.scenario.expand import sweep_errors
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
@@ -80,19 +81,24 @@ def test_zip_length_mismatch_is_an_error() -> None:
 
 
 def test_bad_swept_value_names_its_position() -> None:
-    scenario = parse_scenario(_scenario(sweep={"consumer.workers": [1, 5, 0]}), source="s.yaml")
+    # Found when the file is parsed, with its other problems (not only once expanded).
     with pytest.raises(ScenarioError) as info:
-        expand(scenario)
+        parse_scenario(
+            _scenario(sweep={"consumer.workers": [1, 5, 0]}),
+            source="s.yaml",
+            sweep_check=sweep_errors,
+        )
     assert info.value.key == "sweep.consumer.workers[2]"
     assert str(info.value) == "s.yaml:sweep.consumer.workers[2]: expected an integer >= 1, got 0"
 
 
 def test_a_bad_swept_latency_names_its_position() -> None:
-    scenario = parse_scenario(
-        _scenario(sweep={"sink.latency": ["10ms", "normal:oops"]}), source="s.yaml"
-    )
     with pytest.raises(ScenarioError) as info:
-        expand(scenario)
+        parse_scenario(
+            _scenario(sweep={"sink.latency": ["10ms", "normal:oops"]}),
+            source="s.yaml",
+            sweep_check=sweep_errors,
+        )
     assert info.value.key == "sweep.sink.latency[1]"
     assert str(info.value).startswith("s.yaml:sweep.sink.latency[1]: ")
 

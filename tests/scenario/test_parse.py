@@ -235,3 +235,47 @@ def test_a_missing_key_points_at_its_section_line(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError) as info:
         load_scenario_file(file)
     assert (info.value.key, info.value.line) == ("sink.outages[0].duration", 4)
+
+
+def test_every_problem_comes_in_one_listing_cross_checks_and_sweep_values_too(
+    tmp_path: Path,
+) -> None:
+    """The issue's file took three rounds of `validate`: one listing now."""
+    file = tmp_path / "bad.yaml"
+    file.write_text(
+        "name: bad\n"
+        "topic: {partitions: 4}\n"
+        "consumer: {workers: 5, instances: 16}\n"
+        "load: {rate: 100/s, duration: 5s, warmupp: 1s}\n"
+        "sweep:\n"
+        "  consumer.workers: [1, 2, 0]\n"
+        "gates:\n"
+        "  - ofered >= 10\n"
+    )
+    with pytest.raises(ScenarioErrors) as caught:
+        load_scenario(file)
+    said = [(e.line, e.key, e.message) for e in caught.value.errors]
+    assert said == [
+        (
+            3,
+            "consumer.instances",
+            "16 instances but only 4 partitions: the extra instances would sit idle",
+        ),
+        (4, "load.warmupp", "unknown key (did you mean 'warmup'?)"),
+        (6, "sweep.consumer.workers[2]", "expected an integer >= 1, got 0"),
+        (8, "gates[0]", "gate 'ofered >= 10': unknown name 'ofered' (did you mean 'offered'?)"),
+    ]
+
+
+def test_a_cross_check_waits_for_its_own_keys_only(tmp_path: Path) -> None:
+    # consumer.instances itself is invalid: no cross-check blames its fallback value.
+    with pytest.raises(ScenarioErrors) as caught:
+        parse_scenario(
+            {
+                "name": "x",
+                "topic": {"partitions": 1},
+                "consumer": {"instances": 0},
+                "load": {"rate": "1/s", "duraton": "1s"},
+            }
+        )
+    assert [e.key for e in caught.value.errors] == ["consumer.instances", "load.duraton"]

@@ -444,3 +444,13 @@ async def test_without_kept_receipts_only_ids_are_kept_and_duplicates_still_coun
     with pytest.raises(RunError, match="keeps no receipts"):
         sink.receipts()
     assert sink._receipts == []  # what the option is for: nothing per email but its id
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("first_processes", [1, 2])
+def test_a_multi_process_sink_refuses_a_port_another_sink_holds(
+    sink_factory: Factory, first_processes: int
+) -> None:
+    first = sink_factory(processes=first_processes)
+    with pytest.raises(ConfigError, match=f"cannot listen on 127.0.0.1:{first.port}"):
+        sink_factory(port=first.port, processes=2)

@@ -1,0 +1,60 @@
+"""A stopped `produce` exits within `KILL_AFTER_S` of SIGTERM, even when its broker is gone.
+
+An orphaned `produce` used to wait out librdkafka's whole delivery timeout (40 s) in its
+final flush, and ignored SIGTERM meanwhile.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from poolbench.broker import BrokerProcess
+from poolbench.loadgen.report import LoadReport
+from poolbench.orphans import KILL_AFTER_S
+from tests.consumer.e2e import REPO_ROOT, unique
+
+ENV = {k: v for k, v in os.environ.items() if not k.startswith(("EMAIL_", "SMTP_", "KAFKA_"))}
+ENV["PYTHONPATH"] = str(REPO_ROOT)
+
+
+@pytest.mark.slow
+def test_produce_honours_sigterm_in_time_when_the_broker_is_gone(tmp_path: Path) -> None:
+    topic = unique("emails")
+    log, report = tmp_path / "produce.log", tmp_path / "report.json"
+    with BrokerProcess() as broker:
+        broker.create_topic(topic, 2)
+        argv = ["produce", "--bootstrap-servers", broker.bootstrap_servers, "--topic", topic]
+        argv += ["--rate", "200/s", "--duration", "120s", "--report", str(report)]
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "poolbench", *argv],
+                env=ENV,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            time.sleep(3)  # it produces meanwhile
+            assert process.poll() is None, log.read_text()
+            os.kill(broker.pid, signal.SIGKILL)  # the broker is gone, as in a crash
+            time.sleep(1)
+            process.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            process.wait(60)
+            took = time.monotonic() - signalled
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+    assert took <= KILL_AFTER_S, f"{took:.1f}s after SIGTERM: {log.read_text()[-2000:]}"
+    # It still reports, and says it was stopped and what was never acknowledged.
+    done = LoadReport.from_json(report.read_text())
+    assert done.stopped_early
+    assert 0 < done.acknowledged < done.produced
