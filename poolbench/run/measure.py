@@ -153,6 +153,18 @@ def _window_error(window: Window | None, emails: int, warmup_s: float) -> str | 
     return None
 
 
+def identity_error(unidentified: int, identified: int) -> str | None:
+    """Emails reached the sink, but none could be matched to what was produced."""
+    if not unidentified or identified:
+        return None
+    return (
+        f"none of the {unidentified} emails at the sink carries a poolbench id: the consumer "
+        "must copy the Kafka header poolbench-id into the email header X-Poolbench-Id "
+        "(and poolbench-intended-ns into X-Poolbench-Intended-Ns), or put the event's "
+        "message.id in the subject or body"
+    )
+
+
 def _accounting_warnings(acc: Accounting) -> list[str]:
     out = []
     if acc.lost:
@@ -228,7 +240,9 @@ def measure(inputs: PointInputs) -> Measurement:
     produced_ids = {a.id for a in inputs.acked}
     firsts = [r for r in distinct.first.values() if r.id in produced_ids]
     received = 0 if window is None else len(received_in(firsts, window))
-    error = _window_error(window, received, inputs.warmup_s)
+    error = identity_error(distinct.unidentified, len(distinct.first)) or _window_error(
+        window, received, inputs.warmup_s
+    )
     ideal = ideal_throughput(
         workers=inputs.workers,
         instances=inputs.instances,
@@ -261,6 +275,11 @@ def measure(inputs: PointInputs) -> Measurement:
         chosen = latency_receipts(firsts, window, inputs.mode)
         lat = latencies(chosen)
         samples = len(chosen)
+        if lat.end_to_end is None:
+            errors.append(
+                f"none of the {samples} emails measured carries an intended send time "
+                "(X-Poolbench-Intended-Ns), nor could it be found by id: no latency"
+            )
         cycle_ms = None
         if inputs.mode is LoadMode.SATURATE and rate.per_s > 0:
             cycle_ms = 1000.0 * inputs.workers * inputs.instances / rate.per_s

@@ -20,6 +20,7 @@ the error first among its warnings, and with its losses.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -296,6 +297,7 @@ def run_point(
                 counters = sink.counters()
             reader.sample_retention()
             reader.drain_dead_letters()
+            receipts = _timed_by_id(receipts, reader, notes)
             errors.extend(reader.errors)
         summaries = read_summaries(plan.consumers)
         settings = effective_settings(plan, summaries)
@@ -311,6 +313,25 @@ def run_point(
         errors=errors,
         notes=notes,
     ), settings
+
+
+def _timed_by_id(receipts: list[Any], reader: PointReader, notes: list[str]) -> list[Any]:
+    """Receipts whose email carried an id but no intended time (a foreign consumer that
+    does not copy `X-Poolbench-Intended-Ns`) get it from the input topic, by id."""
+    untimed = {r.id for r in receipts if r.id and r.intended_ns is None}
+    if not untimed:
+        return receipts
+    found = reader.intended_times(untimed)
+    notes.append(
+        f"{len(untimed)} emails carried no X-Poolbench-Intended-Ns: their intended send "
+        f"time was read back from the topic by their id ({len(found)} found)"
+    )
+    return [
+        dataclasses.replace(r, intended_ns=found[r.id])
+        if r.intended_ns is None and r.id in found
+        else r
+        for r in receipts
+    ]
 
 
 def _measure(

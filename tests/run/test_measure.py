@@ -221,3 +221,21 @@ def test_a_load_used_up_in_the_warm_up_measured_nothing() -> None:
     m = measure(inputs(early, load_end_ns=T0 + 10 * S))
     assert m.error is not None and "only 0 emails" in m.error
     assert m.throughput is None and m.latency is None
+
+
+def test_emails_without_any_poolbench_id_are_one_error_saying_what_to_add() -> None:
+    timed = paced(100, 10, 0.05)
+    anonymous = [replace(r, id="") for r in timed]
+    m = measure(inputs(anonymous, acked=[Acked(id=r.id, partition=0, offset=0) for r in timed]))
+    assert m.error is not None and m.throughput is None and m.latency is None
+    first = m.error.split("; ")[0]
+    assert "none of the 1000 emails at the sink carries a poolbench id" in first
+    assert "X-Poolbench-Id" in first and "subject or body" in first
+
+
+def test_emails_with_an_id_but_no_intended_time_are_an_error_not_a_missing_figure() -> None:
+    """Saturating: the window's emails are those received in it, so none is timed."""
+    untimed = [replace(r, intended_ns=None) for r in paced(100, 10, 0.05)]
+    m = measure(inputs(untimed, mode=LoadMode.SATURATE, offered_per_s=None))
+    assert m.error is not None
+    assert "carries an intended send time" in m.error
