@@ -166,6 +166,14 @@ class EmbeddedBroker:
                 raise BrokerError(f"cannot advertise a relay for broker {broker_id}: {reason}")
         return ",".join(relay.address for relay in self._relays)
 
+    def joined_topics(self, group: str) -> frozenset[str] | None:
+        """The topics `group`'s members subscribed to when they joined (seen by the relays);
+        None when no member of it joined."""
+        with self._lock:
+            relays = list(self._relays)
+        seen = [found for relay in relays if (found := relay.joined_topics(group)) is not None]
+        return frozenset().union(*seen) if seen else None
+
     def create_topic(self, topic: TopicSpec) -> None:
         """Create a topic on the mock cluster (its AdminClient create_topics times out)."""
         with self._lock:

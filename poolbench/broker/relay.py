@@ -10,6 +10,10 @@ so every client connection goes through one. The relay reads the client's reques
 by frame and lowers the MaxWaitTime of each Fetch to `FETCH_WAIT_CAP_MS`, the setting
 poolbench gives its own consumer (`kafka_tuning`): every client, ours or foreign, waits
 at most that long for data, whatever it asked for. Every other byte passes unchanged.
+
+The relay also notes which topics each consumer group subscribes to, from the JoinGroup
+requests it passes on (`joined_topics`): a consumer that never receives an email can then
+be told apart from one subscribed to the wrong topic, from what its client actually said.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ log = logging.getLogger(__name__)
 
 FETCH_WAIT_CAP_MS: Final = 10
 _FETCH_API_KEY: Final = 1
+_JOIN_GROUP_API_KEY: Final = 11
+# JoinGroup v6 and later are flexible (compact strings and arrays, tagged fields).
+_JOIN_FLEXIBLE_FROM: Final = 6
 # Fetch v12 and later use the flexible request header (with tagged fields); v15 and
 # later drop ReplicaId, so MaxWaitMs comes first in the body.
 _FLEXIBLE_FROM: Final = 12
@@ -67,6 +74,99 @@ def max_wait_offset(frame: bytes | bytearray) -> int | None:
         return None
 
 
+class _Reader:
+    """Reads Kafka's primitive types from a request, in the classic or compact encoding."""
+
+    def __init__(self, data: bytes | bytearray, at: int, *, compact: bool) -> None:
+        self.data, self.at, self.compact = data, at, compact
+
+    def skip(self, size: int) -> None:
+        self.at += size
+
+    def int16(self) -> int:
+        (value,) = struct.unpack_from(">h", self.data, self.at)
+        self.at += 2
+        return int(value)
+
+    def int32(self) -> int:
+        (value,) = struct.unpack_from(">i", self.data, self.at)
+        self.at += 4
+        return int(value)
+
+    def _length(self) -> int:
+        if self.compact:
+            value, self.at = _uvarint(self.data, self.at)
+            return value - 1
+        return self.int16()
+
+    def string(self) -> str | None:
+        size = self._length()
+        if size < 0:
+            return None
+        text = bytes(self.data[self.at : self.at + size]).decode("utf-8", "replace")
+        self.at += size
+        return text
+
+    def count(self) -> int:
+        if self.compact:
+            value, self.at = _uvarint(self.data, self.at)
+            return value - 1
+        return self.int32()
+
+    def bytes_(self) -> bytes:
+        size = self.count()
+        value = bytes(self.data[self.at : self.at + max(0, size)])
+        self.at += max(0, size)
+        return value
+
+    def tags(self) -> None:
+        if not self.compact:
+            return
+        tags, self.at = _uvarint(self.data, self.at)
+        for _ in range(tags):
+            _tag, self.at = _uvarint(self.data, self.at)
+            size, self.at = _uvarint(self.data, self.at)
+            self.at += size
+
+
+def _subscription_topics(metadata: bytes) -> list[str]:
+    """The topics of a consumer protocol's subscription (ConsumerProtocolSubscription)."""
+    reader = _Reader(metadata, 0, compact=False)
+    reader.int16()  # its version: v0-v3 share the topics' encoding
+    return [name for _ in range(reader.int32()) if (name := reader.string())]
+
+
+def join_group_topics(frame: bytes | bytearray) -> tuple[str, frozenset[str]] | None:
+    """(group, subscribed topics) of a consumer's JoinGroup request; None for any other
+    request or one that does not parse."""
+    try:
+        api_key, version = struct.unpack_from(">hh", frame, 0)
+        if api_key != _JOIN_GROUP_API_KEY:
+            return None
+        compact = version >= _JOIN_FLEXIBLE_FROM
+        header = _Reader(frame, 8, compact=False)
+        header.string()  # client id: never compact
+        body = _Reader(frame, header.at, compact=compact)
+        body.tags()
+        group = body.string()
+        body.skip(4)  # session timeout
+        if version >= 1:
+            body.skip(4)  # rebalance timeout
+        body.string()  # member id
+        if version >= 5:
+            body.string()  # group instance id
+        if body.string() != "consumer" or not group:
+            return None
+        topics: set[str] = set()
+        for _ in range(body.count()):
+            body.string()  # the assignor's name
+            topics.update(_subscription_topics(body.bytes_()))
+            body.tags()
+        return group, frozenset(topics)
+    except (struct.error, IndexError, UnicodeDecodeError):
+        return None
+
+
 def cap_fetch_wait(frame: bytearray, cap_ms: int = FETCH_WAIT_CAP_MS) -> bool:
     """Lower a Fetch request's MaxWaitMs to `cap_ms` in place; True if it changed."""
     at = max_wait_offset(frame)
@@ -96,6 +196,7 @@ class FetchRelay:
 
     def __init__(self, target: tuple[str, int], cap_ms: int = FETCH_WAIT_CAP_MS) -> None:
         self._target = target
+        self._joined: dict[str, frozenset[str]] = {}
         self._cap_ms = cap_ms
         self._server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._server.bind(("127.0.0.1", 0))
@@ -112,6 +213,11 @@ class FetchRelay:
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    def joined_topics(self, group: str) -> frozenset[str] | None:
+        """The topics `group`'s JoinGroup requests subscribed to; None: none seen."""
+        with self._lock:
+            return self._joined.get(group)
 
     def start(self) -> FetchRelay:
         self._thread.start()
@@ -167,7 +273,12 @@ class FetchRelay:
                 frame = _read_exactly(client, size)
                 if frame is None:
                     break
-                cap_fetch_wait(frame, self._cap_ms)
+                if not cap_fetch_wait(frame, self._cap_ms):
+                    joined = join_group_topics(frame)
+                    if joined is not None:
+                        group, topics = joined
+                        with self._lock:
+                            self._joined[group] = self._joined.get(group, frozenset()) | topics
                 upstream.sendall(head + frame)
         except OSError:
             pass

@@ -210,6 +210,21 @@ def _load_spec(scenario: Scenario, *, topic: str, group: str, backlog: int | Non
     )
 
 
+def command_warning(scenario: Scenario) -> str | None:
+    """A foreign consumer told neither where Kafka is nor which topic to read: it cannot
+    read this point's topic (each point has its own), so it will receive nothing."""
+    c = scenario.consumer
+    if c.command is None:
+        return None
+    text = " ".join([c.command, *c.env.values()])
+    if "{topic}" in text or "{bootstrap}" in text:
+        return None
+    return (
+        "consumer.command: neither the command nor consumer.env mentions {topic} or "
+        "{bootstrap}: each point has its own topic, which the consumer must be told"
+    )
+
+
 def load_warnings(scenario: Scenario, spec: LoadSpec) -> tuple[str, ...]:
     """What the runner should say before the load: the embedded broker's retention."""
     if not scenario.broker.embedded:
@@ -358,5 +373,6 @@ def plan_point(
         total_s=scenario.load.total_s,
         drain_s=scenario.load.drain_s,
         secrets=tuple(secrets),
-        warnings=load_warnings(scenario, load),
+        warnings=load_warnings(scenario, load)
+        + tuple(w for w in (command_warning(scenario),) if w is not None),
     )

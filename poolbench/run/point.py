@@ -37,6 +37,7 @@ from poolbench.loadgen import LoadReport
 from poolbench.loadgen.process import LoadProcess
 from poolbench.run.accounting import Acked
 from poolbench.run.consumers import (
+    NOT_CONSUMING_MARK,
     dead_consumers,
     effective_settings,
     not_consuming,
@@ -86,6 +87,9 @@ class PointContext:
     # The settings fields that consumer knows (None: all of ours): an older checkout's
     # consumer rejects a settings file with fields added since.
     consumer_fields: frozenset[str] | None = None
+    # The embedded broker's record of the topics a group joined for (None: a real
+    # cluster, which does not say), to tell why a foreign consumer received nothing.
+    joined_topics: Callable[[str], frozenset[str] | None] | None = None
 
 
 def reserve_port(host: str = "127.0.0.1") -> int:
@@ -178,7 +182,14 @@ def _load_phase(
             reader.sample_retention()
             delivered = progress.report("load", sink=sink, sampler=sampler)
             dead_consumers(consumers, errors, "load")
-            if not_consuming(plan, consumers, progress.load_started, delivered, errors):
+            if not_consuming(
+                plan,
+                consumers,
+                progress.load_started,
+                delivered,
+                errors,
+                joined_topics=ctx.joined_topics,
+            ):
                 load.stop()
             if time.monotonic() > deadline:
                 load.stop()
@@ -204,6 +215,8 @@ def _drain_phase(
     stop: threading.Event,
     errors: list[str],
 ) -> None:
+    if any(e.startswith(NOT_CONSUMING_MARK) for e in errors):
+        return  # nothing was consumed: there is nothing to wait for
     drain_s = plan.drain_s
     started = time.monotonic()
     idle_deadline = started + drain_s
@@ -312,6 +325,7 @@ def run_point(
         drain_end_ns=drain_end_ns,
         errors=errors,
         notes=notes,
+        interrupted=stop.is_set(),
     ), settings
 
 
@@ -346,6 +360,7 @@ def _measure(
     drain_end_ns: int,
     errors: list[str],
     notes: list[str],
+    interrupted: bool,
 ) -> Measurement:
     left = sum(int(doc.get("left_uncommitted", 0)) for doc in summaries)
     if left:
@@ -353,7 +368,7 @@ def _measure(
             f"the consumer left {left} emails uncommitted at exit (failed for now, "
             "not dead-lettered): Kafka redelivers them to the next consumer"
         )
-    if report.stopped_early:
+    if report.stopped_early and interrupted:
         errors.append("stopped before the load ended (Ctrl-C)")
     if not report.complete:
         errors.append(

@@ -169,6 +169,7 @@ class Cluster:
     bootstrap_servers: str
     create_topic: Callable[[str, int], None]
     broker_pid: int | None
+    joined_topics: Callable[[str], frozenset[str] | None] | None = None
 
 
 @contextmanager
@@ -187,6 +188,7 @@ def cluster(scenario: Scenario) -> Iterator[Cluster]:
             bootstrap_servers=broker.bootstrap_servers,
             create_topic=broker.create_topic,
             broker_pid=broker.pid,
+            joined_topics=broker.joined_topics,
         )
 
 
@@ -224,6 +226,7 @@ def run_scenario(
                     bootstrap_servers=kafka.bootstrap_servers,
                     create_topic=kafka.create_topic,
                     broker_pid=kafka.broker_pid,
+                    joined_topics=kafka.joined_topics,
                     run_id=run_id,
                     sequence=number,
                     ready_timeout_s=ready_timeout_s,

@@ -12,7 +12,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer
 
-from poolbench.broker import EmbeddedBroker, kafka_tuning
+from poolbench.broker import BrokerProcess, EmbeddedBroker, TopicSpec, kafka_tuning
 from poolbench.broker.relay import FETCH_WAIT_CAP_MS, cap_fetch_wait, max_wait_offset
 from tests.loadgen.kafka_client import new_topic
 
@@ -132,3 +132,35 @@ def test_a_consumer_with_librdkafkas_defaults_waits_no_longer_than_ours(
     our_median = statistics.median(got["ours"])
     assert abs(default_median - our_median) < FETCH_WAIT_CAP_MS, got
     assert max(got["defaults"]) < max(got["ours"]) + 100, got
+
+
+def test_the_relay_sees_which_topics_a_group_joined_for(embedded_broker: EmbeddedBroker) -> None:
+    servers = embedded_broker.bootstrap_servers
+    wanted = new_topic(embedded_broker, 2, prefix="wanted")
+    other = new_topic(embedded_broker, 1, prefix="other")
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    consumer = Consumer({"bootstrap.servers": servers, "group.id": group})
+    consumer.subscribe([other])
+    try:
+        deadline = time.monotonic() + 30
+        while not consumer.assignment() and time.monotonic() < deadline:
+            consumer.poll(0.1)
+        assert embedded_broker.joined_topics(group) == frozenset({other})
+        assert wanted not in (embedded_broker.joined_topics(group) or ())
+        assert embedded_broker.joined_topics(f"nobody-{uuid.uuid4().hex[:6]}") is None
+    finally:
+        consumer.close()
+
+
+def test_a_broker_process_answers_which_topics_a_group_joined_for() -> None:
+    with BrokerProcess(topics=[TopicSpec("in", 1), TopicSpec("typo", 1)]) as broker:
+        consumer = Consumer({"bootstrap.servers": broker.bootstrap_servers, "group.id": "g"})
+        consumer.subscribe(["typo"])
+        try:
+            deadline = time.monotonic() + 30
+            while not consumer.assignment() and time.monotonic() < deadline:
+                consumer.poll(0.1)
+            assert broker.joined_topics("g") == frozenset({"typo"})
+            assert broker.joined_topics("other") is None
+        finally:
+            consumer.close()

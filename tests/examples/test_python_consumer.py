@@ -88,3 +88,30 @@ def test_with_neither_it_is_one_error_and_the_run_keeps_its_measurements_and_log
     assert point["delivered"] == 0 and point["produced"] > 0
     logs = list((tmp_path / "out").rglob("consumer*.log"))
     assert logs and "assigned" in logs[0].read_text()
+
+
+@pytest.mark.slow
+def test_subscribed_to_the_scenarios_topic_name_it_is_diagnosed_in_seconds(
+    tmp_path: Path,
+) -> None:
+    """`--topic email-queue` (topic.name) instead of `{topic}`: the point fails at ~20 s
+    naming the group's topic and the consumer's own complaint; no drain, no "Ctrl-C"."""
+    command = _command("headers").replace("--topic {topic}", "--topic email-queue")
+    scenario = tmp_path / "py.yaml"
+    scenario.write_text(
+        SCENARIO.format(name="py-typo", command=json.dumps(command)).replace(
+            "duration: 4s", "duration: 40s"
+        )
+    )
+    done, _ = run_point(tmp_path, scenario)
+    assert done.returncode != 0
+    point = _stored_point(tmp_path)
+    error = point["error"]
+    assert "has no member on topic email-queue-" in error, error
+    assert "(does the consumer subscribe to `{topic}`?)" in error
+    # librdkafka does not join a group for a topic that does not exist.
+    assert "no consumer joined group" in error or "its members subscribed to email-queue;" in error
+    assert "Subscribed topic not available" in error
+    assert "Ctrl-C" not in error and "drain stopped" not in error
+    # Cut at ~20 s of a 42 s load, and no drain after it.
+    assert point["load_s"] < 30, point["load_s"]
