@@ -530,6 +530,7 @@ def merge_points(points: Sequence[tuple[Path, PointResult]], notes: Sequence[str
         retried=sum(p.retried for p in results),
         dead_lettered=sum(p.dead_lettered for p in results),
         dropped_by_broker=sum(p.dropped_by_broker for p in results),
+        undelivered=sum(p.undelivered for p in results),
         inconsistencies=sum(p.inconsistencies for p in results),
         offered_per_s=_sum_or_none([p.offered_per_s for p in results]),
         kept_up=None if any(k is None for k in kept) else all(kept),

@@ -317,6 +317,7 @@ def _point(item: tuple[Any, str]) -> PointResult:
         retried=obj.get("retried", int),
         dead_lettered=obj.get("dead_lettered", int),
         dropped_by_broker=obj.get("dropped_by_broker", int),
+        undelivered=obj.get("undelivered", int, optional=True) or 0,
         inconsistencies=obj.get("inconsistencies", int),
         by_priority=by_priority,
         consumer_settings=settings,

@@ -156,6 +156,19 @@ class PointReader:
         except KafkaException as exc:
             self._error(f"could not read the input topic's watermarks: {exc}")
 
+    def committed(self) -> dict[int, int | None] | None:
+        """The group's committed offset per input partition (None on a partition: none
+        committed); None when the cluster did not answer."""
+        tps = [TopicPartition(self.topic, p) for p in range(self.partitions)]
+        try:
+            return {
+                tp.partition: (tp.offset if tp.offset >= 0 else None)
+                for tp in self._consumer.committed(tps, timeout=_TIMEOUT_S)
+            }
+        except KafkaException as exc:
+            self._error(f"could not read the group's committed offsets: {exc}")
+            return None
+
     def drain_dead_letters(self) -> None:
         """Read the dead-letter topic up to its high watermark (bounded)."""
         high = self.dead_letter_high_watermark()

@@ -89,6 +89,9 @@ class PointInputs:
     dead_letters: Mapping[str, str] = field(default_factory=dict)
     dead_letters_without_id: int = 0
     retention: Sequence[RetentionSample] = ()
+    # The group's committed offsets once its consumers stopped (None: not known).
+    committed: Mapping[int, int | None] | None = None
+    broker_name: str = "broker"  # "embedded broker" for poolbench's own
     poison_ids: frozenset[str] = frozenset()
     # Each id's priority (high, normal, low) when the load mixed them; {}: no split.
     priorities: Mapping[str, str] = field(default_factory=dict)
@@ -165,19 +168,34 @@ def identity_error(unidentified: int, identified: int) -> str | None:
     )
 
 
-def _accounting_warnings(acc: Accounting) -> list[str]:
+def accounting_errors(acc: Accounting, broker_name: str = "broker") -> list[str]:
+    """What makes a point's counts a failure that is not the consumer's loss."""
     out = []
-    if acc.lost:
+    if acc.undelivered:
         out.append(
-            f"lost {acc.lost} of {acc.produced} emails: neither delivered, dead-lettered nor "
-            f"dropped by the broker ({', '.join(acc.lost_ids)})"
+            f"drain incomplete: {acc.undelivered} of {acc.produced} emails were still in "
+            "Kafka, uncommitted, when the consumers stopped (not lost: Kafka redelivers "
+            f"them) ({', '.join(acc.undelivered_ids)}"
+            f"{', ...' if acc.undelivered > len(acc.undelivered_ids) else ''})"
         )
-    out.extend(f"inconsistent: {text}" for text in acc.inconsistencies)
     if acc.dropped_by_broker:
         out.append(
-            f"the broker dropped {acc.dropped_by_broker} messages before the consumer group "
-            "committed them (retention); they are not counted as the consumer's losses"
+            f"the {broker_name}'s retention dropped {acc.dropped_by_broker} events before "
+            "the consumer group read them: this point measured the broker"
         )
+    return out
+
+
+def _accounting_warnings(acc: Accounting, *, commits_known: bool) -> list[str]:
+    out = []
+    if acc.lost:
+        why = (
+            "the group committed their offsets, and they were neither delivered nor dead-lettered"
+            if commits_known
+            else "neither delivered, dead-lettered nor dropped by the broker"
+        )
+        out.append(f"lost {acc.lost} of {acc.produced} emails: {why} ({', '.join(acc.lost_ids)})")
+    out.extend(f"inconsistent: {text}" for text in acc.inconsistencies)
     if acc.poison_not_dead_lettered:
         out.append(f"{acc.poison_not_dead_lettered} poison events were not dead-lettered")
     return out
@@ -232,6 +250,7 @@ def measure(inputs: PointInputs) -> Measurement:
             dead_letters=inputs.dead_letters,
             dead_letters_without_id=inputs.dead_letters_without_id,
             retention=inputs.retention,
+            committed=inputs.committed,
             poison_ids=inputs.poison_ids,
             retried=inputs.retried,
             sink_counter_received=inputs.sink_counter_received,
@@ -257,7 +276,7 @@ def measure(inputs: PointInputs) -> Measurement:
     use = role_use(inputs.process_samples, busy)
     consumer_use = use.get(CONSUMER_ROLE)
     memory = None
-    errors = list(inputs.errors)
+    errors = list(inputs.errors) + accounting_errors(accounting, inputs.broker_name)
     if consumer_use is None:
         if inputs.resources_sampled:
             errors.append("no memory or CPU sample of the consumer was taken")
@@ -298,7 +317,7 @@ def measure(inputs: PointInputs) -> Measurement:
         priorities=inputs.priorities,
     )
     warnings = [f"error: {text}" for text in errors]
-    warnings += _accounting_warnings(accounting)
+    warnings += _accounting_warnings(accounting, commits_known=inputs.committed is not None)
     warnings += list(inputs.notes)
     warnings += list(verdict.warnings)
     warnings += _measure_warnings(rate, lat, samples, inputs.loadgen_lag_p99_ms)

@@ -309,6 +309,7 @@ def run_point(
                 receipts = sink.receipts()
                 counters = sink.counters()
             reader.sample_retention()
+            committed = reader.committed()  # final: every consumer has stopped
             reader.drain_dead_letters()
             receipts = _timed_by_id(receipts, reader, notes)
             errors.extend(reader.errors)
@@ -326,6 +327,8 @@ def run_point(
         errors=errors,
         notes=notes,
         interrupted=stop.is_set(),
+        committed=committed,
+        broker_name="embedded broker" if ctx.broker_pid is not None else "broker",
     ), settings
 
 
@@ -361,6 +364,8 @@ def _measure(
     errors: list[str],
     notes: list[str],
     interrupted: bool,
+    committed: dict[int, int | None] | None,
+    broker_name: str,
 ) -> Measurement:
     left = sum(int(doc.get("left_uncommitted", 0)) for doc in summaries)
     if left:
@@ -395,6 +400,8 @@ def _measure(
             dead_letters=reader.dead_letters,
             dead_letters_without_id=reader.dead_letters_without_id,
             retention=reader.retention,
+            committed=committed,
+            broker_name=broker_name,
             poison_ids=frozenset(report.poison_ids),
             priorities=report.priorities(),
             retried=sum(int(s.get("retried", 0)) for s in summaries),

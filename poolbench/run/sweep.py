@@ -129,6 +129,7 @@ def stored_point(
         retried=acc.retried,
         dead_lettered=acc.dead_lettered,
         dropped_by_broker=acc.dropped_by_broker,
+        undelivered=acc.undelivered,
         inconsistencies=len(acc.inconsistencies),
         by_priority={
             name: PriorityResult(

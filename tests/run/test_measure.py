@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from poolbench.run.accounting import Acked
+from poolbench.run.accounting import Acked, RetentionSample
 from poolbench.run.figures import LoadMode
 from poolbench.run.measure import (
     MIN_WINDOW_EMAILS,
@@ -239,3 +239,42 @@ def test_emails_with_an_id_but_no_intended_time_are_an_error_not_a_missing_figur
     m = measure(inputs(untimed, mode=LoadMode.SATURATE, offered_per_s=None))
     assert m.error is not None
     assert "carries an intended send time" in m.error
+
+
+def test_emails_still_in_kafka_fail_the_point_as_drain_incomplete_not_as_loss() -> None:
+    """Interrupted or stalled: the last 100 emails were never committed (offsets 900+)."""
+    receipts = paced(100, 10, 0.05)
+    m = measure(inputs(receipts[:900], acked=inputs(receipts).acked, committed={0: 900}))
+    assert (m.accounting.lost, m.accounting.undelivered) == (0, 100)
+    assert m.error is not None
+    assert "drain incomplete: 100 of 1000 emails were still in Kafka, uncommitted" in m.error
+    assert not any(w.startswith("lost") for w in m.warnings)
+
+
+def test_emails_committed_and_never_sent_are_lost_and_named_so() -> None:
+    receipts = paced(100, 10, 0.05)
+    kept = receipts[:880] + receipts[900:]
+    m = measure(inputs(kept, acked=inputs(receipts).acked, committed={0: 1000}))
+    assert (m.accounting.lost, m.accounting.undelivered) == (20, 0)
+    assert any(
+        w.startswith("lost 20 of 1000 emails: the group committed their offsets")
+        for w in m.warnings
+    )
+
+
+def test_retention_drops_are_an_error_this_point_measured_the_broker() -> None:
+    receipts = paced(100, 10, 0.05)
+    samples = [RetentionSample(partition=0, low_watermark=50, committed=10)]
+    m = measure(
+        inputs(
+            receipts[50:],
+            acked=inputs(receipts).acked,
+            retention=samples,
+            committed={0: 1000},
+            broker_name="embedded broker",
+        )
+    )
+    assert m.accounting.dropped_by_broker == 40 and m.accounting.lost == 10
+    assert m.error is not None
+    assert "the embedded broker's retention dropped 40 events" in m.error
+    assert "this point measured the broker" in m.error
