@@ -326,6 +326,9 @@ def _point(item: tuple[Any, str]) -> PointResult:
         histogram=obj.get("histogram", str, optional=True),
         service_histogram=obj.get("service_histogram", str, optional=True),
         load_s=obj.get("load_s", float, optional=True),
+        ready_s=obj.get("ready_s", float, optional=True),
+        first_delivery_s=obj.get("first_delivery_s", float, optional=True),
+        steady_s=obj.get("steady_s", float, optional=True),
     )
     obj.done()
     return point

@@ -288,6 +288,12 @@ class PointResult:
     histogram: str | None = None
     service_histogram: str | None = None
     load_s: float | None = None  # when the load ended, in seconds from its start
+    # The consumer's start-up, in seconds from its start (`poolbench.run.measure.StartUp`):
+    # to ready (None: a foreign consumer does not say), to its first delivery, and to the
+    # steady state where the window opened (None: a fixed warm-up, or never steady).
+    ready_s: float | None = None
+    first_delivery_s: float | None = None
+    steady_s: float | None = None
 
     def __post_init__(self) -> None:
         # Read-only copies: the caller's dicts cannot change a result after the fact.

@@ -6,7 +6,9 @@ samples from the sampler, and `measure` turns them into the numbers of a point. 
 every rule is tested exactly on synthetic data.
 
 Rules (throughput and latency: `figures`; the per-second rows: `timeline`):
-- Steady-state window: from load start + warm-up to the end of the load. A window
+- Steady-state window: with an adaptive warm-up (`PointInputs.adaptive`), the window the
+  runner found (`poolbench.run.steady`: opened once the consumer was steady, `duration`
+  long); else from load start + warm-up to the end of the load. A window
   shorter than `MIN_WINDOW_S` or holding fewer than `MIN_WINDOW_EMAILS` emails measured
   nothing: the point is an error, its figures are None.
 - Accounting is by id (`accounting.account`); duplicates count once, the earliest
@@ -108,6 +110,36 @@ class PointInputs:
     measured_until_ns: int | None = None  # end of the timeline (default: the last receipt)
     errors: Sequence[str] = ()
     notes: Sequence[str] = ()
+    # The adaptive warm-up's window (`steady.WindowTracker`); None with `adaptive`: the
+    # consumer never got steady.
+    adaptive: bool = False
+    window_ns: tuple[int, int] | None = None
+    consumers_started_ns: int | None = None
+    consumers_ready_ns: int | None = None  # ours say "consumer ready"; None: not known
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StartUp:
+    """The consumer's start-up, measured on its own: seconds from its start to being
+    ready (None: a foreign consumer does not say), to the first email delivered, and to
+    the steady state (after any catch-up; the window opens there)."""
+
+    ready_s: float | None
+    first_delivery_s: float | None
+    steady_s: float | None
+
+
+def start_up(
+    *, started_ns: int, ready_ns: int | None, first_ns: int | None, window: Window | None
+) -> StartUp:
+    def since(ns: int | None) -> float | None:
+        return None if ns is None else max(0.0, (ns - started_ns) / NS_PER_S)
+
+    return StartUp(
+        ready_s=since(ready_ns),
+        first_delivery_s=since(first_ns),
+        steady_s=None if window is None else since(window.start_ns),
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,6 +165,7 @@ class Measurement:
     timeline: tuple[TimelineRow, ...]
     warnings: tuple[str, ...]
     load_s: float | None = None  # how long the load ran (its end, on the timeline's clock)
+    startup: StartUp | None = None
 
     @property
     def consumer_cpu_percent(self) -> float | None:
@@ -140,7 +173,11 @@ class Measurement:
         return None if consumer is None else consumer.cpu_percent
 
 
-def _window_error(window: Window | None, emails: int, warmup_s: float) -> str | None:
+def _window_error(
+    window: Window | None, emails: int, warmup_s: float, adaptive: bool = False
+) -> str | None:
+    if window is None and adaptive:
+        return "no steady-state window: nothing was measured"
     if window is None:
         return f"load.warmup {warmup_s:g}s leaves no steady-state window: nothing was measured"
     if window.seconds < MIN_WINDOW_S:
@@ -237,11 +274,15 @@ def _measure_warnings(
 
 def measure(inputs: PointInputs) -> Measurement:
     """Turn what one point collected into its numbers."""
-    window = steady_window(
-        load_start_ns=inputs.load_start_ns,
-        load_end_ns=inputs.load_end_ns,
-        warmup_s=inputs.warmup_s,
-    )
+    if inputs.adaptive:
+        found = inputs.window_ns
+        window = None if found is None else Window(start_ns=found[0], end_ns=found[1])
+    else:
+        window = steady_window(
+            load_start_ns=inputs.load_start_ns,
+            load_end_ns=inputs.load_end_ns,
+            warmup_s=inputs.warmup_s,
+        )
     distinct = distinct_receipts(inputs.receipts)
     accounting = account(
         Ledger(
@@ -260,7 +301,7 @@ def measure(inputs: PointInputs) -> Measurement:
     firsts = [r for r in distinct.first.values() if r.id in produced_ids]
     received = 0 if window is None else len(received_in(firsts, window))
     error = identity_error(distinct.unidentified, len(distinct.first)) or _window_error(
-        window, received, inputs.warmup_s
+        window, received, inputs.warmup_s, inputs.adaptive
     )
     ideal = ideal_throughput(
         workers=inputs.workers,
@@ -338,4 +379,12 @@ def measure(inputs: PointInputs) -> Measurement:
         timeline=tuple(rows),
         warnings=tuple(warnings),
         load_s=max(0.0, (inputs.load_end_ns - inputs.load_start_ns) / NS_PER_S),
+        startup=None
+        if inputs.consumers_started_ns is None
+        else start_up(
+            started_ns=inputs.consumers_started_ns,
+            ready_ns=inputs.consumers_ready_ns,
+            first_ns=min((r.received_ns for r in firsts), default=None),
+            window=window,
+        ),
     )

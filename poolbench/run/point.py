@@ -52,6 +52,7 @@ from poolbench.run.plan import SINK_LEAD_S, PointPlan, plan_point
 from poolbench.run.processes import ChildProcess, ProcessSet
 from poolbench.run.progress import PointProgress, Progress
 from poolbench.run.sampler import Sampler
+from poolbench.run.steady import WindowTracker
 from poolbench.scenario import Point
 from poolbench.sink import SinkServer
 
@@ -151,6 +152,28 @@ def _start_phase(
     return consumers
 
 
+@dataclass(slots=True, kw_only=True)
+class _StartUp:
+    """When the consumers started and said ready (ours only), wall-clock ns; and the
+    receipts fed to the warm-up's steadiness watch so far."""
+
+    started_ns: int = 0
+    ready_ns: int | None = None
+    fed: int = 0
+
+
+def _watch_warmup(
+    tracker: WindowTracker | None, sink: SinkServer, startup: _StartUp, load_start_ns: int
+) -> bool:
+    """Feed the new receipts to the warm-up tracker; True when the load should stop."""
+    if tracker is None:
+        return False
+    for receipt in sink.receipts_since(startup.fed):
+        startup.fed += 1
+        tracker.watch.add(receipt.received_ns, receipt.intended_ns)
+    return tracker.tick(now_ns=time.time_ns(), load_start_ns=load_start_ns)
+
+
 def _load_phase(
     plan: PointPlan,
     ctx: PointContext,
@@ -163,6 +186,8 @@ def _load_phase(
     progress: Progress,
     stop: threading.Event,
     errors: list[str],
+    tracker: WindowTracker | None,
+    startup: _StartUp,
 ) -> LoadReport:
     lead_s = sink.started + SINK_LEAD_S - time.monotonic()
     start_at = time.time_ns() + round(max(0.0, lead_s) * 1e9)
@@ -175,7 +200,8 @@ def _load_phase(
         sampler.watch("loadgen", load.pid)
         load.wait_ready(_LOAD_START_TIMEOUT_S)
         progress.load_started = time.monotonic() + max(0.0, start_at - time.time_ns()) / 1e9
-        deadline = time.monotonic() + max(0.0, lead_s) + plan.total_s + _LOAD_START_TIMEOUT_S
+        longest = plan.warmup_max_s + plan.duration_s if plan.adaptive else plan.total_s
+        deadline = time.monotonic() + max(0.0, lead_s) + longest + _LOAD_START_TIMEOUT_S
         while load.wait(PROGRESS_INTERVAL_S) is None:
             if stop.is_set():
                 load.stop()
@@ -191,10 +217,14 @@ def _load_phase(
                 joined_topics=ctx.joined_topics,
             ):
                 load.stop()
+            if _watch_warmup(tracker, sink, startup, start_at):
+                load.stop()  # the window is complete, or it never got steady
             if time.monotonic() > deadline:
                 load.stop()
                 errors.append("the load generator ran past its schedule and was stopped")
         report = load.report()
+    if tracker is not None and tracker.never_steady is not None:
+        errors.append(tracker.never_steady)
     if report.start_wall_ns > start_at + 50_000_000:
         errors.append(
             f"the load started {(report.start_wall_ns - start_at) / 1e6:.0f} ms late "
@@ -276,7 +306,19 @@ def run_point(
                 group=plan.group,
             ) as reader,
         ):
+            startup = _StartUp(started_ns=time.time_ns())
             consumers = _start_phase(plan, ctx, processes=processes, sampler=sampler, stop=stop)
+            if all(c.settings is not None for c in plan.consumers):
+                startup.ready_ns = time.time_ns()  # ours said "consumer ready"
+            tracker = (
+                WindowTracker(
+                    warmup_s=plan.warmup_s,
+                    warmup_max_s=plan.warmup_max_s,
+                    duration_s=plan.duration_s,
+                )
+                if plan.adaptive
+                else None
+            )
             with SinkServer(plan.sink) as sink:
                 for pid in sink.pids():
                     sampler.watch("sink", pid)
@@ -291,6 +333,8 @@ def run_point(
                     progress=progress,
                     stop=stop,
                     errors=errors,
+                    tracker=tracker,
+                    startup=startup,
                 )
                 _drain_phase(
                     plan,
@@ -329,6 +373,8 @@ def run_point(
         interrupted=stop.is_set(),
         committed=committed,
         broker_name="embedded broker" if ctx.broker_pid is not None else "broker",
+        tracker=tracker,
+        startup=startup,
     ), settings
 
 
@@ -366,6 +412,8 @@ def _measure(
     interrupted: bool,
     committed: dict[int, int | None] | None,
     broker_name: str,
+    tracker: WindowTracker | None,
+    startup: _StartUp,
 ) -> Measurement:
     left = sum(int(doc.get("left_uncommitted", 0)) for doc in summaries)
     if left:
@@ -385,9 +433,17 @@ def _measure(
         load_end_ns = load_start_ns + round(report.send_elapsed_s * 1e9)
     else:
         load_end_ns = load_start_ns + round(plan.total_s * 1e9)
+    window: tuple[int, int] | None = None
+    if tracker is not None and tracker.window_start_ns is not None:
+        end = min(tracker.window_end_ns or load_end_ns, load_end_ns)
+        window = (tracker.window_start_ns, max(end, tracker.window_start_ns + 1))
     return measure(
         PointInputs(
             receipts=receipts,
+            adaptive=tracker is not None,
+            window_ns=window,
+            consumers_started_ns=startup.started_ns,
+            consumers_ready_ns=startup.ready_ns,
             mode=plan.mode,
             load_start_ns=load_start_ns,
             load_end_ns=load_end_ns,

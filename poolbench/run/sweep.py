@@ -159,6 +159,11 @@ def stored_point(
         histogram=None if lat is None else lat.histogram,
         service_histogram=None if lat is None else lat.service_histogram,
         load_s=measurement.load_s,
+        ready_s=None if measurement.startup is None else measurement.startup.ready_s,
+        first_delivery_s=None
+        if measurement.startup is None
+        else measurement.startup.first_delivery_s,
+        steady_s=None if measurement.startup is None else measurement.startup.steady_s,
     )
 
 

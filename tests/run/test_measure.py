@@ -278,3 +278,36 @@ def test_retention_drops_are_an_error_this_point_measured_the_broker() -> None:
     assert m.error is not None
     assert "the embedded broker's retention dropped 40 events" in m.error
     assert "this point measured the broker" in m.error
+
+
+def test_an_adaptive_window_is_the_one_found_and_start_up_is_measured_apart() -> None:
+    receipts = paced(100, 10, 0.05)
+    m = measure(
+        inputs(
+            receipts,
+            adaptive=True,
+            window_ns=(T0 + 4 * S, T0 + 9 * S),
+            consumers_started_ns=T0 - 2 * S,
+            consumers_ready_ns=None,
+        )
+    )
+    assert m.window == Window(start_ns=T0 + 4 * S, end_ns=T0 + 9 * S)
+    assert m.throughput is not None and m.throughput.per_s == pytest.approx(100, rel=0.01)
+    assert m.startup is not None
+    assert m.startup.ready_s is None
+    assert m.startup.first_delivery_s == pytest.approx(2.05)
+    assert m.startup.steady_s == pytest.approx(6.0)
+
+
+def test_an_adaptive_warmup_that_never_got_steady_measured_nothing() -> None:
+    m = measure(
+        inputs(
+            paced(100, 10, 0.05),
+            adaptive=True,
+            window_ns=None,
+            errors=["never steady within load.warmup_max 60s: delivered rate 500.0/s then 100.0/s"],
+        )
+    )
+    assert m.throughput is None and m.latency is None
+    assert m.error is not None and m.error.startswith("never steady within load.warmup_max")
+    assert "no steady-state window" in m.error
