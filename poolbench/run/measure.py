@@ -29,6 +29,7 @@ from poolbench.run.figures import (
     LoadMode,
     PriorityFigures,
     Throughput,
+    backlog_at,
     by_priority,
     distinct_receipts,
     ideal_throughput,
@@ -193,6 +194,34 @@ def _window_error(
     return None
 
 
+def bound_error(
+    *,
+    per_s: float,
+    window: Window,
+    offered_per_s: float | None,
+    ideal_per_s: float,
+    in_flight: int,
+) -> str | None:
+    """Throughput above min(offered, ideal) by more than the emails in flight at the
+    window's start (a catch-up may deliver those on top) cannot be true: an error naming
+    both figures. 1% (at least 2 emails) of slack for edges and a sampled mean latency."""
+    bounds = [b for b in (offered_per_s, ideal_per_s) if b is not None and b > 0]
+    if not bounds:
+        return None
+    bound = min(bounds)
+    expected = bound * window.seconds
+    received = per_s * window.seconds
+    if received <= expected + in_flight + max(2.0, 0.01 * expected):
+        return None
+    name = "offered" if bound == offered_per_s else "ideal"
+    return (
+        f"throughput {per_s:.1f}/s is above its bound {bound:.1f}/s ({name}, "
+        f"min(offered, ideal)) by {received - expected:.0f} emails over the "
+        f"{window.seconds:g}s window, more than the {in_flight} in flight at its start: "
+        "a figure that cannot be true"
+    )
+
+
 def identity_error(unidentified: int, identified: int) -> str | None:
     """Emails reached the sink, but none could be matched to what was produced."""
     if not unidentified or identified:
@@ -344,6 +373,15 @@ def measure(inputs: PointInputs) -> Measurement:
         if inputs.mode is LoadMode.SATURATE and rate.per_s > 0:
             cycle_ms = 1000.0 * inputs.workers * inputs.instances / rate.per_s
         budget = time_budget(chosen, cycle_ms=cycle_ms)
+        above = bound_error(
+            per_s=rate.per_s,
+            window=window,
+            offered_per_s=rate.offered_per_s,
+            ideal_per_s=ideal,
+            in_flight=backlog_at(firsts, window.start_ns),
+        )
+        if above is not None:
+            errors.append(above)
         split = by_priority(firsts, window, inputs.mode, inputs.priorities)
     else:
         errors.append(error or "nothing was measured")

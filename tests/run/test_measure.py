@@ -311,3 +311,32 @@ def test_an_adaptive_warmup_that_never_got_steady_measured_nothing() -> None:
     assert m.throughput is None and m.latency is None
     assert m.error is not None and m.error.startswith("never steady within load.warmup_max")
     assert "no steady-state window" in m.error
+
+
+def test_throughput_above_its_bound_by_more_than_the_backlog_is_an_error_naming_both() -> None:
+    """An injected inconsistency: 130/s received, every one meant inside the window, for
+    100/s offered: no backlog at the window's start can explain the excess."""
+    receipts = paced(130, 10, 0.05)
+    m = measure(inputs(receipts))
+    assert m.error is not None
+    assert "throughput 130.0/s is above its bound 100.0/s (offered" in m.error
+
+
+def test_a_catch_up_above_the_offered_rate_is_explained_by_the_backlog_at_the_start() -> None:
+    # Started 4 s late: the window opens with the 400-email backlog and drains it at
+    # 500/s capacity; delivered above 100/s, within offered x window + that backlog.
+    receipts = served_at_from(100, 500, 10, start_s=4)
+    m = measure(inputs(receipts))
+    assert m.throughput is not None and m.throughput.per_s > 100
+    assert m.error is None or "above its bound" not in m.error
+
+
+def served_at_from(rate: float, capacity: float, seconds: float, *, start_s: float) -> list[Rec]:
+    out = []
+    free_at = T0 + round(start_s * S)
+    for i in range(round(rate * seconds)):
+        intended = T0 + round(i * S / rate)
+        begin = max(intended, free_at)
+        free_at = begin + round(S / capacity)
+        out.append(Rec(f"m{i}", intended, free_at, begin))
+    return out
