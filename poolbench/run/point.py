@@ -441,6 +441,7 @@ def _measure(
         PointInputs(
             receipts=receipts,
             adaptive=tracker is not None,
+            kept_backlog=plan.load.backlog,
             window_ns=window,
             consumers_started_ns=startup.started_ns,
             consumers_ready_ns=startup.ready_ns,

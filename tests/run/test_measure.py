@@ -340,3 +340,14 @@ def served_at_from(rate: float, capacity: float, seconds: float, *, start_s: flo
         free_at = begin + round(S / capacity)
         out.append(Rec(f"m{i}", intended, free_at, begin))
     return out
+
+
+def test_a_saturating_points_wait_is_shown_with_its_cause_the_backlog_kept() -> None:
+    # 2 s of queue wait ahead of a 20 ms service: the harness's backlog, not the consumer.
+    receipts = [replace(r, started_ns=r.received_ns - 20 * MS) for r in paced(100, 10, 2.0)]
+    m = measure(inputs(receipts, mode=LoadMode.SATURATE, offered_per_s=None, kept_backlog=970))
+    note = next(w for w in m.warnings if w.startswith("queue wait"))
+    assert note.startswith("queue wait, set by the backlog poolbench keeps: 970 emails")
+    assert "service p99 20.1 ms" in note  # HdrHistogram bucket of 20 ms
+    opened = measure(inputs(receipts, kept_backlog=None))
+    assert not any(w.startswith("queue wait") for w in opened.warnings)
