@@ -219,6 +219,8 @@ def _load_phase(
                 load.stop()
             if _watch_warmup(tracker, sink, startup, start_at):
                 load.stop()  # the window is complete, or it never got steady
+            if all(not c.running for c in consumers):
+                load.stop()  # nothing is left to consume it
             if time.monotonic() > deadline:
                 load.stop()
                 errors.append("the load generator ran past its schedule and was stopped")
