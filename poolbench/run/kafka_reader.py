@@ -15,6 +15,7 @@ the sink found in the subject or body.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -240,3 +241,22 @@ class PointReader:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def timed_by_id(receipts: list[Any], reader: PointReader, notes: list[str]) -> list[Any]:
+    """Receipts whose email carried an id but no intended time (a foreign consumer that
+    does not copy `X-Poolbench-Intended-Ns`) get it from the input topic, by id."""
+    untimed = {r.id for r in receipts if r.id and r.intended_ns is None}
+    if not untimed:
+        return receipts
+    found = reader.intended_times(untimed)
+    notes.append(
+        f"{len(untimed)} emails carried no X-Poolbench-Intended-Ns: their intended send "
+        f"time was read back from the topic by their id ({len(found)} found)"
+    )
+    return [
+        dataclasses.replace(r, intended_ns=found[r.id])
+        if r.intended_ns is None and r.id in found
+        else r
+        for r in receipts
+    ]

@@ -20,7 +20,6 @@ the error first among its warnings, and with its losses.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import os
 import socket
@@ -46,13 +45,14 @@ from poolbench.run.consumers import (
     stop_consumers,
     wait_ready,
 )
-from poolbench.run.kafka_reader import PointReader
+from poolbench.run.kafka_reader import PointReader, timed_by_id
 from poolbench.run.measure import Measurement, PointInputs, measure
 from poolbench.run.plan import SINK_LEAD_S, PointPlan, plan_point
 from poolbench.run.processes import ChildProcess, ProcessSet
 from poolbench.run.progress import PointProgress, Progress
 from poolbench.run.sampler import Sampler
 from poolbench.run.steady import WindowTracker
+from poolbench.run.warmup import StartUpClock, watch_warmup
 from poolbench.scenario import Point
 from poolbench.sink import SinkServer
 
@@ -152,28 +152,6 @@ def _start_phase(
     return consumers
 
 
-@dataclass(slots=True, kw_only=True)
-class _StartUp:
-    """When the consumers started and said ready (ours only), wall-clock ns; and the
-    receipts fed to the warm-up's steadiness watch so far."""
-
-    started_ns: int = 0
-    ready_ns: int | None = None
-    fed: int = 0
-
-
-def _watch_warmup(
-    tracker: WindowTracker | None, sink: SinkServer, startup: _StartUp, load_start_ns: int
-) -> bool:
-    """Feed the new receipts to the warm-up tracker; True when the load should stop."""
-    if tracker is None:
-        return False
-    for receipt in sink.receipts_since(startup.fed):
-        startup.fed += 1
-        tracker.watch.add(receipt.received_ns, receipt.intended_ns)
-    return tracker.tick(now_ns=time.time_ns(), load_start_ns=load_start_ns)
-
-
 def _load_phase(
     plan: PointPlan,
     ctx: PointContext,
@@ -187,7 +165,7 @@ def _load_phase(
     stop: threading.Event,
     errors: list[str],
     tracker: WindowTracker | None,
-    startup: _StartUp,
+    startup: StartUpClock,
 ) -> LoadReport:
     lead_s = sink.started + SINK_LEAD_S - time.monotonic()
     start_at = time.time_ns() + round(max(0.0, lead_s) * 1e9)
@@ -217,7 +195,7 @@ def _load_phase(
                 joined_topics=ctx.joined_topics,
             ):
                 load.stop()
-            if _watch_warmup(tracker, sink, startup, start_at):
+            if watch_warmup(tracker, sink, startup, start_at):
                 load.stop()  # the window is complete, or it never got steady
             if all(not c.running for c in consumers):
                 load.stop()  # nothing is left to consume it
@@ -308,7 +286,7 @@ def run_point(
                 group=plan.group,
             ) as reader,
         ):
-            startup = _StartUp(started_ns=time.time_ns())
+            startup = StartUpClock(started_ns=time.time_ns())
             consumers = _start_phase(plan, ctx, processes=processes, sampler=sampler, stop=stop)
             if all(c.settings is not None for c in plan.consumers):
                 startup.ready_ns = time.time_ns()  # ours said "consumer ready"
@@ -357,7 +335,7 @@ def run_point(
             reader.sample_retention()
             committed = reader.committed()  # final: every consumer has stopped
             reader.drain_dead_letters()
-            receipts = _timed_by_id(receipts, reader, notes)
+            receipts = timed_by_id(receipts, reader, notes)
             errors.extend(reader.errors)
         summaries = read_summaries(plan.consumers)
         settings = effective_settings(plan, summaries)
@@ -380,25 +358,6 @@ def run_point(
     ), settings
 
 
-def _timed_by_id(receipts: list[Any], reader: PointReader, notes: list[str]) -> list[Any]:
-    """Receipts whose email carried an id but no intended time (a foreign consumer that
-    does not copy `X-Poolbench-Intended-Ns`) get it from the input topic, by id."""
-    untimed = {r.id for r in receipts if r.id and r.intended_ns is None}
-    if not untimed:
-        return receipts
-    found = reader.intended_times(untimed)
-    notes.append(
-        f"{len(untimed)} emails carried no X-Poolbench-Intended-Ns: their intended send "
-        f"time was read back from the topic by their id ({len(found)} found)"
-    )
-    return [
-        dataclasses.replace(r, intended_ns=found[r.id])
-        if r.intended_ns is None and r.id in found
-        else r
-        for r in receipts
-    ]
-
-
 def _measure(
     plan: PointPlan,
     *,
@@ -415,7 +374,7 @@ def _measure(
     committed: dict[int, int | None] | None,
     broker_name: str,
     tracker: WindowTracker | None,
-    startup: _StartUp,
+    startup: StartUpClock,
 ) -> Measurement:
     left = sum(int(doc.get("left_uncommitted", 0)) for doc in summaries)
     if left:
