@@ -19,7 +19,7 @@ from poolbench.broker import (
     list_partitions,
     watermarks,
 )
-from poolbench.broker.control import answer, topic_request
+from poolbench.broker.control import answer, parse_group_answer, topic_request
 from poolbench.errors import ConfigError, UnreachableError, UserError
 from tests.loadgen.kafka_client import consume_all, group_consumer, new_topic, take
 
@@ -237,6 +237,9 @@ class _Topics:
             raise BrokerError(f"cannot create topic {topic.name}: exists")
         self.made.append(topic)
 
+    def joined_topics(self, group: str) -> frozenset[str] | None:
+        return frozenset({"b", "a"}) if group == "g" else None
+
 
 def test_control_answers_each_request_with_one_line() -> None:
     topics = _Topics()
@@ -248,6 +251,10 @@ def test_control_answers_each_request_with_one_line() -> None:
     assert answer(topics, "").startswith("error empty")
     assert answer(topics, "delete a").startswith("error unknown request")
     assert topics.made == [TopicSpec("a", 2)]
+    assert answer(topics, "group g") == "ok a,b"
+    assert answer(topics, "group other") == "unseen"
+    assert parse_group_answer("ok a,b") == frozenset({"a", "b"})
+    assert parse_group_answer("unseen") is None
 
 
 @pytest.mark.parametrize("compression", ["none", "lz4"])

@@ -1,6 +1,7 @@
 """The embedded Kafka broker and helpers for any Kafka cluster.
 
 - `mock`: librdkafka's mock cluster in this process (`EmbeddedBroker`, ctypes);
+- `relay`: in front of each mock broker, so a fetch waits no longer than ours (10 ms);
 - `process`: the same in a child process of its own (`BrokerProcess`), so its CPU is
   measured apart and it never shares the caller's GIL;
 - `cluster`: topics, watermarks, committed offsets (any cluster).

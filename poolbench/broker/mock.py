@@ -7,7 +7,9 @@ cluster: `BrokerProcess` offers it over a control channel); each partition keeps
 about 5 MiB (or 100k batches) and silently drops older messages; group (re)joins wait
 about the session timeout, so the initial rebalance delay is set to 0. Its listeners bind
 ephemeral ports only: `rd_kafka_mock_broker_set_host_port` changes the address a broker
-advertises in metadata, not the port it listens on.
+advertises in metadata, not the port it listens on; the mock holds a fetch that finds no
+data for the client's whole `fetch.wait.max.ms`, so each broker advertises a relay
+(`poolbench.broker.relay`) that caps that wait, and the bootstrap servers are the relays'.
 
 The mock API is marked experimental: pyproject pins the confluent-kafka range we tested.
 """
@@ -25,6 +27,7 @@ from typing import Final
 
 import confluent_kafka
 
+from poolbench.broker.relay import FetchRelay
 from poolbench.broker.topics import TopicSpec
 from poolbench.errors import BrokerError, ConfigError
 
@@ -77,6 +80,13 @@ def _load_librdkafka() -> ctypes.CDLL:
         ctypes.c_int,
         ctypes.c_int,
     ]
+    lib.rd_kafka_mock_broker_set_host_port.restype = ctypes.c_int
+    lib.rd_kafka_mock_broker_set_host_port.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_int32,
+        ctypes.c_char_p,
+        ctypes.c_int,
+    ]
     lib.rd_kafka_mock_group_initial_rebalance_delay_ms.restype = None
     lib.rd_kafka_mock_group_initial_rebalance_delay_ms.argtypes = [ctypes.c_void_p, ctypes.c_int]
     lib.rd_kafka_err2str.restype = ctypes.c_char_p
@@ -100,6 +110,7 @@ class EmbeddedBroker:
         self._rk: int | None = None
         self._mc: int | None = None
         self._bootstrap = ""
+        self._relays: list[FetchRelay] = []
         self._lock = threading.Lock()
 
     @property
@@ -129,15 +140,39 @@ class EmbeddedBroker:
             raise BrokerError("rd_kafka_mock_cluster_new failed")
         lib.rd_kafka_mock_group_initial_rebalance_delay_ms(mc, 0)
         self._lib, self._rk, self._mc = lib, rk, mc
-        self._bootstrap = (lib.rd_kafka_mock_cluster_bootstraps(mc) or b"").decode()
-        log.info("embedded broker (%d) at %s", self._brokers, self._bootstrap)
         try:
+            self._bootstrap = self._start_relays(lib, mc)
+            log.info("embedded broker (%d) at %s", self._brokers, self._bootstrap)
             for topic in self._topics:
                 self.create_topic(topic)
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _start_relays(self, lib: ctypes.CDLL, mc: int) -> str:
+        """A relay per broker, advertised in its place; the relays' bootstrap servers."""
+        listeners = (lib.rd_kafka_mock_cluster_bootstraps(mc) or b"").decode().split(",")
+        if len(listeners) != self._brokers:
+            raise BrokerError(f"the mock cluster lists {listeners!r} for {self._brokers} brokers")
+        # The mock numbers its brokers from 1, in the order of its bootstrap list.
+        for broker_id, listener in enumerate(listeners, start=1):
+            host, _, port = listener.rpartition(":")
+            relay = FetchRelay((host, int(port))).start()
+            self._relays.append(relay)
+            err = lib.rd_kafka_mock_broker_set_host_port(mc, broker_id, b"127.0.0.1", relay.port)
+            if err != 0:
+                reason = (lib.rd_kafka_err2str(err) or b"").decode()
+                raise BrokerError(f"cannot advertise a relay for broker {broker_id}: {reason}")
+        return ",".join(relay.address for relay in self._relays)
+
+    def joined_topics(self, group: str) -> frozenset[str] | None:
+        """The topics `group`'s members subscribed to when they joined (seen by the relays);
+        None when no member of it joined."""
+        with self._lock:
+            relays = list(self._relays)
+        seen = [found for relay in relays if (found := relay.joined_topics(group)) is not None]
+        return frozenset().union(*seen) if seen else None
 
     def create_topic(self, topic: TopicSpec) -> None:
         """Create a topic on the mock cluster (its AdminClient create_topics times out)."""
@@ -156,6 +191,9 @@ class EmbeddedBroker:
         with self._lock:
             lib, mc, rk = self._lib, self._mc, self._rk
             self._lib = self._mc = self._rk = None
+            relays, self._relays = self._relays, []
+        for relay in relays:
+            relay.close()
         if lib is None:
             return
         if mc:

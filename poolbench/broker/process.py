@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import Final
 
 from poolbench.broker.child import Child, poolbench_argv
-from poolbench.broker.control import OK, topic_request
+from poolbench.broker.control import OK, group_request, parse_group_answer, topic_request
 from poolbench.broker.topics import TopicSpec
 from poolbench.errors import BrokerError, ConfigError
 
@@ -98,7 +98,21 @@ class BrokerProcess:
 
     def create_topic(self, name: str, partitions: int = 1) -> None:
         """Create a topic in the child's mock cluster; `BrokerError` if it refuses."""
-        request = topic_request(name, partitions)
+        answer = self._ask(topic_request(name, partitions))
+        if answer != OK:
+            raise BrokerError(answer.removeprefix("error ").strip())
+
+    def joined_topics(self, group: str) -> frozenset[str] | None:
+        """The topics `group`'s members subscribed to when they joined (None: no member
+        joined it), as the child's relays saw them."""
+        answer = self._ask(group_request(group))
+        try:
+            return parse_group_answer(answer)
+        except ValueError as exc:
+            raise BrokerError(str(exc)) from exc
+
+    def _ask(self, request: str) -> str:
+        """One request line to the child, its one answer line."""
         with self._lock:
             child = self._child
             if child is None:
@@ -114,8 +128,7 @@ class BrokerProcess:
                 f"the broker process did not answer {request!r} within "
                 f"{self._request_timeout_s:g}s: {self._failure(child)}"
             )
-        if answer != OK:
-            raise BrokerError(answer.removeprefix("error ").strip())
+        return answer
 
     def stop(self, grace_s: float = 10.0) -> None:
         """Stop the child and everything it started; harmless when already stopped."""

@@ -76,6 +76,11 @@ def validate(
     console.print(table)
     for gate in scenario.gates:
         console.print(f"gate: {gate}")
+    from poolbench.run.plan import command_warning
+
+    warning = command_warning(scenario)
+    if warning is not None:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
 
 
 def _rate(rate_per_s: float | None, profile: bool) -> str:

@@ -16,7 +16,9 @@ Refused (`MergeError`, naming the file): shards of one role whose parameters dif
 (their manifests' `params_hash`), results of different scenarios, the same shard twice,
 load shards whose starts lie further apart than `max_clock_skew_ns`, and hosts whose
 stated clock offsets lie further apart than that bound. Every input's clock offset, or
-that it is unknown, goes into the merged point's warnings.
+that it is unknown, goes into the merged point's warnings; a stated offset is subtracted
+from the stamps its host made (a load shard's start and intended times, matched to
+receipts by the id prefix; a sink's receipt times), an unknown one counts as 0.
 
 Why one module of ~620 lines: both kinds of merge run the same checks (manifests,
 clock spread, params hashes) and fill the same warnings, and the dispatcher `merge`
@@ -65,6 +67,8 @@ DEFAULT_MAX_CLOCK_SKEW_NS: Final = 50_000_000
 # Draws used to estimate a sink latency model's mean (for the ideal throughput only).
 _MEAN_DRAWS: Final = 20_000
 _EXAMPLES: Final = 3
+# A message id is its load's id prefix plus 12 hex digits of its sequence number.
+_ID_SEQ_DIGITS: Final = 12
 # A shard that began this much after --start-at-ns is named in the warnings (less is the
 # sleep's own jitter).
 LATE_NOTE_NS: Final = 1_000_000
@@ -89,13 +93,32 @@ class PooledReceipt:
     steps: StepsLike | None = None
 
 
-def pooled(receipts: Iterable[Receipt]) -> list[PooledReceipt]:
+def pooled(
+    receipts: Iterable[Receipt],
+    *,
+    sink_offset_ns: int = 0,
+    load_offsets_ns: dict[str, int] | None = None,
+) -> list[PooledReceipt]:
+    """Receipts on the reference clock: each host's stated offset subtracted (the sink's
+    from receipt times; the load shard's, found by the id's prefix, from intended times).
+    The consumer's start stamps keep their host's clock: its offset is never stated."""
+    offsets = load_offsets_ns or {}
     return [
         PooledReceipt(
-            id=r.id, intended_ns=r.intended_ns, started_ns=r.started_ns, received_ns=r.received_ns
+            id=r.id,
+            intended_ns=None
+            if r.intended_ns is None
+            else r.intended_ns - offsets.get(r.id[:-_ID_SEQ_DIGITS], 0),
+            started_ns=r.started_ns,
+            received_ns=r.received_ns - sink_offset_ns,
         )
         for r in receipts
     ]
+
+
+def _offset_ns(manifest: ShardManifest | None) -> int:
+    """A host's stated clock offset; 0 when unknown (said so in the warnings)."""
+    return 0 if manifest is None or manifest.clock_offset_ns is None else manifest.clock_offset_ns
 
 
 def _ms(ns: int) -> str:
@@ -182,9 +205,13 @@ def _spread_check(values: Sequence[tuple[Path, int]], *, bound_ns: int, what: st
 
 
 def check_clocks(inputs: Inputs, max_skew_ns: int) -> None:
-    """Refuse load starts or stated host clock offsets further apart than `max_skew_ns`."""
+    """Refuse load starts (on the reference clock: each host's stated offset subtracted)
+    or stated host clock offsets further apart than `max_skew_ns`."""
     _spread_check(
-        [(item.path, item.report.start_wall_ns) for item in inputs.loads],
+        [
+            (item.path, item.report.start_wall_ns - _offset_ns(item.manifest))
+            for item in inputs.loads
+        ],
         bound_ns=max_skew_ns,
         what="its load started {gap} after {other}'s",
     )
@@ -240,15 +267,16 @@ def mean_latency_s(text: str) -> float:
 
 def _load_window(loads: Sequence[LoadInput]) -> tuple[int, int]:
     """(origin, end) of the pooled load in wall ns: earliest start to the last shard's end."""
-    origin = min(item.report.start_wall_ns for item in loads)
+    origin = min(item.report.start_wall_ns - _offset_ns(item.manifest) for item in loads)
     ends = []
     for item in loads:
         report = item.report
+        start = report.start_wall_ns - _offset_ns(item.manifest)
         duration = report.spec.get("duration_s")
         if report.stopped_early or report.spec.get("count") is not None or duration is None:
-            ends.append(report.start_wall_ns + round(report.send_elapsed_s * NS_PER_S))
+            ends.append(start + round(report.send_elapsed_s * NS_PER_S))
         else:
-            ends.append(report.start_wall_ns + round(float(duration) * NS_PER_S))
+            ends.append(start + round(float(duration) * NS_PER_S))
     return origin, max(ends)
 
 
@@ -326,7 +354,21 @@ def pooled_point_inputs(
         late_ns = 0 if item.manifest is None else (item.manifest.late_ns or 0)
         if late_ns >= LATE_NOTE_NS:
             notes.append(f"merge: {item.path}: started {late_ns / 1e6:.1f} ms after --start-at-ns")
-    receipts = [r for ledger in inputs.ledgers for r in pooled(ledger.receipts)]
+    load_offsets = {item.report.id_prefix: _offset_ns(item.manifest) for item in inputs.loads}
+    receipts = [
+        r
+        for ledger in inputs.ledgers
+        for r in pooled(
+            ledger.receipts,
+            sink_offset_ns=_offset_ns(ledger.manifest),
+            load_offsets_ns=load_offsets,
+        )
+    ]
+    if any(load_offsets.values()) or any(_offset_ns(x.manifest) for x in inputs.ledgers):
+        notes.append(
+            "clock: each shard's stated offset was subtracted from its host's stamps "
+            "(load: start and intended times; sink: receipt times)"
+        )
     shared = cross_sink_duplicates(inputs)
     if shared:
         notes.append(
@@ -530,6 +572,7 @@ def merge_points(points: Sequence[tuple[Path, PointResult]], notes: Sequence[str
         retried=sum(p.retried for p in results),
         dead_lettered=sum(p.dead_lettered for p in results),
         dropped_by_broker=sum(p.dropped_by_broker for p in results),
+        undelivered=sum(p.undelivered for p in results),
         inconsistencies=sum(p.inconsistencies for p in results),
         offered_per_s=_sum_or_none([p.offered_per_s for p in results]),
         kept_up=None if any(k is None for k in kept) else all(kept),

@@ -373,6 +373,7 @@ def _point(item: tuple[Any, str], version: int) -> PointResult:
         retried=obj.get("retried", int),
         dead_lettered=obj.get("dead_lettered", int),
         dropped_by_broker=obj.get("dropped_by_broker", int),
+        undelivered=obj.get("undelivered", int, optional=True) or 0,
         inconsistencies=obj.get("inconsistencies", int),
         by_priority=by_priority,
         consumer_settings=settings,
@@ -386,6 +387,9 @@ def _point(item: tuple[Any, str], version: int) -> PointResult:
         loadgen_cpu_us_per_email=obj.get("loadgen_cpu_us_per_email", float, optional=True),
         cpu_cost=_cpu_cost(obj.sub("cpu_cost", optional=True)),
         gates=_gates(obj, optional=version < 4),
+        ready_s=obj.get("ready_s", float, optional=True),
+        first_delivery_s=obj.get("first_delivery_s", float, optional=True),
+        steady_s=obj.get("steady_s", float, optional=True),
     )
     obj.done()
     return point

@@ -350,6 +350,9 @@ class PointResult:
     retried: int = 0
     dead_lettered: int = 0
     dropped_by_broker: int = 0
+    # Still in Kafka, uncommitted, when the consumers stopped: not lost (the drain was
+    # incomplete); 0 in files written before it was counted apart from `lost`.
+    undelivered: int = 0
     inconsistencies: int = 0
     offered_per_s: float | None = None
     kept_up: bool | None = None
@@ -371,6 +374,12 @@ class PointResult:
     loadgen_cpu_us_per_email: float | None = None
     cpu_cost: Mapping[str, PartCpu] = field(default_factory=dict)
     gates: tuple[GateResult, ...] = ()
+    # The consumer's start-up, in seconds from its start (`poolbench.run.measure.StartUp`):
+    # to ready (None: a foreign consumer does not say), to its first delivery, and to the
+    # steady state where the window opened (None: a fixed warm-up, or never steady).
+    ready_s: float | None = None
+    first_delivery_s: float | None = None
+    steady_s: float | None = None
 
     def __post_init__(self) -> None:
         # Read-only copies: the caller's dicts cannot change a result after the fact.
@@ -420,14 +429,17 @@ class PointResult:
             "retried",
             "dead_lettered",
             "dropped_by_broker",
+            "undelivered",
             "inconsistencies",
         )
         for name in counts:
             _non_negative(getattr(self, name), name)
-        accounted = self.delivered + self.dead_lettered + self.dropped_by_broker + self.lost
+        accounted = (
+            self.delivered + self.dead_lettered + self.dropped_by_broker + self.lost
+        ) + self.undelivered
         check(
             accounted == self.produced,
-            f"delivered + dead_lettered + dropped_by_broker + lost = {accounted}, "
+            f"delivered + dead_lettered + dropped_by_broker + lost + undelivered = {accounted}, "
             f"but produced = {self.produced}",
             "lost",
         )

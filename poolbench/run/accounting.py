@@ -7,7 +7,13 @@ Each set is built from what was observed, by id:
 - dropped by the broker: acknowledged ids whose offset fell below the partition's low
   watermark while the consumer group had not yet committed past it (retention overtook
   the consumer), and that never reached the sink or the dead-letter topic;
-- lost: produced minus all of the above, a set difference (never a clamped count).
+- undelivered: acknowledged ids neither delivered, dead-lettered nor dropped, whose offset
+  the group had not committed past when the consumers stopped: still in Kafka, and Kafka
+  redelivers them to the next consumer. Not lost: the drain was incomplete;
+- lost: the rest, a set difference (never a clamped count). With the group's final
+  commits known, that is exactly what a Kafka consumer loses: offsets it committed for
+  emails it neither delivered nor dead-lettered (commit before send). Without them
+  (`Ledger.committed` None), every missing id counts as lost.
 
 What cannot be true is reported, never hidden: an id both delivered and dead-lettered,
 an id at the sink or in the dead-letter topic that this point never produced, an id the
@@ -55,6 +61,9 @@ class Ledger:
     poison_ids: frozenset[str] = frozenset()
     retried: int = 0
     sink_counter_received: int | None = None  # the sink's own counter, to cross-check
+    # Partition -> the group's committed offset once its consumers stopped (None on a
+    # partition: nothing committed there); None: not known, every missing id is lost.
+    committed: Mapping[int, int | None] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,9 +75,11 @@ class Accounting:
     dead_lettered: int
     dropped_by_broker: int
     lost: int
+    undelivered: int
     poison: int
     poison_not_dead_lettered: int
     lost_ids: tuple[str, ...] = ()  # a few, for the warning
+    undelivered_ids: tuple[str, ...] = ()
     inconsistencies: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -94,6 +105,21 @@ def retention_dropped(acked: Sequence[Acked], samples: Sequence[RetentionSample]
     return {
         a.id for a in acked if any(lo <= a.offset < hi for lo, hi in ranges.get(a.partition, ()))
     }
+
+
+def _uncommitted(
+    acked: Sequence[Acked], missing: set[str], committed: Mapping[int, int | None] | None
+) -> set[str]:
+    """The missing ids at or above their partition's final commit: still in Kafka."""
+    if committed is None or not missing:
+        return set()
+    out = set()
+    for a in acked:
+        if a.id in missing:
+            mark = committed.get(a.partition)
+            if mark is None or a.offset >= mark:
+                out.add(a.id)
+    return out
 
 
 def account(ledger: Ledger) -> Accounting:
@@ -156,7 +182,9 @@ def account(ledger: Ledger) -> Accounting:
     dead_lettered = in_dlq & produced
     dropped = (retention_dropped(ledger.acked, ledger.retention) & produced) - delivered
     dropped -= dead_lettered
-    lost = produced - delivered - dead_lettered - dropped
+    missing = produced - delivered - dead_lettered - dropped
+    undelivered = _uncommitted(ledger.acked, missing, ledger.committed)
+    lost = missing - undelivered
     poison = ledger.poison_ids & produced
     return Accounting(
         produced=len(produced),
@@ -166,8 +194,10 @@ def account(ledger: Ledger) -> Accounting:
         dead_lettered=len(dead_lettered),
         dropped_by_broker=len(dropped),
         lost=len(lost),
+        undelivered=len(undelivered),
         poison=len(poison),
         poison_not_dead_lettered=len(poison - dead_lettered),
         lost_ids=tuple(sorted(lost)[:_EXAMPLES]),
+        undelivered_ids=tuple(sorted(undelivered)[:_EXAMPLES]),
         inconsistencies=tuple(problems),
     )

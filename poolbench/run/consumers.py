@@ -9,14 +9,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
 from poolbench.consumer.settings import ConsumerSettings, dump_settings
-from poolbench.errors import RunError
+from poolbench.errors import BrokerError, RunError
 from poolbench.orphans import guard_path
 from poolbench.redact import redact_mapping
 from poolbench.run.plan import ConsumerPlan, PointPlan
@@ -27,6 +28,8 @@ from poolbench.run.sampler import Sampler
 # must deliver its first email within NOT_CONSUMING_S of the load's start.
 FOREIGN_SETTLE_S: Final = 3.0
 NOT_CONSUMING_S: Final = 20.0
+# Starts the error of a consumer that received nothing (the drain is skipped for it).
+NOT_CONSUMING_MARK: Final = "nothing consumed: "
 
 
 def settings_text(settings: ConsumerSettings, fields: frozenset[str] | None) -> str:
@@ -104,27 +107,78 @@ def wait_ready(
             consumer.settings_path.unlink(missing_ok=True)
 
 
+# Lines of a consumer's own output that name why it receives nothing: about its topic
+# first, else any error.
+_COMPLAINTS = (
+    re.compile(r"not available|unknown[ _]topic|does not exist|not authorized", re.IGNORECASE),
+    re.compile(r"error|exception|fail", re.IGNORECASE),
+)
+
+
+def complaint(output: str) -> str | None:
+    """The first line of a consumer's output that says what is wrong, if one does."""
+    for pattern in _COMPLAINTS:
+        for line in output.splitlines():
+            if pattern.search(line):
+                return line.strip()[:300]
+    return None
+
+
+def not_consuming_error(
+    *, group: str, topic: str, joined: frozenset[str] | None, known: bool, output: str
+) -> str:
+    """Pure: why a foreign consumer received nothing, from what the broker saw of its
+    group (`known`: the embedded broker's relays watched the joins), with its own complaint."""
+    subscribe = (
+        f"group {group} has no member on topic {topic} "
+        "(does the consumer subscribe to `{topic}`?)"
+    )
+    if known and joined is None:
+        head = f"{subscribe}: no consumer joined group {group} (does it use `{{group}}`?)"
+    elif known and joined is not None and topic not in joined:
+        head = f"{subscribe}: its members subscribed to {', '.join(sorted(joined)) or 'nothing'}"
+    else:
+        head = (
+            f"not consuming: no email reached the sink within {NOT_CONSUMING_S:g}s of the "
+            f"load's start"
+            + ("" if known else " (does the consumer subscribe to `{topic}` in `{group}`?)")
+        )
+    said = complaint(output)
+    return head + (f"; the consumer said: {said}" if said else "")
+
+
 def not_consuming(
     plan: PointPlan,
     consumers: list[ChildProcess],
     load_started: float | None,
     delivered: int,
     errors: list[str],
+    *,
+    joined_topics: Callable[[str], frozenset[str] | None] | None = None,
 ) -> bool:
     """A foreign consumer (no readiness line) that delivered nothing `NOT_CONSUMING_S`
-    into the load is reported with its last lines, and the load is cut short."""
+    into the load is reported, with what its group joined for (when the broker can say)
+    and its last lines, and the load is cut short."""
     started = load_started
     if delivered or started is None or all(c.settings is not None for c in plan.consumers):
         return False
     if time.monotonic() - started < NOT_CONSUMING_S:
         return False
-    if any("not consuming" in e for e in errors):
+    if any(e.startswith(NOT_CONSUMING_MARK) for e in errors):
         return False
+    joined: frozenset[str] | None = None
+    known = False
+    if joined_topics is not None:
+        try:
+            joined, known = joined_topics(plan.group), True
+        except (BrokerError, RuntimeError):
+            known = False
+    output = "\n".join(c.output_tail(50) for c in consumers)
     tails = "\n".join(f"{c.spec.name}:\n{c.output_tail(10)}" for c in consumers)
-    errors.append(
-        f"not consuming: no email reached the sink within {NOT_CONSUMING_S:g}s of the "
-        f"load's start; the consumers' last lines:\n{tails}"
+    reason = not_consuming_error(
+        group=plan.group, topic=plan.topic, joined=joined, known=known, output=output
     )
+    errors.append(f"{NOT_CONSUMING_MARK}{reason}; the consumers' last lines:\n{tails}")
     return True
 
 

@@ -7,24 +7,38 @@ committed offset: an offset that retention removed before the group committed pa
 was dropped by the broker, not lost by the consumer (`poolbench.run.accounting`).
 It never joins the group (it assigns partitions and never commits), so it cannot take
 work from the consumer under test. Every call comes from the runner's thread.
+
+`intended_times` reads the point's input topic back after the drain: a foreign consumer
+that does not copy `X-Poolbench-Intended-Ns` into its emails is still timed, by the id
+the sink found in the subject or body.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import time
 from types import TracebackType
 from typing import Any, Final, Self
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
 
 from poolbench.run.accounting import RetentionSample
-from poolbench.wire import HEADER_ID
+from poolbench.wire import HEADER_ID, HEADER_INTENDED_NS
 
 log = logging.getLogger(__name__)
 
 _TIMEOUT_S: Final = 5.0
 _REASON_HEADER: Final = "error"
+# Reading the input topic back gives up after this long (the ids not found stay untimed).
+_READ_BACK_S: Final = 60.0
 
 
 def dead_letter_id(value: bytes | None, headers: list[tuple[str, bytes | None]] | None) -> str:
@@ -48,10 +62,26 @@ def _reason(headers: list[tuple[str, bytes | None]] | None) -> str:
     return ""
 
 
+def _intended(headers: list[tuple[str, bytes | None]] | None) -> tuple[str, int] | None:
+    found_id = found_ns = None
+    for key, raw in headers or ():
+        if key == HEADER_ID and raw:
+            found_id = raw.decode("utf-8", "replace")
+        elif key == HEADER_INTENDED_NS and raw:
+            try:
+                found_ns = int(raw)
+            except ValueError:
+                return None
+    if found_id is None or found_ns is None:
+        return None
+    return found_id, found_ns
+
+
 class PointReader:
     def __init__(
         self, *, bootstrap_servers: str, topic: str, partitions: int, dlq: str, group: str
     ) -> None:
+        self._bootstrap = bootstrap_servers
         self.topic = topic
         self.partitions = partitions
         self.dlq = dlq
@@ -127,6 +157,19 @@ class PointReader:
         except KafkaException as exc:
             self._error(f"could not read the input topic's watermarks: {exc}")
 
+    def committed(self) -> dict[int, int | None] | None:
+        """The group's committed offset per input partition (None on a partition: none
+        committed); None when the cluster did not answer."""
+        tps = [TopicPartition(self.topic, p) for p in range(self.partitions)]
+        try:
+            return {
+                tp.partition: (tp.offset if tp.offset >= 0 else None)
+                for tp in self._consumer.committed(tps, timeout=_TIMEOUT_S)
+            }
+        except KafkaException as exc:
+            self._error(f"could not read the group's committed offsets: {exc}")
+            return None
+
     def drain_dead_letters(self) -> None:
         """Read the dead-letter topic up to its high watermark (bounded)."""
         high = self.dead_letter_high_watermark()
@@ -136,6 +179,49 @@ class PointReader:
             if self.read_dead_letters(0.1) >= high:
                 return
         self._error(f"read {self.dead_letters_read} of {high} dead letters; the rest count as lost")
+
+    def intended_times(self, wanted: set[str]) -> dict[str, int]:
+        """The intended send time of each id in `wanted`, read from the input topic's
+        headers (what is still there: retention may have removed the oldest)."""
+        if not wanted:
+            return {}
+        found: dict[str, int] = {}
+        reader: Any = Consumer(
+            {
+                "bootstrap.servers": self._bootstrap,
+                "group.id": f"{self.topic}-read-back",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+                "fetch.wait.max.ms": 10,
+                "log_level": 3,
+            }
+        )
+        try:
+            tps = [TopicPartition(self.topic, p) for p in range(self.partitions)]
+            open_partitions = set()
+            for tp in tps:
+                low, high = reader.get_watermark_offsets(tp, timeout=_TIMEOUT_S, cached=False)
+                if high > low:
+                    open_partitions.add(tp.partition)
+            reader.assign(
+                [TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in open_partitions]
+            )
+            deadline = time.monotonic() + _READ_BACK_S
+            while open_partitions and len(found) < len(wanted) and time.monotonic() < deadline:
+                for msg in reader.consume(1000, timeout=0.5):
+                    error = msg.error()
+                    if error is not None:
+                        if error.code() == KafkaError._PARTITION_EOF:
+                            open_partitions.discard(msg.partition())
+                        continue
+                    pair = _intended(msg.headers())
+                    if pair is not None and pair[0] in wanted:
+                        found[pair[0]] = pair[1]
+        except KafkaException as exc:
+            self._error(f"could not read the input topic back: {exc}")
+        finally:
+            reader.close()
+        return found
 
     def _error(self, text: str) -> None:
         log.debug(text)
@@ -155,3 +241,22 @@ class PointReader:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def timed_by_id(receipts: list[Any], reader: PointReader, notes: list[str]) -> list[Any]:
+    """Receipts whose email carried an id but no intended time (a foreign consumer that
+    does not copy `X-Poolbench-Intended-Ns`) get it from the input topic, by id."""
+    untimed = {r.id for r in receipts if r.id and r.intended_ns is None}
+    if not untimed:
+        return receipts
+    found = reader.intended_times(untimed)
+    notes.append(
+        f"{len(untimed)} emails carried no X-Poolbench-Intended-Ns: their intended send "
+        f"time was read back from the topic by their id ({len(found)} found)"
+    )
+    return [
+        dataclasses.replace(r, intended_ns=found[r.id])
+        if r.intended_ns is None and r.id in found
+        else r
+        for r in receipts
+    ]

@@ -6,7 +6,9 @@ samples from the sampler, and `measure` turns them into the numbers of a point. 
 every rule is tested exactly on synthetic data.
 
 Rules (throughput and latency: `figures`; the per-second rows: `timeline`):
-- Steady-state window: from load start + warm-up to the end of the load. A window
+- Steady-state window: with an adaptive warm-up (`PointInputs.adaptive`), the window the
+  runner found (`poolbench.run.steady`: opened once the consumer was steady, `duration`
+  long); else from load start + warm-up to the end of the load. A window
   shorter than `MIN_WINDOW_S` or holding fewer than `MIN_WINDOW_EMAILS` emails measured
   nothing: the point is an error, its figures are None.
 - Accounting is by id (`accounting.account`); duplicates count once, the earliest
@@ -22,6 +24,7 @@ from typing import Final
 from poolbench.metrics.loop_lag import LoopLag
 from poolbench.run.accounting import Accounting, Acked, Ledger, RetentionSample, account
 from poolbench.run.budget import TimeBudget, sink_lag_note, time_budget
+from poolbench.run.checks import accounting_errors, bound_error, identity_error, queue_wait_note
 from poolbench.run.cpu_cost import CpuCost, cpu_bound, cpu_costs
 from poolbench.run.figures import (
     HALVES_TOLERANCE,
@@ -29,6 +32,7 @@ from poolbench.run.figures import (
     LoadMode,
     PriorityFigures,
     Throughput,
+    backlog_at,
     by_priority,
     distinct_receipts,
     ideal_throughput,
@@ -91,6 +95,9 @@ class PointInputs:
     dead_letters: Mapping[str, str] = field(default_factory=dict)
     dead_letters_without_id: int = 0
     retention: Sequence[RetentionSample] = ()
+    # The group's committed offsets once its consumers stopped (None: not known).
+    committed: Mapping[int, int | None] | None = None
+    broker_name: str = "broker"  # "embedded broker" for poolbench's own
     poison_ids: frozenset[str] = frozenset()
     # Each id's priority (high, normal, low) when the load mixed them; {}: no split.
     priorities: Mapping[str, str] = field(default_factory=dict)
@@ -110,6 +117,37 @@ class PointInputs:
     measured_until_ns: int | None = None  # end of the timeline (default: the last receipt)
     errors: Sequence[str] = ()
     notes: Sequence[str] = ()
+    # The adaptive warm-up's window (`steady.WindowTracker`); None with `adaptive`: the
+    # consumer never got steady.
+    adaptive: bool = False
+    window_ns: tuple[int, int] | None = None
+    kept_backlog: int | None = None  # a saturating load's backlog ahead of the group
+    consumers_started_ns: int | None = None
+    consumers_ready_ns: int | None = None  # ours say "consumer ready"; None: not known
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StartUp:
+    """The consumer's start-up, measured on its own: seconds from its start to being
+    ready (None: a foreign consumer does not say), to the first email delivered, and to
+    the steady state (after any catch-up; the window opens there)."""
+
+    ready_s: float | None
+    first_delivery_s: float | None
+    steady_s: float | None
+
+
+def start_up(
+    *, started_ns: int, ready_ns: int | None, first_ns: int | None, window: Window | None
+) -> StartUp:
+    def since(ns: int | None) -> float | None:
+        return None if ns is None else max(0.0, (ns - started_ns) / NS_PER_S)
+
+    return StartUp(
+        ready_s=since(ready_ns),
+        first_delivery_s=since(first_ns),
+        steady_s=None if window is None else since(window.start_ns),
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -136,6 +174,7 @@ class Measurement:
     warnings: tuple[str, ...]
     load_s: float | None = None  # how long the load ran (its end, on the timeline's clock)
     cpu_costs: Mapping[str, CpuCost] = field(default_factory=dict)  # per role, exact
+    startup: StartUp | None = None
 
     @property
     def consumer_cpu_percent(self) -> float | None:
@@ -143,7 +182,11 @@ class Measurement:
         return None if consumer is None else consumer.cpu_percent
 
 
-def _window_error(window: Window | None, emails: int, warmup_s: float) -> str | None:
+def _window_error(
+    window: Window | None, emails: int, warmup_s: float, adaptive: bool = False
+) -> str | None:
+    if window is None and adaptive:
+        return "no steady-state window: nothing was measured"
     if window is None:
         return f"load.warmup {warmup_s:g}s leaves no steady-state window: nothing was measured"
     if window.seconds < MIN_WINDOW_S:
@@ -159,19 +202,16 @@ def _window_error(window: Window | None, emails: int, warmup_s: float) -> str | 
     return None
 
 
-def _accounting_warnings(acc: Accounting) -> list[str]:
+def _accounting_warnings(acc: Accounting, *, commits_known: bool) -> list[str]:
     out = []
     if acc.lost:
-        out.append(
-            f"lost {acc.lost} of {acc.produced} emails: neither delivered, dead-lettered nor "
-            f"dropped by the broker ({', '.join(acc.lost_ids)})"
+        why = (
+            "the group committed their offsets, and they were neither delivered nor dead-lettered"
+            if commits_known
+            else "neither delivered, dead-lettered nor dropped by the broker"
         )
+        out.append(f"lost {acc.lost} of {acc.produced} emails: {why} ({', '.join(acc.lost_ids)})")
     out.extend(f"inconsistent: {text}" for text in acc.inconsistencies)
-    if acc.dropped_by_broker:
-        out.append(
-            f"the broker dropped {acc.dropped_by_broker} messages before the consumer group "
-            "committed them (retention); they are not counted as the consumer's losses"
-        )
     if acc.poison_not_dead_lettered:
         out.append(f"{acc.poison_not_dead_lettered} poison events were not dead-lettered")
     return out
@@ -213,11 +253,15 @@ def _measure_warnings(
 
 def measure(inputs: PointInputs) -> Measurement:
     """Turn what one point collected into its numbers."""
-    window = steady_window(
-        load_start_ns=inputs.load_start_ns,
-        load_end_ns=inputs.load_end_ns,
-        warmup_s=inputs.warmup_s,
-    )
+    if inputs.adaptive:
+        found = inputs.window_ns
+        window = None if found is None else Window(start_ns=found[0], end_ns=found[1])
+    else:
+        window = steady_window(
+            load_start_ns=inputs.load_start_ns,
+            load_end_ns=inputs.load_end_ns,
+            warmup_s=inputs.warmup_s,
+        )
     distinct = distinct_receipts(inputs.receipts)
     accounting = account(
         Ledger(
@@ -226,6 +270,7 @@ def measure(inputs: PointInputs) -> Measurement:
             dead_letters=inputs.dead_letters,
             dead_letters_without_id=inputs.dead_letters_without_id,
             retention=inputs.retention,
+            committed=inputs.committed,
             poison_ids=inputs.poison_ids,
             retried=inputs.retried,
             sink_counter_received=inputs.sink_counter_received,
@@ -234,7 +279,9 @@ def measure(inputs: PointInputs) -> Measurement:
     produced_ids = {a.id for a in inputs.acked}
     firsts = [r for r in distinct.first.values() if r.id in produced_ids]
     received = 0 if window is None else len(received_in(firsts, window))
-    error = _window_error(window, received, inputs.warmup_s)
+    error = identity_error(distinct.unidentified, len(distinct.first)) or _window_error(
+        window, received, inputs.warmup_s, inputs.adaptive
+    )
     ideal = ideal_throughput(
         workers=inputs.workers,
         instances=inputs.instances,
@@ -249,7 +296,7 @@ def measure(inputs: PointInputs) -> Measurement:
     use = role_use(inputs.process_samples, busy)
     consumer_use = use.get(CONSUMER_ROLE)
     memory = None
-    errors = list(inputs.errors)
+    errors = list(inputs.errors) + accounting_errors(accounting, inputs.broker_name)
     if consumer_use is None:
         if inputs.resources_sampled:
             errors.append("no memory or CPU sample of the consumer was taken")
@@ -267,6 +314,11 @@ def measure(inputs: PointInputs) -> Measurement:
         chosen = latency_receipts(firsts, window, inputs.mode)
         lat = latencies(chosen)
         samples = len(chosen)
+        if lat.end_to_end is None:
+            errors.append(
+                f"none of the {samples} emails measured carries an intended send time "
+                "(X-Poolbench-Intended-Ns), nor could it be found by id: no latency"
+            )
         cycle_ms = None
         if inputs.mode is LoadMode.SATURATE and rate.per_s > 0:
             cycle_ms = 1000.0 * inputs.workers * inputs.instances / rate.per_s
@@ -276,6 +328,15 @@ def measure(inputs: PointInputs) -> Measurement:
             consumer_lag=inputs.consumer_loop_lag,
             sink_lag=inputs.sink_loop_lag,
         )
+        above = bound_error(
+            per_s=rate.per_s,
+            window=window,
+            offered_per_s=rate.offered_per_s,
+            ideal_per_s=ideal,
+            in_flight=backlog_at(firsts, window.start_ns),
+        )
+        if above is not None:
+            errors.append(above)
         split = by_priority(firsts, window, inputs.mode, inputs.priorities)
     else:
         errors.append(error or "nothing was measured")
@@ -296,7 +357,7 @@ def measure(inputs: PointInputs) -> Measurement:
         priorities=inputs.priorities,
     )
     warnings = [f"error: {text}" for text in errors]
-    warnings += _accounting_warnings(accounting)
+    warnings += _accounting_warnings(accounting, commits_known=inputs.committed is not None)
     warnings += list(inputs.notes)
     warnings += list(verdict.warnings)
     warnings += bound
@@ -304,6 +365,9 @@ def measure(inputs: PointInputs) -> Measurement:
     lag_note = None if budget is None else sink_lag_note(budget)
     if lag_note is not None:
         warnings.append(lag_note)
+    if inputs.mode is LoadMode.SATURATE:
+        note = queue_wait_note(lat, inputs.kept_backlog)
+        warnings += [] if note is None else [note]
     return Measurement(
         mode=inputs.mode,
         window=window,
@@ -323,4 +387,12 @@ def measure(inputs: PointInputs) -> Measurement:
         warnings=tuple(warnings),
         load_s=max(0.0, (inputs.load_end_ns - inputs.load_start_ns) / NS_PER_S),
         cpu_costs=costs,
+        startup=None
+        if inputs.consumers_started_ns is None
+        else start_up(
+            started_ns=inputs.consumers_started_ns,
+            ready_ns=inputs.consumers_ready_ns,
+            first_ns=min((r.received_ns for r in firsts), default=None),
+            window=window,
+        ),
     )

@@ -72,6 +72,13 @@ class PointPlan:
     warmup_s: float
     total_s: float
     drain_s: float
+    # The warm-up is extended until the consumer is steady (`poolbench.run.steady`), up
+    # to `warmup_max_s`, then `duration_s` is measured while the schedule continues; the
+    # load generator is given `warmup_max_s + duration_s` and stopped at the window's end.
+    # False (a count, a profile, outages at fixed times): the fixed `warmup_s`.
+    adaptive: bool = False
+    warmup_max_s: float = 0.0
+    duration_s: float = 0.0
     secrets: tuple[str, ...] = field(default_factory=tuple)
     warnings: tuple[str, ...] = field(default_factory=tuple)  # said before the load starts
 
@@ -194,13 +201,26 @@ def _sink_config(scenario: Scenario, port: int) -> SinkConfig:
     )
 
 
+def adaptive_warmup(scenario: Scenario) -> bool:
+    """Whether the warm-up may be extended until the consumer is steady: not for a fixed
+    count, a rate profile (never steady by design) or outages placed at fixed times."""
+    load = scenario.load
+    return (
+        load.count is None
+        and not load.profile
+        and not scenario.sink.outages
+        and load.warmup_max_s > load.warmup_s
+    )
+
+
 def _load_spec(scenario: Scenario, *, topic: str, group: str, backlog: int | None) -> LoadSpec:
     load = scenario.load
     profile = load_profile(load)
+    longest = load.warmup_max_s + load.duration_s if adaptive_warmup(scenario) else load.total_s
     return LoadSpec(
         topic=topic,
         rate="saturate" if profile is None else profile,
-        duration=load.total_s,
+        duration=longest,
         count=load.count,
         backlog=backlog,
         group=group if backlog is not None else None,
@@ -209,6 +229,21 @@ def _load_spec(scenario: Scenario, *, topic: str, group: str, backlog: int | Non
         compression=effective_compression(scenario),
         producer=dict(load.producer),
         priorities=load.priorities,
+    )
+
+
+def command_warning(scenario: Scenario) -> str | None:
+    """A foreign consumer told neither where Kafka is nor which topic to read: it cannot
+    read this point's topic (each point has its own), so it will receive nothing."""
+    c = scenario.consumer
+    if c.command is None:
+        return None
+    text = " ".join([c.command, *c.env.values()])
+    if "{topic}" in text or "{bootstrap}" in text:
+        return None
+    return (
+        "consumer.command: neither the command nor consumer.env mentions {topic} or "
+        "{bootstrap}: each point has its own topic, which the consumer must be told"
     )
 
 
@@ -359,6 +394,10 @@ def plan_point(
         warmup_s=scenario.load.warmup_s,
         total_s=scenario.load.total_s,
         drain_s=scenario.load.drain_s,
+        adaptive=adaptive_warmup(scenario),
+        warmup_max_s=scenario.load.warmup_max_s,
+        duration_s=scenario.load.duration_s,
         secrets=tuple(secrets),
-        warnings=load_warnings(scenario, load),
+        warnings=load_warnings(scenario, load)
+        + tuple(w for w in (command_warning(scenario),) if w is not None),
     )

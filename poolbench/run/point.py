@@ -40,6 +40,7 @@ from poolbench.loadgen.process import LoadProcess
 from poolbench.metrics.loop_lag import LoopLag
 from poolbench.run.accounting import Acked
 from poolbench.run.consumers import (
+    NOT_CONSUMING_MARK,
     dead_consumers,
     effective_settings,
     not_consuming,
@@ -48,12 +49,14 @@ from poolbench.run.consumers import (
     stop_consumers,
     wait_ready,
 )
-from poolbench.run.kafka_reader import PointReader
+from poolbench.run.kafka_reader import PointReader, timed_by_id
 from poolbench.run.measure import Measurement, PointInputs, measure
 from poolbench.run.plan import SINK_LEAD_S, PointPlan, plan_point
 from poolbench.run.processes import ChildProcess, ProcessSet
 from poolbench.run.progress import PointProgress, Progress
 from poolbench.run.sampler import Sampler
+from poolbench.run.steady import WindowTracker
+from poolbench.run.warmup import StartUpClock, watch_warmup
 from poolbench.scenario import Point
 from poolbench.sink import SinkServer
 
@@ -89,6 +92,9 @@ class PointContext:
     # The settings fields that consumer knows (None: all of ours): an older checkout's
     # consumer rejects a settings file with fields added since.
     consumer_fields: frozenset[str] | None = None
+    # The embedded broker's record of the topics a group joined for (None: a real
+    # cluster, which does not say), to tell why a foreign consumer received nothing.
+    joined_topics: Callable[[str], frozenset[str] | None] | None = None
 
 
 def reserve_port(host: str = "127.0.0.1") -> int:
@@ -173,6 +179,8 @@ def _load_phase(
     progress: Progress,
     stop: threading.Event,
     errors: list[str],
+    tracker: WindowTracker | None,
+    startup: StartUpClock,
 ) -> LoadReport:
     lead_s = sink.started + SINK_LEAD_S - time.monotonic()
     start_at = time.time_ns() + round(max(0.0, lead_s) * 1e9)
@@ -185,7 +193,8 @@ def _load_phase(
         sampler.watch("loadgen", load.pid)
         load.wait_ready(_LOAD_START_TIMEOUT_S)
         progress.load_started = time.monotonic() + max(0.0, start_at - time.time_ns()) / 1e9
-        deadline = time.monotonic() + max(0.0, lead_s) + plan.total_s + _LOAD_START_TIMEOUT_S
+        longest = plan.warmup_max_s + plan.duration_s if plan.adaptive else plan.total_s
+        deadline = time.monotonic() + max(0.0, lead_s) + longest + _LOAD_START_TIMEOUT_S
         while load.wait(PROGRESS_INTERVAL_S) is None:
             broker_alive(ctx)
             if stop.is_set():
@@ -193,12 +202,25 @@ def _load_phase(
             reader.sample_retention()
             delivered = progress.report("load", sink=sink, sampler=sampler)
             dead_consumers(consumers, errors, "load")
-            if not_consuming(plan, consumers, progress.load_started, delivered, errors):
+            if not_consuming(
+                plan,
+                consumers,
+                progress.load_started,
+                delivered,
+                errors,
+                joined_topics=ctx.joined_topics,
+            ):
                 load.stop()
+            if watch_warmup(tracker, sink, startup, start_at):
+                load.stop()  # the window is complete, or it never got steady
+            if all(not c.running for c in consumers):
+                load.stop()  # nothing is left to consume it
             if time.monotonic() > deadline:
                 load.stop()
                 errors.append("the load generator ran past its schedule and was stopped")
         report = load.report()
+    if tracker is not None and tracker.never_steady is not None:
+        errors.append(tracker.never_steady)
     if report.start_wall_ns > start_at + 50_000_000:
         errors.append(
             f"the load started {(report.start_wall_ns - start_at) / 1e6:.0f} ms late "
@@ -220,6 +242,8 @@ def _drain_phase(
     stop: threading.Event,
     errors: list[str],
 ) -> None:
+    if any(e.startswith(NOT_CONSUMING_MARK) for e in errors):
+        return  # nothing was consumed: there is nothing to wait for
     drain_s = plan.drain_s
     started = time.monotonic()
     idle_deadline = started + drain_s
@@ -280,7 +304,19 @@ def run_point(
                 group=plan.group,
             ) as reader,
         ):
+            startup = StartUpClock(started_ns=time.time_ns())
             consumers = _start_phase(plan, ctx, processes=processes, sampler=sampler, stop=stop)
+            if all(c.settings is not None for c in plan.consumers):
+                startup.ready_ns = time.time_ns()  # ours said "consumer ready"
+            tracker = (
+                WindowTracker(
+                    warmup_s=plan.warmup_s,
+                    warmup_max_s=plan.warmup_max_s,
+                    duration_s=plan.duration_s,
+                )
+                if plan.adaptive
+                else None
+            )
             with SinkServer(plan.sink) as sink:
                 for pid in sink.pids():
                     sampler.watch("sink", pid)
@@ -295,6 +331,8 @@ def run_point(
                     progress=progress,
                     stop=stop,
                     errors=errors,
+                    tracker=tracker,
+                    startup=startup,
                 )
                 _drain_phase(
                     plan,
@@ -315,7 +353,9 @@ def run_point(
                 counters = sink.counters()
                 sink_lag = sink.loop_lag()
             reader.sample_retention()
+            committed = reader.committed()  # final: every consumer has stopped
             reader.drain_dead_letters()
+            receipts = timed_by_id(receipts, reader, notes)
             errors.extend(reader.errors)
         summaries = read_summaries(plan.consumers)
         settings = effective_settings(plan, summaries)
@@ -331,6 +371,11 @@ def run_point(
         errors=errors,
         notes=notes,
         sink_lag=sink_lag,
+        interrupted=stop.is_set(),
+        committed=committed,
+        broker_name="embedded broker" if ctx.broker_pid is not None else "broker",
+        tracker=tracker,
+        startup=startup,
     ), settings
 
 
@@ -362,6 +407,11 @@ def _measure(
     errors: list[str],
     notes: list[str],
     sink_lag: LoopLag | None = None,
+    interrupted: bool,
+    committed: dict[int, int | None] | None,
+    broker_name: str,
+    tracker: WindowTracker | None,
+    startup: StartUpClock,
 ) -> Measurement:
     left = sum(int(doc.get("left_uncommitted", 0)) for doc in summaries)
     if left:
@@ -369,7 +419,7 @@ def _measure(
             f"the consumer left {left} emails uncommitted at exit (failed for now, "
             "not dead-lettered): Kafka redelivers them to the next consumer"
         )
-    if report.stopped_early:
+    if report.stopped_early and interrupted:
         errors.append("stopped before the load ended (Ctrl-C)")
     if not report.complete:
         errors.append(
@@ -381,9 +431,18 @@ def _measure(
         load_end_ns = load_start_ns + round(report.send_elapsed_s * 1e9)
     else:
         load_end_ns = load_start_ns + round(plan.total_s * 1e9)
+    window: tuple[int, int] | None = None
+    if tracker is not None and tracker.window_start_ns is not None:
+        end = min(tracker.window_end_ns or load_end_ns, load_end_ns)
+        window = (tracker.window_start_ns, max(end, tracker.window_start_ns + 1))
     return measure(
         PointInputs(
             receipts=receipts,
+            adaptive=tracker is not None,
+            kept_backlog=plan.load.backlog,
+            window_ns=window,
+            consumers_started_ns=startup.started_ns,
+            consumers_ready_ns=startup.ready_ns,
             mode=plan.mode,
             load_start_ns=load_start_ns,
             load_end_ns=load_end_ns,
@@ -396,6 +455,8 @@ def _measure(
             dead_letters=reader.dead_letters,
             dead_letters_without_id=reader.dead_letters_without_id,
             retention=reader.retention,
+            committed=committed,
+            broker_name=broker_name,
             poison_ids=frozenset(report.poison_ids),
             priorities=report.priorities(),
             retried=sum(int(s.get("retried", 0)) for s in summaries),

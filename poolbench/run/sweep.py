@@ -153,6 +153,7 @@ def stored_point(
         retried=acc.retried,
         dead_lettered=acc.dead_lettered,
         dropped_by_broker=acc.dropped_by_broker,
+        undelivered=acc.undelivered,
         inconsistencies=len(acc.inconsistencies),
         by_priority={
             name: PriorityResult(
@@ -183,6 +184,11 @@ def stored_point(
         service_histogram=None if lat is None else lat.service_histogram,
         load_s=measurement.load_s,
         **_cpu_cost(measurement),
+        ready_s=None if measurement.startup is None else measurement.startup.ready_s,
+        first_delivery_s=None
+        if measurement.startup is None
+        else measurement.startup.first_delivery_s,
+        steady_s=None if measurement.startup is None else measurement.startup.steady_s,
     )
 
 
@@ -194,7 +200,7 @@ def failed_point(point: Point, error: str) -> PointResult:
         load_mode="saturate" if point.scenario.load.saturate else "open",
         error=error,
         throughput_per_s=None,
-        ideal_throughput_per_s=0.0,
+        ideal_throughput_per_s=None,
         latency_ms=None,
         memory_mb=None,
         cpu_percent=None,
@@ -212,6 +218,7 @@ class Cluster:
     bootstrap_servers: str
     create_topic: Callable[[str, int], None]
     broker_pid: int | None
+    joined_topics: Callable[[str], frozenset[str] | None] | None = None
 
 
 @contextmanager
@@ -230,6 +237,7 @@ def cluster(scenario: Scenario) -> Iterator[Cluster]:
             bootstrap_servers=broker.bootstrap_servers,
             create_topic=broker.create_topic,
             broker_pid=broker.pid,
+            joined_topics=broker.joined_topics,
         )
 
 
@@ -267,6 +275,7 @@ def run_scenario(
                     bootstrap_servers=kafka.bootstrap_servers,
                     create_topic=kafka.create_topic,
                     broker_pid=kafka.broker_pid,
+                    joined_topics=kafka.joined_topics,
                     run_id=run_id,
                     sequence=number,
                     ready_timeout_s=ready_timeout_s,

@@ -27,6 +27,7 @@ def read_load(ctx: Reader, data: Any) -> Load:
             "rate",
             "duration",
             "warmup",
+            "warmup_max",
             "drain",
             "cooldown",
             "count",
@@ -49,6 +50,7 @@ def read_load(ctx: Reader, data: Any) -> Load:
         profile=profile,
         duration_s=ctx.parsed(section, "duration", parse_duration, default="20s", positive=True),
         warmup_s=ctx.parsed(section, "warmup", parse_duration, default="5s"),
+        warmup_max_s=ctx.parsed(section, "warmup_max", parse_duration, default="60s"),
         drain_s=ctx.parsed(section, "drain", parse_duration, default="10s"),
         cooldown_s=ctx.parsed(section, "cooldown", parse_duration, default="1s"),
         count=ctx.integer(section, "count", default=None, minimum=1, optional=True),
@@ -58,6 +60,11 @@ def read_load(ctx: Reader, data: Any) -> Load:
         producer=ctx.guard(_producer, section.get("producer"), {}),
         priorities=ctx.guard(_priorities, section.get("priorities"), DEFAULT_PRIORITIES),
     )
+    if "warmup_max" in section and load.warmup_max_s < load.warmup_s:
+        ctx.fail(
+            f"must be at least load.warmup ({load.warmup_s:g}s), got {load.warmup_max_s:g}s",
+            "load.warmup_max",
+        )
     return load
 
 

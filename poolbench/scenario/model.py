@@ -38,6 +38,9 @@ PLACEHOLDERS: Final = frozenset(
 )
 
 
+DEFAULT_WARMUP_MAX_S: Final = 60.0
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Broker:
     """The embedded broker (`bootstrap_servers` None) or an existing cluster."""
@@ -202,6 +205,9 @@ class Load:
     profile: tuple[RateStep, ...] = ()
     duration_s: float = 20.0
     warmup_s: float = 5.0
+    # The warm-up is extended until the consumer is steady (`poolbench.run.steady`), up
+    # to this long; at least `warmup_s`.
+    warmup_max_s: float = DEFAULT_WARMUP_MAX_S
     drain_s: float = 10.0
     cooldown_s: float = 1.0
     count: int | None = None
@@ -235,6 +241,12 @@ class Load:
             "rate": rate,
             "duration": self.duration_s,
             "warmup": self.warmup_s,
+            # Only when set: the default leaves every existing scenario's hash unchanged.
+            **(
+                {}
+                if self.warmup_max_s == DEFAULT_WARMUP_MAX_S
+                else {"warmup_max": self.warmup_max_s}
+            ),
             "drain": self.drain_s,
             "cooldown": self.cooldown_s,
             "count": self.count,

@@ -61,7 +61,9 @@ def test_run_writes_results_then_fails_on_the_gate_naming_it(tmp_path: Path) -> 
         assert (directory / name).is_file()
     stored = json.loads((directory / "results.json").read_text())
     assert len(stored["points"]) == 1
-    assert stored["points"][0]["produced"] == 160
+    # 40/s for as long as the load ran (warm-up until steady, then the 3 s window).
+    point = stored["points"][0]
+    assert abs(point["produced"] - 40 * point["load_s"]) <= 2
     assert "gate 'throughput > 1000000' FAILED" in done.stderr
     assert "measured:" in done.stderr
     assert "lost == 0' FAILED" not in done.stderr
@@ -146,7 +148,8 @@ def test_a_consumer_that_crashes_mid_point_fails_the_run_with_its_last_lines(
     assert done.returncode == exit_codes.CHECK_FAILED, done.stdout + done.stderr
     assert "consumer-0 exited with code 5" in done.stderr
     assert "LZ4 compression not implemented" in done.stderr
-    assert "lost 100 of 100 emails" in done.stderr
+    # Never committed: still in Kafka, not lost.
+    assert "drain incomplete" in done.stderr and "lost " not in done.stderr
     [results] = out.glob("crash/*/results.json")
     stored = json.loads(results.read_text())
     assert "LZ4 compression not implemented" in stored["points"][0]["error"]
@@ -171,7 +174,8 @@ def test_no_secret_reaches_any_output(tmp_path: Path) -> None:
     [results] = out.glob("auth/*/results.json")
     stored = json.loads(results.read_text())
     point = stored["points"][0]
-    assert point["delivered"] == point["produced"] == 120  # AUTH worked
+    assert point["delivered"] == point["produced"] > 0  # AUTH worked
+    assert abs(point["produced"] - 30 * point["load_s"]) <= 2
     assert point["consumer_settings"]["smtp_password"] == "***"
     files = [p for p in results.parent.rglob("*") if p.is_file()]
     assert any(p.name.endswith(".log") for p in files)

@@ -63,3 +63,21 @@ def test_missing_file_exit_2(tmp_path: Path) -> None:
     done = poolbench("validate", tmp_path / "nope.yaml")
     assert done.returncode == 2
     assert "no such scenario file" in done.stderr
+
+
+def test_a_foreign_command_told_neither_topic_nor_bootstrap_is_warned(tmp_path: Path) -> None:
+    file = tmp_path / "foreign.yaml"
+    file.write_text(
+        "name: foreign\nconsumer:\n  command: ./my-consumer --topic email-queue\n"
+        "  env: {SMTP_PORT: '{smtp_port}'}\n"
+    )
+    done = poolbench("validate", file)
+    assert done.returncode == 0, done.stderr
+    assert "warning: consumer.command: neither the command nor consumer.env mentions" in (
+        " ".join(done.stdout.split())
+    )
+    told = tmp_path / "told.yaml"
+    told.write_text("name: told\nconsumer:\n  command: ./my-consumer\n  env: {TOPIC: '{topic}'}\n")
+    done = poolbench("validate", told)
+    assert done.returncode == 0, done.stderr
+    assert "warning" not in done.stdout

@@ -109,3 +109,50 @@ def test_run_measures_the_kafkajs_consumer_once_foreign_loads_are_uncompressed(
     assert done.returncode == 0, done.stderr[-3000:]
     assert finished is not None
     assert finished["lost"] == 0
+    # It needs ~4 s to join its group: its start-up is not in the window (it read 111/s
+    # and 121/s for 100/s offered when the window opened at a fixed warm-up).
+    assert finished["throughput_per_s"] == pytest.approx(40, rel=0.03)
+
+
+KILLED_SCENARIO = """\
+name: go-killed
+topic: {{name: email-queue, partitions: 1}}
+sink: {{latency: 100ms}}
+consumer:
+  workers: 2
+  buffer: 20
+  command: {command}
+  env: {env}
+load: {{rate: 40/s, duration: 12s, warmup: 2s, drain: 3s, cooldown: 0s}}
+"""
+
+
+@pytest.mark.slow
+def test_the_go_service_killed_mid_point_loses_what_it_committed_and_no_more(
+    go_service: Path, tmp_path: Path
+) -> None:
+    """Commit on submit: SIGKILL with a full queue loses the queued and in-flight emails,
+    whose offsets were committed (lost); what came after was never committed and is still
+    in Kafka (undelivered: the drain was incomplete, nobody lost it)."""
+    go = GO_COMMAND.format(binary=shlex.quote(str(go_service)))
+    # The service, then SIGKILL ~8 s into the load (3 s settle + 3 s sink lead + 8 s),
+    # then an idle process: the point's drain finds nothing moving.
+    command = f"sh -c '{go} & pid=$!; sleep 14; kill -9 $pid; echo killed; exec sleep 600'"
+    scenario = tmp_path / "killed.yaml"
+    scenario.write_text(KILLED_SCENARIO.format(command=json.dumps(command), env=GO_ENV))
+    done, _ = run_point(tmp_path, scenario)
+    assert done.returncode != 0
+    found = list((tmp_path / "out").rglob("results.json"))
+    assert len(found) == 1
+    point = json.loads(found[0].read_text())["points"][0]
+    assert point["produced"] == (
+        point["delivered"] + point["lost"] + point["undelivered"] + point["dead_lettered"]
+    )
+    # Its queue (20) and workers (2) were committed and never sent; no more.
+    assert 0 < point["lost"] <= 2 + 20 + 1, point
+    assert point["undelivered"] > 0
+    assert any(
+        w.startswith(f"lost {point['lost']} of") and "the group committed their offsets" in w
+        for w in point["warnings"]
+    )
+    assert "drain incomplete" in point["error"]

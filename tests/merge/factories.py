@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from array import array
 from pathlib import Path
@@ -115,9 +116,16 @@ def inputs(
     foreign: int = 0,
     starts: list[int] | None = None,
     offsets: list[int | None] | None = None,
+    sink_offsets: list[int | None] | None = None,
 ) -> Inputs:
     """`loads` load shards and `sinks` sinks of one 100/s, 2 s schedule, all delivered
-    except `drop`; `twice`: ids also received by the next sink; `foreign`: extra ids."""
+    except `drop`; `twice`: ids also received by the next sink; `foreign`: extra ids.
+    `offsets` / `sink_offsets`: each host's clock is that far ahead, in its stamps and
+    its manifest (None: unknown, and exact)."""
+
+    def ahead(offsets_ns: list[int | None] | None, index: int) -> int:
+        return 0 if offsets_ns is None else offsets_ns[index] or 0
+
     rng = random.Random(seed)
     here = Path("/shards")
     counts = [0] * loads
@@ -128,7 +136,9 @@ def inputs(
         if rid in drop:
             continue
         sink = (shard + local) % sinks
-        per_sink[sink].append(receipt(rid, intended, latency_ns(rng)))
+        stamped = receipt(rid, intended + ahead(offsets, shard), latency_ns(rng))
+        shift = ahead(sink_offsets, sink) - ahead(offsets, shard)
+        per_sink[sink].append(dataclasses.replace(stamped, received_ns=stamped.received_ns + shift))
         if rid in twice:
             per_sink[(sink + 1) % sinks].append(receipt(rid, intended, latency_ns(rng) * 2))
     for k in range(foreign):
@@ -145,7 +155,7 @@ def inputs(
             clock_offset_ns=None if offsets is None else offsets[shard],
         )
         manifests.append((path.with_name("load.manifest.json"), m))
-        start = T0 if starts is None else starts[shard]
+        start = (T0 if starts is None else starts[shard]) + ahead(offsets, shard)
         load_inputs.append(
             LoadInput(
                 path=path,
@@ -156,7 +166,14 @@ def inputs(
     ledgers = []
     for sink in range(sinks):
         path = here / f"sink-{sink}" / "sink.jsonl"
-        m = manifest("sink", sink, sinks, "sink.jsonl", params={"latency": "5ms", "shards": sinks})
+        m = manifest(
+            "sink",
+            sink,
+            sinks,
+            "sink.jsonl",
+            params={"latency": "5ms", "shards": sinks},
+            clock_offset_ns=None if sink_offsets is None else sink_offsets[sink],
+        )
         manifests.append((path.with_name("sink.manifest.json"), m))
         ledgers.append(LedgerInput(path=path, receipts=tuple(per_sink[sink]), manifest=m))
     summaries = tuple(

@@ -315,3 +315,18 @@ def test_split_by_run_keeps_this_runs_prefixes() -> None:
     mine = split_by_run(letters, ["a-", "c-"])
     assert dict(mine.by_id) == {"a-1": "x", "c-3": "z"}
     assert (mine.other_runs, mine.without_id, mine.topic) == (1, 1, "t")
+
+
+def test_each_hosts_stated_clock_offset_is_subtracted_from_its_stamps() -> None:
+    """Load host 0 runs 20 ms ahead, sink host 1 15 ms behind: with their offsets stated,
+    the merged latencies and counts are those of synchronized clocks (they were shifted
+    by up to 35 ms when the offsets were only bounded)."""
+    exact = _merged(factories.inputs(loads=2, sinks=2, seed=3))
+    shifted = factories.inputs(
+        loads=2, sinks=2, seed=3, offsets=[20_000_000, 0], sink_offsets=[0, -15_000_000]
+    )
+    corrected = _merged(shifted)
+    assert corrected.latency_ms == exact.latency_ms
+    assert corrected.throughput_per_s == exact.throughput_per_s
+    assert (corrected.produced, corrected.delivered) == (exact.produced, exact.delivered)
+    assert any("stated offset was subtracted" in w for w in corrected.warnings)

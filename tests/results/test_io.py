@@ -129,6 +129,11 @@ def test_lost_is_stored_and_every_email_must_be_accounted_for() -> None:
     with pytest.raises(ResultsError, match="but produced = 100"):
         _point(1, dropped_by_broker=2)
     assert _point(1, dropped_by_broker=1, lost=0).lost == 0
+    # Still in Kafka when the consumers stopped: counted apart from lost.
+    assert _point(1, lost=0, undelivered=1).undelivered == 1
+    data = _result_set().to_dict()
+    del data["points"][0]["undelivered"]  # a file written before it was counted
+    assert from_dict(data).points[0].undelivered == 0
 
 
 def test_a_failed_point_has_no_figures_and_says_why() -> None:

@@ -93,3 +93,20 @@ def test_retention_on_another_partition_does_not_count() -> None:
 def test_poison_that_was_delivered_instead_of_dead_lettered_is_reported() -> None:
     acc = account(Ledger(acked=acked(2), sink_ids=["m0", "m1"], poison_ids=frozenset({"m1"})))
     assert acc.poison_not_dead_lettered == 1
+
+
+def test_missing_emails_below_the_final_commit_are_lost_above_it_undelivered() -> None:
+    """Commit on submit, then SIGKILL: m2-m4 were committed and never sent (lost); m5-m9
+    were never committed and are still in Kafka (undelivered, not lost)."""
+    messages = acked(10)
+    acc = account(Ledger(acked=messages, sink_ids=["m0", "m1"], committed={0: 5}, dead_letters={}))
+    assert (acc.lost, acc.undelivered) == (3, 5)
+    assert acc.lost_ids == ("m2", "m3", "m4")
+    assert acc.undelivered_ids == ("m5", "m6", "m7")
+
+
+def test_a_group_that_committed_nothing_lost_nothing() -> None:
+    acc = account(Ledger(acked=acked(4, partition=1), sink_ids=["m0"], committed={1: None}))
+    assert (acc.lost, acc.undelivered) == (0, 3)
+    unknown = account(Ledger(acked=acked(4), sink_ids=["m0"]))
+    assert (unknown.lost, unknown.undelivered) == (3, 0)

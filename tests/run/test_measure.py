@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from poolbench.run.accounting import Acked
+from poolbench.run.accounting import Acked, RetentionSample
 from poolbench.run.figures import LoadMode
 from poolbench.run.measure import (
     MIN_WINDOW_EMAILS,
@@ -221,3 +221,133 @@ def test_a_load_used_up_in_the_warm_up_measured_nothing() -> None:
     m = measure(inputs(early, load_end_ns=T0 + 10 * S))
     assert m.error is not None and "only 0 emails" in m.error
     assert m.throughput is None and m.latency is None
+
+
+def test_emails_without_any_poolbench_id_are_one_error_saying_what_to_add() -> None:
+    timed = paced(100, 10, 0.05)
+    anonymous = [replace(r, id="") for r in timed]
+    m = measure(inputs(anonymous, acked=[Acked(id=r.id, partition=0, offset=0) for r in timed]))
+    assert m.error is not None and m.throughput is None and m.latency is None
+    first = m.error.split("; ")[0]
+    assert "none of the 1000 emails at the sink carries a poolbench id" in first
+    assert "X-Poolbench-Id" in first and "subject or body" in first
+
+
+def test_emails_with_an_id_but_no_intended_time_are_an_error_not_a_missing_figure() -> None:
+    """Saturating: the window's emails are those received in it, so none is timed."""
+    untimed = [replace(r, intended_ns=None) for r in paced(100, 10, 0.05)]
+    m = measure(inputs(untimed, mode=LoadMode.SATURATE, offered_per_s=None))
+    assert m.error is not None
+    assert "carries an intended send time" in m.error
+
+
+def test_emails_still_in_kafka_fail_the_point_as_drain_incomplete_not_as_loss() -> None:
+    """Interrupted or stalled: the last 100 emails were never committed (offsets 900+)."""
+    receipts = paced(100, 10, 0.05)
+    m = measure(inputs(receipts[:900], acked=inputs(receipts).acked, committed={0: 900}))
+    assert (m.accounting.lost, m.accounting.undelivered) == (0, 100)
+    assert m.error is not None
+    assert "drain incomplete: 100 of 1000 emails were still in Kafka, uncommitted" in m.error
+    assert not any(w.startswith("lost") for w in m.warnings)
+
+
+def test_emails_committed_and_never_sent_are_lost_and_named_so() -> None:
+    receipts = paced(100, 10, 0.05)
+    kept = receipts[:880] + receipts[900:]
+    m = measure(inputs(kept, acked=inputs(receipts).acked, committed={0: 1000}))
+    assert (m.accounting.lost, m.accounting.undelivered) == (20, 0)
+    assert any(
+        w.startswith("lost 20 of 1000 emails: the group committed their offsets")
+        for w in m.warnings
+    )
+
+
+def test_retention_drops_are_an_error_this_point_measured_the_broker() -> None:
+    receipts = paced(100, 10, 0.05)
+    samples = [RetentionSample(partition=0, low_watermark=50, committed=10)]
+    m = measure(
+        inputs(
+            receipts[50:],
+            acked=inputs(receipts).acked,
+            retention=samples,
+            committed={0: 1000},
+            broker_name="embedded broker",
+        )
+    )
+    assert m.accounting.dropped_by_broker == 40 and m.accounting.lost == 10
+    assert m.error is not None
+    assert "the embedded broker's retention dropped 40 events" in m.error
+    assert "this point measured the broker" in m.error
+
+
+def test_an_adaptive_window_is_the_one_found_and_start_up_is_measured_apart() -> None:
+    receipts = paced(100, 10, 0.05)
+    m = measure(
+        inputs(
+            receipts,
+            adaptive=True,
+            window_ns=(T0 + 4 * S, T0 + 9 * S),
+            consumers_started_ns=T0 - 2 * S,
+            consumers_ready_ns=None,
+        )
+    )
+    assert m.window == Window(start_ns=T0 + 4 * S, end_ns=T0 + 9 * S)
+    assert m.throughput is not None and m.throughput.per_s == pytest.approx(100, rel=0.01)
+    assert m.startup is not None
+    assert m.startup.ready_s is None
+    assert m.startup.first_delivery_s == pytest.approx(2.05)
+    assert m.startup.steady_s == pytest.approx(6.0)
+
+
+def test_an_adaptive_warmup_that_never_got_steady_measured_nothing() -> None:
+    m = measure(
+        inputs(
+            paced(100, 10, 0.05),
+            adaptive=True,
+            window_ns=None,
+            errors=["never steady within load.warmup_max 60s: delivered rate 500.0/s then 100.0/s"],
+        )
+    )
+    assert m.throughput is None and m.latency is None
+    assert m.error is not None and m.error.startswith("never steady within load.warmup_max")
+    assert "no steady-state window" in m.error
+
+
+def test_throughput_above_its_bound_by_more_than_the_backlog_is_an_error_naming_both() -> None:
+    """An injected inconsistency: 130/s received, every one meant inside the window, for
+    100/s offered: no backlog at the window's start can explain the excess."""
+    receipts = paced(130, 10, 0.05)
+    m = measure(inputs(receipts))
+    assert m.error is not None
+    assert "throughput 130.0/s is above its bound 100.0/s (offered" in m.error
+
+
+def test_a_catch_up_above_the_offered_rate_is_explained_by_the_backlog_at_the_start() -> None:
+    # Started 4 s late: the window opens with the 400-email backlog and drains it at
+    # 500/s capacity; delivered above 100/s, within offered x window + that backlog.
+    receipts = served_at_from(100, 500, 10, start_s=4)
+    m = measure(inputs(receipts))
+    assert m.throughput is not None and m.throughput.per_s > 100
+    assert m.error is None or "above its bound" not in m.error
+
+
+def served_at_from(rate: float, capacity: float, seconds: float, *, start_s: float) -> list[Rec]:
+    out = []
+    free_at = T0 + round(start_s * S)
+    for i in range(round(rate * seconds)):
+        intended = T0 + round(i * S / rate)
+        begin = max(intended, free_at)
+        free_at = begin + round(S / capacity)
+        out.append(Rec(f"m{i}", intended, free_at, begin))
+    return out
+
+
+def test_a_saturating_points_wait_is_shown_with_its_cause_the_backlog_kept() -> None:
+    # 2 s of queue wait ahead of a 20 ms service: the harness's backlog, not the consumer.
+    receipts = [replace(r, started_ns=r.received_ns - 20 * MS) for r in paced(100, 10, 2.0)]
+    m = measure(inputs(receipts, mode=LoadMode.SATURATE, offered_per_s=None, kept_backlog=970))
+    note = next(w for w in m.warnings if w.startswith("queue wait"))
+    assert note.startswith("queue wait, set by the backlog poolbench keeps: 970 emails")
+    assert "service p99 20.1 ms" in note  # HdrHistogram bucket of 20 ms
+    opened = measure(inputs(receipts, kept_backlog=None))
+    assert not any(w.startswith("queue wait") for w in opened.warnings)
