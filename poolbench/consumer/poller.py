@@ -31,7 +31,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
@@ -62,6 +62,12 @@ PAUSED_POLL_TIMEOUT_S = 0.05
 BLOCKED_PAUSE_AFTER_S = 1.0
 WATERMARK_INTERVAL_S = 1.0
 WATERMARK_QUERY_TIMEOUT_S = 1.0  # a broker query for a paused partition's watermark
+
+
+# How long a stopping consumer waits for its final commit and group leave: a healthy
+# coordinator answers in milliseconds; a gone one never, and SIGTERM must end the process
+# within 2 s (poolbench.orphans.KILL_AFTER_S, what the runner's watchdog allows).
+FINISH_TIMEOUT_S: Final = 1.0
 
 
 class PollerHandler(Protocol):
@@ -165,11 +171,20 @@ class KafkaPoller:
         self._thread.start()
 
     def close(
-        self, final_positions: Mapping[TopicPartitionKey, int], timeout: float = 10.0
+        self,
+        final_positions: Mapping[TopicPartitionKey, int],
+        timeout: float = 10.0,
+        *,
+        finish_timeout: float = FINISH_TIMEOUT_S,
     ) -> bool:
         """Stop the thread, commit `final_positions` synchronously, leave the group.
 
-        Returns whether the final commit succeeded (or there was nothing to commit).
+        The commit and the leave wait on the group coordinator; with the broker gone they
+        would hold a stopping consumer for seconds, past what SIGTERM allows. They run in
+        a daemon thread given `finish_timeout`: past it the consumer stops without them
+        (the next owner of the partitions re-reads what was not committed: duplicates,
+        never loss). Returns whether the final commit succeeded (or there was nothing to
+        commit).
         """
         self._stop.set()
         if self._thread is not None:
@@ -177,8 +192,29 @@ class KafkaPoller:
         consumer = self._consumer
         if consumer is None:
             return True
-        ok = True
         positions = {k: v for k, v in final_positions.items() if k in self._assigned}
+        done: list[bool] = []
+        finisher = threading.Thread(
+            target=lambda: done.append(self._commit_and_leave(consumer, positions)),
+            name="poolbench-close",
+            daemon=True,
+        )
+        finisher.start()
+        finisher.join(finish_timeout)
+        self._consumer = None
+        if not done:
+            logger.error(
+                "the final commit and leaving the group took more than %.1f s (is the broker "
+                "gone?): stopping without them",
+                finish_timeout,
+            )
+            return False
+        return done[0]
+
+    def _commit_and_leave(
+        self, consumer: Consumer, positions: Mapping[TopicPartitionKey, int]
+    ) -> bool:
+        ok = True
         if positions:
             try:
                 consumer.commit(offsets=_partitions(positions), asynchronous=False)
@@ -191,7 +227,6 @@ class KafkaPoller:
             consumer.close()
         except (KafkaException, RuntimeError) as exc:
             logger.warning("closing the Kafka consumer: %s", exc)
-        self._consumer = None
         return ok
 
     def request_commit(self, positions: Mapping[TopicPartitionKey, int]) -> None:
