@@ -3,7 +3,7 @@
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from poolbench.gates.expr import parse_gate
+from poolbench.gate_expr import parse_gate
 from tests import synthetic
 
 GATE = "(throughput - ideal) / ideal >= -0.05"

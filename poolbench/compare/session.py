@@ -33,7 +33,8 @@ from poolbench.redact import redact_mapping
 from poolbench.results import Environment, PointResult, ResultSet
 from poolbench.run.point import PointContext, run_point
 from poolbench.run.progress import PointProgress
-from poolbench.run.sweep import cluster, stored_point
+from poolbench.run.stored import stored_point
+from poolbench.run.sweep import cluster
 from poolbench.scenario import Point, Scenario, expand
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
-from poolbench.gates.expr import parse_gate
+from poolbench.gate_expr import parse_gate
 from poolbench.results import GateResult, ParamValue, PointResult
 
 

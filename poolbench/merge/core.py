@@ -59,7 +59,7 @@ from poolbench.run.budget import StepsLike
 from poolbench.run.figures import LoadMode
 from poolbench.run.measure import PointInputs, measure
 from poolbench.run.samples import NS_PER_S
-from poolbench.run.sweep import stored_point
+from poolbench.run.stored import stored_point
 from poolbench.sink.latency import parse_latency
 from poolbench.sink.receipt import Receipt
 

@@ -180,13 +180,6 @@ def _add_sweep_errors(ctx: Reader, errors: Sequence[ScenarioError]) -> None:
             ctx.errors.append(error)
 
 
-def cross_check(scenario: Scenario) -> None:
-    """Checks that involve several sections (run again for every sweep point)."""
-    ctx = Reader(scenario.source, scenario.lines)
-    _cross_check(ctx, scenario, invalid=set())
-    ctx.raise_errors()
-
-
 def _valid(invalid: set[str], *keys: str) -> bool:
     """None of `keys`, nor a key inside them or a section around them, has a problem."""
     for bad in invalid:

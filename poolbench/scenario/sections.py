@@ -10,7 +10,7 @@ from typing import Any, Final
 
 from poolbench.consumer.settings import spec_for
 from poolbench.errors import ConfigError
-from poolbench.gates.expr import parse_gate
+from poolbench.gate_expr import parse_gate
 from poolbench.scenario.model import (
     PLACEHOLDERS,
     SETTINGS_FIELDS,

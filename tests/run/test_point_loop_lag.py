@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from poolbench.run.point import PointContext
-from poolbench.run.sweep import stored_point
+from poolbench.run.stored import stored_point
 from tests.run.test_point import context, measured, one_point
 
 pytestmark = pytest.mark.slow

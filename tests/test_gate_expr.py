@@ -4,7 +4,7 @@ import operator
 import pytest
 
 from poolbench.errors import ConfigError
-from poolbench.gates.expr import FIELDS, parse_gate
+from poolbench.gate_expr import FIELDS, parse_gate
 from poolbench.results import METRIC_NAMES
 
 VALUES = {name: 1.0 for name in METRIC_NAMES} | {
