@@ -13,7 +13,8 @@ import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from poolbench.tune.model import CapacityPoint, fit_little, fit_usl, usl
-from poolbench.tune.search import ProbeLoad, SearchLimits, Target, search
+from poolbench.tune.probes import ProbeLoad, SearchLimits, Target
+from poolbench.tune.search import search
 from tests.tune.sim import SimSystem
 
 RATE = 1000.0

@@ -55,9 +55,9 @@ def merge(
     Exit 2 (one line naming the file) for shards of different loads or scenarios, the
     same shard twice, or clocks further apart than --max-clock-skew.
     """
-    from poolbench.merge.core import MergeOptions
     from poolbench.merge.core import merge as merge_inputs
     from poolbench.merge.inputs import read_dirs
+    from poolbench.merge.options import MergeOptions
     from poolbench.results import Environment, save
     from poolbench.units import parse_duration
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from poolbench.scenario import Scenario
     from poolbench.tune.advice import Recommendation
-    from poolbench.tune.search import SearchLimits, Target
+    from poolbench.tune.probes import SearchLimits, Target
     from poolbench.tune.session import TuneOutcome
 
 # Piped output: wide enough that no verdict or table row is broken.
@@ -117,7 +117,7 @@ def tune(
     from poolbench.cli.edge import flag, writable_directory
     from poolbench.scenario import load_scenario
     from poolbench.tune.measured import base_scenario, latency_hint_s
-    from poolbench.tune.search import Probe, SearchLimits, StopReason, Target, impossible
+    from poolbench.tune.probes import Probe, SearchLimits, StopReason, Target, impossible
     from poolbench.tune.session import tune as run_tune
     from poolbench.tune.writeup import stop_line
     from poolbench.units import parse_duration, parse_percent, parse_rate

@@ -16,7 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from poolbench.tune.advice import Recommendation
-from poolbench.tune.search import ProbeLoad
+from poolbench.tune.probes import ProbeLoad
 
 _DPI: Final = 110
 _SIZE: Final = (8.0, 6.0)

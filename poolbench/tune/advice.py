@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from poolbench.consumer.settings import DEFAULTS, spec_for
 from poolbench.tune.model import CapacityPoint, ModelFit, fit
-from poolbench.tune.search import Knee, Probe, ProbeLoad, SearchResult, StopReason, Target
+from poolbench.tune.probes import Knee, Probe, ProbeLoad, SearchResult, StopReason, Target
 
 SEED_LOW_RATE = 10.0  # the seed's guide: "< 10/sec: buffer = 50"
 SEED_HIGH_RATE = 100.0  # "10-100/sec: 100-200", "> 100/sec: 500+"

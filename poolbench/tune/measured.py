@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from poolbench.errors import ConfigError
 from poolbench.results import PointResult
 from poolbench.scenario import Consumer, Load, Scenario, Sink, Sweep, Topic
-from poolbench.tune.search import ProbeLoad, ProbeResult
+from poolbench.tune.probes import ProbeLoad, ProbeResult
 from poolbench.units import format_duration, parse_duration
 
 RunPoint = Callable[[Scenario], PointResult]

@@ -16,7 +16,8 @@ from poolbench.results import PointResult
 from poolbench.scenario import Scenario
 from poolbench.tune.advice import Recommendation, recommend
 from poolbench.tune.measured import RunnerMeasure, RunPoint, latency_hint_s
-from poolbench.tune.search import Probe, SearchLimits, Target, search
+from poolbench.tune.probes import Probe, SearchLimits, Target
+from poolbench.tune.search import search
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from typing import Any, Final
 
 from poolbench.tune.advice import SEED_HIGH_RATE, Recommendation
 from poolbench.tune.model import ModelFit, UslFit
-from poolbench.tune.search import Probe, StopReason
+from poolbench.tune.probes import Probe, StopReason
 
 
 def _pct(x: float) -> str:

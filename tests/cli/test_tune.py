@@ -104,8 +104,8 @@ def test_tune_at_200_per_s_and_50_ms_recommends_about_rate_x_send_time(tmp_path:
     # The recommended setting, run again, meets the target.
     from poolbench.scenario import load_scenario
     from poolbench.tune.measured import point_scenario, to_probe_result
+    from poolbench.tune.probes import ProbeLoad, Target
     from poolbench.tune.runner import run_probe
-    from poolbench.tune.search import ProbeLoad, Target
 
     again = point_scenario(load_scenario(scenario), workers, buffer, ProbeLoad.TARGET, 200)
     assert Target(rate=200, p99_ms=500).failures(to_probe_result(run_probe(again))) == []

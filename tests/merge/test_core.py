@@ -7,15 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from poolbench.merge.core import (
-    MergeOptions,
-    merge,
-    merge_histograms,
-    merge_raw,
-    merge_results,
-    pooled_point_inputs,
-)
+from poolbench.merge.core import merge
 from poolbench.merge.inputs import DeadLetters, Inputs, MergeError, ResultsInput, split_by_run
+from poolbench.merge.measured import merge_histograms, merge_results
+from poolbench.merge.options import MergeOptions
+from poolbench.merge.raw import merge_raw, pooled_point_inputs
 from poolbench.metrics.histogram import LatencyHistogram
 from poolbench.results import PointResult, ResultSet
 from poolbench.run.timeline import nearest_rank

@@ -7,7 +7,8 @@ from matplotlib.axes import Axes
 
 from poolbench.report.tune_chart import tune_chart
 from poolbench.tune.advice import recommend
-from poolbench.tune.search import SearchLimits, Target, search
+from poolbench.tune.probes import SearchLimits, Target
+from poolbench.tune.search import search
 from tests.tune.sim import SimSystem
 
 

@@ -8,7 +8,7 @@ from poolbench.report.tune_report import write_tune_report
 from poolbench.results import Latency, Memory, PointResult, load
 from poolbench.scenario import Scenario
 from poolbench.tune.measured import base_scenario
-from poolbench.tune.search import ProbeLoad, SearchLimits, Target
+from poolbench.tune.probes import ProbeLoad, SearchLimits, Target
 from poolbench.tune.session import tune
 from tests.tune.sim import SimSystem
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from poolbench.metrics.clock import ManualClock
 from poolbench.tune.model import usl
-from poolbench.tune.search import ProbeLoad, ProbeResult, Target
+from poolbench.tune.probes import ProbeLoad, ProbeResult, Target
 
 
 @dataclass(slots=True)

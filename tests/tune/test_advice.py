@@ -5,7 +5,7 @@ import pytest
 from poolbench.consumer.settings import SETTINGS, load_settings
 from poolbench.tune.advice import capacity_points, recommend, seed_buffer
 from poolbench.tune.model import CapacityPoint
-from poolbench.tune.search import (
+from poolbench.tune.probes import (
     Phase,
     Probe,
     ProbeLoad,
@@ -13,8 +13,8 @@ from poolbench.tune.search import (
     SearchLimits,
     StopReason,
     Target,
-    search,
 )
+from poolbench.tune.search import search
 from poolbench.tune.writeup import render_markdown, to_dict
 from tests.tune.sim import SimSystem, tuned
 

@@ -14,7 +14,7 @@ from poolbench.tune.measured import (
     point_scenario,
     to_probe_result,
 )
-from poolbench.tune.search import ProbeLoad
+from poolbench.tune.probes import ProbeLoad
 
 
 def lat(p99: float, avg: float = 10.0) -> Latency:

@@ -1,6 +1,6 @@
 import pytest
 
-from poolbench.tune.search import Target, impossible
+from poolbench.tune.probes import Target, impossible
 
 
 def test_a_p99_at_or_below_the_sink_latency_is_impossible() -> None:

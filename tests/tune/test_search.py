@@ -7,7 +7,7 @@ import pytest
 
 from poolbench.errors import ConfigError
 from poolbench.metrics.clock import ManualClock
-from poolbench.tune.search import (
+from poolbench.tune.probes import (
     Phase,
     Probe,
     ProbeLoad,
@@ -15,8 +15,8 @@ from poolbench.tune.search import (
     SearchLimits,
     StopReason,
     Target,
-    search,
 )
+from poolbench.tune.search import search
 from tests.tune.sim import SimSystem
 
 

@@ -10,7 +10,8 @@ from poolbench.scenario.estimate import estimate_s
 from poolbench.tune.advice import recommend
 from poolbench.tune.measured import base_scenario
 from poolbench.tune.model import UslFit
-from poolbench.tune.search import SearchLimits, StopReason, Target, search
+from poolbench.tune.probes import SearchLimits, StopReason, Target
+from poolbench.tune.search import search
 from poolbench.tune.writeup import render_markdown, stop_line, to_dict, usl_peak
 from tests.tune.sim import SimSystem, tuned
 

@@ -7,7 +7,8 @@ import json
 import math
 
 from poolbench.tune.advice import recommend
-from poolbench.tune.search import SearchLimits, StopReason, search
+from poolbench.tune.probes import SearchLimits, StopReason
+from poolbench.tune.search import search
 from poolbench.tune.writeup import render_markdown, to_dict
 from tests.tune.sim import tuned
 
