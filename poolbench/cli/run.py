@@ -80,7 +80,7 @@ def run(
     from poolbench.cli.edge import writable_directory
     from poolbench.errors import RunError
     from poolbench.gates.absolute import evaluate_gates, with_verdicts
-    from poolbench.gates.accounting import check_accounting
+    from poolbench.gates.no_loss import check_accounting
     from poolbench.orphans import KILLED_NOTE, noted_if_killed
     from poolbench.report.writer import write_report
     from poolbench.results import save

@@ -15,6 +15,11 @@
 A part that cannot start raises `RunError` after everything started is stopped. A
 consumer that dies during the load does not end the run: the point is recorded, with
 the error first among its warnings, and with its losses.
+
+Why one module of ~480 lines: the phases above share one context (the point's processes,
+readers and stop signal) and `run_point` runs them top to bottom, so the order reads in
+the code; what each phase calls lives in modules of its own (plan, consumers, processes,
+warmup, checks, measure).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from poolbench.gates.accounting import check_accounting
+from poolbench.gates.no_loss import check_accounting
 from poolbench.scenario.model import Allow
 from tests.gates.factories import point
 
