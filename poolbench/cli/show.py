@@ -26,9 +26,15 @@ def show(
 
     from poolbench.gates.baseline import resolve_results
     from poolbench.report.summary import (
+        BESIDE_E2E_AVG,
+        BESIDE_E2E_P99,
         BUDGET_HEADER,
         CPU_COST_HEADER,
         CPU_HEADER,
+        NA,
+        SERVICE_AVG,
+        SERVICE_P99,
+        STARTUP_HEADER,
         busiest_threads,
         run_status,
         run_status_line,
@@ -47,9 +53,12 @@ def show(
         BUDGET_HEADER,
         CPU_HEADER,
         CPU_COST_HEADER,
+        STARTUP_HEADER,
         "Ideal",
-        "Service avg",
-        "Service p99",
+        SERVICE_AVG,
+        SERVICE_P99,
+        BESIDE_E2E_AVG,
+        BESIDE_E2E_P99,
         "Dup",
         "Lost",  # the Status says LOST, the count is under the table
     }
@@ -82,11 +91,22 @@ def show(
     for number, (point, row) in enumerate(zip(result_set.points, summary.rows, strict=True), 1):
         by_header = dict(zip(summary.headers, row, strict=True))
         if point.budget_ms is not None or point.cpu_by_part:
+            other = (
+                f"end-to-end p99 {by_header[BESIDE_E2E_P99]} (with the queue wait that "
+                "poolbench's backlog sets)"
+                if BESIDE_E2E_P99 in by_header
+                else f"service p99 {by_header[SERVICE_P99]}"
+            )
             console.print(
-                f"point {number}: service p99 {by_header['Service p99']}; "
+                f"point {number}: {other}; "
                 f"send time {by_header[BUDGET_HEADER]} "
                 f"(connect / handshake / client / sink latency / sink); "
                 f"CPU % consumer / sink / loadgen / broker / machine: {by_header[CPU_HEADER]}"
+            )
+        if by_header.get(STARTUP_HEADER, NA) != NA:
+            console.print(
+                f"point {number}: start-up, seconds from the consumer's start: ready / first "
+                f"delivery / steady {by_header[STARTUP_HEADER]}"
             )
         if point.cpu_cost:
             split = thread_split(point)
@@ -117,6 +137,8 @@ _SHORT = {
     "Latency avg (end to end)": "Lat avg",
     "p99 (end to end)": "p99",
     "Service p99": "Svc p99",
+    "Latency avg (service)": "Svc avg",
+    "p99 (service)": "Svc p99",
     "Memory": "Mem",
     "Share of ideal": "%ideal",
     "Kept up": "Kept",

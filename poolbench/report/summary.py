@@ -1,11 +1,18 @@
 """The summary table in the seed's shape, as text cells (no pandas; the terminal uses it).
 
-`Workers | Buffer | Throughput | Latency avg | p99 | Memory` (latency end to end: from the
-intended send time, or the produce time under a saturating load, to receipt), then the
-service time (worker start to receipt), the offered rate, the ideal and the share of it,
+`Workers | Buffer | Throughput | Latency avg | p99 | Memory`, then the other latency, the
+offered rate, the ideal and the share of it,
 whether the consumer kept up, where the send time went, who was busy, the accounting and
 the warnings; swept settings other than workers and buffer get a column in front. A
 figure that was not measured reads "n/a", never 0.
+
+The headline latency is the consumer's. Under an open load that is end to end (from the
+intended send time to receipt): the consumer's own wait for work is part of it. Under a
+saturating load the end-to-end figure is mostly the queue wait that poolbench itself
+sets, by the backlog it keeps ahead of the group, so a run whose every point saturates
+headlines the service time (worker start to receipt) and shows end to end beside it
+(each point's warnings say how big that backlog was), unless a point has no service
+time. Gate names do not change.
 """
 
 from __future__ import annotations
@@ -20,20 +27,30 @@ from poolbench.results import PointResult, ResultSet
 WORKERS: Final = "consumer.workers"
 BUFFER: Final = "consumer.buffer"
 
+E2E_AVG: Final = "Latency avg (end to end)"
+E2E_P99: Final = "p99 (end to end)"
+SERVICE_AVG: Final = "Service avg"
+SERVICE_P99: Final = "Service p99"
+# The same figures when a saturated run headlines the service time.
+HEADLINE_SERVICE_AVG: Final = "Latency avg (service)"
+HEADLINE_SERVICE_P99: Final = "p99 (service)"
+BESIDE_E2E_AVG: Final = "End-to-end avg"
+BESIDE_E2E_P99: Final = "End-to-end p99"
+STARTUP_HEADER: Final = "Start-up s: ready / first delivery / steady"
 SEED_COLUMNS: Final = (
     "Workers",
     "Buffer",
     "Throughput",
-    "Latency avg (end to end)",
-    "p99 (end to end)",
+    E2E_AVG,
+    E2E_P99,
     "Memory",
 )
 BUDGET_HEADER: Final = "Send time: connect / handshake / client / sink latency / sink"
 CPU_HEADER: Final = "CPU %: consumer / sink / loadgen / broker / machine"
 CPU_COST_HEADER: Final = "CPU µs per email: consumer / sink / loadgen"
 EXTRA_COLUMNS: Final = (
-    "Service avg",
-    "Service p99",
+    SERVICE_AVG,
+    SERVICE_P99,
     "Offered",
     "Ideal",
     "Share of ideal",
@@ -41,6 +58,7 @@ EXTRA_COLUMNS: Final = (
     BUDGET_HEADER,
     CPU_HEADER,
     CPU_COST_HEADER,
+    STARTUP_HEADER,
     "Lost",
     "Dup",
     "DLQ",
@@ -87,19 +105,45 @@ def swept_paths(result_set: ResultSet) -> list[str]:
     return paths
 
 
+def headlines_service(result_set: ResultSet) -> bool:
+    """Does this run headline the service time? When every point saturates and every
+    point that measured anything has one (a consumer that reports no service time keeps
+    the end-to-end headline rather than an n/a)."""
+    points = result_set.points
+    return (
+        bool(points)
+        and all(p.load_mode == "saturate" for p in points)
+        and all(p.service_ms is not None for p in points if p.latency_ms is not None)
+    )
+
+
+def _renamed(columns: tuple[str, ...], service: bool) -> tuple[str, ...]:
+    if not service:
+        return columns
+    names = {
+        E2E_AVG: HEADLINE_SERVICE_AVG,
+        E2E_P99: HEADLINE_SERVICE_P99,
+        SERVICE_AVG: BESIDE_E2E_AVG,
+        SERVICE_P99: BESIDE_E2E_P99,
+    }
+    return tuple(names.get(c, c) for c in columns)
+
+
 def summary_table(result_set: ResultSet) -> SummaryTable:
     others = [p for p in swept_paths(result_set) if p not in (WORKERS, BUFFER)]
     repeats = len({p.repeat for p in result_set.points}) > 1
+    service_first = headlines_service(result_set)
     headers = (
         *(_short(p) for p in others),
         *(("Repeat",) if repeats else ()),
-        *SEED_COLUMNS,
-        *EXTRA_COLUMNS,
+        *_renamed(SEED_COLUMNS, service_first),
+        *_renamed(EXTRA_COLUMNS, service_first),
     )
     rows: list[tuple[str, ...]] = []
     flagged: list[bool] = []
     for point in result_set.points:
         e2e, service, memory = point.latency_ms, point.service_ms, point.memory_mb
+        first, beside = (service, e2e) if service_first else (e2e, service)
         rows.append(
             (
                 *(_cell(setting(result_set, point, p)) for p in others),
@@ -107,11 +151,11 @@ def summary_table(result_set: ResultSet) -> SummaryTable:
                 _cell(setting(result_set, point, WORKERS)),
                 _cell(setting(result_set, point, BUFFER)),
                 with_unit(point.throughput_per_s, "/s"),
-                with_unit(None if e2e is None else e2e.avg, "ms"),
-                with_unit(None if e2e is None else e2e.p99, "ms"),
+                with_unit(None if first is None else first.avg, "ms"),
+                with_unit(None if first is None else first.p99, "ms"),
                 with_unit(None if memory is None else memory.peak, "MB"),
-                with_unit(None if service is None else service.avg, "ms"),
-                with_unit(None if service is None else service.p99, "ms"),
+                with_unit(None if beside is None else beside.avg, "ms"),
+                with_unit(None if beside is None else beside.p99, "ms"),
                 with_unit(point.offered_per_s, "/s") if point.load_mode == "open" else "saturating",
                 with_unit(point.ideal_throughput_per_s, "/s"),
                 share_cell(point),
@@ -119,6 +163,7 @@ def summary_table(result_set: ResultSet) -> SummaryTable:
                 budget_cell(point),
                 cpu_cell(point),
                 cpu_cost_cell(point),
+                startup_cell(point),
                 str(point.lost),
                 str(point.duplicates),
                 str(point.dead_lettered),
@@ -131,6 +176,14 @@ def summary_table(result_set: ResultSet) -> SummaryTable:
             point.has_losses or point.failed or point.gate_failed or bool(point.warnings)
         )
     return SummaryTable(headers=headers, rows=tuple(rows), flagged=tuple(flagged))
+
+
+def startup_cell(point: PointResult) -> str:
+    """`ready / first delivery / steady`, seconds from the consumer's start; n/a each."""
+    cells = (point.ready_s, point.first_delivery_s, point.steady_s)
+    if all(c is None for c in cells):
+        return NA
+    return " / ".join(NA if c is None else f"{c:.1f}" for c in cells)
 
 
 def _short(path: str) -> str:

@@ -25,16 +25,16 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from poolbench.report.canvas import axis_name, chart_title, new_figure, setting_name
-from poolbench.report.summary import WORKERS, swept_paths
+from poolbench.report.summary import WORKERS, headlines_service, swept_paths
 from poolbench.results import ResultSet
 
 _PERCENTILES: Final = (
-    ("latency_avg_ms", "avg"),
-    ("latency_p50_ms", "p50"),
-    ("latency_p90_ms", "p90"),
-    ("latency_p99_ms", "p99"),
-    ("latency_p999_ms", "p99.9"),
-    ("latency_max_ms", "max"),
+    ("avg", "avg"),
+    ("p50", "p50"),
+    ("p90", "p90"),
+    ("p99", "p99"),
+    ("p999", "p99.9"),
+    ("max", "max"),
 )
 
 
@@ -242,11 +242,15 @@ def _throughput(result_set: ResultSet, frame: pd.DataFrame, layout: _Layout) -> 
 
 
 def _latency(result_set: ResultSet, frame: pd.DataFrame, layout: _Layout) -> Figure:
+    """The headline latency's percentiles (`poolbench.report.summary`): the service time
+    when every point saturates, else end to end."""
     figure, (ax,) = new_figure()
     positions = _positions(frame, layout)
     groups = _groups(frame, layout)
+    kind = "service" if headlines_service(result_set) else "latency"
+    columns = [(f"{kind}_{key}_ms", name) for key, name in _PERCENTILES]
     if len(groups) == 1:
-        for column, name in _PERCENTILES:
+        for column, name in columns:
             _line(ax, frame, layout, positions, column, label=name)
         ax.legend(fontsize="small", ncols=2)
     else:
@@ -259,14 +263,14 @@ def _latency(result_set: ResultSet, frame: pd.DataFrame, layout: _Layout) -> Fig
                 rows,
                 layout,
                 positions,
-                "latency_p50_ms",
+                f"{kind}_p50_ms",
                 color=color,
                 linestyle="--",
                 marker="s",
                 label=f"p50 ({label})",
             )
             _line(
-                ax, rows, layout, positions, "latency_p99_ms", color=color, label=f"p99 ({label})"
+                ax, rows, layout, positions, f"{kind}_p99_ms", color=color, label=f"p99 ({label})"
             )
         joined = layout.joined
         _legend(
@@ -278,14 +282,18 @@ def _latency(result_set: ResultSet, frame: pd.DataFrame, layout: _Layout) -> Fig
             ],
             ncols=2,
         )
-    values = frame[[c for c, _ in _PERCENTILES]].to_numpy(dtype=float).ravel()
+    values = frame[[c for c, _ in columns]].to_numpy(dtype=float).ravel()
     positive = values[values > 0]
     # Percentiles of a saturated queue span orders of magnitude; a log axis keeps p50 visible.
     if positive.size and positive.max() / positive.min() > 50:
         ax.set_yscale("log")
     else:
-        _top(ax, frame, [c for c, _ in _PERCENTILES])
-    ax.set_ylabel("end-to-end latency (ms)")
+        _top(ax, frame, [c for c, _ in columns])
+    ax.set_ylabel(
+        "service latency (ms): worker start to receipt"
+        if kind == "service"
+        else "end-to-end latency (ms)"
+    )
     _xaxis(ax, frame, layout)
     ax.set_title(chart_title(result_set, f"Latency percentiles vs {layout.x_label}"))
     return figure

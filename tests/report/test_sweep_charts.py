@@ -79,3 +79,37 @@ def test_a_point_that_measured_nothing_is_skipped_not_drawn_as_zero() -> None:
 def test_the_throughput_chart_shows_the_offered_rate_of_an_open_load() -> None:
     (ax,) = figures_by_name(faults())["throughput.png"].axes
     assert "offered (open load)" in legend_labels(ax)
+
+
+def test_a_saturated_run_draws_the_service_latency_and_an_open_one_end_to_end() -> None:
+    """The latency chart headlines what the table does: the service time when every point
+    saturates (end to end is poolbench's own backlog there), end to end otherwise."""
+    from poolbench.results import LATENCY_KEYS
+
+    base = synthetic.seed_table()
+    saturated = dataclasses.replace(
+        base,
+        points=tuple(
+            dataclasses.replace(
+                p,
+                service_ms=dataclasses.replace(
+                    p.latency_ms, **{k: getattr(p.latency_ms, k) / 10 for k in LATENCY_KEYS}
+                ),
+            )
+            for p in base.points
+            if p.latency_ms is not None
+        ),
+    )
+    (ax,) = figures_by_name(saturated)["latency.png"].axes
+    assert ax.get_ylabel().startswith("service latency")
+    p99 = next(line for line in ax.get_lines() if line.get_label() == "p99")
+    want = [p.service_ms.p99 for p in saturated.points if p.service_ms is not None]
+    assert line_ys(p99) == want
+    opened = dataclasses.replace(
+        saturated,
+        points=tuple(dataclasses.replace(p, load_mode="open") for p in saturated.points),
+    )
+    (ax,) = figures_by_name(opened)["latency.png"].axes
+    assert ax.get_ylabel().startswith("end-to-end latency")
+    p99 = next(line for line in ax.get_lines() if line.get_label() == "p99")
+    assert line_ys(p99) == [p.latency_ms.p99 for p in opened.points if p.latency_ms]

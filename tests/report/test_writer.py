@@ -29,6 +29,8 @@ def test_report_files_for_a_zip_sweep(tmp_path: Path) -> None:
     assert float(rows[2]["throughput_per_s"]) == result_set.points[2].throughput_per_s
     text = files.markdown.read_text()
     assert text.startswith("# poolbench: seed-table\n")
+    # Every point saturates, but these carry no service time: end to end stays the
+    # headline rather than an n/a.
     assert (
         "| Workers | Buffer | Throughput | Latency avg (end to end) | p99 (end to end) | Memory |"
         in text
@@ -122,7 +124,9 @@ def test_a_point_that_measured_nothing_reads_n_a_everywhere(tmp_path: Path) -> N
     result_set = faults(failed=True)
     table = summary_table(result_set)
     row = dict(zip(table.headers, table.rows[1], strict=True))
-    for header in ("Throughput", "Latency avg (end to end)", "p99 (end to end)", "Share of ideal"):
+    latency = [h for h in table.headers if h.startswith(("Latency avg", "p99 ("))]
+    assert len(latency) == 2, table.headers
+    for header in ("Throughput", *latency, "Share of ideal"):
         assert row[header] == NA, header
     assert row["Status"] == "FAILED"
     files = write_report(result_set, tmp_path)
@@ -163,3 +167,45 @@ def test_the_report_says_the_breaker_set_the_gap() -> None:
         "(8-13 s): the consumer's circuit breaker cooldown (5 s), not the outage, set the "
         "gap's length"
     ) in section
+
+
+def test_a_saturated_run_headlines_the_service_time_and_an_open_one_end_to_end() -> None:
+    from dataclasses import replace
+
+    from poolbench.report.summary import headlines_service, with_unit
+    from poolbench.results import LATENCY_KEYS
+
+    table_only = synthetic.seed_table()
+    assert not headlines_service(table_only)  # no service time: no n/a headline
+    saturated = replace(
+        table_only,
+        points=tuple(
+            replace(
+                p,
+                service_ms=replace(
+                    p.latency_ms, **{k: getattr(p.latency_ms, k) / 10 for k in LATENCY_KEYS}
+                ),
+            )
+            for p in table_only.points
+            if p.latency_ms is not None
+        ),
+    )
+    assert all(p.load_mode == "saturate" for p in saturated.points)
+    assert headlines_service(saturated)
+    table = summary_table(saturated)
+    for point, cells in zip(saturated.points, table.rows, strict=True):
+        row = dict(zip(table.headers, cells, strict=True))
+        assert point.service_ms is not None and point.latency_ms is not None
+        assert row["p99 (service)"] == with_unit(point.service_ms.p99, "ms")
+        assert row["End-to-end p99"] == with_unit(point.latency_ms.p99, "ms")
+        assert "p99 (end to end)" not in row
+    opened = replace(
+        saturated, points=tuple(replace(p, load_mode="open") for p in saturated.points)
+    )
+    assert not headlines_service(opened)
+    table = summary_table(opened)
+    row = dict(zip(table.headers, table.rows[0], strict=True))
+    first = opened.points[0]
+    assert first.latency_ms is not None and first.service_ms is not None
+    assert row["p99 (end to end)"] == with_unit(first.latency_ms.p99, "ms")
+    assert row["Service p99"] == with_unit(first.service_ms.p99, "ms")
