@@ -270,10 +270,15 @@ class _Display:
             progress.update(self._task, completed=min(p.elapsed_s, p.total_s), status=status)
         elif event.kind == "point_done" and event.result is not None:
             r = event.result
+            # The headline latency is the consumer's: its service time under a saturating
+            # load (end to end is poolbench's own backlog there), else end to end.
+            service = r.load_mode == "saturate" and r.service_ms is not None
+            latency = r.service_ms if service else r.latency_ms
             status = (
                 f"done: {_text(r.throughput_per_s, '/s')} "
                 f"(ideal {_text(r.ideal_throughput_per_s, '/s')}), "
-                f"p99 {_text(None if r.latency_ms is None else r.latency_ms.p99, 'ms')}, "
+                f"{'service ' if service else ''}"
+                f"p99 {_text(None if latency is None else latency.p99, 'ms')}, "
                 f"{_text(None if r.memory_mb is None else r.memory_mb.peak, 'MB')}"
                 + (f", LOST {r.lost}" if r.lost else "")
                 + (", HARNESS SATURATED" if r.harness_saturated else "")

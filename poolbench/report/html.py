@@ -20,6 +20,7 @@ from poolbench.report.summary import (
     FAILED,
     LOST,
     gate_rows,
+    headline_words,
     run_status,
     run_status_line,
     summary_table,
@@ -126,10 +127,9 @@ def render_html(
         parts += _table(result_set)
         parts.append(
             "<p>Throughput: distinct emails received at the sink in the steady-state window "
-            "per second. Latency is end to end, from the intended send time to receipt; "
-            "service, from the worker's start to receipt. Ideal = min(workers / mean sink "
-            "latency, offered rate). n/a: not measured (never read as 0). Click a column "
-            "header to sort.</p>"
+            f"per second. {escape(headline_words(result_set))} Ideal = min(workers / mean "
+            "sink latency, offered rate). n/a: not measured (never read as 0). Click a "
+            "column header to sort.</p>"
         )
     else:
         parts.append("<p>No point was measured.</p>")

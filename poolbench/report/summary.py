@@ -117,6 +117,20 @@ def headlines_service(result_set: ResultSet) -> bool:
     )
 
 
+def headline_words(result_set: ResultSet) -> str:
+    """One sentence for a report: which latency the table headlines, and why."""
+    if headlines_service(result_set):
+        return (
+            "Every point saturates the consumer, so the latency headlined is its service "
+            "time (worker start to receipt); end to end, beside it, is mostly the queue wait "
+            "that poolbench itself sets by the backlog it keeps ahead of the group."
+        )
+    return (
+        "The latency headlined is end to end, from the intended send time to receipt; "
+        "service runs from the worker's start to receipt."
+    )
+
+
 def _renamed(columns: tuple[str, ...], service: bool) -> tuple[str, ...]:
     if not service:
         return columns

@@ -11,7 +11,7 @@ from typing import Final
 from poolbench.report.charts import chart_figures
 from poolbench.report.faults import point_gaps
 from poolbench.report.html import render_html
-from poolbench.report.summary import gate_rows, run_status_line, with_unit
+from poolbench.report.summary import gate_rows, headline_words, run_status_line, with_unit
 from poolbench.report.tables import markdown_table, write_csv
 from poolbench.results import ResultSet
 
@@ -129,7 +129,7 @@ def render_markdown(
             "memory (the kernel's high-water mark). *CPU µs per email* (consumer / sink / "
             "load generator) is exact: the kernel's CPU counters of each part's processes "
             "and threads over an interval of the window, divided by the emails received in "
-            "that interval. n/a: not measured.",
+            "that interval. n/a: not measured. " + headline_words(result_set),
             "",
         ]
     else:

@@ -169,10 +169,12 @@ def test_the_report_says_the_breaker_set_the_gap() -> None:
     ) in section
 
 
-def test_a_saturated_run_headlines_the_service_time_and_an_open_one_end_to_end() -> None:
+def test_a_saturated_run_headlines_the_service_time_and_an_open_one_end_to_end(
+    tmp_path: Path,
+) -> None:
     from dataclasses import replace
 
-    from poolbench.report.summary import headlines_service, with_unit
+    from poolbench.report.summary import headline_words, headlines_service, with_unit
     from poolbench.results import LATENCY_KEYS
 
     table_only = synthetic.seed_table()
@@ -209,3 +211,8 @@ def test_a_saturated_run_headlines_the_service_time_and_an_open_one_end_to_end()
     assert first.latency_ms is not None and first.service_ms is not None
     assert row["p99 (end to end)"] == with_unit(first.latency_ms.p99, "ms")
     assert row["Service p99"] == with_unit(first.service_ms.p99, "ms")
+    # The reports say which latency they headline, and why.
+    files = write_report(saturated, tmp_path)
+    assert headline_words(saturated) in files.markdown.read_text()
+    assert "its service time" in headline_words(saturated)
+    assert "headlined is end to end" in headline_words(opened)
