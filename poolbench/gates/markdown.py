@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from poolbench.gates.compare import FLAGS, Comparison, change_text, seen_text, value_text
 from poolbench.gates.verdict import Verdict
+from poolbench.results.environment import NO_COMMIT
 
 
 def _cell(text: str) -> str:
@@ -16,7 +17,8 @@ def _cell(text: str) -> str:
 
 
 def _commit(commit: str | None) -> str:
-    return f"`{commit[:12]}`" if commit else "unknown commit"
+    # No commit: the run was not made in a git checkout (a pip or pipx install).
+    return f"`{commit[:12]}`" if commit else f"commit {NO_COMMIT}"
 
 
 def _mark(comparison: Comparison, verdict: Verdict, word: str) -> str:

@@ -54,3 +54,14 @@ def test_unmatched_points_and_pipes_are_escaped() -> None:
     text = to_markdown(compare(result_set(base), result_set(base[:1])))
     assert "sink.latency=a\\|b" in text
     assert "- not in the current results: consumer.workers=3" in text
+
+
+def test_a_run_outside_a_checkout_reads_commit_none_not_unknown() -> None:
+    import dataclasses
+
+    base = result_set(BASE)
+    pipx = dataclasses.replace(
+        base, environment=dataclasses.replace(base.environment, git_commit=None)
+    )
+    text = to_markdown(compare(base, pipx))
+    assert "current commit none" in text and "unknown" not in text
