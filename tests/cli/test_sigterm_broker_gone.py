@@ -27,6 +27,35 @@ ENV = {k: v for k, v in os.environ.items() if not k.startswith(("EMAIL_", "SMTP_
 ENV["PYTHONPATH"] = str(REPO_ROOT)
 
 
+def _start(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "poolbench", *argv],
+            env=ENV,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _sigterm_once_the_broker_is_gone(
+    process: subprocess.Popen[bytes], broker: BrokerProcess
+) -> float:
+    """SIGKILL the broker (as in a crash), SIGTERM the process a second later: how long
+    it took to exit. Nothing of it is left either way."""
+    try:
+        os.kill(broker.pid, signal.SIGKILL)
+        time.sleep(1)
+        process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        process.wait(60)
+        return time.monotonic() - signalled
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+
+
 @pytest.mark.slow
 def test_produce_honours_sigterm_in_time_when_the_broker_is_gone(tmp_path: Path) -> None:
     topic = unique("emails")
@@ -35,27 +64,11 @@ def test_produce_honours_sigterm_in_time_when_the_broker_is_gone(tmp_path: Path)
         broker.create_topic(topic, 2)
         argv = ["produce", "--bootstrap-servers", broker.bootstrap_servers, "--topic", topic]
         argv += ["--rate", "200/s", "--duration", "120s", "--report", str(report)]
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "poolbench", *argv],
-                env=ENV,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
-            time.sleep(3)  # it produces meanwhile
-            assert process.poll() is None, log.read_text()
-            os.kill(broker.pid, signal.SIGKILL)  # the broker is gone, as in a crash
-            time.sleep(1)
-            process.send_signal(signal.SIGTERM)
-            signalled = time.monotonic()
-            process.wait(60)
-            took = time.monotonic() - signalled
-        finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(10)
+        process = _start(argv, log)
+        time.sleep(3)  # it produces meanwhile
+        running = process.poll() is None
+        took = _sigterm_once_the_broker_is_gone(process, broker)
+    assert running, log.read_text()
     assert took <= KILL_AFTER_S, f"{took:.1f}s after SIGTERM: {log.read_text()[-2000:]}"
     # It still reports, and says it was stopped and what was never acknowledged.
     done = LoadReport.from_json(report.read_text())
@@ -86,27 +99,11 @@ def test_consume_honours_sigterm_in_time_when_the_broker_is_gone(
         argv = ["consume", "--kafka-brokers", broker.bootstrap_servers, "--kafka-topic", topic]
         argv += ["--kafka-group", unique("g"), "--smtp-host", "127.0.0.1"]
         argv += ["--smtp-port", str(sink.port), "--workers", "5"]
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "poolbench", *argv],
-                env=ENV,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
-            deadline = time.monotonic() + 30
-            while sink.counters().received < 200 and time.monotonic() < deadline:
-                time.sleep(0.1)  # it has joined, consumed and has offsets to commit
-            assert sink.counters().received >= 200, log.read_text()[-2000:]
-            os.kill(broker.pid, signal.SIGKILL)  # the broker is gone, as in a crash
-            time.sleep(1)
-            process.send_signal(signal.SIGTERM)
-            signalled = time.monotonic()
-            process.wait(60)
-            took = time.monotonic() - signalled
-        finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(10)
+        process = _start(argv, log)
+        deadline = time.monotonic() + 30
+        while sink.counters().received < 200 and time.monotonic() < deadline:
+            time.sleep(0.1)  # it has joined, consumed and has offsets to commit
+        received = sink.counters().received
+        took = _sigterm_once_the_broker_is_gone(process, broker)
+    assert received >= 200, log.read_text()[-2000:]
     assert took <= KILL_AFTER_S, f"{took:.1f}s after SIGTERM: {log.read_text()[-2000:]}"
