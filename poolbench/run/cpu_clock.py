@@ -35,9 +35,10 @@ def process_clock_id(pid: int) -> int:
 def read_process_cpu(pid: int) -> ProcessCpu | None:
     """The process's CPU time and each live thread's; None if the process is gone."""
     try:
-        # The process first, then its threads: the threads' sum never exceeds it by more
-        # than what ran between the two reads.
-        total = time.clock_gettime_ns(process_clock_id(pid))
+        # The process before and after its threads: an interval from one reading's
+        # "before" to another's "after" holds every thread's time within it.
+        clock = process_clock_id(pid)
+        total = time.clock_gettime_ns(clock)
         tids = os.listdir(f"/proc/{pid}/task")
     except (OSError, AttributeError):
         return None
@@ -52,4 +53,8 @@ def read_process_cpu(pid: int) -> ProcessCpu | None:
             with open(f"{base}/comm", encoding="utf-8", errors="replace") as comm:
                 name = comm.read().strip()
             threads.append(ThreadCpu(tid=int(entry), name=name, cpu_ns=runtime))
-    return ProcessCpu(pid=pid, cpu_ns=total, threads=tuple(threads))
+    try:
+        after = time.clock_gettime_ns(clock)
+    except OSError:
+        return None  # gone while its threads were read
+    return ProcessCpu(pid=pid, cpu_ns=total, threads=tuple(threads), cpu_after_ns=after)

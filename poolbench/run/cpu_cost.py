@@ -107,10 +107,11 @@ def _cost(
     busiest: tuple[int, str] | None = None
     for process in last:
         earlier = before.get(process.pid)
-        if earlier is not None and earlier.cpu_ns > process.cpu_ns:
+        end = process.cpu_end_ns  # read after the threads, the start before them
+        if earlier is not None and earlier.cpu_ns > end:
             earlier = None  # a counter never goes back: the pid was reused by a new process
         # A process first seen after the first reading started inside the interval.
-        total += process.cpu_ns - (earlier.cpu_ns if earlier else 0)
+        total += end - (earlier.cpu_ns if earlier else 0)
         thread_before = {t.tid: t.cpu_ns for t in earlier.threads} if earlier else {}
         ours = any(t.name == POLL_THREAD for t in process.threads) or role == "sink"
         live = 0
@@ -125,8 +126,9 @@ def _cost(
             threads[name] = threads.get(name, 0) + spent
             if busiest is None or spent > busiest[0]:
                 busiest = (spent, name)
-        exited = process.cpu_ns - (earlier.cpu_ns if earlier else 0) - live
-        # Less than zero only by what ran between the process's read and its threads'.
+        # Never below zero: the interval runs from a "before" reading to an "after" one.
+        # Above it by the threads that exited, and by what ran while threads were read.
+        exited = end - (earlier.cpu_ns if earlier else 0) - live
         if exited > 0:
             threads[EXITED_THREADS] = threads.get(EXITED_THREADS, 0) + exited
     gone = len(set(before) - {p.pid for p in last})

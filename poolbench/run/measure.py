@@ -279,9 +279,8 @@ def measure(inputs: PointInputs) -> Measurement:
     produced_ids = {a.id for a in inputs.acked}
     firsts = [r for r in distinct.first.values() if r.id in produced_ids]
     received = 0 if window is None else len(received_in(firsts, window))
-    error = identity_error(distinct.unidentified, len(distinct.first)) or _window_error(
-        window, received, inputs.warmup_s, inputs.adaptive
-    )
+    identity = identity_error(distinct.unidentified, len(distinct.first))
+    error = identity or _window_error(window, received, inputs.warmup_s, inputs.adaptive)
     ideal = ideal_throughput(
         workers=inputs.workers,
         instances=inputs.instances,
@@ -296,7 +295,13 @@ def measure(inputs: PointInputs) -> Measurement:
     use = role_use(inputs.process_samples, busy)
     consumer_use = use.get(CONSUMER_ROLE)
     memory = None
-    errors = list(inputs.errors) + accounting_errors(accounting, inputs.broker_name)
+    # An unidentifiable consumer first: what follows from it (emails the sink could not
+    # match, a drain that never completed) is not its cause.
+    errors = [
+        *inputs.errors,
+        *([identity] if identity else []),
+        *accounting_errors(accounting, inputs.broker_name),
+    ]
     if consumer_use is None:
         if inputs.resources_sampled:
             errors.append("no memory or CPU sample of the consumer was taken")
@@ -338,7 +343,7 @@ def measure(inputs: PointInputs) -> Measurement:
         if above is not None:
             errors.append(above)
         split = by_priority(firsts, window, inputs.mode, inputs.priorities)
-    else:
+    elif identity is None:
         errors.append(error or "nothing was measured")
     share = (rate.per_s / ideal) if (rate is not None and ideal) else None
     verdict = harness_verdict(use, cores=inputs.cores, throughput_share=share)

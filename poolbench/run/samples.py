@@ -56,11 +56,23 @@ class ThreadCpu:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProcessCpu:
-    """One process's CPU time so far (ns), exited threads included, and its live threads'."""
+    """One process's CPU time so far (ns), exited threads included, and its live threads'.
+
+    `cpu_ns` is read just before the threads and `cpu_after_ns` just after them (None:
+    the same), so an interval that starts at one reading's `cpu_ns` and ends at
+    another's `cpu_after_ns` holds every thread's time within it, whatever ran while
+    the threads were read (`poolbench.run.cpu_cost`).
+    """
 
     pid: int
     cpu_ns: int
     threads: tuple[ThreadCpu, ...] = ()
+    cpu_after_ns: int | None = None
+
+    @property
+    def cpu_end_ns(self) -> int:
+        """The process's time as the end of an interval: read after its threads."""
+        return self.cpu_ns if self.cpu_after_ns is None else self.cpu_after_ns
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -244,3 +244,22 @@ def test_a_reused_tid_or_pid_counts_as_new_never_negative() -> None:
     cost = cpu_costs(tid_only, window, [])["consumer"]
     assert cost.threads["new"] == 10 * MS
     assert cost.threads[EXITED_THREADS] == 50 * MS - 30 * MS
+
+
+def test_an_interval_from_a_before_reading_to_an_after_one_holds_every_thread() -> None:
+    """A thread that ran while the threads were read (1 ms here) can read past the process
+    total taken before them; the end of an interval is the total read after them."""
+    from poolbench.run.samples import ProcessCpu, ThreadCpu
+
+    start = ProcessCpu(pid=7, cpu_ns=0, threads=(ThreadCpu(tid=7, name="x", cpu_ns=0),))
+    end = ProcessCpu(
+        pid=7,
+        cpu_ns=1_000_000_000,  # read before the thread, which then ran 1 ms more
+        threads=(ThreadCpu(tid=7, name="x", cpu_ns=1_001_000_000),),
+        cpu_after_ns=1_001_000_500,
+    )
+    from poolbench.run.cpu_cost import _cost
+
+    cost = _cost("sink", first=[start], last=[end], start_ns=0, end_ns=2_000_000_000, emails=10)
+    assert cost.cpu_ns == 1_001_000_500
+    assert cost.threads["event loop"] <= cost.cpu_ns
