@@ -70,9 +70,8 @@ def _loading(runner: subprocess.Popen[str]) -> None:
     raise AssertionError("the runner ended before the load started")
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("victim", [*PARTS, "runner"])
-def test_a_part_killed_mid_point_leaves_nothing_behind(tmp_path: Path, victim: str) -> None:
+def _start_run(tmp_path: Path) -> tuple[subprocess.Popen[str], Path, Path]:
+    """`poolbench run` of the chaos scenario: (runner, its temporary folder, results)."""
     scenario = tmp_path / "chaos.yaml"
     scenario.write_text(SCENARIO)
     temporary = tmp_path / "tmp"  # the run's own temporary folder: its private folders
@@ -88,6 +87,26 @@ def test_a_part_killed_mid_point_leaves_nothing_behind(tmp_path: Path, victim: s
         cwd=ROOT,
         start_new_session=True,
     )
+    return runner, temporary, out
+
+
+def _end(runner: subprocess.Popen[str], run: list[psutil.Process]) -> None:
+    """Whatever the test saw, nothing of the run is left running."""
+    if runner.poll() is None:
+        os.killpg(runner.pid, signal.SIGKILL)
+        runner.wait(10)
+    for proc in run:
+        if _alive(proc):
+            proc.kill()
+    for stream in (runner.stdout, runner.stderr):
+        if stream is not None:
+            stream.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("victim", [*PARTS, "runner"])
+def test_a_part_killed_mid_point_leaves_nothing_behind(tmp_path: Path, victim: str) -> None:
+    runner, temporary, out = _start_run(tmp_path)
     run: list[psutil.Process] = []
     try:
         _loading(runner)
@@ -122,35 +141,13 @@ def test_a_part_killed_mid_point_leaves_nothing_behind(tmp_path: Path, victim: s
         said = " ".join([str(point.get("error") or ""), *point.get("warnings", [])])
         assert said.strip(), f"the results do not say the {victim} was killed: {point}"
     finally:
-        if runner.poll() is None:
-            os.killpg(runner.pid, signal.SIGKILL)
-            runner.wait(10)
-        for proc in run:
-            if _alive(proc):
-                proc.kill()
-        for stream in (runner.stdout, runner.stderr):
-            if stream is not None:
-                stream.close()
+        _end(runner, run)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGTERM])
 def test_a_hang_up_or_sigterm_writes_the_partial_run(tmp_path: Path, signum: int) -> None:
-    scenario = tmp_path / "chaos.yaml"
-    scenario.write_text(SCENARIO)
-    temporary = tmp_path / "tmp"
-    temporary.mkdir()
-    out = tmp_path / "results"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(temporary)}
-    runner = subprocess.Popen(
-        [sys.executable, "-m", "poolbench", "run", str(scenario), "-o", str(out), "--json-lines"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        start_new_session=True,
-    )
+    runner, temporary, out = _start_run(tmp_path)
     run: list[psutil.Process] = []
     try:
         _loading(runner)
@@ -168,9 +165,4 @@ def test_a_hang_up_or_sigterm_writes_the_partial_run(tmp_path: Path, signum: int
         assert len(doc["points"]) == 1
         assert not (folder / KILLED_NOTE).exists()
     finally:
-        if runner.poll() is None:
-            os.killpg(runner.pid, signal.SIGKILL)
-            runner.wait(10)
-        for stream in (runner.stdout, runner.stderr):
-            if stream is not None:
-                stream.close()
+        _end(runner, run)
