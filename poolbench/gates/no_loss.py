@@ -40,4 +40,11 @@ def check_accounting(points: Iterable[PointResult], allow: Allow) -> AccountingV
                 )
             elif count:
                 allowed.append(f"{where}: {name} {count}, allowed by allow.{name}: {limit}")
+        # More drops than allowed already failed the point (its error names the broker).
+        drops = point.dropped_by_broker
+        if drops and drops <= allow.retention_drops:
+            allowed.append(
+                f"{where}: retention_drops {drops}, allowed by allow.retention_drops: "
+                f"{allow.retention_drops}"
+            )
     return AccountingVerdict(failures=tuple(failures), allowed=tuple(allowed))

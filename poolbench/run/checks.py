@@ -59,8 +59,12 @@ def identity_error(unidentified: int, identified: int) -> str | None:
     )
 
 
-def accounting_errors(acc: Accounting, broker_name: str = "broker") -> list[str]:
-    """What makes a point's counts a failure that is not the consumer's loss."""
+def accounting_errors(
+    acc: Accounting, broker_name: str = "broker", *, allowed_drops: int = 0
+) -> list[str]:
+    """What makes a point's counts a failure that is not the consumer's loss. Retention
+    drops up to `allowed_drops` (the scenario's `allow.retention_drops`) are not one:
+    `retention_note` says them."""
     out = []
     if acc.undelivered:
         out.append(
@@ -69,12 +73,26 @@ def accounting_errors(acc: Accounting, broker_name: str = "broker") -> list[str]
             f"them) ({', '.join(acc.undelivered_ids)}"
             f"{', ...' if acc.undelivered > len(acc.undelivered_ids) else ''})"
         )
-    if acc.dropped_by_broker:
+    if acc.dropped_by_broker > allowed_drops:
+        allowance = f" (allow.retention_drops: {allowed_drops})" if allowed_drops else ""
         out.append(
             f"the {broker_name}'s retention dropped {acc.dropped_by_broker} events before "
-            "the consumer group read them: this point measured the broker"
+            f"the consumer group read them{allowance}: this point measured the broker"
         )
     return out
+
+
+def retention_note(
+    acc: Accounting, broker_name: str = "broker", *, allowed_drops: int = 0
+) -> str | None:
+    """Allowed retention drops, said anyway: the figures are of the events kept."""
+    if not acc.dropped_by_broker or acc.dropped_by_broker > allowed_drops:
+        return None
+    return (
+        f"the {broker_name}'s retention dropped {acc.dropped_by_broker} of {acc.produced} "
+        f"events before the consumer group read them, allowed by allow.retention_drops: "
+        f"{allowed_drops}; the figures are of the events it kept"
+    )
 
 
 def queue_wait_note(lat: Latencies | None, kept_backlog: int | None) -> str | None:

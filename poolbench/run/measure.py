@@ -24,7 +24,13 @@ from typing import Final
 from poolbench.metrics.loop_lag import LoopLag
 from poolbench.run.accounting import Accounting, Acked, Ledger, RetentionSample, account
 from poolbench.run.budget import TimeBudget, sink_lag_note, time_budget
-from poolbench.run.checks import accounting_errors, bound_error, identity_error, queue_wait_note
+from poolbench.run.checks import (
+    accounting_errors,
+    bound_error,
+    identity_error,
+    queue_wait_note,
+    retention_note,
+)
 from poolbench.run.cpu_cost import CpuCost, cpu_bound, cpu_costs
 from poolbench.run.figures import (
     HALVES_TOLERANCE,
@@ -98,6 +104,7 @@ class PointInputs:
     # The group's committed offsets once its consumers stopped (None: not known).
     committed: Mapping[int, int | None] | None = None
     broker_name: str = "broker"  # "embedded broker" for poolbench's own
+    allowed_drops: int = 0  # the scenario's allow.retention_drops
     poison_ids: frozenset[str] = frozenset()
     # Each id's priority (high, normal, low) when the load mixed them; {}: no split.
     priorities: Mapping[str, str] = field(default_factory=dict)
@@ -300,7 +307,7 @@ def measure(inputs: PointInputs) -> Measurement:
     errors = [
         *inputs.errors,
         *([identity] if identity else []),
-        *accounting_errors(accounting, inputs.broker_name),
+        *accounting_errors(accounting, inputs.broker_name, allowed_drops=inputs.allowed_drops),
     ]
     if consumer_use is None:
         if inputs.resources_sampled:
@@ -364,6 +371,8 @@ def measure(inputs: PointInputs) -> Measurement:
     warnings = [f"error: {text}" for text in errors]
     warnings += _accounting_warnings(accounting, commits_known=inputs.committed is not None)
     warnings += list(inputs.notes)
+    drops = retention_note(accounting, inputs.broker_name, allowed_drops=inputs.allowed_drops)
+    warnings += [] if drops is None else [drops]
     warnings += list(verdict.warnings)
     warnings += bound
     warnings += _measure_warnings(rate, lat, samples, inputs.loadgen_lag_p99_ms)

@@ -81,6 +81,7 @@ class PointPlan:
     duration_s: float = 0.0
     secrets: tuple[str, ...] = field(default_factory=tuple)
     warnings: tuple[str, ...] = field(default_factory=tuple)  # said before the load starts
+    allowed_drops: int = 0  # the scenario's allow.retention_drops
 
 
 def mean_latency_s(model: Any, seed: int = 0) -> float:
@@ -398,6 +399,7 @@ def plan_point(
         warmup_max_s=scenario.load.warmup_max_s,
         duration_s=scenario.load.duration_s,
         secrets=tuple(secrets),
+        allowed_drops=scenario.allow.retention_drops,
         warnings=load_warnings(scenario, load)
         + tuple(w for w in (command_warning(scenario),) if w is not None),
     )

@@ -462,6 +462,7 @@ def _measure(
             retention=reader.retention,
             committed=committed,
             broker_name=broker_name,
+            allowed_drops=plan.allowed_drops,
             poison_ids=frozenset(report.poison_ids),
             priorities=report.priorities(),
             retried=sum(int(s.get("retried", 0)) for s in summaries),

@@ -267,10 +267,11 @@ def read_sweep(ctx: Reader, data: Any) -> Sweep:
 def read_allow(ctx: Reader, data: Any) -> Allow:
     if data is None:
         return Allow()
-    section = ctx.mapping(data, "allow", ("lost", "duplicates"))
+    section = ctx.mapping(data, "allow", ("lost", "duplicates", "retention_drops"))
     return Allow(
         lost=ctx.integer(section, "lost", default=0, minimum=0),
         duplicates=ctx.integer(section, "duplicates", default=0, minimum=0),
+        retention_drops=ctx.integer(section, "retention_drops", default=0, minimum=0),
     )
 
 

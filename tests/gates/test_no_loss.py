@@ -54,3 +54,17 @@ def test_inconsistent_accounting_fails() -> None:
     assert verdict.failures == (
         "point consumer.workers=3 (repeat 0): 1 accounting inconsistencies",
     )
+
+
+def test_allowed_retention_drops_pass_and_are_still_said() -> None:
+    kept = point(workers=5)
+    dropped = failed_point(delivered=kept.delivered - 40, dropped_by_broker=40)
+    verdict = check_accounting([dropped], Allow(retention_drops=40))
+    assert verdict.passed
+    assert verdict.allowed == (
+        "point consumer.workers=3 (repeat 0): retention_drops 40, "
+        "allowed by allow.retention_drops: 40",
+    )
+    # Without the allowance, the point itself failed (measure names the broker): no
+    # second, contradicting "allowed" line.
+    assert check_accounting([dropped], Allow(retention_drops=39)).allowed == ()

@@ -280,6 +280,35 @@ def test_retention_drops_are_an_error_this_point_measured_the_broker() -> None:
     assert "this point measured the broker" in m.error
 
 
+def test_retention_drops_the_scenario_allows_are_said_not_failed() -> None:
+    receipts = paced(100, 10, 0.05)
+    samples = [RetentionSample(partition=0, low_watermark=50, committed=0)]
+
+    def measured(allowed: int) -> Any:
+        return measure(
+            inputs(
+                receipts[50:],
+                acked=inputs(receipts).acked,
+                retention=samples,
+                committed={0: 1000},
+                broker_name="embedded broker",
+                allowed_drops=allowed,
+            )
+        )
+
+    allowed = measured(50)
+    assert allowed.accounting.dropped_by_broker == 50 and allowed.accounting.lost == 0
+    assert allowed.error is None
+    assert any(
+        "retention dropped 50 of 1000 events" in w and "allow.retention_drops: 50" in w
+        for w in allowed.warnings
+    )
+    short = measured(49)
+    assert short.error is not None
+    assert "retention dropped 50 events" in short.error
+    assert "(allow.retention_drops: 49)" in short.error
+
+
 def test_an_adaptive_window_is_the_one_found_and_start_up_is_measured_apart() -> None:
     receipts = paced(100, 10, 0.05)
     m = measure(

@@ -130,3 +130,8 @@ def test_sink_auth_reaches_the_sink_and_the_consumer_and_is_a_secret(tmp_path: P
     # The settings file (it holds the password) is kept out of the results folder.
     assert consumer.settings_path is not None
     assert consumer.settings_path.parent == tmp_path / "private"
+
+
+def test_the_scenarios_allowance_for_retention_drops_reaches_the_point(tmp_path: Path) -> None:
+    assert plan(point(allow={"retention_drops": 700}), tmp_path).allowed_drops == 700
+    assert plan(point(), tmp_path).allowed_drops == 0

@@ -117,6 +117,8 @@ def test_canonical_form_round_trips_and_hash_ignores_spelling() -> None:
         (_scenario(gates=["p99_ms < 5", "open('x') == 1"]), "gates[1]", "function calls"),
         (_scenario(gates=["latency < 5"]), "gates[0]", "unknown name 'latency'"),
         (_scenario(repeats=0), "repeats", "at least 1"),
+        (_scenario(allow={"retention_drops": -1}), "allow.retention_drops", "at least 0"),
+        (_scenario(allow={"retention_drop": 5}), "allow.retention_drop", "retention_drops"),
         ({"description": "x"}, "name", "missing"),
         (_scenario(name="a/b"), "name", "names a folder"),
         ([1, 2], "(top level)", "expected a mapping"),
@@ -279,3 +281,28 @@ def test_a_cross_check_waits_for_its_own_keys_only(tmp_path: Path) -> None:
             }
         )
     assert [e.key for e in caught.value.errors] == ["consumer.instances", "load.duraton"]
+
+
+def test_an_allowance_for_retention_drops_is_read() -> None:
+    scenario = parse_scenario(_scenario(allow={"retention_drops": 5000}))
+    assert scenario.allow.retention_drops == 5000
+    assert parse_scenario(_scenario()).allow.retention_drops == 0
+
+
+def test_a_scenario_that_allows_no_retention_drops_keeps_its_hash() -> None:
+    """The hash of a scenario written before `allow.retention_drops` existed stays what it
+    was (sha256 of its canonical JSON then), so its baselines still compare."""
+    import hashlib
+    import json
+
+    scenario = parse_scenario(_scenario(allow={"lost": 3}))
+    doc = scenario.to_dict()
+    doc["allow"] = {"lost": 3, "duplicates": 0}
+    for key in ("compression", "producer", "priorities"):
+        del doc["load"][key]
+    del doc["consumer"]["priority_lanes"]
+    before = json.dumps(doc, sort_keys=True, separators=(",", ":"))
+    assert scenario.scenario_hash == hashlib.sha256(before.encode()).hexdigest()
+    assert parse_scenario(_scenario(allow={"lost": 3, "retention_drops": 1})).scenario_hash != (
+        scenario.scenario_hash
+    )
