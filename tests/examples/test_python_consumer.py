@@ -51,18 +51,36 @@ def test_with_the_headers_its_end_to_end_p99_is_its_service_p99_plus_little(
     tmp_path: Path,
 ) -> None:
     """librdkafka's default fetch.wait.max.ms is 500: the embedded broker must not hold
-    an idle consumer's fetch that long (it did: end-to-end p99 ~500 ms above service)."""
+    an idle consumer's fetch that long (it did: end-to-end p99 577 ms against service
+    69 ms). The p99 gap is held to 20 ms beyond the same gap of poolbench's own consumer
+    at the same load, run just before it: on a shared 2-core machine a CPU-starved second
+    adds a tail to both (the python consumer's gap was 13 ms idle, 83 ms at 200% busy)."""
+    own = tmp_path / "own"
+    own.mkdir()
+    control = own / "own.yaml"
+    control.write_text(
+        SCENARIO.format(name="py-control", command='""').replace(', command: ""', "")
+    )
+    done, _ = run_point(own, control)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ours = _stored_point(own)
     scenario = write_scenario(tmp_path / "py.yaml", "py-headers", _command("headers"), "{}")
     done, _ = run_point(tmp_path, scenario)
     assert done.returncode == 0, done.stderr[-3000:]
     point = _stored_point(tmp_path)
     assert point["error"] is None and point["lost"] == 0
-    # The median, not the p99: on this shared 2-core machine a CPU-starved second adds
-    # its own tail (p99 gap 13 ms when idle, 83 ms at 200% busy), where the mock's hold
-    # moved the median by ~250 ms (e2e p99 577 ms against service 69 ms).
-    e2e, service = point["latency_ms"]["p50"], point["service_ms"]["p50"]
-    assert e2e - service < 20, (point["latency_ms"], point["service_ms"])
+
+    def gap(p: dict[str, Any], q: str) -> float:
+        return float(p["latency_ms"][q]) - float(p["service_ms"][q])
+
+    assert gap(point, "p50") < 20, (point["latency_ms"], point["service_ms"])
     assert point["wait_ms"]["p50"] < 20, point["wait_ms"]
+    assert gap(point, "p99") < 20 + max(0.0, gap(ours, "p99")), (
+        point["latency_ms"],
+        point["service_ms"],
+        ours["latency_ms"],
+        ours["service_ms"],
+    )
 
 
 @pytest.mark.slow
