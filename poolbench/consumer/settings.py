@@ -64,6 +64,7 @@ class ConsumerSettings:
     priority_lanes: bool = False
     lane_weights: tuple[int, int, int] = (8, 4, 1)
     debug_delay_s: float = 0.0
+    debug_burn_s: float = 0.0
 
 
 DEFAULTS: Final = ConsumerSettings()
@@ -294,6 +295,10 @@ SETTINGS: Final[tuple[SettingSpec, ...]] = (
           parse=_lane_weights),
     _spec("debug_delay_s", "--debug-delay", "POOLBENCH_DEBUG_DELAY", "DURATION",
           "extra sleep per email (to prove that regression gates catch a slow consumer)",
+          parse=_duration(positive=False), hidden=True),
+    _spec("debug_burn_s", "--debug-burn", "POOLBENCH_DEBUG_BURN", "DURATION",
+          "extra CPU time per email, spent on the event loop (to prove that regression "
+          "gates catch a costlier consumer)",
           parse=_duration(positive=False), hidden=True),
 )  # fmt: skip
 _BY_FIELD: Final = {spec.field: spec for spec in SETTINGS}

@@ -68,6 +68,7 @@ def test_extra_knobs_from_environment_with_units() -> None:
         "POOLBENCH_BREAKER_COOLDOWN": "1.5s",
         "POOLBENCH_TEMPLATES_DIR": "/tmp/tpl",
         "POOLBENCH_DEBUG_DELAY": "5ms",
+        "POOLBENCH_DEBUG_BURN": "250us",
     }
     s = load_settings({}, env)
     assert s.smtp_security == "starttls"
@@ -79,6 +80,7 @@ def test_extra_knobs_from_environment_with_units() -> None:
     assert s.breaker_cooldown_s == 1.5
     assert s.templates_dir == Path("/tmp/tpl")
     assert s.debug_delay_s == pytest.approx(0.005)
+    assert s.debug_burn_s == pytest.approx(0.00025)
 
 
 def test_sequential_forces_one_worker() -> None:

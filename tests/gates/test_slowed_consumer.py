@@ -10,6 +10,7 @@ threshold catches it with room for this shared machine's noise between two uncha
 runs, which must pass.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -85,3 +86,20 @@ def test_a_slowed_consumer_fails_the_gate_and_an_unchanged_one_passes(tmp_path: 
     same = _poolbench("gate", again, "--baseline", baseline, *LIMITS, env={})
     assert same.returncode == exit_codes.OK, same.stdout + same.stderr
     assert (again / "results.json").read_text() != (normal / "results.json").read_text()
+
+
+@pytest.mark.slow
+def test_a_consumer_burning_cpu_per_email_reads_at_least_its_burn(tmp_path: Path) -> None:
+    """The hidden POOLBENCH_DEBUG_BURN spends a known CPU time per email on the consumer's
+    event loop (the calibration's "10% more CPU" side): the measured CPU per email, from
+    exact process counters, can never read below it."""
+    scenario = tmp_path / "slowed.yaml"
+    scenario.write_text(
+        SCENARIO.format(delay="0ms").replace(
+            "POOLBENCH_DEBUG_DELAY: 0ms", "POOLBENCH_DEBUG_BURN: 3ms"
+        )
+    )
+    run = _run(scenario, tmp_path / "burned")
+    [point] = json.loads((run / "results.json").read_text())["points"]
+    assert point["error"] is None and point["delivered"] > 0
+    assert point["cpu_us_per_email"] >= 3000, point["cpu_us_per_email"]
