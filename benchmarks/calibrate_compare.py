@@ -38,6 +38,8 @@ sys.path.insert(0, str(ROOT))
 from poolbench.gates.verdict import BY_NAME, METRIC_NAMES, Verdict, judge  # noqa: E402
 
 SCENARIO = ROOT / "scenarios" / "compare.yaml"
+# The metric each kind of compare changes on purpose ("none": A = B).
+_EXPECT = {"same": "none", "slow": "throughput", "burn": "cpu_us_per_email"}
 
 
 def _prefix() -> list[str]:
@@ -99,9 +101,9 @@ def _compare(
     }
 
 
-def _measure_time_per_email(scenario: Path, out: Path) -> tuple[float, float, int]:
-    """(seconds per email per worker, throughput, workers) from a `poolbench run`
-    (tried again, up to 3 times, when it measured nothing)."""
+def _measure_time_per_email(scenario: Path, out: Path) -> tuple[float, float, int, float]:
+    """(seconds per email per worker, throughput, workers, consumer CPU µs per email) from
+    a `poolbench run` (tried again, up to 3 times, when it measured nothing)."""
     for _attempt in range(3):
         found = _pilot(scenario, out)
         if found is not None:
@@ -109,7 +111,7 @@ def _measure_time_per_email(scenario: Path, out: Path) -> tuple[float, float, in
     raise SystemExit("the pilot run measured nothing three times")
 
 
-def _pilot(scenario: Path, out: Path) -> tuple[float, float, int] | None:
+def _pilot(scenario: Path, out: Path) -> tuple[float, float, int, float] | None:
     done = subprocess.run(
         [
             *_prefix(),
@@ -139,7 +141,23 @@ def _pilot(scenario: Path, out: Path) -> tuple[float, float, int] | None:
         return None
     workers = int(doc["scenario"]["consumer"]["workers"])
     rate = statistics.median(rates)
-    return workers / rate, rate, workers
+    cpus = [p["cpu_us_per_email"] for p in doc["points"] if p.get("cpu_us_per_email")]
+    return workers / rate, rate, workers, statistics.median(cpus) if cpus else math.nan
+
+
+def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a rate (95% by default): honest at 0 of n."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def _rate(hits: int, n: int) -> str:
+    low, high = wilson(hits, n)
+    return f"{hits}/{n} (95% {100 * low:.0f}-{100 * high:.0f}%)"
 
 
 def _verdicts(
@@ -186,10 +204,10 @@ def _rates(
         better = sum(v == str(Verdict.BETTER) for v in verdicts)
         changes = [r["compare"]["points"][0]["metrics"][name]["change"] for r in usable]
         med = statistics.median([c for c in changes if c is not None] or [math.nan])
-        what = "detected (worse)" if expect == "worse" and name == "throughput" else "worse"
+        what = "detected (worse)" if name == expect else "worse"
         print(
-            f"  {name:14s} {what}: {worse}/{len(usable)}, better: {better}/{len(usable)}, "
-            f"median change {100 * med:+.1f}%"
+            f"  {name:16s} {what}: {_rate(worse, len(usable))}, better: "
+            f"{_rate(better, len(usable))}, median change {100 * med:+.1f}%"
         )
     loss = sum(bool(r["compare"]["points"][0]["problems"]) for r in usable)
     any_alarm = sum(
@@ -203,7 +221,8 @@ def _rates(
         for r in usable
     )
     print(
-        f"  any metric worse: {any_alarm}/{len(usable)}; loss or duplicates: {loss}/{len(usable)}"
+        f"  any metric worse: {_rate(any_alarm, len(usable))}; loss or duplicates: "
+        f"{loss}/{len(usable)}"
     )
     walls = [r["wall_s"] for r in usable]
     loads = [r["load_before"] for r in usable]
@@ -228,9 +247,10 @@ def _mix(args: argparse.Namespace) -> None:
     root = args.out / f"mix-{stamp}"
     kinds: list[tuple[str, list[str], int]] = [("same", [], args.same)]
     slow = [(float(f), int(n)) for f, n in (item.split(":") for item in args.slow)]
+    burn = [(float(f), int(n)) for f, n in (item.split(":") for item in args.burn)]
     docs: dict[str, dict[str, Any]] = {"same": {"mode": "same", "argv": sys.argv, "records": []}}
-    if slow:
-        per_email, rate, workers = _measure_time_per_email(args.scenario, root / "pilot")
+    if slow or burn:
+        per_email, rate, workers, cpu_us = _measure_time_per_email(args.scenario, root / "pilot")
         print(
             f"pilot: {rate:.1f}/s with {workers} workers = {1000 * per_email:.2f} ms per email",
             flush=True,
@@ -247,6 +267,18 @@ def _mix(args: argparse.Namespace) -> None:
                 "pilot_rate": rate,
                 "workers": workers,
                 "time_per_email_ms": 1000 * per_email,
+                "records": [],
+            }
+        for fraction, count in burn:
+            tag = f"burn{round(100 * fraction)}"
+            spend = f"{fraction * cpu_us:.0f}us"
+            kinds.append((tag, [f"POOLBENCH_DEBUG_BURN={spend}"], count))
+            docs[tag] = {
+                "mode": "burn",
+                "argv": sys.argv,
+                "fraction": fraction,
+                "delay": spend,
+                "pilot_cpu_us_per_email": cpu_us,
                 "records": [],
             }
     tasks = sorted(((k + 0.5) / count, tag, env) for tag, env, count in kinds for k in range(count))
@@ -279,7 +311,7 @@ def _mix(args: argparse.Namespace) -> None:
             repeats=None,
             alpha=args.alpha,
             min_effect=args.min_effect,
-            expect="worse" if doc["mode"] == "slow" else "none",
+            expect=_EXPECT[doc["mode"]],
         )
     print(root)
 
@@ -350,6 +382,12 @@ def main() -> None:
         default=[],
         help="FRACTION:COMPARES, e.g. 0.10:8 (repeatable)",
     )
+    x.add_argument(
+        "--burn",
+        action="append",
+        default=[],
+        help="FRACTION:COMPARES: B burns FRACTION of A's CPU per email more, e.g. 0.10:8",
+    )
     x.add_argument("--repeats", type=int, default=5)
     x.add_argument("--scenario", type=Path, default=SCENARIO)
     x.add_argument("--a", default="HEAD")
@@ -379,7 +417,7 @@ def main() -> None:
                 repeats=args.repeats,
                 alpha=args.alpha,
                 min_effect=args.min_effect,
-                expect="worse" if stored["mode"] == "slow" else "none",
+                expect=_EXPECT[stored["mode"]],
             )
             if args.simulate and stored["mode"] == "same":
                 _simulate(folder, alpha=args.alpha, min_effect=args.min_effect)
@@ -398,7 +436,9 @@ def main() -> None:
         if args.delay:
             delay = args.delay
         else:
-            per_email, rate, workers = _measure_time_per_email(args.scenario, folder / "pilot")
+            per_email, rate, workers, _cpu = _measure_time_per_email(
+                args.scenario, folder / "pilot"
+            )
             delay_ms = 1000 * args.fraction * per_email
             delay = f"{delay_ms:.2f}ms"
             doc.update(pilot_rate=rate, workers=workers, time_per_email_ms=1000 * per_email)
