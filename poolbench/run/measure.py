@@ -373,7 +373,10 @@ def measure(inputs: PointInputs) -> Measurement:
     warnings += list(inputs.notes)
     drops = retention_note(accounting, inputs.broker_name, allowed_drops=inputs.allowed_drops)
     warnings += [] if drops is None else [drops]
-    warnings += list(verdict.warnings)
+    # A part named CPU-bound by its busiest thread is not named again by the coarser
+    # per-process rule of the harness verdict.
+    named = {line.split(" CPU-bound:")[0] for line in bound}
+    warnings += [w for w in verdict.warnings if w.split(" CPU-bound:")[0] not in named]
     warnings += bound
     warnings += _measure_warnings(rate, lat, samples, inputs.loadgen_lag_p99_ms)
     lag_note = None if budget is None else sink_lag_note(budget)

@@ -263,3 +263,35 @@ def test_an_interval_from_a_before_reading_to_an_after_one_holds_every_thread() 
     cost = _cost("sink", first=[start], last=[end], start_ns=0, end_ns=2_000_000_000, emails=10)
     assert cost.cpu_ns == 1_001_000_500
     assert cost.threads["event loop"] <= cost.cpu_ns
+
+
+def test_a_cpu_bound_consumer_is_named_once_by_its_busiest_thread() -> None:
+    """The process-level rule (harness.py: > 80% of a core per process, short of the
+    ideal) and the per-thread one both see this consumer: the point says it once, by the
+    thread, which is the more exact of the two."""
+    from poolbench.run.measure import measure
+    from tests.run.receipts import T0, S, paced
+    from tests.run.test_measure import inputs
+
+    receipts = paced(100, 10, 0.001)  # 100/s where 10 workers at 10 ms could do 1,000/s
+    busy = [
+        ProcessSample(t_ns=T0 + i * S // 4, role="consumer", rss_bytes=1, cpu_percent=97.0)
+        for i in range(48)
+    ]
+    readings = [
+        _sample(T0 + 3 * S, _proc(50, 0, (50, "python", 0))),
+        _sample(T0 + 9 * S, _proc(50, 5820 * MS, (50, "python", 5820 * MS))),
+    ]
+    m = measure(
+        inputs(
+            receipts,
+            mean_sink_latency_s=0.01,
+            offered_per_s=None,
+            mode=LoadMode.SATURATE,
+            process_samples=[*busy, *readings],
+        )
+    )
+    named = [w for w in m.warnings if w.startswith("consumer CPU-bound")]
+    assert named == [
+        "consumer CPU-bound: main thread 97% of a core (over 6.0 s of the steady-state window)"
+    ], m.warnings
