@@ -80,8 +80,10 @@ def merge(
     target = save(result_set, out)
     for point in result_set.points:
         p99 = "n/a" if point.latency_ms is None else f"{point.latency_ms.p99:.1f} ms"
+        produced = "n/a" if point.produced is None else point.produced
+        delivered = "n/a" if point.delivered is None else point.delivered
         typer.echo(
-            f"produced {point.produced}, delivered {point.delivered}, lost {point.lost}, "
+            f"produced {produced}, delivered {delivered}, lost {point.lost}, "
             f"duplicates {point.duplicates}, dead-lettered {point.dead_lettered}; p99 {p99}"
         )
     typer.echo(f"wrote {target}")

@@ -114,6 +114,13 @@ def merge_points(points: Sequence[tuple[Path, PointResult]], notes: Sequence[str
     )
     for path, p in points:
         warnings.extend(f"{path}: {w}" for w in p.warnings)
+    # A shard that counted nothing (its point failed under load: `errors` says so) leaves
+    # the merged counts unknown, never the other shards' part of them.
+    counted = all(p.produced is not None and p.delivered is not None for p in results)
+
+    def total(name: str) -> int:
+        return sum(int(getattr(p, name) or 0) for p in results) if counted else 0
+
     return PointResult(
         params=dict(first.params),
         repeat=first.repeat,
@@ -123,15 +130,15 @@ def merge_points(points: Sequence[tuple[Path, PointResult]], notes: Sequence[str
         latency_ms=latency,
         memory_mb=memory,
         cpu_percent=_sum_or_none([p.cpu_percent for p in results]),
-        produced=sum(p.produced for p in results),
-        delivered=sum(p.delivered for p in results),
-        lost=sum(p.lost for p in results),
-        duplicates=sum(p.duplicates for p in results),
-        retried=sum(p.retried for p in results),
-        dead_lettered=sum(p.dead_lettered for p in results),
-        dropped_by_broker=sum(p.dropped_by_broker for p in results),
-        undelivered=sum(p.undelivered for p in results),
-        inconsistencies=sum(p.inconsistencies for p in results),
+        produced=total("produced") if counted else None,
+        delivered=total("delivered") if counted else None,
+        lost=total("lost"),
+        duplicates=total("duplicates"),
+        retried=total("retried"),
+        dead_lettered=total("dead_lettered"),
+        dropped_by_broker=total("dropped_by_broker"),
+        undelivered=total("undelivered"),
+        inconsistencies=total("inconsistencies"),
         offered_per_s=_sum_or_none([p.offered_per_s for p in results]),
         kept_up=None if any(k is None for k in kept) else all(kept),
         service_ms=service,

@@ -134,9 +134,12 @@ class _Obj:
             raise ResultsError("missing", key=self.key(name))
         return self.data[name]
 
-    def get(self, name: str, kind: type, *, optional: bool = False) -> Any:
+    def get(
+        self, name: str, kind: type, *, optional: bool = False, nullable: bool = False
+    ) -> Any:
+        """`optional`: may be missing or null; `nullable`: must be there, may be null."""
         value = self.raw(name, optional=optional)
-        if value is None and optional:
+        if value is None and (optional or nullable):
             return None
         if kind is float:
             ok = isinstance(value, int | float) and not isinstance(value, bool)
@@ -366,8 +369,8 @@ def _point(item: tuple[Any, str], version: int) -> PointResult:
         cpu_percent=obj.get("cpu_percent", float, optional=True),
         cpu_by_part=_floats(obj.sub("cpu_by_part", optional=True)),
         harness_saturated=obj.get("harness_saturated", bool),
-        produced=obj.get("produced", int),
-        delivered=obj.get("delivered", int),
+        produced=obj.get("produced", int, nullable=True),
+        delivered=obj.get("delivered", int, nullable=True),
         lost=obj.get("lost", int),
         duplicates=obj.get("duplicates", int),
         retried=obj.get("retried", int),

@@ -44,12 +44,14 @@ from poolbench.wire import PRIORITIES
 #      kernel's nanosecond counters); `gates`: each scenario gate's verdict on the point
 #      with the values it read; the budget's event-loop lags (`consumer_lag_*_ms`,
 #      `sink_lag_*_ms`). Version 2 and 3 files still load: none of these there.
-SCHEMA_VERSION: Final = 4
+#   5: `produced` and `delivered` are null on a point that counted nothing (a part of
+#      the harness failed under load), never 0. Older files load as they were.
+SCHEMA_VERSION: Final = 5
 # Older versions this poolbench still reads (their missing fields read as not measured).
-READABLE_VERSIONS: Final = (2, 3, 4)
+READABLE_VERSIONS: Final = (2, 3, 4, 5)
 # Versions whose figures are counted alike, so a baseline in one gates a run in another
-# (3 and 4 only added fields beside version 2's).
-_COUNTED_ALIKE: Final = frozenset({2, 3, 4})
+# (3, 4 and 5 only added fields beside version 2's, or null where nothing was counted).
+_COUNTED_ALIKE: Final = frozenset({2, 3, 4, 5})
 
 
 def comparable_versions(a: int, b: int) -> bool:
@@ -343,8 +345,9 @@ class PointResult:
     latency_ms: Latency | None  # end to end
     memory_mb: Memory | None
     cpu_percent: float | None  # the consumer's, 100 = one core
-    produced: int
-    delivered: int
+    # None: nothing was counted (a part of the harness failed under load), never 0.
+    produced: int | None
+    delivered: int | None
     lost: int = 0
     duplicates: int = 0
     retried: int = 0
@@ -434,15 +437,21 @@ class PointResult:
         )
         for name in counts:
             _non_negative(getattr(self, name), name)
-        accounted = (
-            self.delivered + self.dead_lettered + self.dropped_by_broker + self.lost
-        ) + self.undelivered
-        check(
-            accounted == self.produced,
-            f"delivered + dead_lettered + dropped_by_broker + lost + undelivered = {accounted}, "
-            f"but produced = {self.produced}",
-            "lost",
-        )
+        if self.produced is None or self.delivered is None:
+            # Nothing counted: no count may then claim anything, and the point failed.
+            check(self.error is not None, "null only on a point with an error", "produced")
+            for name in counts:
+                check(not getattr(self, name), "must be null or 0 when nothing was counted", name)
+        else:
+            accounted = (
+                self.delivered + self.dead_lettered + self.dropped_by_broker + self.lost
+            ) + self.undelivered
+            check(
+                accounted == self.produced,
+                f"delivered + dead_lettered + dropped_by_broker + lost + undelivered = "
+                f"{accounted}, but produced = {self.produced}",
+                "lost",
+            )
         if self.error is None:
             # Memory may be missing without an error: a merge of many hosts samples none.
             for name in ("throughput_per_s", "latency_ms"):
@@ -540,7 +549,8 @@ class PointResult:
             "delivered",
             "produced",
         ):
-            out[name] = float(getattr(self, name))
+            value = getattr(self, name)
+            out[name] = math.nan if value is None else float(value)
         return out
 
     def to_dict(self) -> dict[str, Any]:

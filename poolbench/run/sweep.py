@@ -91,8 +91,8 @@ def failed_point(point: Point, error: str) -> PointResult:
         latency_ms=None,
         memory_mb=None,
         cpu_percent=None,
-        produced=0,
-        delivered=0,
+        produced=None,
+        delivered=None,
         warnings=("a part of the harness failed under load: nothing of this point was counted",),
     )
 

@@ -58,6 +58,7 @@ def test_inconsistent_accounting_fails() -> None:
 
 def test_allowed_retention_drops_pass_and_are_still_said() -> None:
     kept = point(workers=5)
+    assert kept.delivered is not None
     dropped = failed_point(delivered=kept.delivered - 40, dropped_by_broker=40)
     verdict = check_accounting([dropped], Allow(retention_drops=40))
     assert verdict.passed

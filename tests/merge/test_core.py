@@ -247,6 +247,8 @@ def test_results_merge_sums_counts_and_pools_histograms() -> None:
     for i, got in enumerate(merged.points):
         pa, pb = a.points[i], b.points[i]
         assert got.params == pa.params
+        assert pa.produced is not None and pb.produced is not None
+        assert pa.delivered is not None and pb.delivered is not None
         assert got.produced == pa.produced + pb.produced
         assert got.delivered == pa.delivered + pb.delivered
         assert got.throughput_per_s == pytest.approx(
@@ -326,3 +328,29 @@ def test_each_hosts_stated_clock_offset_is_subtracted_from_its_stamps() -> None:
     assert corrected.throughput_per_s == exact.throughput_per_s
     assert (corrected.produced, corrected.delivered) == (exact.produced, exact.delivered)
     assert any("stated offset was subtracted" in w for w in corrected.warnings)
+
+
+def test_a_shard_that_counted_nothing_leaves_the_merged_counts_unknown() -> None:
+    a, b = _result_set(1), _result_set(2)
+    failed = dataclasses.replace(
+        b.points[0],
+        error="a part of the harness failed under load",
+        produced=None,
+        delivered=None,
+        lost=0,
+        duplicates=0,
+        retried=0,
+        dead_lettered=0,
+        dropped_by_broker=0,
+        undelivered=0,
+        inconsistencies=0,
+    )
+    b = dataclasses.replace(b, points=(failed, *b.points[1:]))
+    items = [
+        ResultsInput(path=Path("/a/results.json"), result_set=a),
+        ResultsInput(path=Path("/b/results.json"), result_set=b),
+    ]
+    got = merge_results(items, OPTIONS).points[0]
+    assert got.produced is None and got.delivered is None  # not a's part alone
+    assert got.error is not None and "/b/results.json" in got.error
+    assert merge_results(items, OPTIONS).points[1].produced is not None

@@ -336,7 +336,7 @@ def test_a_version_2_file_still_loads_and_is_saved_as_the_current_version(
     assert loaded.points[0].load_s is None
     assert loaded.points[0].timeline[0].lag is None
     again = json.loads(save(loaded, tmp_path / "again").read_text())
-    assert again["schema_version"] == SCHEMA_VERSION == 4
+    assert again["schema_version"] == SCHEMA_VERSION == 5
     assert again["failed_points"] == 0
 
 
@@ -447,3 +447,22 @@ def test_an_old_file_s_ideal_of_zero_reads_as_no_value(tmp_path: Path) -> None:
     del data["points"][0]["ideal_throughput_per_s"]
     with pytest.raises(ResultsError, match="missing"):
         from_dict(data)
+
+
+def test_a_point_that_counted_nothing_stores_null_counts_never_zero(tmp_path: Path) -> None:
+    from poolbench.run.sweep import failed_point
+    from poolbench.scenario import expand, parse_scenario
+
+    [scenario_point] = expand(parse_scenario({"name": "t"}))
+    failed = failed_point(scenario_point, "the sink died under load")
+    assert failed.produced is None and failed.delivered is None
+    data = json.loads(save(_result_set((_point(1), failed)), tmp_path).read_text())
+    assert data["points"][1]["produced"] is None and data["points"][1]["delivered"] is None
+    assert math.isnan(failed.metrics()["produced"])
+    again = load(tmp_path / RESULTS_FILE)
+    assert again.points[1].produced is None
+    # Null counts claim that nothing was counted: only on a failed point, with no count.
+    with pytest.raises(ResultsError, match="null only on a point with an error"):
+        _point(2, produced=None, delivered=None)
+    with pytest.raises(ResultsError, match="must be null or 0 when nothing was counted"):
+        _point(2, error="x", produced=None, delivered=None, lost=3)

@@ -129,7 +129,7 @@ def test_a_stop_after_the_first_point_keeps_it_and_skips_the_rest() -> None:
     assert len(points) == 1
     assert dict(points[0].params) == {"consumer.workers": 2}
     # Warm-up until steady, then 2 s: 20/s for as long as the load ran.
-    assert points[0].load_s is not None
+    assert points[0].load_s is not None and points[0].produced is not None
     assert abs(points[0].produced - 20 * points[0].load_s) <= 2
     assert points[0].lost == 0
     kinds = [e.kind for e in events]
