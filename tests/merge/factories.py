@@ -256,7 +256,9 @@ def on_monotonic(
     CLOCK_MONOTONIC, which counts from its boot (`*_boots`: the wall time of each host's
     boot), and pairs it with its own wall clock at the start. The consumers' start stamps
     are on their sink's host's clock. `host`: every manifest names that one host."""
-    boot_of = {item.report.id_prefix: boot for item, boot in zip(given.loads, load_boots)}
+    boot_of = {
+        item.report.id_prefix: boot for item, boot in zip(given.loads, load_boots, strict=True)
+    }
 
     def moved(r: Receipt, sink_boot: int) -> Receipt:
         load_boot = boot_of.get(r.id[:-12], sink_boot)
