@@ -42,7 +42,7 @@ import psutil
 from poolbench.errors import RunError
 from poolbench.loadgen import LoadReport
 from poolbench.loadgen.process import LoadProcess
-from poolbench.metrics.clock import stamp_ns, wall_ns
+from poolbench.metrics.clock import clock_pair, stamp_ns, wall_ns
 from poolbench.metrics.loop_lag import LoopLag
 from poolbench.run.accounting import Acked
 from poolbench.run.consumers import (
@@ -55,6 +55,7 @@ from poolbench.run.consumers import (
     stop_consumers,
     wait_ready,
 )
+from poolbench.run.foreign_clock import on_our_clock
 from poolbench.run.kafka_reader import PointReader, timed_by_id
 from poolbench.run.measure import Measurement, PointInputs, measure
 from poolbench.run.plan import SINK_LEAD_S, PointPlan, plan_point
@@ -362,6 +363,7 @@ def run_point(
             committed = reader.committed()  # final: every consumer has stopped
             reader.drain_dead_letters()
             receipts = timed_by_id(receipts, reader, notes)
+            receipts = on_our_clock(receipts, clock_pair(), notes)
             errors.extend(reader.errors)
         summaries = read_summaries(plan.consumers)
         settings = effective_settings(plan, summaries)
