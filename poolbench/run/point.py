@@ -42,7 +42,7 @@ import psutil
 from poolbench.errors import RunError
 from poolbench.loadgen import LoadReport
 from poolbench.loadgen.process import LoadProcess
-from poolbench.metrics.clock import clock_pair, stamp_ns, wall_ns
+from poolbench.metrics.clock import clock_pair, stamp_ns
 from poolbench.metrics.loop_lag import LoopLag
 from poolbench.run.accounting import Acked
 from poolbench.run.consumers import (
@@ -190,7 +190,11 @@ def _load_phase(
     startup: StartUpClock,
 ) -> LoadReport:
     lead_s = sink.started + SINK_LEAD_S - time.monotonic()
-    start_at = wall_ns() + round(max(0.0, lead_s) * 1e9)
+    # The load generator waits for a wall time (its --start-at-ns); the same instant on
+    # the stamps' clock, from a pair read together, is what the warm-up counts from.
+    pair = clock_pair()
+    lead_ns = round(max(0.0, lead_s) * 1e9)
+    start_at, start_stamp = pair.wall_ns + lead_ns, pair.monotonic_ns + lead_ns
     with LoadProcess(
         plan.load,
         bootstrap_servers=ctx.bootstrap_servers,
@@ -199,7 +203,7 @@ def _load_phase(
     ) as load:
         sampler.watch("loadgen", load.pid)
         load.wait_ready(_LOAD_START_TIMEOUT_S)
-        progress.load_started = time.monotonic() + max(0.0, start_at - wall_ns()) / 1e9
+        progress.load_started = time.monotonic() + max(0, start_stamp - stamp_ns()) / 1e9
         longest = plan.warmup_max_s + plan.duration_s if plan.adaptive else plan.total_s
         deadline = time.monotonic() + max(0.0, lead_s) + longest + _LOAD_START_TIMEOUT_S
         while load.wait(PROGRESS_INTERVAL_S) is None:
@@ -218,7 +222,7 @@ def _load_phase(
                 joined_topics=ctx.joined_topics,
             ):
                 load.stop()
-            if watch_warmup(tracker, sink, startup, start_at):
+            if watch_warmup(tracker, sink, startup, start_stamp):
                 load.stop()  # the window is complete, or it never got steady
             if all(not c.running for c in consumers):
                 load.stop()  # nothing is left to consume it
