@@ -298,3 +298,28 @@ def test_delivery_reports_are_kept_by_sequence_number() -> None:
     assert list(deliveries.acked_offset) == [s // 3 for s in range(40) if s != 7]
     assert list(deliveries.failed_seq) == [7]
     assert deliveries.first_error == "timed out"
+
+
+def test_a_wall_clock_step_mid_run_moves_no_stamp(embedded_broker: EmbeddedBroker) -> None:
+    """The wall clock jumps back an hour 20 ms into the schedule (an NTP step): the
+    intended and sent stamps keep to the monotonic schedule."""
+    address = embedded_broker.bootstrap_servers
+    topic = new_topic(embedded_broker, 1)
+    clock = ManualClock()
+    start = clock.stamp_ns()
+    steps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        clock.advance(seconds)
+        if clock.now >= 0.02 and not steps:
+            clock.step_wall(-3600.0)
+            steps.append(clock.now)
+
+    spec = LoadSpec(topic=topic, rate="1000/s", count=50, id_nonce=2)
+    report = run_load(spec, bootstrap_servers=address, clock=clock, sleep=sleep)
+    got = consume_all(address, topic, 50)
+    intended = sorted(int(m.headers[HEADER_INTENDED_NS]) for m in got)
+    assert len(steps) == 1
+    assert intended == [start + i * 1_000_000 for i in range(50)]
+    assert all(m.headers[HEADER_SENT_NS] == m.headers[HEADER_INTENDED_NS] for m in got)
+    assert report.start_mono_ns == start
