@@ -94,7 +94,7 @@ def _ours(host: str, port: int, reuse: bool) -> Callable[[], Coroutine[Any, Any,
         async def send_one(n: int) -> None:
             event = events[n]
             extra = {
-                EMAIL_HEADER_STARTED_NS: str(time.time_ns()),
+                EMAIL_HEADER_STARTED_NS: str(time.monotonic_ns()),
                 EMAIL_HEADER_ID: event.message.id,
             }
             data = build_message(event, templates.render(event), extra_headers=extra)

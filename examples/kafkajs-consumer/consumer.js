@@ -39,9 +39,9 @@ if (!(concurrency >= 1) || !(smtpPort > 0)) {
   process.exit(2);
 }
 
-// Wall-clock nanoseconds with sub-millisecond steps (Date.now() has only milliseconds).
-const clockBase = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
-const nowNs = () => (clockBase + process.hrtime.bigint()).toString();
+// CLOCK_MONOTONIC nanoseconds (libuv's hrtime on Linux): the clock poolbench's load
+// generator and sink stamp with. Not Date.now(): wall time, moved by a clock step.
+const nowNs = () => process.hrtime.bigint().toString();
 
 const log = (text) => console.log(`[kafkajs-consumer] ${new Date().toISOString()} ${text}`);
 

@@ -30,6 +30,7 @@ from poolbench.errors import (
     TransientSendError,
     UnknownTemplateError,
 )
+from poolbench.metrics.clock import stamp_ns
 from poolbench.pool.lanes import Lane
 from poolbench.wire import (
     EMAIL_HEADER_ID,
@@ -149,7 +150,7 @@ class Delivery:
         send is awaited (a thousand workers would otherwise each hold them).
         """
         message = job.message
-        started_ns = time.time_ns()
+        started_ns = stamp_ns()  # CLOCK_MONOTONIC: the sink's and the load's clock
         event = decode_event(message.value())
         rendered = self._templates.render(event)
         extra = {EMAIL_HEADER_STARTED_NS: str(started_ns)}

@@ -359,7 +359,8 @@ class EventFactory:
         return make_plain
 
     def make(self, seq: int, intended_ns: int) -> Event:
-        """(id, key, value, poison kind or None) of event `seq` meant at `intended_ns`."""
+        """(id, key, value, poison kind or None) of event `seq` meant at `intended_ns`
+        (wall time: it only dates the event)."""
         rng = self._rng
         event_id = self._id_prefix + b"%012x" % seq
         poison = (

@@ -2,9 +2,12 @@
 
 Open model: event i is meant to be sent at start + offset(i). When the loop is behind it
 sends late and records the lag; it never moves the schedule. Each message carries the
-intended and the actual send time (wall-clock ns) in its headers, so a stalled consumer
-cannot hide its own latency. Wall times are the start's wall clock plus monotonic
-offsets, so a wall-clock step during a run does not bend the schedule.
+intended and the actual send time in its headers, so a stalled consumer cannot hide its
+own latency. Both are CLOCK_MONOTONIC ns (`poolbench.metrics.clock.stamp_ns`), the clock
+the sink and the consumer stamp with, so a wall-clock step during a run moves neither
+the schedule nor a latency. The report pairs the start's stamp with its wall time
+(`start_mono_ns`, `start_wall_ns`): the merge puts the stamps of several hosts on one
+wall timeline with it.
 
 Why one module of ~480 lines: `_produce` is the paced hot loop, and its closures share
 the loop's locals (producer, deliveries, clock, lag recorder) on purpose, so that each
@@ -32,7 +35,7 @@ from poolbench.loadgen.events import POISON_KINDS, Event, EventFactory
 from poolbench.loadgen.lag import LagRecorder
 from poolbench.loadgen.report import LoadProgress, LoadReport, rate_or_none
 from poolbench.loadgen.spec import LoadSpec
-from poolbench.metrics.clock import Clock, SystemClock
+from poolbench.metrics.clock import Clock, SystemClock, stamp_ns
 from poolbench.wire import HEADER_ID, HEADER_INTENDED_NS, HEADER_SENT_NS
 
 log = logging.getLogger(__name__)
@@ -219,21 +222,23 @@ def _produce(
     # The bound method of the system clock costs a second call per reading; the hot
     # path reads integer nanoseconds (no float arithmetic, no rounding).
     monotonic = time.monotonic if system else clock.monotonic
-    monotonic_ns = time.monotonic_ns if system else lambda: round(clock.monotonic() * 1e9)
+    monotonic_ns = stamp_ns if system else clock.stamp_ns
     add_lag = lags.append
     make = factory.maker()
     id_key, intended_key, sent_key = HEADER_ID, HEADER_INTENDED_NS, HEADER_SENT_NS
     unscheduled = offsets is None and gate is None
     stopped = stopped_before_start
 
-    t0 = monotonic()
+    # The (wall, monotonic) pair of the start, read together.
+    t0_ns = monotonic_ns()
     w0 = clock.wall_ns()
     if start_at_wall_ns is not None:
         # The schedule's origin is the agreed wall time, even when we are past it.
-        t0 -= (w0 - start_at_wall_ns) / 1e9
+        t0_ns -= w0 - start_at_wall_ns
         w0 = start_at_wall_ns
-    t0_ns = round(t0 * 1e9)
-    wall_shift = w0 - t0_ns  # monotonic ns -> wall ns
+    t0 = t0_ns / 1e9
+    # Stamp -> wall time, only for the event's own date (its `timestamp` field, for humans).
+    date_shift = w0 - t0_ns
     end_ns = None if duration is None else t0_ns + round(duration * 1e9)
     limit = -1 if stopped else (count if count is not None else 1 << 62)
     next_progress = t0 + PROGRESS_EVERY_S
@@ -290,10 +295,10 @@ def _produce(
         if unscheduled:
             seq, stopped_max = _produce_max(
                 monotonic_ns=monotonic_ns,
+                date_shift=date_shift,
                 seq=seq,
                 limit=limit,
                 end_ns=(1 << 62) if end_ns is None else end_ns,
-                wall_shift=wall_shift,
                 make=make,
                 produce=produce,
                 topic=topic,
@@ -315,12 +320,12 @@ def _produce(
                 if monotonic() < target and not idle_until(target):
                     stopped = True
                     break
-                intended_ns = w0 + round(offset * 1e9)
+                intended_ns = t0_ns + round(offset * 1e9)
             else:
                 now_ns = monotonic_ns()
                 if end_ns is not None and now_ns >= end_ns:
                     break
-                intended_ns = now_ns + wall_shift
+                intended_ns = now_ns
                 if gate is not None and gate.permits(seq, now_ns / 1e9) <= 0:
                     released = _wait_for_backlog(
                         spec, gate, seq, producer, idle_until, monotonic, t0, duration
@@ -330,11 +335,11 @@ def _produce(
                         break
                     # The release time becomes the intended time: the consumer is not
                     # charged for the generator's waiting.
-                    intended_ns = max(intended_ns, w0 + round((released - t0) * 1e9))
-            event_id, key, value, poison_kind = make(seq, intended_ns)
+                    intended_ns = max(intended_ns, t0_ns + round((released - t0) * 1e9))
+            event_id, key, value, poison_kind = make(seq, intended_ns + date_shift)
             intended_header = b"%d" % intended_ns
             while True:
-                sent_ns = monotonic_ns() + wall_shift
+                sent_ns = monotonic_ns()
                 sent_header = b"%d" % sent_ns
                 try:
                     produce(
@@ -400,6 +405,7 @@ def _produce(
         backlog_max=None if gate is None else gate.max_backlog,
         stopped_early=stopped,
         start_wall_ns=w0,
+        start_mono_ns=t0_ns,
         acked_seq=deliveries.acked_seq,
         acked_partition=deliveries.acked_partition,
         acked_offset=deliveries.acked_offset,
@@ -477,10 +483,10 @@ def _wait_for_backlog(  # noqa: PLR0917 (private, one caller)
 def _produce_max(
     *,
     monotonic_ns: Callable[[], int],
+    date_shift: int,
     seq: int,
     limit: int,
     end_ns: int,
-    wall_shift: int,
     make: Callable[[int, int], Event],
     produce: Callable[..., None],
     topic: str,
@@ -499,9 +505,9 @@ def _produce_max(
         now_ns = monotonic_ns()
         if now_ns >= end_ns:
             break
-        event_id, key, value, poison_kind = make(seq, now_ns + wall_shift)
+        event_id, key, value, poison_kind = make(seq, now_ns + date_shift)
         while True:
-            sent = b"%d" % (monotonic_ns() + wall_shift)
+            sent = b"%d" % monotonic_ns()
             try:
                 produce(
                     topic,

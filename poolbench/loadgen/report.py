@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
 from poolbench.errors import ConfigError
+from poolbench.metrics.clock import ClockPair
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,6 +45,11 @@ class LoadReport:
     partition, the offset the run's first message got there (a low watermark above it
     means the broker's retention dropped some).
     `id_prefix`: every message id of this run starts with it (ids are unique across runs).
+    `start_wall_ns` and `start_mono_ns`: the schedule's origin as a date and as a
+    CLOCK_MONOTONIC stamp, read together (the intended and sent stamps in the messages
+    are on the monotonic clock; `stamp_pair` puts them on the wall timeline). A report
+    written before the stamps moved to CLOCK_MONOTONIC has no `start_mono_ns`: its stamps
+    are wall time, and `start_stamp_ns` is then its wall start.
 
     Exactly which messages the broker took: `acked_seq[i]` is the sequence number of the
     i-th acknowledgement (its id is `event_id(seq)`), at `acked_partition[i]`,
@@ -71,6 +77,7 @@ class LoadReport:
     backlog_max: int | None
     stopped_early: bool
     start_wall_ns: int
+    start_mono_ns: int | None = None
     acked_seq: array[int] = field(default_factory=lambda: array("q"))
     acked_partition: array[int] = field(default_factory=lambda: array("q"))
     acked_offset: array[int] = field(default_factory=lambda: array("q"))
@@ -82,6 +89,18 @@ class LoadReport:
     def __post_init__(self) -> None:
         if not len(self.acked_seq) == len(self.acked_partition) == len(self.acked_offset):
             raise ConfigError("load report: acked seq, partition and offset differ in length")
+
+    @property
+    def start_stamp_ns(self) -> int:
+        """The start on the clock of this load's stamps (see the class doc)."""
+        return self.start_wall_ns if self.start_mono_ns is None else self.start_mono_ns
+
+    @property
+    def stamp_pair(self) -> ClockPair | None:
+        """The start's (wall, monotonic) pair; None when the stamps are wall time."""
+        if self.start_mono_ns is None:
+            return None
+        return ClockPair(wall_ns=self.start_wall_ns, monotonic_ns=self.start_mono_ns)
 
     @property
     def complete(self) -> bool:

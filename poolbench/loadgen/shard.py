@@ -33,6 +33,7 @@ from typing import Any, Final
 from poolbench.errors import ConfigError
 from poolbench.loadgen.schedule import RateProfile
 from poolbench.loadgen.spec import LoadSpec
+from poolbench.metrics.clock import stamp_ns, wall_ns
 
 # Shard indexes live in the low bits of the id nonce (see the module doc).
 SHARD_BITS: Final = 14
@@ -165,7 +166,7 @@ class StartAtClock:
         start_at_ns: int,
         *,
         stop: threading.Event | None = None,
-        wall: Callable[[], int] = time.time_ns,
+        wall: Callable[[], int] = wall_ns,
         mono: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -203,6 +204,12 @@ class StartAtClock:
     def wall_ns(self) -> int:
         origin = self._arm()
         return self.start_at_ns + round((self._mono() - origin) * 1e9)
+
+    def stamp_ns(self) -> int:
+        self._arm()
+        # With the system's monotonic clock, its integer reading (CLOCK_MONOTONIC both);
+        # an injected one (tests) gives the stamps in its own time.
+        return stamp_ns() if self._mono is time.monotonic else round(self._mono() * 1e9)
 
 
 def shard_spec(spec: LoadSpec, shard: Shard, *, run_nonce: int | None = None) -> LoadSpec:

@@ -11,6 +11,13 @@ the host is ahead of the reference), given by the user or the deployment in
 NTP itself, so an unknown offset is None, and is said to be unknown in the merged result.
 `POOLBENCH_RUN_ID`, when set, names the run in every manifest, so shards of different
 runs are refused even across roles.
+
+The stamps in a shard's output (intended and sent times, receipt times) are
+CLOCK_MONOTONIC ns of its host; `clock_wall_ns` and `clock_monotonic_ns` are a pair read
+together at the shard's start (`poolbench.metrics.clock.clock_pair`), with which the
+merge puts them on one wall timeline. The manifest's `format`, with its history:
+  1 (no `format` field): stamps were wall-clock ns (`time.time_ns`); no clock pair.
+  2: stamps are CLOCK_MONOTONIC ns; the clock pair `clock_wall_ns`/`clock_monotonic_ns`.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from poolbench.errors import ConfigError, LocatedError
+from poolbench.metrics.clock import ClockPair
 from poolbench.units import parse_duration
 
 KIND: Final = "poolbench-shard-manifest"
@@ -34,6 +42,7 @@ CLOCK_SOURCE_ENV: Final = "POOLBENCH_CLOCK_SOURCE"
 # A name every shard of one run shares, whatever its role (the merge refuses a mix).
 RUN_ID_ENV: Final = "POOLBENCH_RUN_ID"
 SUFFIX: Final = ".manifest.json"
+FORMAT: Final = 2  # see the module doc for the history
 
 
 class ManifestError(LocatedError):
@@ -61,10 +70,16 @@ class ShardManifest:
     late_ns: int | None = None  # how far past start_at_ns the shard began
     run_id: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    clock_pair: ClockPair | None = None  # None in format 1 (stamps on the wall clock)
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
             raise ConfigError(f"manifest role must be one of {', '.join(ROLES)}, got {self.role!r}")
+
+    @property
+    def format(self) -> int:
+        """1: stamps on the wall clock (no pair); 2: on CLOCK_MONOTONIC, with the pair."""
+        return 1 if self.clock_pair is None else FORMAT
 
     @property
     def label(self) -> str:
@@ -86,6 +101,9 @@ class ShardManifest:
             "late_ns": self.late_ns,
             "run_id": self.run_id,
             "extra": dict(self.extra),
+            "format": self.format,
+            "clock_wall_ns": None if self.clock_pair is None else self.clock_pair.wall_ns,
+            "clock_monotonic_ns": None if self.clock_pair is None else self.clock_pair.monotonic_ns,
         }
 
 
@@ -117,9 +135,11 @@ def make_manifest(
     params: Mapping[str, Any],
     start_at_ns: int | None = None,
     late_ns: int | None = None,
+    clock_pair: ClockPair,
     extra: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> ShardManifest:
+    """`clock_pair`: the shard's (wall, monotonic) pair, read together at its start."""
     offset, source = clock_offset_from_env(environ)
     return ShardManifest(
         role=role,
@@ -135,6 +155,7 @@ def make_manifest(
         late_ns=late_ns,
         run_id=(os.environ if environ is None else environ).get(RUN_ID_ENV) or None,
         extra=dict(extra or {}),
+        clock_pair=clock_pair,
     )
 
 
@@ -159,6 +180,23 @@ def manifest_from_dict(doc: Mapping[str, Any], *, path: str) -> ShardManifest:
             raise ManifestError(f"missing or of the wrong type: {value!r}", path=path, key=key)
         return value
 
+    version = get("format", int, optional=True) or 1
+    if version not in (1, FORMAT):
+        raise ManifestError(
+            f"format {version} is not one this poolbench reads (1, {FORMAT})",
+            path=path,
+            key="format",
+        )
+    wall, mono = (
+        get("clock_wall_ns", int, optional=True),
+        get("clock_monotonic_ns", int, optional=True),
+    )
+    if version >= 2 and (wall is None or mono is None):
+        raise ManifestError(
+            "format 2 needs the clock pair clock_wall_ns and clock_monotonic_ns",
+            path=path,
+            key="clock_wall_ns" if wall is None else "clock_monotonic_ns",
+        )
     try:
         return ShardManifest(
             role=get("role", str),
@@ -174,6 +212,9 @@ def manifest_from_dict(doc: Mapping[str, Any], *, path: str) -> ShardManifest:
             late_ns=get("late_ns", int, optional=True),
             run_id=get("run_id", str, optional=True),
             extra=get("extra", dict, optional=True) or {},
+            clock_pair=None
+            if version < 2
+            else ClockPair(wall_ns=int(wall), monotonic_ns=int(mono)),
         )
     except ConfigError as exc:
         raise ManifestError(str(exc), path=path, key="role") from None

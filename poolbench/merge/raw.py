@@ -4,16 +4,18 @@ Every receipt of every sink is pooled, every produced id of every load shard is 
 and the point is measured once by `poolbench.run.measure.measure` over the pooled inputs.
 So ids count as sets (an id received by two sinks is a duplicate, an id no load shard
 produced is an inconsistency), and the merged p99 is the p99 of all pooled receipts,
-never an average of the shards' p99s. A stated clock offset is subtracted from the
-stamps its host made (a load shard's start and intended times, matched to receipts by
-the id prefix; a sink's receipt times); an unknown one counts as 0.
+never an average of the shards' p99s. Every stamp is put on one timeline first
+(`timeline`): a shard's CLOCK_MONOTONIC stamps onto the wall clock with the pair it read
+at its start, and its host's stated clock offset subtracted (a load shard's start and
+intended times, matched to receipts by the id prefix; a sink's receipt times); an
+unknown offset counts as 0.
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -28,6 +30,7 @@ from poolbench.merge.inputs import (
     split_by_run,
 )
 from poolbench.merge.options import MergeOptions
+from poolbench.merge.timeline import timeline
 from poolbench.results import (
     Environment,
     ResultSet,
@@ -67,10 +70,12 @@ def pooled(
     *,
     sink_offset_ns: int = 0,
     load_offsets_ns: dict[str, int] | None = None,
+    keep_started: bool = True,
 ) -> list[PooledReceipt]:
-    """Receipts on the reference clock: each host's stated offset subtracted (the sink's
-    from receipt times; the load shard's, found by the id's prefix, from intended times).
-    The consumer's start stamps keep their host's clock: its offset is never stated."""
+    """Receipts on the merged timeline: `timeline = stamp - shift` (see `timeline`); the
+    sink's shift for receipt times, the load shard's (found by the id's prefix) for
+    intended times. The consumer's start stamps take the sink's shift (`keep_started`:
+    they share its host's clock) or are dropped."""
     offsets = load_offsets_ns or {}
     return [
         PooledReceipt(
@@ -78,7 +83,9 @@ def pooled(
             intended_ns=None
             if r.intended_ns is None
             else r.intended_ns - offsets.get(r.id[:-_ID_SEQ_DIGITS], 0),
-            started_ns=r.started_ns,
+            started_ns=None
+            if r.started_ns is None or not keep_started
+            else r.started_ns - sink_offset_ns,
             received_ns=r.received_ns - sink_offset_ns,
         )
         for r in receipts
@@ -102,13 +109,14 @@ def mean_latency_s(text: str) -> float:
     return sum(model.sample(rng) for _ in range(_MEAN_DRAWS)) / _MEAN_DRAWS
 
 
-def _load_window(loads: Sequence[LoadInput]) -> tuple[int, int]:
-    """(origin, end) of the pooled load in wall ns: earliest start to the last shard's end."""
-    origin = min(item.report.start_wall_ns - offset_ns(item.manifest) for item in loads)
+def _load_window(loads: Sequence[LoadInput], shifts: Mapping[str, int]) -> tuple[int, int]:
+    """(origin, end) of the pooled load on the timeline: earliest start to the last
+    shard's end."""
+    origin = min(item.report.start_stamp_ns - shifts[item.report.id_prefix] for item in loads)
     ends = []
     for item in loads:
         report = item.report
-        start = report.start_wall_ns - offset_ns(item.manifest)
+        start = report.start_stamp_ns - shifts[report.id_prefix]
         duration = report.spec.get("duration_s")
         if report.stopped_early or report.spec.get("count") is not None or duration is None:
             ends.append(start + round(report.send_elapsed_s * NS_PER_S))
@@ -191,17 +199,21 @@ def pooled_point_inputs(
         late_ns = 0 if item.manifest is None else (item.manifest.late_ns or 0)
         if late_ns >= LATE_NOTE_NS:
             notes.append(f"merge: {item.path}: started {late_ns / 1e6:.1f} ms after --start-at-ns")
-    load_offsets = {item.report.id_prefix: offset_ns(item.manifest) for item in inputs.loads}
+    line = timeline(inputs)
     receipts = [
         r
-        for ledger in inputs.ledgers
+        for ledger, shift in zip(inputs.ledgers, line.sinks, strict=True)
         for r in pooled(
             ledger.receipts,
-            sink_offset_ns=offset_ns(ledger.manifest),
-            load_offsets_ns=load_offsets,
+            sink_offset_ns=shift,
+            load_offsets_ns=dict(line.loads),
+            keep_started=line.keep_started,
         )
     ]
-    if any(load_offsets.values()) or any(offset_ns(x.manifest) for x in inputs.ledgers):
+    notes.extend(line.notes)
+    if any(offset_ns(x.manifest) for x in inputs.loads) or any(
+        offset_ns(x.manifest) for x in inputs.ledgers
+    ):
         notes.append(
             "clock: each shard's stated offset was subtracted from its host's stamps "
             "(load: start and intended times; sink: receipt times)"
@@ -232,7 +244,7 @@ def pooled_point_inputs(
     )
     if sink_latency is None:
         notes.append("merge: no sink manifest: the sink latency (for the ideal) is taken as 0")
-    origin, end = _load_window(inputs.loads)
+    origin, end = _load_window(inputs.loads, line.loads)
     window_start = origin + round(options.warmup_s * NS_PER_S)
     notes.extend(clock_notes(inputs))
     return PointInputs(

@@ -6,7 +6,7 @@ parse the flags, split the spec or seed, and write the manifest beside the outpu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from poolbench.loadgen.report import LoadReport
 from poolbench.loadgen.shard import Shard, StartAtClock, load_params, parse_shard, shard_spec
 from poolbench.loadgen.spec import LoadSpec
 from poolbench.merge.manifest import make_manifest, write_manifest
+from poolbench.metrics.clock import ClockPair, clock_pair
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -38,6 +39,8 @@ class ShardedLoad:
                 params=self.params,
                 start_at_ns=None if clock is None else clock.start_at_ns,
                 late_ns=None if clock is None else clock.late_ns,
+                # The pair the report's stamps are on (its start, read together).
+                clock_pair=result.stamp_pair or clock_pair(),
                 extra={"id_prefix": result.id_prefix, "seed": self.spec.seed},
             ),
             self.report,
@@ -68,6 +71,8 @@ class ShardedSink:
     seed: int
     params: dict[str, Any]
     record: Path | None
+    # Read together when the sink shard is set up, before it serves (its receipts' clock).
+    pair: ClockPair = field(default_factory=clock_pair)
 
     def write_manifest(self) -> Path | None:
         if self.record is None:
@@ -79,6 +84,7 @@ class ShardedSink:
                 shards=self.shard.count,
                 output=self.record,
                 params=self.params,
+                clock_pair=self.pair,
                 extra={"seed": self.seed},
             ),
             self.record,

@@ -4,7 +4,7 @@ From two readings of the kernel's CPU counters (`poolbench.run.cpu_clock`) taken
 sampler inside the steady-state window, the first and the last, a part's CPU time over
 [first, last) is the difference of its processes' counters: nanoseconds of CPU, with no
 sampling error. Divided by the emails the sink received over exactly the same interval
-(the receipts and the readings are stamped on the same wall clock), it is the part's CPU
+(the receipts and the readings are stamped on the same clock, CLOCK_MONOTONIC), it is the part's CPU
 per email. Nothing is interpolated or averaged: both numbers count the same interval.
 
 Per thread: each live thread's difference, grouped by its name (its main thread is

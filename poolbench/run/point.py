@@ -42,6 +42,7 @@ import psutil
 from poolbench.errors import RunError
 from poolbench.loadgen import LoadReport
 from poolbench.loadgen.process import LoadProcess
+from poolbench.metrics.clock import clock_pair, stamp_ns
 from poolbench.metrics.loop_lag import LoopLag
 from poolbench.run.accounting import Acked
 from poolbench.run.consumers import (
@@ -54,6 +55,7 @@ from poolbench.run.consumers import (
     stop_consumers,
     wait_ready,
 )
+from poolbench.run.foreign_clock import on_our_clock
 from poolbench.run.kafka_reader import PointReader, timed_by_id
 from poolbench.run.measure import Measurement, PointInputs, measure
 from poolbench.run.plan import SINK_LEAD_S, PointPlan, plan_point
@@ -188,7 +190,11 @@ def _load_phase(
     startup: StartUpClock,
 ) -> LoadReport:
     lead_s = sink.started + SINK_LEAD_S - time.monotonic()
-    start_at = time.time_ns() + round(max(0.0, lead_s) * 1e9)
+    # The load generator waits for a wall time (its --start-at-ns); the same instant on
+    # the stamps' clock, from a pair read together, is what the warm-up counts from.
+    pair = clock_pair()
+    lead_ns = round(max(0.0, lead_s) * 1e9)
+    start_at, start_stamp = pair.wall_ns + lead_ns, pair.monotonic_ns + lead_ns
     with LoadProcess(
         plan.load,
         bootstrap_servers=ctx.bootstrap_servers,
@@ -197,7 +203,7 @@ def _load_phase(
     ) as load:
         sampler.watch("loadgen", load.pid)
         load.wait_ready(_LOAD_START_TIMEOUT_S)
-        progress.load_started = time.monotonic() + max(0.0, start_at - time.time_ns()) / 1e9
+        progress.load_started = time.monotonic() + max(0, start_stamp - stamp_ns()) / 1e9
         longest = plan.warmup_max_s + plan.duration_s if plan.adaptive else plan.total_s
         deadline = time.monotonic() + max(0.0, lead_s) + longest + _LOAD_START_TIMEOUT_S
         while load.wait(PROGRESS_INTERVAL_S) is None:
@@ -216,7 +222,7 @@ def _load_phase(
                 joined_topics=ctx.joined_topics,
             ):
                 load.stop()
-            if watch_warmup(tracker, sink, startup, start_at):
+            if watch_warmup(tracker, sink, startup, start_stamp):
                 load.stop()  # the window is complete, or it never got steady
             if all(not c.running for c in consumers):
                 load.stop()  # nothing is left to consume it
@@ -309,10 +315,10 @@ def run_point(
                 group=plan.group,
             ) as reader,
         ):
-            startup = StartUpClock(started_ns=time.time_ns())
+            startup = StartUpClock(started_ns=stamp_ns())
             consumers = _start_phase(plan, ctx, processes=processes, sampler=sampler, stop=stop)
             if all(c.settings is not None for c in plan.consumers):
-                startup.ready_ns = time.time_ns()  # ours said "consumer ready"
+                startup.ready_ns = stamp_ns()  # ours said "consumer ready"
             tracker = (
                 WindowTracker(
                     warmup_s=plan.warmup_s,
@@ -351,7 +357,7 @@ def run_point(
                     stop=stop,
                     errors=errors,
                 )
-                drain_end_ns = time.time_ns()
+                drain_end_ns = stamp_ns()
                 progress.report("stopping")
                 stop_consumers(consumers, sampler, ctx.grace_s, errors)
                 receipts = sink.receipts()
@@ -361,6 +367,7 @@ def run_point(
             committed = reader.committed()  # final: every consumer has stopped
             reader.drain_dead_letters()
             receipts = timed_by_id(receipts, reader, notes)
+            receipts = on_our_clock(receipts, clock_pair(), notes)
             errors.extend(reader.errors)
         summaries = read_summaries(plan.consumers)
         settings = effective_settings(plan, summaries)
@@ -431,7 +438,7 @@ def _measure(
             f"the broker acknowledged {report.acknowledged} of {report.produced} emails "
             f"({report.delivery_errors} delivery errors: {report.first_error})"
         )
-    load_start_ns = report.start_wall_ns
+    load_start_ns = report.start_stamp_ns
     if report.stopped_early or plan.load.count is not None:
         load_end_ns = load_start_ns + round(report.send_elapsed_s * 1e9)
     else:

@@ -185,9 +185,9 @@ class Sampler:
                     tree += [c.pid for c in psutil.Process(pid).children(recursive=True)]
             members += tree
         # The exact counters first and together, stamped with the middle of their read.
-        before = self._clock.wall_ns()
+        before = self._clock.stamp_ns()
         counters = tuple(c for member in members if (c := read_process_cpu(member)))
-        cpu_t_ns = (before + self._clock.wall_ns()) // 2
+        cpu_t_ns = (before + self._clock.stamp_ns()) // 2
         for member in members:
             self._read_hwm(role, member)
             proc = self._process(member)
@@ -247,7 +247,7 @@ class Sampler:
         with self._lock:
             watched = {role: list(pids) for role, pids in self._watched.items()}
             urls = list(self._metrics_urls)
-        t_ns = self._clock.wall_ns()
+        t_ns = self._clock.stamp_ns()
         samples = [
             s for role, pids in watched.items() if (s := self._sample_role(role, pids, t_ns))
         ]

@@ -17,7 +17,7 @@ MB: Final = 1_000_000
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Window:
-    """A half-open interval [start_ns, end_ns) of wall-clock nanoseconds."""
+    """A half-open interval [start_ns, end_ns) of CLOCK_MONOTONIC nanoseconds (`stamp_ns`)."""
 
     start_ns: int
     end_ns: int
@@ -80,7 +80,7 @@ class ProcessSample:
     """One sampling tick of one role ("consumer", "sink", ...), summed over its processes.
 
     `cpu`: each process's exact CPU counters (`poolbench.run.cpu_clock`), read at
-    `cpu_t_ns` (wall clock, the receipts' clock); empty where they could not be read.
+    `cpu_t_ns` (CLOCK_MONOTONIC, the receipts' clock); empty where they could not be read.
     """
 
     t_ns: int

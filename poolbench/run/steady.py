@@ -95,7 +95,7 @@ class SteadyWatch:
 
 class WindowTracker:
     """Decides, tick by tick during the load, when the steady-state window opens and when
-    the load can stop; times are injected (wall-clock ns, the sink's clock)."""
+    the load can stop; times are injected (CLOCK_MONOTONIC ns, the sink's clock)."""
 
     def __init__(self, *, warmup_s: float, warmup_max_s: float, duration_s: float) -> None:
         self.watch = SteadyWatch()

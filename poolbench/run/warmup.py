@@ -5,17 +5,18 @@ arrive. `point._load_phase` calls `watch_warmup` at every progress tick.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
+from poolbench.metrics.clock import stamp_ns
 from poolbench.run.steady import WindowTracker
 from poolbench.sink import SinkServer
 
 
 @dataclass(slots=True, kw_only=True)
 class StartUpClock:
-    """When the consumers started and said ready (ours only), wall-clock ns; and the
-    receipts fed to the warm-up's steadiness watch so far."""
+    """When the consumers started and said ready (ours only), in CLOCK_MONOTONIC ns
+    (`stamp_ns`, the receipts' clock); and the receipts fed to the warm-up's steadiness
+    watch so far."""
 
     started_ns: int = 0
     ready_ns: int | None = None
@@ -31,4 +32,4 @@ def watch_warmup(
     for receipt in sink.receipts_since(startup.fed):
         startup.fed += 1
         tracker.watch.add(receipt.received_ns, receipt.intended_ns)
-    return tracker.tick(now_ns=time.time_ns(), load_start_ns=load_start_ns)
+    return tracker.tick(now_ns=stamp_ns(), load_start_ns=load_start_ns)

@@ -5,8 +5,8 @@ are gathered and written once per callback (so a pipelined MAIL/RCPT/DATA gets i
 three replies in one write, in order). A delayed reply holds the session: the buffered
 commands behind it wait for a `loop.call_later` timer, not a task. No per-line logging.
 
-Stamps are one `time.time_ns()` per event: one when a packet arrives (every command in
-it shares it), one after each write (every reply in it shares it).
+Stamps are one `stamp_ns()` (CLOCK_MONOTONIC) per event: one when a packet arrives
+(every command in it shares it), one after each write (every reply in it shares it).
 
 Why one module of ~670 lines: it is one SMTP state machine, and the per-email path
 (`data_received` -> `_command` -> MAIL/RCPT/DATA and their held replies -> `_flush`) is
@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from typing import cast
 
+from poolbench.metrics.clock import stamp_ns
 from poolbench.sink import session
 from poolbench.sink.engine_fast_auth import (
     MODE_CLOSED,
@@ -159,7 +160,7 @@ class FastSMTP(AuthAndTls):
 
     # -- connection ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        now = self.last_active_ns = self._connected_ns = time.time_ns()
+        now = self.last_active_ns = self._connected_ns = stamp_ns()
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self._transport = cast(asyncio.Transport, transport)
         state = self._state
@@ -243,7 +244,7 @@ class FastSMTP(AuthAndTls):
 
     # -- input -----------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
-        now = self.last_active_ns = time.time_ns()
+        now = self.last_active_ns = stamp_ns()
         mode = self._mode
         if mode == MODE_DATA:
             self._data += data
@@ -345,7 +346,7 @@ class FastSMTP(AuthAndTls):
         self._state.counters.received += sum(1 for reply in out if reply is _ACCEPTED)
         self._transport.write(out[0] if len(out) == 1 else b"".join(out))
         out.clear()
-        now = self._last_reply_ns = time.time_ns()
+        now = self._last_reply_ns = stamp_ns()
         if self._waits:
             for what, tx in self._waits:
                 if what == _W_MAIL:
@@ -397,7 +398,7 @@ class FastSMTP(AuthAndTls):
             return
         then()
         if self._held is None and self._mode != MODE_CLOSED:
-            now = time.time_ns()
+            now = stamp_ns()
             if self._mode == MODE_DATA:
                 self._feed_data(now)
             elif self._rest:
@@ -677,7 +678,7 @@ class FastSMTP(AuthAndTls):
 
 def sweep_idle(state: SinkState, timeout_ns: int) -> None:
     """Close fast connections idle for longer than the timeout (as aiosmtpd does)."""
-    now = time.time_ns()
+    now = stamp_ns()
     for connection in list(state.connections):
         if isinstance(connection, FastSMTP) and now - connection.last_active_ns > timeout_ns:
             connection.close_connection()

@@ -18,11 +18,11 @@ import asyncio
 import contextlib
 import logging
 import ssl
-import time
 from typing import Any
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from poolbench.metrics.clock import stamp_ns
 from poolbench.sink.config import SinkConfig
 from poolbench.sink.faults import Fault
 from poolbench.sink.headers import receipt_from_content
@@ -175,7 +175,7 @@ class SinkSMTP(SMTP):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         first = self._original_transport is None and not self._counted
         if first:
-            self._connected_ns = time.time_ns()
+            self._connected_ns = stamp_ns()
             if self.sink_state.admit(self):
                 self._counted = True
             else:
@@ -192,7 +192,7 @@ class SinkSMTP(SMTP):
     async def push(self, status: Any) -> None:
         await super().push(status)
         # push() wrote before draining; a reply's stamp is taken as soon as it returns.
-        now = self._last_reply_ns = time.time_ns()
+        now = self._last_reply_ns = stamp_ns()
         if status == REPLY_ACCEPTED:
             # Acceptances counted as written, apart from the receipts recorded in
             # smtp_DATA: the accounting cross-checks the two.
@@ -214,7 +214,7 @@ class SinkSMTP(SMTP):
 
     def mark_end_of_data(self) -> None:
         if self._tx is not None:
-            self._tx.eod_ns = time.time_ns()
+            self._tx.eod_ns = stamp_ns()
 
     def accept(self, envelope: Envelope) -> None:
         self._accepted = (
@@ -228,7 +228,7 @@ class SinkSMTP(SMTP):
         return accepted
 
     async def smtp_MAIL(self, arg: str | None) -> None:
-        now = time.time_ns()
+        now = stamp_ns()
         if self.envelope is not None and self.envelope.mail_from:
             await super().smtp_MAIL(arg)  # nested MAIL: aiosmtpd answers 503
             return
@@ -247,7 +247,7 @@ class SinkSMTP(SMTP):
             self._tx = None
 
     async def smtp_RCPT(self, arg: str | None) -> None:
-        now = time.time_ns()
+        now = stamp_ns()
         tx = self._tx
         before = 0 if self.envelope is None else len(self.envelope.rcpt_tos)
         await super().smtp_RCPT(arg)
@@ -257,7 +257,7 @@ class SinkSMTP(SMTP):
             tx.rcpt_reply_ns = self._last_reply_ns or 0
 
     async def smtp_DATA(self, arg: str) -> None:
-        now = time.time_ns()
+        now = stamp_ns()
         tx = self._tx
         if tx is not None and tx.rcpt_ns:
             tx.data_ns = now
@@ -275,7 +275,7 @@ class SinkSMTP(SMTP):
         state.ledger.add(
             receipt_from_content(
                 content,
-                received_ns=self._last_reply_ns or time.time_ns(),
+                received_ns=self._last_reply_ns or stamp_ns(),
                 mail_from=mail_from,
                 rcpt_tos=rcpt_tos,
                 steps=None if tx is None else Steps.from_tuple(tx.steps_row()),

@@ -16,7 +16,7 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Steps:
-    """When each step of one email's SMTP exchange happened at the sink (`time.time_ns`).
+    """When each step of one email's SMTP exchange happened at the sink (`stamp_ns`).
 
     "Written" means handed to the transport (the kernel send follows at once unless the
     socket is full). The connection's three stamps are set only on the transaction begun
@@ -77,7 +77,10 @@ class Stamps:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Receipt:
-    """One accepted email. Times are wall-clock nanoseconds (`time.time_ns`)."""
+    """One accepted email. Times are CLOCK_MONOTONIC nanoseconds
+    (`poolbench.metrics.clock.stamp_ns`), the clock the load generator and the consumer
+    stamp with; in a ledger whose manifest predates format 2 (`poolbench.merge.manifest`),
+    wall-clock nanoseconds."""
 
     id: str  # X-Poolbench-Id, else a UUID found in the subject or body, else ""
     intended_ns: int | None  # X-Poolbench-Intended-Ns

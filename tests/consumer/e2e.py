@@ -83,7 +83,7 @@ def produce(
                 time.sleep(delay)
         headers: list[tuple[str, str | bytes | None]] = [
             (HEADER_ID, event_id.encode()),
-            (HEADER_INTENDED_NS, str(time.time_ns()).encode()),
+            (HEADER_INTENDED_NS, str(time.monotonic_ns()).encode()),  # poolbench's clock
         ]
         producer.produce(topic, value=value, headers=headers)
         producer.poll(0)

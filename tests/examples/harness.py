@@ -175,7 +175,7 @@ def produce(bootstrap: str, topic: str, ids: Iterable[str], *, compression: str)
     for event_id in ids:
         headers: list[tuple[str, str | bytes | None]] = [
             (HEADER_ID, event_id.encode()),
-            (HEADER_INTENDED_NS, str(time.time_ns()).encode()),
+            (HEADER_INTENDED_NS, str(time.monotonic_ns()).encode()),  # poolbench's clock
         ]
         producer.produce(topic, value=event_value(event_id), key=event_id.encode(), headers=headers)
         producer.poll(0)

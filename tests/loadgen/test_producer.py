@@ -22,7 +22,9 @@ def test_n_produced_are_n_consumed_with_valid_events_and_headers(
     address = embedded_broker.bootstrap_servers
     topic = new_topic(embedded_broker, partitions)
     spec = LoadSpec(topic=topic, rate="5000/s", count=300, data_bytes=200, keys="roundrobin:50")
+    before = time.monotonic_ns()
     report = run_load(spec, bootstrap_servers=address)
+    after = time.monotonic_ns()
     assert report.complete
     assert report.produced == report.acknowledged == 300
     assert report.partitions == partitions
@@ -36,7 +38,9 @@ def test_n_produced_are_n_consumed_with_valid_events_and_headers(
         assert event.message.id.startswith(report.id_prefix)
         intended = int(message.headers[HEADER_INTENDED_NS])
         sent = int(message.headers[HEADER_SENT_NS])
-        assert report.start_wall_ns <= intended <= sent
+        # Intended and sent stamps are CLOCK_MONOTONIC (the sink's and the consumer's
+        # clock): they lie between the test's own readings of it around the run.
+        assert before <= report.start_stamp_ns <= intended <= sent <= after
         assert message.key is not None
         ids.add(event.message.id)
     assert len(ids) == 300
@@ -93,7 +97,7 @@ def test_schedule_on_a_manual_clock_is_exact(embedded_broker: EmbeddedBroker) ->
     address = embedded_broker.bootstrap_servers
     topic = new_topic(embedded_broker, 1)
     clock = ManualClock()
-    start = clock.wall_ns()
+    start = clock.stamp_ns()
     spec = LoadSpec(topic=topic, rate="1000/s", count=50, id_nonce=1)
     report = run_load(spec, bootstrap_servers=address, clock=clock, sleep=clock.advance)
     got = consume_all(address, topic, 50)
@@ -110,7 +114,7 @@ def test_falling_behind_sends_late_but_never_moves_the_schedule(
     address = embedded_broker.bootstrap_servers
     topic = new_topic(embedded_broker, 1)
     clock = ManualClock()
-    start = clock.wall_ns()
+    start = clock.stamp_ns()
 
     def oversleep(seconds: float) -> None:
         clock.advance(seconds + 0.005)  # every nap overshoots by 5 ms
@@ -294,3 +298,28 @@ def test_delivery_reports_are_kept_by_sequence_number() -> None:
     assert list(deliveries.acked_offset) == [s // 3 for s in range(40) if s != 7]
     assert list(deliveries.failed_seq) == [7]
     assert deliveries.first_error == "timed out"
+
+
+def test_a_wall_clock_step_mid_run_moves_no_stamp(embedded_broker: EmbeddedBroker) -> None:
+    """The wall clock jumps back an hour 20 ms into the schedule (an NTP step): the
+    intended and sent stamps keep to the monotonic schedule."""
+    address = embedded_broker.bootstrap_servers
+    topic = new_topic(embedded_broker, 1)
+    clock = ManualClock()
+    start = clock.stamp_ns()
+    steps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        clock.advance(seconds)
+        if clock.now >= 0.02 and not steps:
+            clock.step_wall(-3600.0)
+            steps.append(clock.now)
+
+    spec = LoadSpec(topic=topic, rate="1000/s", count=50, id_nonce=2)
+    report = run_load(spec, bootstrap_servers=address, clock=clock, sleep=sleep)
+    got = consume_all(address, topic, 50)
+    intended = sorted(int(m.headers[HEADER_INTENDED_NS]) for m in got)
+    assert len(steps) == 1
+    assert intended == [start + i * 1_000_000 for i in range(50)]
+    assert all(m.headers[HEADER_SENT_NS] == m.headers[HEADER_INTENDED_NS] for m in got)
+    assert report.start_mono_ns == start

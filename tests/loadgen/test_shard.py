@@ -172,7 +172,10 @@ def test_three_shards_produce_the_single_schedule(embedded_broker: EmbeddedBroke
         manual.now = 0.0  # the next shard "runs on another machine" from the same moment
     got = consume_all(address, topic, 31)
     intended = sorted(int(m.headers[HEADER_INTENDED_NS]) for m in got)
-    assert intended == [start_at + i * 1_000_000 for i in range(31)]
+    # Every shard's stamps count from the monotonic reading paired with start_at (the
+    # manual clock's 1 s: each "machine" starts from the same manual moment).
+    assert {r.start_mono_ns for r in reports} == {1_000_000_000}
+    assert intended == [1_000_000_000 + i * 1_000_000 for i in range(31)]
     ids = [m.headers[HEADER_ID].decode() for m in got]
     assert len(set(ids)) == 31
     assert [r.produced for r in reports] == [11, 10, 10]

@@ -11,6 +11,7 @@ from typing import Any
 from poolbench.loadgen.report import LoadReport
 from poolbench.merge.inputs import Inputs, LedgerInput, LoadInput, SummaryInput
 from poolbench.merge.manifest import ShardManifest, params_hash
+from poolbench.metrics.clock import ClockPair
 from poolbench.metrics.histogram import LatencyHistogram
 from poolbench.results import Environment, Latency, Memory, PointResult, ResultSet, TimelineSample
 from poolbench.sink.receipt import Receipt
@@ -245,4 +246,61 @@ def result_set(seed: int, scenario_hash: str = "a" * 64) -> ResultSet:
             created_utc="2026-12-02T07:00:00Z",
         ),
         points=(measured_point(rng, 5), measured_point(rng, 10)),
+    )
+
+
+def on_monotonic(
+    given: Inputs, *, load_boots: list[int], sink_boots: list[int], host: str | None = None
+) -> Inputs:
+    """`given` as shards write it now (manifest format 2): each host stamps its
+    CLOCK_MONOTONIC, which counts from its boot (`*_boots`: the wall time of each host's
+    boot), and pairs it with its own wall clock at the start. The consumers' start stamps
+    are on their sink's host's clock. `host`: every manifest names that one host."""
+    boot_of = {
+        item.report.id_prefix: boot for item, boot in zip(given.loads, load_boots, strict=True)
+    }
+
+    def moved(r: Receipt, sink_boot: int) -> Receipt:
+        load_boot = boot_of.get(r.id[:-12], sink_boot)
+        return dataclasses.replace(
+            r,
+            intended_ns=None if r.intended_ns is None else r.intended_ns - load_boot,
+            started_ns=None if r.started_ns is None else r.started_ns - sink_boot,
+            received_ns=r.received_ns - sink_boot,
+        )
+
+    def relabel(m: ShardManifest | None, pair: ClockPair) -> ShardManifest | None:
+        if m is None:
+            return None
+        return dataclasses.replace(m, clock_pair=pair, host=host or m.host)
+
+    loads = []
+    for item, boot in zip(given.loads, load_boots, strict=True):
+        wall = item.report.start_wall_ns
+        loads.append(
+            dataclasses.replace(
+                item,
+                report=dataclasses.replace(item.report, start_mono_ns=wall - boot),
+                manifest=relabel(item.manifest, ClockPair(wall_ns=wall, monotonic_ns=wall - boot)),
+            )
+        )
+    ledgers = []
+    for ledger, boot in zip(given.ledgers, sink_boots, strict=True):
+        offset = 0 if ledger.manifest is None else ledger.manifest.clock_offset_ns or 0
+        pair = ClockPair(wall_ns=T0 + offset, monotonic_ns=T0 + offset - boot)
+        ledgers.append(
+            dataclasses.replace(
+                ledger,
+                receipts=tuple(moved(r, boot) for r in ledger.receipts),
+                manifest=relabel(ledger.manifest, pair),
+            )
+        )
+    by_path = {**{i.path: i.manifest for i in loads}, **{x.path: x.manifest for x in ledgers}}
+    manifests = []
+    for path, m in given.manifests:
+        output = path.with_name(m.output)
+        mine = by_path.get(output)
+        manifests.append((path, mine if mine is not None else m))
+    return dataclasses.replace(
+        given, loads=tuple(loads), ledgers=tuple(ledgers), manifests=tuple(manifests)
     )

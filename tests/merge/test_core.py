@@ -354,3 +354,58 @@ def test_a_shard_that_counted_nothing_leaves_the_merged_counts_unknown() -> None
     assert got.produced is None and got.delivered is None  # not a's part alone
     assert got.error is not None and "/b/results.json" in got.error
     assert merge_results(items, OPTIONS).points[1].produced is not None
+
+
+# Hosts booted hours apart: their CLOCK_MONOTONIC readings differ by that much.
+_BOOTS = [factories.T0 - 3_600 * 10**9, factories.T0 - 86_400 * 10**9]
+
+
+def test_monotonic_stamps_go_on_the_wall_timeline_with_each_shards_clock_pair() -> None:
+    """Every host stamps its own CLOCK_MONOTONIC (counting from its boot) and states an
+    offset: the merged figures are those of synchronized wall clocks. Without the pairs
+    the stamps of different hosts would be a day apart."""
+    exact = _merged(factories.inputs(loads=2, sinks=2, seed=3))
+    shifted = factories.inputs(
+        loads=2, sinks=2, seed=3, offsets=[20_000_000, 0], sink_offsets=[0, -15_000_000]
+    )
+    monotonic = factories.on_monotonic(
+        shifted, load_boots=_BOOTS, sink_boots=list(reversed(_BOOTS))
+    )
+    assert all(m.format == 2 for _p, m in monotonic.manifests)
+    corrected = _merged(monotonic)
+    assert corrected.latency_ms == exact.latency_ms
+    assert corrected.throughput_per_s == exact.throughput_per_s
+    assert (corrected.produced, corrected.delivered) == (exact.produced, exact.delivered)
+    assert any("stated offset was subtracted" in w for w in corrected.warnings)
+    assert any("with each shard's clock pair" in w for w in corrected.warnings)
+    # The consumers' start stamps have no pair: on several hosts they are not placed.
+    assert exact.service_ms is not None
+    assert corrected.service_ms is None
+    assert any("service and wait times are n/a" in w for w in corrected.warnings)
+
+
+def test_on_one_host_the_consumers_start_stamps_are_placed_with_the_sinks_pair() -> None:
+    exact = _merged(factories.inputs(loads=2, sinks=2, seed=3))
+    boot = [_BOOTS[0], _BOOTS[0]]
+    one_host = factories.on_monotonic(
+        factories.inputs(loads=2, sinks=2, seed=3), load_boots=boot, sink_boots=boot, host="h"
+    )
+    merged = _merged(one_host)
+    assert merged.latency_ms == exact.latency_ms
+    assert merged.service_ms == exact.service_ms
+
+
+def test_a_ledger_on_the_monotonic_clock_without_a_pair_beside_paired_shards_is_refused() -> None:
+    given = factories.on_monotonic(
+        factories.inputs(loads=2, sinks=2, seed=3), load_boots=_BOOTS, sink_boots=_BOOTS
+    )
+    bare = dataclasses.replace(given.ledgers[1], manifest=None)
+    mixed = dataclasses.replace(
+        given,
+        ledgers=(given.ledgers[0], bare),
+        manifests=tuple(
+            (p, m) for p, m in given.manifests if m.output != "sink.jsonl" or m.shard == 0
+        ),
+    )
+    with pytest.raises(MergeError, match=r"sink-1/sink\.jsonl: its receipts are stamped on"):
+        _merged(mixed)

@@ -297,7 +297,7 @@ def test_sharded_run_merges_to_the_single_run(
     assert max(starts) - min(starts) <= 50_000_000
     by_prefix = {r.id_prefix: r for r in reports}
     offsets = sorted(
-        rec.intended_ns - by_prefix[rec.id[:24]].start_wall_ns
+        rec.intended_ns - by_prefix[rec.id[:24]].start_stamp_ns
         for rec in _receipts(sharded)
         if rec.intended_ns is not None
     )

@@ -13,6 +13,7 @@ from poolbench.merge.manifest import (
     manifest_path,
     write_manifest,
 )
+from poolbench.metrics.clock import ClockPair
 from poolbench.results import load, save
 from tests.cli.run import poolbench
 from tests.merge import factories
@@ -69,6 +70,7 @@ def test_manifest_round_trip_and_clock_offset_from_the_environment(tmp_path: Pat
         output=output,
         params={"rate": "200/s"},
         start_at_ns=5,
+        clock_pair=ClockPair(wall_ns=1_800_000_000_000_000_000, monotonic_ns=7_000_000_000),
         environ={
             CLOCK_OFFSET_ENV: "-0.4ms",
             "POOLBENCH_CLOCK_SOURCE": "chrony",
@@ -76,11 +78,15 @@ def test_manifest_round_trip_and_clock_offset_from_the_environment(tmp_path: Pat
         },
     )
     assert (m.clock_offset_ns, m.clock_source, m.run_id) == (-400_000, "chrony", "run-7")
+    assert m.format == 2
     written = write_manifest(m, output)
     assert written == manifest_path(output) == tmp_path / "load.manifest.json"
     output.write_text(factories.load_report(1, 3, produced=0).to_json())
     (read,) = read_dirs([tmp_path]).manifests
     assert read[1] == m
+    assert read[1].clock_pair == ClockPair(
+        wall_ns=1_800_000_000_000_000_000, monotonic_ns=7_000_000_000
+    )
     assert clock_offset_from_env({}) == (None, None)
 
 

@@ -25,6 +25,7 @@ from poolbench.sink import (
     parse_outage,
     read_ledger,
 )
+from poolbench.sink.receipt import STEP_FIELDS
 from tests.sink.clients import client, data_times, message, send_counting
 
 Factory = Callable[..., SinkServer]
@@ -344,17 +345,30 @@ async def test_receipts_duplicates_and_ledger_file_match(
     path = tmp_path / "ledger.jsonl"
     sink = sink_factory(record_path=path)
     ids = [f"id-{i}" for i in range(50)] + ["id-3", "id-7", "id-7"]
-    before = time.time_ns()
+    before = time.monotonic_ns()
     outcomes = await send_counting(
         sink, n=len(ids), concurrency=5, make=lambda i: message(ids[i], intended_ns=i)
     )
+    after = time.monotonic_ns()
     assert outcomes == {"250": len(ids)}
     counters = sink.counters()
     assert counters.received == len(ids)
     assert counters.duplicates == 3
     receipts = sink.receipts()
     assert sorted(r.id for r in receipts) == sorted(ids)
-    assert all(r.received_ns >= before and r.mail_from == "a@example.com" for r in receipts)
+    assert all(r.mail_from == "a@example.com" for r in receipts)
+    # Receipt and step stamps are CLOCK_MONOTONIC (the load generator's and the
+    # consumer's clock): between the test's own readings of it around the sends.
+    assert all(before <= r.received_ns <= after for r in receipts)
+    stamps = [
+        ns
+        for r in receipts
+        if r.steps is not None
+        for name, ns in zip(STEP_FIELDS, r.steps.as_tuple(), strict=True)
+        if ns is not None and not name.endswith("delay_ns")
+    ]
+    assert len(stamps) >= 7 * len(receipts)  # MAIL to end of data, at least
+    assert all(before <= ns <= after for ns in stamps)
     assert {r.intended_ns for r in receipts} == set(range(len(ids)))
     sink.stop()
     assert sorted(read_ledger(path), key=lambda r: r.received_ns) == sorted(

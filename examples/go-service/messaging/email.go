@@ -67,7 +67,8 @@ func cleanHeader(value string) string {
 }
 
 // BuildMessage renders the event as a multipart/alternative email (plain text and HTML).
-// startedNs is when the worker took the job, so the sink can split waiting from sending.
+// startedNs is when the worker took the job (CLOCK_MONOTONIC ns, MonotonicNs), so the
+// sink can split waiting from sending.
 func BuildMessage(event *EmailEvent, trace Trace, startedNs int64) ([]byte, error) {
 	m := event.Message
 	subject := m.Subject

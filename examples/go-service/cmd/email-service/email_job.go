@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"poolbench-example/email-service/messaging"
 )
@@ -21,7 +20,7 @@ func (j *EmailJob) Execute(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	started := time.Now().UnixNano()
+	started := messaging.MonotonicNs()
 	msg, err := messaging.BuildMessage(j.event, j.trace, started)
 	if err != nil {
 		return fmt.Errorf("build email: %w", err)
