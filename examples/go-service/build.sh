@@ -2,15 +2,16 @@
 # Build the email service offline from Debian's Go packages into bin/email-service.
 #   ./build.sh          build
 #   ./build.sh check    gofmt, go vet and the worker pool's tests, then build
-# Needs: apt-get install golang-go golang-github-shopify-sarama-dev
+# Needs: apt-get install golang-go golang-github-shopify-sarama-dev golang-golang-x-sys-dev
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 gocode=/usr/share/gocode
-packages="golang-go golang-github-shopify-sarama-dev"
+packages="golang-go golang-github-shopify-sarama-dev golang-golang-x-sys-dev"
 
 missing=()
 command -v go >/dev/null 2>&1 || missing+=("go (golang-go)")
 [[ -d "$gocode/src/github.com/Shopify/sarama" ]] || missing+=("sarama sources in $gocode (golang-github-shopify-sarama-dev)")
+[[ -d "$gocode/src/golang.org/x/sys/unix" ]] || missing+=("x/sys sources in $gocode (golang-golang-x-sys-dev)")
 if ((${#missing[@]})); then
   echo "build.sh: ERROR: cannot build the Go email service, missing: ${missing[*]}" >&2
   echo "build.sh: install them with: apt-get install -y $packages" >&2
