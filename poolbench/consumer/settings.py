@@ -295,9 +295,10 @@ SETTINGS: Final[tuple[SettingSpec, ...]] = (
           "takes per round of high:normal:low when all lanes wait (with --priority-lanes)",
           parse=_lane_weights),
     _spec("starts_per_pass", "--starts-per-pass", "POOLBENCH_STARTS_PER_PASS", "INTEGER",
-          "new emails started per event-loop pass at most, the others in order in the "
-          "passes after (0: no limit): a burst of SMTP replies then does not start a burst "
-          "of emails that all finish together and come back as a burst again",
+          "new emails started per event-loop pass (or an eighth of those waiting, if more), "
+          "the others in order in the passes after (0: no limit): a burst of SMTP replies "
+          "then does not start a burst of emails that all finish together and come back "
+          "as a burst again",
           parse=_integer(0)),
     _spec("debug_delay_s", "--debug-delay", "POOLBENCH_DEBUG_DELAY", "DURATION",
           "extra sleep per email (to prove that regression gates catch a slow consumer)",

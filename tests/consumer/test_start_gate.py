@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from poolbench.consumer.service import new_event_loop
-from poolbench.consumer.start_gate import StartGate
+from poolbench.consumer.start_gate import SPREAD, StartGate
 
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
 # asyncio's own loop and the consumer's (uvloop where installed): both run a pass's
@@ -69,13 +69,26 @@ def test_without_a_gate_a_burst_starts_in_one_pass() -> None:
     assert _starts_by_pass(None, 12) == [list(range(12))]  # the control: the convoy's start
 
 
+def _rule(per_pass: int, tasks: int) -> list[int]:
+    """Starts per pass by the gate's rule: `per_pass` in the askers' pass, then in each
+    later pass `per_pass` or 1/SPREAD of those still waiting, whichever is more."""
+    sizes = [min(per_pass, tasks)]
+    waiting = tasks - sizes[0]
+    while waiting:
+        sizes.append(min(waiting, max(per_pass, waiting // SPREAD)))
+        waiting -= sizes[-1]
+    return sizes
+
+
 @pytest.mark.parametrize("loop_factory", LOOPS)
-@pytest.mark.parametrize("per_pass", [1, 3])
-def test_a_burst_starts_per_pass_in_order(per_pass: int, loop_factory: LoopFactory) -> None:
-    groups = _starts_by_pass(per_pass, 12, loop_factory=loop_factory)
-    assert max(map(len, groups)) == per_pass
-    assert [n for group in groups for n in group] == list(range(12))  # first come, first go
-    assert len(groups) == -(-12 // per_pass)
+@pytest.mark.parametrize(("per_pass", "tasks"), [(1, 12), (3, 12), (1, 64)])
+def test_a_burst_starts_a_few_per_pass_in_order(
+    per_pass: int, tasks: int, loop_factory: LoopFactory
+) -> None:
+    groups = _starts_by_pass(per_pass, tasks, loop_factory=loop_factory)
+    assert [n for group in groups for n in group] == list(range(tasks))  # first come, first go
+    assert list(map(len, groups)) == _rule(per_pass, tasks)
+    assert max(map(len, groups)) <= max(per_pass, tasks // SPREAD)
 
 
 def test_a_cancelled_waiter_gives_its_turn_to_the_next() -> None:
