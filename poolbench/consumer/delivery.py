@@ -23,6 +23,7 @@ from poolbench.consumer.offsets import PartitionOffsets, TopicPartitionKey
 from poolbench.consumer.retry import Backoff, BreakerState, CircuitBreaker
 from poolbench.consumer.sender import SmtpSender
 from poolbench.consumer.settings import ConsumerSettings
+from poolbench.consumer.start_gate import StartGate
 from poolbench.consumer.templates import TemplateSet
 from poolbench.errors import (
     InvalidEventError,
@@ -130,6 +131,8 @@ class Delivery:
             target=f"{settings.smtp_host}:{settings.smtp_port}",
             counts=counters.failures_by_class,
         )
+        per_pass = settings.starts_per_pass
+        self.start_gate = StartGate(per_pass) if per_pass else None
 
     async def process(self, job: EmailJob) -> None:
         """Run one job: send it, or dead-letter it, then report it finished."""
@@ -175,6 +178,12 @@ class Delivery:
         )
 
     async def _deliver(self, job: EmailJob) -> None:
+        gate = self.start_gate
+        if gate is not None and (turn := gate.turn()) is not None:
+            await turn
+            if job.asg.revoked:
+                self.counters.dropped_on_revoke += 1
+                return
         try:
             data, mail_from, rcpt_to, retries_left = self._prepare(job)
         except InvalidEventError as exc:

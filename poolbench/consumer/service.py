@@ -61,6 +61,7 @@ from poolbench.consumer.poller import KafkaPoller
 from poolbench.consumer.retry import Backoff, BreakerState, CircuitBreaker
 from poolbench.consumer.sender import SmtpSender
 from poolbench.consumer.settings import ConsumerSettings
+from poolbench.consumer.start_gate import StartGate
 from poolbench.consumer.templates import TemplateSet
 from poolbench.errors import ConfigError
 from poolbench.metrics.clock import Clock, SystemClock
@@ -152,6 +153,11 @@ class ConsumerService:
         self._stop_requested = True
         if self._stop_event is not None:
             self._stop_event.set()
+
+    @property
+    def start_gate(self) -> StartGate | None:
+        """The gate new emails pass (None before `run()` or with `starts_per_pass` 0)."""
+        return None if self._delivery is None else self._delivery.start_gate
 
     @property
     def finished(self) -> int:

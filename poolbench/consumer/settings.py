@@ -65,6 +65,8 @@ class ConsumerSettings:
     lane_weights: tuple[int, int, int] = (8, 4, 1)
     debug_delay_s: float = 0.0
     debug_burn_s: float = 0.0
+    # New emails started per event-loop pass (0: no limit); see start_gate.py.
+    starts_per_pass: int = 1
 
 
 DEFAULTS: Final = ConsumerSettings()
@@ -293,6 +295,12 @@ SETTINGS: Final[tuple[SettingSpec, ...]] = (
     _spec("lane_weights", "--lane-weights", "POOLBENCH_LANE_WEIGHTS", "H:N:L",
           "takes per round of high:normal:low when all lanes wait (with --priority-lanes)",
           parse=_lane_weights),
+    _spec("starts_per_pass", "--starts-per-pass", "POOLBENCH_STARTS_PER_PASS", "INTEGER",
+          "new emails started per event-loop pass (or an eighth of those waiting, if more), "
+          "the others in order in the passes after (0: no limit): a burst of SMTP replies "
+          "then does not start a burst of emails that all finish together and come back "
+          "as a burst again",
+          parse=_integer(0)),
     _spec("debug_delay_s", "--debug-delay", "POOLBENCH_DEBUG_DELAY", "DURATION",
           "extra sleep per email (to prove that regression gates catch a slow consumer)",
           parse=_duration(positive=False), hidden=True),

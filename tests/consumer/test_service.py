@@ -305,3 +305,29 @@ def test_on_the_consumers_own_event_loop_every_event_arrives_once(
     assert sorted(r.id for r in sink.receipts()) == sorted(ids)
     assert counters.sent == count
     assert counters.dead_lettered == counters.left_uncommitted == 0
+
+
+def test_a_burst_of_replies_starts_its_emails_a_few_per_loop_pass(
+    embedded_broker: EmbeddedBroker, sink_factory: SinkFactory
+) -> None:
+    # Issue 24: twenty workers at a fixed 20 ms get their replies in bursts; by default a
+    # burst's next emails start one per loop pass (start_gate.py), not all in one, which
+    # kept the workers in step (a convoy). Counted: the starts that waited for a later
+    # pass (about 100 of 120 here; the gate's own test counts starts per pass against a
+    # gateless control).
+    count = 120
+    source, dlq = topics(embedded_broker)
+    ids = new_ids(count)
+    produce(embedded_broker.bootstrap_servers, source, [(i, event_value(i)) for i in ids])
+    sink = sink_factory(latency=parse_latency("20ms"))
+    settings = settings_for(
+        embedded_broker, sink, source, dlq, workers=20, buffer=40, connection_reuse=False
+    )
+    assert settings.starts_per_pass == 1  # on by default
+    service = ConsumerService(settings, max_events=count)
+    counters = run_service(service)
+    assert counters.sent == count
+    gate = service.start_gate
+    assert gate is not None
+    assert gate.waited >= count // 4  # bursts were spread, not started in one pass
+    assert {r.id for r in sink.receipts()} == set(ids)

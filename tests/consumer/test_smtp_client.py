@@ -13,14 +13,16 @@ import socket
 import subprocess
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import replace
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
+from poolbench.consumer import smtp_client
 from poolbench.consumer.mime import build_message
 from poolbench.consumer.sender import SmtpSender
 from poolbench.consumer.service import new_event_loop
@@ -28,6 +30,8 @@ from poolbench.consumer.settings import ConsumerSettings
 from poolbench.consumer.smtp_client import LeanSmtpConnection, prepare_data
 from poolbench.consumer.templates import RenderedEmail
 from poolbench.errors import PermanentSendError, TransientSendError
+from poolbench.sink import SinkConfig, SinkServer
+from poolbench.sink.latency import Fixed
 from tests.consumer.events import make_event
 from tests.consumer.pipelining_server import HOST, ScriptedServer
 from tests.consumer.smtp_server import Handler, PortZeroController
@@ -317,3 +321,116 @@ def test_on_the_consumers_own_loop_the_bytes_arrive_exactly(
         runner.run(main())
     assert [t.message for t in server.delivered] == sent
     assert server.connections == (1 if reuse else 4)
+
+
+@dataclass
+class Counts:
+    waits: int = 0  # the task's waits for replies: each is a loop pass of its email's path
+    writes: int = 0  # transport.write / writelines calls: system calls sending commands
+
+
+class _CountingTransport:
+    """The reader's transport, counting writes; everything else is the transport's."""
+
+    def __init__(self, transport: asyncio.Transport, counts: Counts) -> None:
+        self._transport = transport
+        self._counts = counts
+
+    def write(self, data: bytes) -> None:
+        self._counts.writes += 1
+        self._transport.write(data)
+
+    def writelines(self, parts: Iterable[bytes]) -> None:
+        self._counts.writes += 1
+        self._transport.writelines(parts)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+@pytest.fixture
+def counts(monkeypatch: pytest.MonkeyPatch) -> Counts:
+    counted = Counts()
+
+    class CountingReader(smtp_client._ReplyReader):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            wrapped = _CountingTransport(cast(asyncio.Transport, transport), counted)
+            super().connection_made(cast(asyncio.BaseTransport, wrapped))
+
+        def wait_for(self, *args: Any) -> asyncio.Future[None]:
+            counted.waits += 1
+            return super().wait_for(*args)
+
+    monkeypatch.setattr(smtp_client, "_ReplyReader", CountingReader)
+    return counted
+
+
+def test_an_email_wakes_its_task_once_per_connection_step(counts: Counts) -> None:
+    # Issue 24: each wake-up of a sending task is a loop pass in its email's path, behind
+    # every other task woken in that pass; with sixty workers in step, five of them per
+    # new-connection email cost a convoy. The EHLO after the greeting and the message
+    # after the accepted envelope are written by the protocol as their reply arrives, so
+    # an email on a kept connection wakes its task once (its replies are all in), and
+    # one on a new connection once more (EHLO's reply; the connect is create_connection's).
+    # Control, same run: the kept connection's counts.
+    workers, per_worker = 4, 5
+    emails = workers * per_worker
+    config = SinkConfig(port=0, isolated=True, latency=Fixed(delay=0.005))
+    measured: dict[bool, Counts] = {}
+    with SinkServer(config) as sink:
+        for reuse in (True, False):
+            settings = ConsumerSettings(
+                smtp_host=sink.host, smtp_port=sink.port, connection_reuse=reuse
+            )
+
+            async def main(settings: ConsumerSettings = settings) -> None:
+                senders = [SmtpSender(settings, local_hostname="client.test") for _ in range(4)]
+
+                async def worker(sender: SmtpSender, first: int) -> None:
+                    for n in range(first, first + per_worker):
+                        await sender.send(FROM, TO, message(n))
+
+                await asyncio.gather(*(worker(s, i * per_worker) for i, s in enumerate(senders)))
+                for sender in senders:
+                    await sender.close()
+
+            counts.waits = counts.writes = 0
+            with asyncio.Runner(loop_factory=new_event_loop) as runner:
+                runner.run(main())
+            measured[reuse] = replace(counts)
+        assert len(sink.receipts()) == 2 * emails
+    kept, new = measured[True], measured[False]
+    # Kept: one wait and two writes (the envelope; the message) per email, plus each
+    # connection's handshake (one wait, one write) and QUIT at close (one of each).
+    assert kept.waits == emails + 2 * workers
+    assert kept.writes == 2 * emails + 2 * workers
+    # New: the kept email's, plus the handshake's wait and EHLO's write; QUIT rides with
+    # the message.
+    assert new.waits == 2 * emails
+    assert new.writes == 3 * emails
+
+
+def test_a_reply_is_awaited_for_the_timeout_after_the_one_before() -> None:
+    # One wait covers MAIL, RCPT, DATA and the message's reply: 0.6 s in all, each 0.2 s
+    # after the one before. The timeout bounds each reply, not the group.
+    latency = Fixed(delay=0.2)
+    config = SinkConfig(
+        port=0,
+        isolated=True,
+        latency=latency,
+        command_latency={"MAIL": latency, "RCPT": latency},
+    )
+    with SinkServer(config) as sink:
+        settings = ConsumerSettings(
+            smtp_host=sink.host, smtp_port=sink.port, smtp_timeout_s=0.5, connection_reuse=False
+        )
+
+        async def main() -> None:
+            sender = SmtpSender(settings, local_hostname="client.test")
+            began = time.monotonic()
+            await sender.send(FROM, TO, message(1))
+            assert time.monotonic() - began > settings.smtp_timeout_s  # the group took longer
+
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:
+            runner.run(main())
+        assert len(sink.receipts()) == 1
