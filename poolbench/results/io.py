@@ -134,9 +134,7 @@ class _Obj:
             raise ResultsError("missing", key=self.key(name))
         return self.data[name]
 
-    def get(
-        self, name: str, kind: type, *, optional: bool = False, nullable: bool = False
-    ) -> Any:
+    def get(self, name: str, kind: type, *, optional: bool = False, nullable: bool = False) -> Any:
         """`optional`: may be missing or null; `nullable`: must be there, may be null."""
         value = self.raw(name, optional=optional)
         if value is None and (optional or nullable):
