@@ -262,18 +262,25 @@ def test_emails_committed_and_never_sent_are_lost_and_named_so() -> None:
     )
 
 
-def test_retention_drops_are_an_error_this_point_measured_the_broker() -> None:
+def _first_half_dropped(committed: int, allowed: int = 0) -> Any:
+    """1,000 emails, the first 50 missing; retention removed offsets below 50 while the
+    group had committed `committed`; the scenario allows `allowed` drops."""
     receipts = paced(100, 10, 0.05)
-    samples = [RetentionSample(partition=0, low_watermark=50, committed=10)]
-    m = measure(
+    samples = [RetentionSample(partition=0, low_watermark=50, committed=committed)]
+    return measure(
         inputs(
             receipts[50:],
             acked=inputs(receipts).acked,
             retention=samples,
             committed={0: 1000},
             broker_name="embedded broker",
+            allowed_drops=allowed,
         )
     )
+
+
+def test_retention_drops_are_an_error_this_point_measured_the_broker() -> None:
+    m = _first_half_dropped(committed=10)
     assert m.accounting.dropped_by_broker == 40 and m.accounting.lost == 10
     assert m.error is not None
     assert "the embedded broker's retention dropped 40 events" in m.error
@@ -281,29 +288,14 @@ def test_retention_drops_are_an_error_this_point_measured_the_broker() -> None:
 
 
 def test_retention_drops_the_scenario_allows_are_said_not_failed() -> None:
-    receipts = paced(100, 10, 0.05)
-    samples = [RetentionSample(partition=0, low_watermark=50, committed=0)]
-
-    def measured(allowed: int) -> Any:
-        return measure(
-            inputs(
-                receipts[50:],
-                acked=inputs(receipts).acked,
-                retention=samples,
-                committed={0: 1000},
-                broker_name="embedded broker",
-                allowed_drops=allowed,
-            )
-        )
-
-    allowed = measured(50)
+    allowed = _first_half_dropped(committed=0, allowed=50)
     assert allowed.accounting.dropped_by_broker == 50 and allowed.accounting.lost == 0
     assert allowed.error is None
     assert any(
         "retention dropped 50 of 1000 events" in w and "allow.retention_drops: 50" in w
         for w in allowed.warnings
     )
-    short = measured(49)
+    short = _first_half_dropped(committed=0, allowed=49)
     assert short.error is not None
     assert "retention dropped 50 events" in short.error
     assert "(allow.retention_drops: 49)" in short.error
