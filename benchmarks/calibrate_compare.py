@@ -21,6 +21,7 @@ actually caused (the median of the compares' throughput change) is printed with 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -29,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -282,6 +284,42 @@ def _mix(args: argparse.Namespace) -> None:
                 "records": [],
             }
     tasks = sorted(((k + 0.5) / count, tag, env) for tag, env, count in kinds for k in range(count))
+    for doc in docs.values():
+        doc["busy_core"] = args.busy_core
+    _run_tasks(tasks, docs, root, args)
+    for tag, doc in docs.items():
+        print(f"== {tag} {doc.get('delay') or ''}")
+        _rates(
+            doc["records"],
+            repeats=None,
+            alpha=args.alpha,
+            min_effect=args.min_effect,
+            expect=_EXPECT[doc["mode"]],
+        )
+    print(root)
+
+
+@contextlib.contextmanager
+def _busy_core(*, enabled: bool) -> Iterator[None]:
+    """The calibration's known background load: one process spinning on one core for the
+    whole session (the machine has two), stopped however the session ends."""
+    if not enabled:
+        yield
+        return
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        yield
+    finally:
+        spinner.kill()
+        spinner.wait()
+
+
+def _run_tasks(
+    tasks: list[tuple[float, str, list[str]]],
+    docs: dict[str, dict[str, Any]],
+    root: Path,
+    args: argparse.Namespace,
+) -> None:
     for i, (_when, tag, env) in enumerate(tasks):
         record = _compare(
             root / tag / "compares",
@@ -304,19 +342,29 @@ def _mix(args: argparse.Namespace) -> None:
             + ("n/a" if thr is None else f"{100 * (thr['change'] or 0):+.1f}% {thr['verdict']}"),
             flush=True,
         )
-    for tag, doc in docs.items():
-        print(f"== {tag} {doc.get('delay') or ''}")
-        _rates(
-            doc["records"],
-            repeats=None,
-            alpha=args.alpha,
-            min_effect=args.min_effect,
-            expect=_EXPECT[doc["mode"]],
-        )
-    print(root)
 
 
-def _simulate(folder: Path, *, alpha: float, min_effect: float, trials: int = 4000) -> None:
+def _stored(folders: list[Path], *, pool: bool) -> list[tuple[str, dict[str, Any]]]:
+    """Each folder's calibration.json, or with `pool` one per folder name, its records
+    concatenated (the first folder's settings are shown; the delays are listed)."""
+    loaded = [(folder, json.loads((folder / "calibration.json").read_text())) for folder in folders]
+    if not pool:
+        return [(str(folder), doc) for folder, doc in loaded]
+    kinds: dict[str, list[tuple[Path, dict[str, Any]]]] = {}
+    for folder, doc in loaded:
+        kinds.setdefault(folder.name, []).append((folder, doc))
+    pooled = []
+    for name, group in kinds.items():
+        doc = dict(group[0][1])
+        doc["records"] = [r for _folder, d in group for r in d["records"]]
+        doc["delay"] = " / ".join(str(d.get("delay") or "") for _f, d in group).strip(" /")
+        pooled.append((f"{name} ({len(group)} sessions)", doc))
+    return pooled
+
+
+def _simulate(
+    stored: dict[str, Any], *, alpha: float, min_effect: float, trials: int = 4000
+) -> None:
     """What other repeat counts would give, resampling the measured A = B noise.
 
     The residuals are log(throughput) minus its compare's median, pooled over every run of
@@ -325,9 +373,8 @@ def _simulate(folder: Path, *, alpha: float, min_effect: float, trials: int = 40
     """
     import random
 
-    doc = json.loads((folder / "calibration.json").read_text())
     residuals: list[float] = []
-    for record in doc["records"]:
+    for record in stored["records"]:
         points = record["compare"].get("points")
         if not points:
             continue
@@ -344,7 +391,7 @@ def _simulate(folder: Path, *, alpha: float, min_effect: float, trials: int = 40
     metric = BY_NAME["throughput"]
     for n in (4, 5, 6, 8, 10, 12):
         row = []
-        for drop in (0.0, 0.10, 0.20, 0.30, 0.50):
+        for drop in (0.0, 0.05, 0.10, 0.20, 0.30):
             hits = 0
             for _ in range(trials):
                 a = [math.exp(rng.choice(residuals)) for _ in range(n)]
@@ -396,6 +443,11 @@ def main() -> None:
     x.add_argument("--repo", type=Path, default=ROOT, help="where --a's git ref is resolved")
     x.add_argument("--alpha", type=float, default=0.05)
     x.add_argument("--min-effect", type=float, default=0.10)
+    x.add_argument(
+        "--busy-core",
+        action="store_true",
+        help="keep one core busy (a spinning process) for the whole session",
+    )
     r = sub.add_parser("rates")
     r.add_argument("folders", type=Path, nargs="+")
     r.add_argument("--repeats", type=int)
@@ -406,12 +458,17 @@ def main() -> None:
         action="store_true",
         help="also resample an A = B folder's noise for other repeat counts",
     )
+    r.add_argument(
+        "--pool",
+        action="store_true",
+        help="one set of rates per kind (same, slow5, ...): the compares of every folder "
+        "of that name together, e.g. two sessions' mix-*/same",
+    )
     args = parser.parse_args()
 
     if args.mode == "rates":
-        for folder in args.folders:
-            stored = json.loads((folder / "calibration.json").read_text())
-            print(f"== {folder}: {stored['mode']} {stored.get('delay') or ''}")
+        for names, stored in _stored(args.folders, pool=args.pool):
+            print(f"== {names}: {stored['mode']} {stored.get('delay') or ''}")
             _rates(
                 stored["records"],
                 repeats=args.repeats,
@@ -420,11 +477,12 @@ def main() -> None:
                 expect=_EXPECT[stored["mode"]],
             )
             if args.simulate and stored["mode"] == "same":
-                _simulate(folder, alpha=args.alpha, min_effect=args.min_effect)
+                _simulate(stored, alpha=args.alpha, min_effect=args.min_effect)
         return
 
     if args.mode == "mix":
-        _mix(args)
+        with _busy_core(enabled=args.busy_core):
+            _mix(args)
         return
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     tag = args.mode if args.mode == "same" else f"slow{round(100 * args.fraction)}"
