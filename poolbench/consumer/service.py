@@ -44,6 +44,7 @@ except ImportError:  # optional at run time: without it the consumer runs on asy
 
 from poolbench.consumer.delivery import Assignment, Delivery, EmailJob
 from poolbench.consumer.dlq import DeadLetterProducer
+from poolbench.consumer.gate_metrics import register_start_gate
 from poolbench.consumer.gc_tuning import freeze_startup_heap
 from poolbench.consumer.health import BEAT_INTERVAL_S, Health
 from poolbench.consumer.kafka_tuning import kafka_tuning
@@ -135,6 +136,8 @@ class ConsumerService:
         self._poller: KafkaPoller | None = None
         self._dlq: DeadLetterProducer | None = None
         self._delivery: Delivery | None = None
+        # After `_delivery`: the registry reads its collectors once when they register.
+        register_start_gate(self.metrics.registry, lambda: self.start_gate)
         self._stop_event: asyncio.Event | None = None
         self._stop_requested = False
         self._stopping = False

@@ -131,6 +131,7 @@ SETTINGS_FIELDS: Final = {
     "retry_backoff_s": "retry_base_s",
     "send_timeout_s": "smtp_timeout_s",
     "priority_lanes": "priority_lanes",
+    "starts_per_pass": "starts_per_pass",
 }
 
 
@@ -150,6 +151,8 @@ class Consumer:
     retry_backoff_s: float = CONSUMER_DEFAULTS.retry_base_s
     send_timeout_s: float = CONSUMER_DEFAULTS.smtp_timeout_s
     priority_lanes: bool = CONSUMER_DEFAULTS.priority_lanes
+    # New emails started per event-loop pass (`poolbench/consumer/start_gate.py`; 0: no gate).
+    starts_per_pass: int = CONSUMER_DEFAULTS.starts_per_pass
     instances: int = 1
     command: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
@@ -179,6 +182,9 @@ class Consumer:
             "env": dict(self.env),
         }
         doc["priority_lanes"] = self.priority_lanes
+        if self.starts_per_pass != CONSUMER_DEFAULTS.starts_per_pass:
+            # only when not the default: older scenario hashes hold
+            doc["starts_per_pass"] = self.starts_per_pass
         return doc
 
 

@@ -331,3 +331,8 @@ def test_a_burst_of_replies_starts_its_emails_a_few_per_loop_pass(
     assert gate is not None
     assert gate.waited >= count // 4  # bursts were spread, not started in one pass
     assert {r.id for r in sink.receipts()} == set(ids)
+    # The same counts on /metrics, for an operator to see the gate at work.
+    text = service.metrics.exposition()
+    assert f"poolbench_start_gate_waited_total {float(gate.waited)}" in text
+    assert f"poolbench_start_gate_passes_total {float(gate.passes)}" in text
+    assert gate.passes > 0

@@ -63,6 +63,13 @@ def test_names_are_unique_to_the_point_and_settings_are_typed(tmp_path: Path) ->
     assert consumer.log_path == tmp_path / "consumer-0.log"
 
 
+def test_a_swept_start_gate_reaches_the_consumer(tmp_path: Path) -> None:
+    for per_pass in (0, 4):
+        (consumer,) = plan(point(consumer={"starts_per_pass": per_pass}), tmp_path).consumers
+        assert consumer.settings is not None
+        assert consumer.settings.starts_per_pass == per_pass
+
+
 def test_consumer_env_is_validated_up_front(tmp_path: Path) -> None:
     p = point(consumer={"env": {"POOLBENCH_DEBUG_DELAY": "soon"}})
     with pytest.raises(ConfigError, match="POOLBENCH_DEBUG_DELAY"):

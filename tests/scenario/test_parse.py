@@ -306,3 +306,15 @@ def test_a_scenario_that_allows_no_retention_drops_keeps_its_hash() -> None:
     assert parse_scenario(_scenario(allow={"lost": 3, "retention_drops": 1})).scenario_hash != (
         scenario.scenario_hash
     )
+
+
+def test_starts_per_pass_is_in_the_hash_only_when_it_is_not_the_default() -> None:
+    """A scenario written before `consumer.starts_per_pass` existed keeps its hash."""
+    plain = parse_scenario(_scenario())
+    assert "starts_per_pass" not in plain.to_dict()["consumer"]
+    stated = parse_scenario(_scenario(consumer={"starts_per_pass": 1}))
+    assert stated.scenario_hash == plain.scenario_hash
+    off = parse_scenario(_scenario(consumer={"starts_per_pass": 0}))
+    assert off.consumer.starts_per_pass == 0
+    assert off.to_dict()["consumer"]["starts_per_pass"] == 0
+    assert off.scenario_hash != plain.scenario_hash

@@ -19,6 +19,7 @@ _ACCEPTED = {
     "retries": "4",
     "retry_backoff_s": "250ms",
     "send_timeout_s": "2s",
+    "starts_per_pass": "0",
 }
 _REFUSED = {
     "workers": 0,
@@ -28,6 +29,7 @@ _REFUSED = {
     "retries": -1,
     "retry_backoff_s": "soon",
     "send_timeout_s": "0s",
+    "starts_per_pass": -1,
 }
 
 
